@@ -1,5 +1,28 @@
-"""grassroots: Bayesian models of the digital transformation of grassroots public services."""
+"""grassroots: Bayesian models of the digital transformation of grassroots public services.
+
+The public entry points are imported lazily, so that ``import grassroots`` stays quick and the
+command line does not load PyMC for a data check.
+"""
 
 from __future__ import annotations
 
+import importlib
+from typing import Any
+
 __version__ = "0.1.0"
+
+_LAZY = {
+    "load_dataset": "grassroots.data.study",
+    "load_study": "grassroots.data.study",
+    "Study": "grassroots.data.study",
+    "DataValidationError": "grassroots.data.validation",
+    "simulate": "grassroots.data.simulate",
+}
+
+__all__ = ["__version__", *_LAZY]
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'grassroots' has no attribute {name!r}")

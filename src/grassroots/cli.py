@@ -1,2 +1,213 @@
+"""The ``grassroots`` command: simulate, validate, describe and reproduce.
+
+Exit codes: 0 success, 1 an unexpected failure, 2 invalid input (data, mapping file, options);
+on exit code 2 nothing has been written.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import sys
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated, NoReturn
+
+import typer
+
+from grassroots._paths import default_reports_dir
+
+app = typer.Typer(
+    name="grassroots",
+    help=(
+        "Bayesian models of the digital transformation of grassroots public services: "
+        "project survival and demand fit in townships nested in counties."
+    ),
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+EXIT_INVALID_INPUT = 2
+
+
+class Language(StrEnum):
+    en = "en"
+    zh = "zh"
+
+
+DataArgument = Annotated[
+    Path | None,
+    typer.Argument(
+        help=(
+            "The data: a folder holding counties/townships/projects files, a single flat file "
+            "(.csv, .parquet, .xlsx, .dta, .sav), or a mapping .toml file. "
+            "Default: the bundled synthetic study."
+        ),
+        show_default=False,
+    ),
+]
+MappingOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--mapping",
+        "-m",
+        help="A TOML mapping file that renames your columns and declares the grouping levels "
+        "(see data/templates/mapping.example.toml).",
+        exists=False,
+    ),
+]
+
+
+def _fail(message: str) -> NoReturn:
+    typer.echo(message, err=True)
+    raise typer.Exit(EXIT_INVALID_INPUT)
+
+
+def _load(data: Path | None, mapping: Path | None, max_problems: int = 50):
+    """Load and validate a study; the bundled one when no path is given."""
+    from grassroots.data import DataValidationError, load_dataset, load_study
+
+    try:
+        if data is None and mapping is None:
+            return load_dataset(), "Data: the bundled synthetic study (simulated, not real)."
+        if data is None:
+            data = mapping
+            mapping = None
+        study = load_study(data, mapping=mapping, max_problems=max_problems)
+        return study, f"Data: {data}."
+    except DataValidationError as error:
+        _fail(str(error))
+
+
+@app.command()
+def validate(
+    data: DataArgument = None,
+    mapping: MappingOption = None,
+    max_problems: Annotated[
+        int, typer.Option(help="Report at most this many problems.", min=1)
+    ] = 50,
+) -> None:
+    """Check a data set against the codebook; list every problem with file, row and column.
+
+    Exits 0 when the data are valid and 2 when they are not.
+    """
+    study, source = _load(data, mapping, max_problems)
+    counts = ", ".join(f"{n:,d} {level}" for level, n in study.n.items())
+    typer.echo(f"valid: {counts}. {source}")
+    if study.dropped_rows:
+        typer.echo(
+            f"note: {study.dropped_rows:,d} project rows with missing predictors were dropped, "
+            "as the mapping file asks."
+        )
+
+
+@app.command()
+def describe(
+    data: DataArgument = None,
+    mapping: MappingOption = None,
+    lang: Annotated[
+        Language, typer.Option("--lang", help="Language of labels (from data/codebook.csv).")
+    ] = Language.en,
+    out: Annotated[
+        Path | None,
+        typer.Option(help="Folder for tables/table1_descriptives.{md,csv}. Default: reports/."),
+    ] = None,
+) -> None:
+    """Table 1: descriptive statistics by level (counties, townships, projects).
+
+    Prints the table and writes it as Markdown and CSV under OUT/tables/.
+    """
+    from grassroots.reporting.descriptives import table1
+
+    study, source = _load(data, mapping)
+    table = table1(study, lang=lang.value, source_note=source)
+    written = table.write((out or default_reports_dir()) / "tables")
+    typer.echo(table.to_markdown())
+    typer.echo("wrote " + ", ".join(str(path) for path in written))
+
+
+@app.command()
+def simulate(
+    out: Annotated[Path, typer.Option(help="Folder to write counties/townships/projects.csv "
+                                           "and truth.json into.")],
+    seed: Annotated[int, typer.Option(help="Random seed; the same seed gives the same bytes.")]
+    = 20250325,
+    counties: Annotated[
+        int | None, typer.Option(help="Number of counties.", min=1, show_default=False)
+    ] = None,
+    townships_per_county: Annotated[
+        float | None,
+        typer.Option(help="Mean number of townships per county.", min=1, show_default=False),
+    ] = None,
+    projects_per_township: Annotated[
+        float | None,
+        typer.Option(help="Mean number of projects per township.", min=1, show_default=False),
+    ] = None,
+    national: Annotated[
+        bool,
+        typer.Option(
+            "--national",
+            help="National size: 2,800 counties, 38,000 townships, ~150,000 projects.",
+        ),
+    ] = False,
+) -> None:
+    """Simulate a synthetic study from the paper's causal structure.
+
+    Writes the three tables and truth.json (every true parameter and group effect). Defaults
+    are those of the bundled study; see data/README.md for every parameter.
+    """
+    from grassroots.data.simulate import SimulationConfig, national_config, write_simulation
+    from grassroots.data.simulate import simulate as run
+
+    config = national_config() if national else SimulationConfig()
+    overrides = {
+        "n_counties": counties,
+        "townships_per_county": townships_per_county,
+        "projects_per_township": projects_per_township,
+    }
+    try:
+        config = config.replace(**{k: v for k, v in overrides.items() if v is not None})
+    except ValueError as error:
+        _fail(f"grassroots simulate: {error}")
+    sim = run(seed=seed, config=config)
+    write_simulation(sim, out)
+    n = sim.truth["summary"]
+    typer.echo(
+        f"wrote {out}: {n['n_counties']:,d} counties, {n['n_townships']:,d} townships, "
+        f"{n['n_projects']:,d} projects (seed {seed})"
+    )
+
+
+@app.command()
+def reproduce(
+    data: DataArgument = None,
+    mapping: MappingOption = None,
+    out: Annotated[
+        Path | None, typer.Option(help="Folder for tables and figures. Default: reports/.")
+    ] = None,
+) -> None:
+    """Run the whole analysis: validate the data, then write every table into OUT.
+
+    Steps so far: validation and Table 1 (in English and Chinese).
+    """
+    from grassroots.reporting.descriptives import table1
+
+    reports = out or default_reports_dir()
+    typer.echo("[1/2] validating the data")
+    study, source = _load(data, mapping)
+    counts = ", ".join(f"{n:,d} {level}" for level, n in study.n.items())
+    typer.echo(f"      valid: {counts}")
+    typer.echo("[2/2] Table 1: descriptives by level")
+    for lang in ("en", "zh"):
+        table = table1(study, lang=lang, source_note=source)
+        suffix = "" if lang == "en" else "_zh"
+        table = dataclasses.replace(table, name=table.name + suffix)
+        for path in table.write(reports / "tables"):
+            typer.echo(f"      wrote {path}")
+
+
 def main() -> None:
-    raise SystemExit("not yet")
+    try:
+        app()
+    except KeyboardInterrupt:
+        sys.exit(130)

@@ -1,0 +1,25 @@
+# The two commands of the README's quick start. Each sets up .venv on first use (a Python >= 3.12
+# found by scripts/find-python, packages pinned by constraints.txt), then runs.
+SHELL := /bin/bash
+VENV := .venv
+BIN := $(VENV)/bin
+
+.PHONY: reproduce test test-slow lint bench setup
+
+setup:
+	@scripts/setup-venv
+
+reproduce: setup
+	$(BIN)/grassroots reproduce
+
+test: setup
+	$(BIN)/python -m pytest
+
+test-slow: setup
+	$(BIN)/python -m pytest -m slow
+
+lint: setup
+	$(BIN)/ruff check src tests benchmarks analysis
+
+bench: setup
+	$(BIN)/python benchmarks/simulate_national.py

@@ -1,0 +1,428 @@
+"""Read a user's data file into a DataFrame without silently changing any value.
+
+Formats, chosen by extension:
+
+========  ===================================================  ==========================
+suffix    how                                                  row numbers (index)
+========  ===================================================  ==========================
+.csv      UTF-8 (a byte-order mark is fine), else GB18030;     line in the file, header =
+          UTF-16 with a byte-order mark                        1, first data row = 2
+.xlsx     openpyxl; the first sheet unless one is named        sheet row, header = 1
+.parquet  pyarrow                                              record number from 1
+.dta      Stata, via pyreadstat                                record number from 1
+.sav      SPSS, via pyreadstat                                 record number from 1
+========  ===================================================  ==========================
+
+The returned frame's **index is the row number as the user's file counts it** (named ``row``),
+so ``frame.index[i]`` maps the 0-based data position ``i`` to the row to look at in the file
+(see :func:`row_number`). Fully empty rows are left out but keep the numbering of the rows after
+them.
+
+What is read as what:
+
+* id columns (``text_columns``; by default the canonical ``county_id``, ``township_id`` and
+  ``project_id``) are read from CSV as text, so ``"C001"`` and ``"001"`` stay as written;
+* in a CSV, a column whose every non-empty cell is a number becomes numeric; a column with a
+  stray text value (``"n/a"``, ``"abc"``) stays text, for validation to report with its row;
+  columns whose values look like zero-padded codes (``"007"``) stay text, too;
+* only empty cells are missing: the text ``"NA"`` or ``"n/a"`` is kept as text;
+* typed formats (xlsx, parquet, Stata, SPSS) keep their types; Stata and SPSS value labels are not
+  applied but kept in ``frame.attrs["value_labels"]`` (``{column: {code: label}}``), so a
+  categorical column can be recoded by its labels while binary codes stay 0/1.
+
+Every failure (unknown extension, missing, empty, undecodable or corrupt file, duplicate column
+names, unknown sheet) raises :class:`~grassroots.data.validation.DataValidationError` naming the
+file and what to do.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import io
+import os
+from collections import Counter
+from collections.abc import Iterable
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from grassroots.data.validation import DataValidationError, ProblemLog, text_to_numbers
+
+SUPPORTED_SUFFIXES = (".csv", ".xlsx", ".parquet", ".dta", ".sav")
+DEFAULT_TEXT_COLUMNS = ("county_id", "township_id", "project_id")
+# The row a file shows for the first data record: after the header line in CSV and sheets.
+FIRST_DATA_ROW = {".csv": 2, ".xlsx": 2, ".parquet": 1, ".dta": 1, ".sav": 1}
+
+
+def read_table(
+    path: str | os.PathLike[str],
+    *,
+    sheet: str | None = None,
+    text_columns: Iterable[str] = DEFAULT_TEXT_COLUMNS,
+) -> pd.DataFrame:
+    """Read one data file, choosing the reader by its extension.
+
+    Parameters
+    ----------
+    path
+        A ``.csv``, ``.xlsx``, ``.parquet``, ``.dta`` or ``.sav`` file.
+    sheet
+        For ``.xlsx``: the sheet to read (default: the first). Ignored for other formats.
+    text_columns
+        Columns read as text from a CSV (ids). Typed formats keep their own types.
+
+    Returns
+    -------
+    pandas.DataFrame
+        The columns as named in the file (surrounding spaces removed); the index, named
+        ``row``, holds the row numbers as the file counts them. ``attrs`` holds ``source``
+        (the path), ``format`` (the suffix) and ``value_labels`` (Stata/SPSS).
+
+    Raises
+    ------
+    DataValidationError
+        If the file cannot be read; the message says why and what to do.
+
+    Examples
+    --------
+    >>> frame = read_table("projects.csv")  # doctest: +SKIP
+    >>> row_number(frame, 0)  # doctest: +SKIP
+    2
+    """
+    path = Path(path)
+    suffix = path.suffix.lower()
+    if suffix not in SUPPORTED_SUFFIXES:
+        raise DataValidationError.single(
+            str(path),
+            f"unknown file type {path.suffix or '(no extension)'!r}",
+            f"save the table as one of {', '.join(SUPPORTED_SUFFIXES)} (e.g. CSV, UTF-8)",
+        )
+    if not path.exists():
+        raise DataValidationError.single(
+            str(path),
+            "file not found",
+            "check the path (relative paths in a mapping file count from the mapping file's "
+            "folder)",
+        )
+    if not path.is_file():
+        raise DataValidationError.single(str(path), "not a file", "give the path of a data file")
+    if path.stat().st_size == 0:
+        raise DataValidationError.single(
+            str(path), "the file is empty", "export the table again, with its header row"
+        )
+    text_columns = tuple(text_columns)
+    value_labels: dict[str, dict[object, str]] = {}
+    if suffix == ".csv":
+        frame, header = _read_csv(path, text_columns)
+    elif suffix == ".xlsx":
+        frame, header = _read_xlsx(path, sheet)
+    elif suffix == ".parquet":
+        frame, header = _read_parquet(path)
+    else:
+        frame, header, value_labels = _read_readstat(path, suffix)
+    _check_header(path, header)
+    frame.columns = [str(name).strip() for name in frame.columns]
+    frame.index.name = "row"
+    frame.attrs = {"source": str(path), "format": suffix, "value_labels": value_labels}
+    return frame
+
+
+def row_number(frame: pd.DataFrame, position: int) -> int:
+    """The row number, as the user's file counts it, of the 0-based data ``position``."""
+    return int(frame.index[position])
+
+
+# ----------------------------------------------------------------------------------------------
+# CSV
+# ----------------------------------------------------------------------------------------------
+
+
+def _decode(path: Path, data: bytes) -> str:
+    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
+        encodings = ("utf-16",)
+    else:
+        # utf-8-sig drops a byte-order mark and reads plain UTF-8; Chinese survey exports from
+        # Excel or SPSS are often GB18030 (a superset of GBK and GB2312).
+        encodings = ("utf-8-sig", "gb18030")
+    for encoding in encodings:
+        try:
+            return data.decode(encoding)
+        except UnicodeDecodeError:
+            continue
+    raise DataValidationError.single(
+        str(path),
+        f"the file's bytes are neither UTF-8 nor GB18030 text (tried {', '.join(encodings)})",
+        "open the file in a spreadsheet or text editor and save it as CSV UTF-8",
+    )
+
+
+# Columns that stay text although they parse as numbers: zero-padded codes ("007" is an
+# identifier; 7 would lose it) and integers too long for a float64 to hold exactly (18-digit
+# codes).
+_KEEP_AS_TEXT = r"^\s*[+-]?(0\d|\d{16,}\s*$)"
+
+
+def _read_csv(path: Path, text_columns: tuple[str, ...]) -> tuple[pd.DataFrame, list[str]]:
+    text = _decode(path, path.read_bytes())
+    if not text.strip():
+        raise DataValidationError.single(
+            str(path), "the file is empty", "export the table again, with its header row"
+        )
+    try:
+        header = next(csv.reader(io.StringIO(text)))
+    except (csv.Error, StopIteration) as exc:
+        raise DataValidationError.single(
+            str(path),
+            f"the header row cannot be read as CSV ({exc})",
+            "check the file is comma-separated and its quotes are balanced",
+        ) from exc
+    if len(header) == 1 and (";" in header[0] or "\t" in header[0]):
+        separator = "';'" if ";" in header[0] else "tabs"
+        raise DataValidationError.single(
+            str(path),
+            f"the header is one column; the file seems to be separated by {separator}",
+            "save the table as comma-separated CSV (in Excel: CSV UTF-8)",
+        )
+    _check_header(path, header)
+    columns = _csv_columns_arrow(text, header)
+    if columns is None:
+        columns = _csv_columns_pandas(path, text, header)
+    names = [name.strip() or f"Unnamed: {i}" for i, name in enumerate(header)]
+    n_rows = len(columns[0]) if columns else 0
+    data = {}
+    for position, (name, column) in enumerate(zip(names, columns, strict=True)):
+        if name in text_columns:
+            data[position] = column.to_numpy(zero_copy_only=False)
+        else:
+            data[position] = _numeric_if_clean(column)
+    first = FIRST_DATA_ROW[".csv"]
+    frame = pd.DataFrame(data, index=pd.RangeIndex(first, first + n_rows))
+    frame.columns = names
+    # One row per record keeps the index equal to the file's row numbers; fully empty rows are
+    # dropped afterwards, keeping the numbers of the rows after them.
+    frame = frame.loc[frame.notna().any(axis=1)]
+    return _drop_unnamed_empty(frame, header), header
+
+
+def _csv_columns_arrow(text: str, header: list[str]) -> list[pa.Array] | None:
+    """Every column as text, with arrow's fast reader; ``None`` when only pandas can keep the
+    row numbers right (blank lines, which arrow skips) or arrow refuses the file."""
+    if "\n\n" in text or "\n\r\n" in text or any("\n" in name for name in header):
+        return None
+    import pyarrow.csv as pa_csv
+
+    generic = [f"c{i}" for i in range(len(header))]
+    try:
+        table = pa_csv.read_csv(
+            io.BytesIO(text.encode("utf-8")),
+            read_options=pa_csv.ReadOptions(column_names=generic, skip_rows=1),
+            parse_options=pa_csv.ParseOptions(newlines_in_values=True),
+            convert_options=pa_csv.ConvertOptions(
+                column_types=dict.fromkeys(generic, pa.string()),
+                strings_can_be_null=True,
+                quoted_strings_can_be_null=True,
+                null_values=[""],
+            ),
+        )
+    except (pa.ArrowInvalid, pa.ArrowTypeError):
+        return None
+    return [table.column(i).combine_chunks() for i in range(table.num_columns)]
+
+
+def _csv_columns_pandas(path: Path, text: str, header: list[str]) -> list[pa.Array]:
+    try:
+        frame = pd.read_csv(
+            io.StringIO(text),
+            header=None,
+            skiprows=1,
+            names=list(range(len(header))),
+            dtype=str,
+            keep_default_na=False,
+            na_values=[""],
+            skip_blank_lines=False,
+        )
+    except (pd.errors.ParserError, ValueError) as exc:
+        raise DataValidationError.single(
+            str(path),
+            f"the file cannot be read as CSV: {str(exc).strip()}",
+            "check that every row has as many comma-separated fields as the header, and that "
+            "quotes are balanced",
+        ) from exc
+    return [
+        pa.array(frame[i].to_numpy(dtype=object), type=pa.string(), from_pandas=True)
+        for i in frame.columns
+    ]
+
+
+def _numeric_if_clean(text: pa.Array) -> np.ndarray:
+    """The column as numbers if every non-empty cell is one, else as text (to be reported)."""
+    numbers, not_number = text_to_numbers(text)
+    if not_number.any() or pc.any(pc.match_substring_regex(text, _KEEP_AS_TEXT)).as_py():
+        return text.to_numpy(zero_copy_only=False)
+    present = ~np.isnan(numbers)
+    if present.all() and np.all(numbers == np.round(numbers)) and np.isfinite(numbers).all():
+        return numbers.astype("int64")
+    return numbers
+
+
+def _drop_unnamed_empty(frame: pd.DataFrame, header: list[str]) -> pd.DataFrame:
+    """Drop columns without a header name and without data (trailing commas from Excel)."""
+    keep = []
+    for position, name in enumerate(frame.columns):
+        unnamed = position >= len(header) or not header[position].strip()
+        if unnamed and frame[name].isna().all():
+            continue
+        keep.append(name)
+    return frame[keep]
+
+
+# ----------------------------------------------------------------------------------------------
+# Excel
+# ----------------------------------------------------------------------------------------------
+
+
+def _read_xlsx(path: Path, sheet: str | None) -> tuple[pd.DataFrame, list[str]]:
+    import openpyxl
+
+    try:
+        workbook = openpyxl.load_workbook(path, read_only=True, data_only=True)
+    except Exception as exc:  # openpyxl raises zip, XML and its own errors for a damaged file
+        raise DataValidationError.single(
+            str(path),
+            f"the file cannot be read as an Excel workbook ({type(exc).__name__}: {exc})",
+            "open it in Excel or WPS and save it again as .xlsx, or export the sheet as CSV",
+        ) from exc
+    try:
+        if sheet is None:
+            worksheet = workbook.worksheets[0]
+        elif sheet in workbook.sheetnames:
+            worksheet = workbook[sheet]
+        else:
+            raise DataValidationError.single(
+                str(path),
+                f"the workbook has no sheet named {sheet!r}",
+                f"name one of its sheets: {', '.join(map(repr, workbook.sheetnames))}",
+            )
+        rows = list(worksheet.iter_rows(values_only=True))
+    finally:
+        workbook.close()
+    if not rows or all(cell is None for cell in rows[0]):
+        raise DataValidationError.single(
+            str(path),
+            "the sheet is empty or its first row (the header) is blank",
+            "put the column names in row 1 of the sheet",
+        )
+    header_cells = list(rows[0])
+    while header_cells and header_cells[-1] is None:
+        header_cells.pop()
+    width = len(header_cells)
+    body = [tuple(row[:width]) + (None,) * (width - len(row)) for row in rows[1:]]
+    header = ["" if cell is None else str(cell) for cell in header_cells]
+    names = [name if name.strip() else f"Unnamed: {i}" for i, name in enumerate(header)]
+    data = np.array(body, dtype=object).reshape(len(body), width)
+    frame = pd.DataFrame(data, columns=names, index=pd.RangeIndex(2, 2 + len(body)))
+    frame = frame.loc[frame.notna().any(axis=1)]
+    frame = _drop_unnamed_empty(frame, header)
+    # A column of numbers becomes numeric and a column of dates datetime; a column with any
+    # text stays as cells (object), so validation reports the text with its row.
+    for column in frame.columns:
+        frame[column] = _typed_cells(frame[column])
+    return frame, header
+
+
+def _typed_cells(cells: pd.Series) -> pd.Series:
+    present = cells.dropna()
+    if present.empty:
+        return cells.astype("float64")
+    kinds = set(present.map(type))
+    if kinds <= {int, float}:
+        return pd.to_numeric(cells)
+    if kinds <= {dt.datetime, dt.date}:
+        return pd.to_datetime(cells)
+    return cells
+
+
+# ----------------------------------------------------------------------------------------------
+# Parquet, Stata, SPSS
+# ----------------------------------------------------------------------------------------------
+
+
+def _read_parquet(path: Path) -> tuple[pd.DataFrame, list[str]]:
+    import pyarrow.parquet as pq
+
+    try:
+        table = pq.read_table(path)
+        header = list(table.schema.names)
+        if len(set(header)) < len(header):
+            return pd.DataFrame(), header  # reported by _check_header
+        frame = table.to_pandas()
+    except Exception as exc:  # pyarrow raises ArrowInvalid, OSError, ... for a damaged file
+        raise DataValidationError.single(
+            str(path),
+            f"the file cannot be read as parquet ({type(exc).__name__}: {exc})",
+            "write the file again (e.g. pandas.DataFrame.to_parquet), or export it as CSV",
+        ) from exc
+    frame.index = pd.RangeIndex(1, 1 + len(frame))
+    return frame, header
+
+
+def _read_readstat(
+    path: Path, suffix: str
+) -> tuple[pd.DataFrame, list[str], dict[str, dict[object, str]]]:
+    import pyreadstat
+
+    reader = pyreadstat.read_dta if suffix == ".dta" else pyreadstat.read_sav
+    kind = "Stata" if suffix == ".dta" else "SPSS"
+    error: Exception | None = None
+    # Files from older Chinese versions of Stata/SPSS are often GB18030, not UTF-8.
+    for encoding in (None, "GB18030"):
+        try:
+            frame, meta = reader(
+                str(path),
+                apply_value_formats=False,
+                dates_as_pandas_datetime=True,
+                encoding=encoding,
+            )
+            break
+        except Exception as exc:  # pyreadstat raises its own error classes for damaged files
+            error = exc
+    else:
+        raise DataValidationError.single(
+            str(path),
+            f"the file cannot be read as a {kind} file ({type(error).__name__}: {error})",
+            f"save it again from {kind}, or export it as CSV",
+        ) from error
+    frame.index = pd.RangeIndex(1, 1 + len(frame))
+    for column in frame.columns:
+        if frame[column].dtype == object:
+            # SPSS pads text to its declared width; empty text is SPSS's missing string.
+            stripped = frame[column].str.rstrip()
+            frame[column] = stripped.where(stripped.ne("") | stripped.isna(), None)
+    labels = {
+        column: dict(value)
+        for column, value in (getattr(meta, "variable_value_labels", None) or {}).items()
+    }
+    return frame, list(meta.column_names), labels
+
+
+def _check_header(path: Path, header: list[str]) -> None:
+    names = [str(name).strip() for name in header]
+    counts = Counter(name for name in names if name)
+    duplicates = [name for name, count in counts.items() if count > 1]
+    if not duplicates:
+        return
+    log = ProblemLog()
+    for name in duplicates:
+        positions = [str(i + 1) for i, other in enumerate(names) if other == name]
+        log.add(
+            str(path),
+            f"the header has {counts[name]} columns named {name!r} (columns "
+            f"{', '.join(positions)})",
+            "give each column its own name; if they hold the same data, delete the copies",
+            column=name,
+        )
+    log.raise_if_any()

@@ -1,0 +1,139 @@
+"""Table 1: descriptive statistics of every codebook variable, at the level it is measured."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import numpy as np
+import pandas as pd
+
+from grassroots.data import schema
+from grassroots.reporting.tables import Table
+
+if TYPE_CHECKING:
+    from grassroots.data.study import Study
+
+_LEVEL_TITLES = {
+    "en": {"counties": "Counties", "townships": "Townships", "projects": "Projects"},
+    "zh": {"counties": "县(市、区)", "townships": "乡镇(街道)", "projects": "项目"},
+}
+_HEADERS = {
+    "en": ["Level", "Variable", "N", "Mean / %", "SD", "Min", "Median", "Max", "Missing"],
+    "zh": ["层级", "变量", "N", "均值 / %", "标准差", "最小值", "中位数", "最大值", "缺失"],
+}
+
+
+def _level_frame(study: Study, table: schema.TableName) -> tuple[pd.DataFrame, bool]:
+    """The rows that describe one level: its own table, or the flat projects table de-duplicated
+    on the level's id when the study has no separate table for it. The flag says whether the
+    variables were measured at that level (False: they sit on project rows)."""
+    own = {"counties": study.counties, "townships": study.townships, "projects": study.projects}
+    if own[table] is not None:
+        return own[table], True
+    id_column = schema.ID_COLUMN[table]
+    if id_column in study.projects.columns:
+        return study.projects.drop_duplicates(id_column), True
+    return study.projects, False
+
+
+def _describe_numeric(values: pd.Series, as_percent: bool) -> dict[str, float]:
+    present = pd.to_numeric(values, errors="coerce").dropna().astype(float)
+    if present.empty:
+        return {"n": 0, "mean": np.nan, "sd": np.nan, "min": np.nan, "median": np.nan,
+                "max": np.nan, "missing": int(values.isna().sum())}
+    scale = 100.0 if as_percent else 1.0
+    return {
+        "n": int(present.size),
+        "mean": float(present.mean() * scale),
+        "sd": float(present.std(ddof=1)) if present.size > 1 and not as_percent else np.nan,
+        "min": float(present.min()),
+        "median": float(present.median()),
+        "max": float(present.max()),
+        "missing": int(values.isna().sum()),
+    }
+
+
+def descriptives(study: Study) -> pd.DataFrame:
+    """Statistics per variable (and per category level), one row each, unformatted.
+
+    Columns: ``table, variable, category, n, mean, sd, min, median, max, missing``. ``mean`` is a
+    percentage for binary variables and category shares.
+    """
+    rows = []
+    for table in schema.TABLES:
+        frame, _ = _level_frame(study, table)
+        for var in schema.table_variables(table):
+            if var.type in ("id", "date") or var.name not in frame.columns:
+                continue
+            values = frame[var.name]
+            if var.type == "categorical":
+                n_present = int(values.notna().sum())
+                counts = values.value_counts(dropna=True)
+                levels = list(var.allowed or ()) + sorted(
+                    str(v) for v in counts.index if str(v) not in (var.allowed or ())
+                )
+                for level in levels:
+                    count = int(counts.get(level, 0))
+                    rows.append({
+                        "table": table, "variable": var.name, "category": level, "n": count,
+                        "mean": 100.0 * count / n_present if n_present else np.nan,
+                        "sd": np.nan, "min": np.nan, "median": np.nan, "max": np.nan,
+                        "missing": int(values.isna().sum()),
+                    })
+            else:
+                stats = _describe_numeric(values, as_percent=var.type == "binary")
+                rows.append({"table": table, "variable": var.name, "category": "", **stats})
+    return pd.DataFrame(rows)
+
+
+def _fmt(value: float, digits: int = 2) -> str:
+    return "" if pd.isna(value) else f"{value:,.{digits}f}"
+
+
+def table1(study: Study, *, lang: schema.Lang = "en", source_note: str = "") -> Table:
+    """Table 1, descriptives by level, with labels from the codebook."""
+    stats = descriptives(study)
+    display = []
+    for row in stats.itertuples(index=False):
+        var = schema.variable(row.variable, row.table)
+        label = var.label(lang)
+        if row.category:
+            label = f"{label}: {row.category}"
+        elif var.type == "binary":
+            label = f"{label} (%)"
+        elif var.unit and var.type in ("continuous", "duration"):
+            label = f"{label} ({var.unit})"
+        is_share = var.type == "binary" or bool(row.category)
+        display.append([
+            _LEVEL_TITLES[lang][row.table],
+            label,
+            f"{row.n:,d}",
+            _fmt(row.mean, 1 if is_share else 2),
+            _fmt(row.sd),
+            _fmt(row.min),
+            _fmt(row.median),
+            _fmt(row.max),
+            f"{row.missing:,d}",
+        ])
+    frame = pd.DataFrame(display, columns=_HEADERS[lang])
+    counts = {
+        table: len(_level_frame(study, table)[0]) for table in schema.TABLES
+        if _level_frame(study, table)[1]
+    }
+    if lang == "zh":
+        title = "表1 描述性统计(按层级)"
+        n_text = ";".join(f"{_LEVEL_TITLES['zh'][t]} N = {n:,d}" for t, n in counts.items())
+        note = (
+            f"{n_text}。二分变量与类别变量报告百分比;连续变量报告均值与标准差。"
+            f"需求匹配度的缺失为未收集评分的项目。{source_note}"
+        )
+    else:
+        title = "Table 1. Descriptive statistics by level"
+        n_text = "; ".join(f"{_LEVEL_TITLES['en'][t]} N = {n:,d}" for t, n in counts.items())
+        note = (
+            f"{n_text}. Binary and categorical variables: percentage; continuous: mean and SD. "
+            f"Missing demand-fit ratings are projects whose residents were not surveyed. "
+            f"{source_note}"
+        )
+    return Table(name="table1_descriptives", title=title, frame=frame, note=note.strip(),
+                 data=stats)

@@ -1,0 +1,115 @@
+"""The ``grassroots`` command: exit codes, output files, and nothing written on bad input."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from grassroots.cli import app
+
+runner = CliRunner()
+
+
+def _files(folder: Path) -> list[Path]:
+    return sorted(p for p in folder.rglob("*") if p.is_file()) if folder.exists() else []
+
+
+@pytest.fixture
+def invalid_flat(tmp_path: Path) -> Path:
+    """A flat table with a negative duration on the third data row (line 4 of the file)."""
+    flat = pd.read_csv(Path(__file__).parents[1] / "data" / "templates" / "flat.csv", dtype=str)
+    rows = pd.concat([flat] * 3, ignore_index=True)
+    rows["project_id"] = ["P1", "P2", "P3"]
+    rows.loc[2, "months"] = "-4"
+    path = tmp_path / "survey.csv"
+    rows.to_csv(path, index=False)
+    return path
+
+
+@pytest.mark.parametrize("command", ["simulate", "validate", "describe", "reproduce"])
+def test_every_command_explains_itself(command: str) -> None:
+    result = runner.invoke(app, [command, "--help"])
+    assert result.exit_code == 0
+    assert "--" in result.output and len(result.output.splitlines()) > 5
+
+
+def test_validate_bundled_study_exits_zero() -> None:
+    result = runner.invoke(app, ["validate"])
+    assert result.exit_code == 0, result.output
+    assert result.output.startswith("valid:")
+    assert "synthetic" in result.output
+
+
+def test_validate_invalid_file_exits_two_and_names_row_and_column(invalid_flat: Path) -> None:
+    result = runner.invoke(app, ["validate", str(invalid_flat)])
+    assert result.exit_code == 2
+    assert "survey.csv" in result.output
+    assert "months" in result.output
+    assert "4" in result.output  # the user's line number: header is line 1
+
+
+def test_python_dash_m_exit_code_on_invalid_data(invalid_flat: Path) -> None:
+    completed = subprocess.run(
+        [sys.executable, "-m", "grassroots", "validate", str(invalid_flat)],
+        capture_output=True, text=True, check=False,
+    )
+    assert completed.returncode == 2
+    assert "Traceback" not in completed.stderr
+    assert "months" in completed.stderr
+
+
+def test_missing_file_exits_two_without_traceback(tmp_path: Path) -> None:
+    result = runner.invoke(app, ["describe", str(tmp_path / "nope.csv"), "--out", str(tmp_path)])
+    assert result.exit_code == 2
+    assert "nope.csv" in result.output
+    assert _files(tmp_path) == []
+
+
+def test_describe_writes_table1_and_nothing_on_invalid_input(
+    tmp_path: Path, invalid_flat: Path
+) -> None:
+    out = tmp_path / "reports"
+    bad = runner.invoke(app, ["describe", str(invalid_flat), "--out", str(out)])
+    assert bad.exit_code == 2
+    assert _files(out) == []
+
+    good = runner.invoke(app, ["describe", "--out", str(out), "--lang", "zh"])
+    assert good.exit_code == 0, good.output
+    assert [p.name for p in _files(out)] == ["table1_descriptives.csv", "table1_descriptives.md"]
+    markdown = (out / "tables" / "table1_descriptives.md").read_text(encoding="utf-8")
+    assert "表1" in markdown and "权力" in markdown
+
+
+def test_simulate_writes_same_bytes_for_same_seed(tmp_path: Path) -> None:
+    args = ["simulate", "--seed", "11", "--counties", "6"]
+    for name in ("a", "b"):
+        result = runner.invoke(app, [*args, "--out", str(tmp_path / name)])
+        assert result.exit_code == 0, result.output
+    files_a, files_b = _files(tmp_path / "a"), _files(tmp_path / "b")
+    assert [p.name for p in files_a] == [
+        "counties.csv", "projects.csv", "townships.csv", "truth.json"
+    ]
+    assert [p.read_bytes() for p in files_a] == [p.read_bytes() for p in files_b]
+    counties = pd.read_csv(tmp_path / "a" / "counties.csv")
+    assert len(counties) == 6
+
+
+def test_simulate_rejects_bad_sizes(tmp_path: Path) -> None:
+    result = runner.invoke(app, ["simulate", "--counties", "0", "--out", str(tmp_path / "x")])
+    assert result.exit_code == 2
+    assert not (tmp_path / "x").exists()
+
+
+def test_reproduce_writes_both_languages(tmp_path: Path) -> None:
+    result = runner.invoke(app, ["reproduce", "--out", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    names = [p.name for p in _files(tmp_path / "tables")]
+    assert names == [
+        "table1_descriptives.csv", "table1_descriptives.md",
+        "table1_descriptives_zh.csv", "table1_descriptives_zh.md",
+    ]
