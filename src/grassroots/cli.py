@@ -79,6 +79,13 @@ def _load(data: Path | None, mapping: Path | None, max_problems: int = 50):
         _fail(str(error))
 
 
+_PLURAL = {"county": "counties", "township": "townships", "project": "projects"}
+
+
+def _counts(study) -> str:
+    return ", ".join(f"{n:,d} {_PLURAL.get(level, level)}" for level, n in study.n.items())
+
+
 @app.command()
 def validate(
     data: DataArgument = None,
@@ -92,8 +99,7 @@ def validate(
     Exits 0 when the data are valid and 2 when they are not.
     """
     study, source = _load(data, mapping, max_problems)
-    counts = ", ".join(f"{n:,d} {level}" for level, n in study.n.items())
-    typer.echo(f"valid: {counts}. {source}")
+    typer.echo(f"valid: {_counts(study)}. {source}")
     if study.dropped_rows:
         typer.echo(
             f"note: {study.dropped_rows:,d} project rows with missing predictors were dropped, "
@@ -195,8 +201,7 @@ def reproduce(
     reports = out or default_reports_dir()
     typer.echo("[1/2] validating the data")
     study, source = _load(data, mapping)
-    counts = ", ".join(f"{n:,d} {level}" for level, n in study.n.items())
-    typer.echo(f"      valid: {counts}")
+    typer.echo(f"      valid: {_counts(study)}")
     typer.echo("[2/2] Table 1: descriptives by level")
     for lang in ("en", "zh"):
         table = table1(study, lang=lang, source_note=source)

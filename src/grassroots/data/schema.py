@@ -70,6 +70,7 @@ class Variable:
     type: str
     role: str
     unit: str
+    unit_zh: str
     allowed: tuple[str, ...] | None
     interval: Interval | None
     missing_allowed: bool
@@ -80,6 +81,14 @@ class Variable:
 
     def label(self, lang: Lang = "en") -> str:
         return self.label_zh if lang == "zh" else self.label_en
+
+    def unit_label(self, lang: Lang = "en") -> str:
+        return self.unit_zh if lang == "zh" else self.unit
+
+    def level_label(self, level: str, lang: Lang = "en") -> str:
+        """The label of one category level (``data/codebook_levels.csv``); the level itself
+        when the file has none."""
+        return level_labels().get((self.name, level), {}).get(lang, level)
 
     @property
     def range_text(self) -> str:
@@ -117,6 +126,18 @@ def codebook() -> pd.DataFrame:
 
 
 @cache
+def level_labels() -> dict[tuple[str, str], dict[str, str]]:
+    """Labels of category levels, keyed by (variable, level): ``{"en": ..., "zh": ...}``."""
+    frame = pd.read_csv(
+        bundled_data_dir() / "codebook_levels.csv", dtype=str, keep_default_na=False
+    )
+    return {
+        (row.variable, row.level): {"en": row.label_en, "zh": row.label_zh}
+        for row in frame.itertuples(index=False)
+    }
+
+
+@cache
 def variables() -> dict[tuple[TableName, str], Variable]:
     """Every codebook variable, keyed by (table, variable)."""
     result: dict[tuple[TableName, str], Variable] = {}
@@ -128,6 +149,7 @@ def variables() -> dict[tuple[TableName, str], Variable]:
             type=row.type,
             role=row.role,
             unit=row.unit,
+            unit_zh=row.unit_zh,
             allowed=allowed,
             interval=interval,
             missing_allowed=row.missing == "yes",

@@ -97,22 +97,22 @@ def table1(study: Study, *, lang: schema.Lang = "en", source_note: str = "") -> 
     for row in stats.itertuples(index=False):
         var = schema.variable(row.variable, row.table)
         label = var.label(lang)
+        unit = var.unit_label(lang)
+        colon, opening, closing = ("：", "（", "）") if lang == "zh" else (": ", " (", ")")
         if row.category:
-            label = f"{label}: {row.category}"
+            label = f"{label}{colon}{var.level_label(row.category, lang)}"
         elif var.type == "binary":
-            label = f"{label} (%)"
-        elif var.unit and var.type in ("continuous", "duration"):
-            label = f"{label} ({var.unit})"
+            label = f"{label}{opening}%{closing}"
+        elif unit and var.type in ("continuous", "duration") and unit not in label.lower():
+            label = f"{label}{opening}{unit}{closing}"
         is_share = var.type == "binary" or bool(row.category)
+        spread = [] if is_share else [row.sd, row.min, row.median, row.max]
         display.append([
             _LEVEL_TITLES[lang][row.table],
             label,
             f"{row.n:,d}",
             _fmt(row.mean, 1 if is_share else 2),
-            _fmt(row.sd),
-            _fmt(row.min),
-            _fmt(row.median),
-            _fmt(row.max),
+            *(_fmt(value) for value in spread or [np.nan] * 4),
             f"{row.missing:,d}",
         ])
     frame = pd.DataFrame(display, columns=_HEADERS[lang])

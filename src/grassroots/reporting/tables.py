@@ -3,6 +3,7 @@ cells plus its title and note, and one renderer per output format turns it into 
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -64,13 +65,22 @@ def _cell(value: object) -> str:
     return str(value).replace("|", "\\|").replace("\n", " ")
 
 
+_NUMBER = re.compile(r"^[-+−]?[\d,]*\.?\d+%?$|^$")
+
+
+def _is_numeric_column(column: pd.Series) -> bool:
+    """Right-align columns of numbers, also when the cells are already formatted text."""
+    if pd.api.types.is_numeric_dtype(column):
+        return True
+    cells = column.map(_cell)
+    return bool(cells.str.strip().str.match(_NUMBER).all()) and bool((cells != "").any())
+
+
 def render_markdown(table: Table) -> str:
     """GitHub-flavoured Markdown: title, pipe table, then the note."""
     header = [_cell(col) for col in table.frame.columns]
     rows = [[_cell(v) for v in row] for row in table.frame.itertuples(index=False)]
-    numeric = [
-        pd.api.types.is_numeric_dtype(table.frame[col]) for col in table.frame.columns
-    ]
+    numeric = [_is_numeric_column(table.frame[col]) for col in table.frame.columns]
     lines = [f"**{table.title}**", ""]
     lines.append("| " + " | ".join(header) + " |")
     lines.append("|" + "|".join("---:" if is_num else ":---" for is_num in numeric) + "|")
