@@ -125,16 +125,7 @@ _AVAILABLE: dict[str, tuple[str, ...]] = {
     "short_sighted": (*_CONTEXT_COLUMNS, "extensive", "expedient"),
     "survival": (*_CONTEXT_COLUMNS, "extensive", "expedient", "short_sighted"),
     "demand_fit": (*_CONTEXT_COLUMNS, "extensive", "expedient", "short_sighted"),
-    "outsourced": (
-        "fiscal_capacity",
-        "collaboration",
-        "region",
-        "population",
-        *CAPACITIES,
-        "township_type",
-        "project_type",
-        "funding_source",
-    ),
+    "outsourced": tuple(column for column in _CONTEXT_COLUMNS if column != "outsourced"),
 }
 _CATEGORICAL = ("region", "township_type", "project_type", "funding_source")
 _STAGES = (
