@@ -80,7 +80,9 @@ def test_describe_writes_table1_and_nothing_on_invalid_input(
 
     good = runner.invoke(app, ["describe", "--out", str(out), "--lang", "zh"])
     assert good.exit_code == 0, good.output
-    assert [p.name for p in _files(out)] == ["table1_descriptives.csv", "table1_descriptives.md"]
+    assert [p.name for p in _files(out)] == [
+        f"table1_descriptives.{fmt}" for fmt in ("csv", "docx", "html", "md", "tex")
+    ]
     markdown = (out / "tables" / "table1_descriptives.md").read_text(encoding="utf-8")
     assert "表1" in markdown and "权力" in markdown
 
@@ -110,6 +112,6 @@ def test_reproduce_writes_both_languages(tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     names = [p.name for p in _files(tmp_path / "tables")]
     assert names == [
-        "table1_descriptives.csv", "table1_descriptives.md",
-        "table1_descriptives_zh.csv", "table1_descriptives_zh.md",
+        f"table1_descriptives{lang}.{fmt}"
+        for lang in ("", "_zh") for fmt in ("csv", "docx", "html", "md", "tex")
     ]

@@ -11,6 +11,16 @@ from collections.abc import Iterator
 from pathlib import Path
 
 
+def _current_umask() -> int:
+    umask = os.umask(0)
+    os.umask(umask)
+    return umask
+
+
+_UMASK = _current_umask()
+_FILE_MODE = 0o666 & ~_UMASK
+
+
 @contextlib.contextmanager
 def atomic_path(target: str | os.PathLike[str]) -> Iterator[Path]:
     """Yield a temporary path beside ``target``; move it over ``target`` only on success.
@@ -24,6 +34,8 @@ def atomic_path(target: str | os.PathLike[str]) -> Iterator[Path]:
     tmp = Path(tmp_name)
     try:
         yield tmp
+        # mkstemp creates owner-only files; outputs are meant to be read like any other file.
+        tmp.chmod(_FILE_MODE)
         os.replace(tmp, target)
     finally:
         tmp.unlink(missing_ok=True)
@@ -53,6 +65,7 @@ def atomic_directory(target: str | os.PathLike[str]) -> Iterator[Path]:
         if target.is_dir():
             shutil.copytree(target, tmp, dirs_exist_ok=True)
         yield tmp
+        tmp.chmod(_FILE_MODE | 0o111 & ~_UMASK)
         if target.is_dir():
             old = Path(tempfile.mkdtemp(prefix=f".tmp-old-{target.name}.", dir=target.parent))
             old.rmdir()

@@ -116,7 +116,8 @@ def describe(
     ] = Language.en,
     out: Annotated[
         Path | None,
-        typer.Option(help="Folder for tables/table1_descriptives.{md,csv}. Default: reports/."),
+        typer.Option(help="Folder for tables/table1_descriptives.* (md, tex, html, docx, csv). "
+        "Default: reports/."),
     ] = None,
 ) -> None:
     """Table 1: descriptive statistics by level (counties, townships, projects).

@@ -1,4 +1,8 @@
-"""Table 1: descriptive statistics of every codebook variable, at the level it is measured."""
+"""Table 1: descriptive statistics of every codebook variable, at the level it is measured.
+
+Written like every table by :meth:`Table.write <grassroots.reporting.tables.Table.write>`: Markdown,
+LaTeX, HTML, Word and CSV (the unformatted statistics).
+"""
 
 from __future__ import annotations
 
@@ -8,7 +12,7 @@ import numpy as np
 import pandas as pd
 
 from grassroots.data import schema
-from grassroots.reporting.tables import Table
+from grassroots.reporting.tables import PANEL, Table
 
 if TYPE_CHECKING:
     from grassroots.data.study import Study
@@ -18,8 +22,8 @@ _LEVEL_TITLES = {
     "zh": {"counties": "县(市、区)", "townships": "乡镇(街道)", "projects": "项目"},
 }
 _HEADERS = {
-    "en": ["Level", "Variable", "N", "Mean / %", "SD", "Min", "Median", "Max", "Missing"],
-    "zh": ["层级", "变量", "N", "均值 / %", "标准差", "最小值", "中位数", "最大值", "缺失"],
+    "en": ["Variable", "N", "Mean / %", "SD", "Min", "Median", "Max", "Missing"],
+    "zh": ["变量", "N", "均值 / %", "标准差", "最小值", "中位数", "最大值", "缺失"],
 }
 
 
@@ -93,7 +97,7 @@ def _fmt(value: float, digits: int = 2) -> str:
 def table1(study: Study, *, lang: schema.Lang = "en", source_note: str = "") -> Table:
     """Table 1, descriptives by level, with labels from the codebook."""
     stats = descriptives(study)
-    display = []
+    display, levels = [], []
     for row in stats.itertuples(index=False):
         var = schema.variable(row.variable, row.table)
         label = var.label(lang)
@@ -107,15 +111,17 @@ def table1(study: Study, *, lang: schema.Lang = "en", source_note: str = "") -> 
             label = f"{label}{opening}{unit}{closing}"
         is_share = var.type == "binary" or bool(row.category)
         spread = [] if is_share else [row.sd, row.min, row.median, row.max]
+        levels.append(_LEVEL_TITLES[lang][row.table])
         display.append([
-            _LEVEL_TITLES[lang][row.table],
             label,
             f"{row.n:,d}",
             _fmt(row.mean, 1 if is_share else 2),
             *(_fmt(value) for value in spread or [np.nan] * 4),
             f"{row.missing:,d}",
         ])
-    frame = pd.DataFrame(display, columns=_HEADERS[lang])
+    # One panel per level, so the level is a heading rather than a column repeated on every row.
+    frame = pd.DataFrame(display, columns=_HEADERS[lang],
+                         index=pd.Index(levels, name=PANEL))
     counts = {
         table: len(_level_frame(study, table)[0]) for table in schema.TABLES
         if _level_frame(study, table)[1]
@@ -136,4 +142,4 @@ def table1(study: Study, *, lang: schema.Lang = "en", source_note: str = "") -> 
             f"{source_note}"
         )
     return Table(name="table1_descriptives", title=title, frame=frame, note=note.strip(),
-                 data=stats)
+                 data=stats, panel=PANEL, lang=lang)

@@ -1,0 +1,245 @@
+"""Convergence in a table: the flag a note carries when a fit missed a threshold, and the rows of
+a "Fit and diagnostics" panel.
+
+Everything here takes plain numbers per model (max R-hat, min bulk and tail ESS, divergent
+transitions), so any fit object can feed it: ``Diagnostics.overview()`` of
+:mod:`grassroots.inference.diagnostics` already has these keys. Thresholds follow Vehtari et al.
+(2021), as in that module: R-hat <= 1.01, ESS >= 400, no divergence; a value *at* the threshold
+passes.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+
+from grassroots.data.schema import Lang
+from grassroots.reporting.labels import text
+
+__all__ = [
+    "ESS_MIN",
+    "RHAT_MAX",
+    "DiagnosticsSummary",
+    "convergence_note",
+    "convergence_notes",
+    "diagnostic_rows",
+    "diagnostics_frame",
+    "failed_checks",
+]
+
+RHAT_MAX = 1.01
+ESS_MIN = 400
+
+COLUMNS = ("max_rhat", "min_ess_bulk", "min_ess_tail", "divergences")
+# ``Diagnostics.overview()`` calls divergences ``n_divergent``; accept either spelling.
+_ALIASES = {"n_divergent": "divergences", "divergent": "divergences", "rhat": "max_rhat"}
+
+DiagnosticsSummary = Mapping[str, Mapping[str, float]] | pd.DataFrame
+"""Per model: ``{"M1": {"max_rhat": 1.003, "min_ess_bulk": 812, "min_ess_tail": 640,
+"divergences": 0}, ...}``, or a DataFrame with those columns indexed by model (or with a
+``model`` column). Missing numbers count as not reported, not as failures."""
+
+_FLAG: Mapping[Lang, str] = {
+    "en": "⚠ Not converged (required: R-hat ≤ {rhat}, bulk and tail ESS ≥ {ess}, no divergent "
+    "transitions): {details}. Read these estimates with caution.",
+    "zh": "⚠ 未收敛（要求 R-hat ≤ {rhat}、bulk 与 tail ESS ≥ {ess}、无发散转移）：{details}。"
+    "相关估计须谨慎解读。",
+}
+_DETAIL: Mapping[Lang, Mapping[str, str]] = {
+    "en": {
+        "max_rhat": "max R-hat {value}",
+        "min_ess_bulk": "min bulk ESS {value}",
+        "min_ess_tail": "min tail ESS {value}",
+        "divergences": "{value} divergent transition(s)",
+        "model_sep": "; ",
+        "item_sep": ", ",
+        "model": "{model} ",
+    },
+    "zh": {
+        "max_rhat": "最大 R-hat {value}",
+        "min_ess_bulk": "最小 bulk ESS {value}",
+        "min_ess_tail": "最小 tail ESS {value}",
+        "divergences": "发散转移 {value} 次",
+        "model_sep": "；",
+        "item_sep": "，",
+        "model": "{model} ",
+    },
+}
+
+
+def diagnostics_frame(summary: DiagnosticsSummary) -> pd.DataFrame:
+    """The summary as a float DataFrame indexed by model with :data:`COLUMNS` (NaN if missing).
+
+    Examples
+    --------
+    >>> diagnostics_frame({"M1": {"max_rhat": 1.0, "n_divergent": 2}}).loc["M1", "divergences"]
+    np.float64(2.0)
+    """
+    if isinstance(summary, pd.DataFrame):
+        frame = summary.set_index("model") if "model" in summary.columns else summary
+    else:
+        frame = pd.DataFrame.from_dict({k: dict(v) for k, v in summary.items()}, orient="index")
+    index = frame.index.map(str)
+    result = pd.DataFrame(index=index)
+    for column in COLUMNS:
+        values = pd.Series(np.nan, index=index)
+        # The canonical name first, then its aliases: a model may report either spelling.
+        for source in (column, *(a for a, target in _ALIASES.items() if target == column)):
+            if source in frame.columns:
+                found = pd.to_numeric(pd.Series(frame[source].to_numpy(), index=index),
+                                      errors="coerce")
+                values = values.fillna(found)
+        result[column] = values
+    return result.astype(float)
+
+
+def failed_checks(
+    summary: DiagnosticsSummary, *, rhat_max: float = RHAT_MAX, ess_min: float = ESS_MIN
+) -> pd.DataFrame:
+    """Which check each model failed: a boolean DataFrame shaped like :func:`diagnostics_frame`.
+
+    Comparisons with NaN are False, so an unreported number never raises the flag.
+    """
+    frame = diagnostics_frame(summary)
+    return pd.DataFrame(
+        {
+            "max_rhat": frame["max_rhat"] > rhat_max,
+            "min_ess_bulk": frame["min_ess_bulk"] < ess_min,
+            "min_ess_tail": frame["min_ess_tail"] < ess_min,
+            "divergences": frame["divergences"] > 0,
+        },
+        index=frame.index,
+    )
+
+
+def _format_rhat(value: float, threshold: float) -> str:
+    # Two decimals, unless rounding would print a failing R-hat as the threshold itself
+    # (1.0104 as "1.01"): then as many decimals as it takes to show that it is above.
+    for digits in range(2, 7):
+        shown = f"{value:.{digits}f}"
+        if float(shown) > threshold or value <= threshold:
+            return shown
+    return f"{value:.6f}"
+
+
+def _format_count(value: float) -> str:
+    # Floor, so that an ESS of 399.7 is never printed as a passing "400".
+    return f"{math.floor(value):,d}"
+
+
+def _format_value(check: str, value: float, rhat_max: float) -> str:
+    if check == "max_rhat":
+        return _format_rhat(value, rhat_max)
+    return _format_count(value)
+
+
+def convergence_note(
+    summary: DiagnosticsSummary,
+    lang: Lang = "en",
+    *,
+    rhat_max: float = RHAT_MAX,
+    ess_min: float = ESS_MIN,
+) -> str:
+    """The flag a table's note carries when any model missed a threshold; ``""`` when none did.
+
+    Parameters
+    ----------
+    summary
+        Per model, ``max_rhat``, ``min_ess_bulk``, ``min_ess_tail`` and ``divergences`` (or
+        ``n_divergent``); see :data:`DiagnosticsSummary`.
+    lang
+        ``"en"`` or ``"zh"``.
+    rhat_max, ess_min
+        Thresholds; a value equal to a threshold passes.
+
+    Returns
+    -------
+    str
+        E.g. ``"⚠ Not converged (required: ...): M3 max R-hat 1.04. Read these estimates with
+        caution."``, naming every failing model and number, in the summary's model order.
+
+    Examples
+    --------
+    >>> convergence_note({"M1": {"max_rhat": 1.01, "min_ess_bulk": 400}})
+    ''
+    >>> convergence_note({"M3": {"max_rhat": 1.04}}, "zh")[:5]
+    '⚠ 未收敛'
+    """
+    frame = diagnostics_frame(summary)
+    failed = failed_checks(frame, rhat_max=rhat_max, ess_min=ess_min)
+    words = _DETAIL[lang]
+    details = []
+    for model in frame.index:
+        items = [
+            words[check].format(
+                value=_format_value(check, frame.at[model, check], rhat_max)
+            )
+            for check in COLUMNS
+            if failed.at[model, check]
+        ]
+        if items:
+            details.append(words["model"].format(model=model) + words["item_sep"].join(items))
+    if not details:
+        return ""
+    return _FLAG[lang].format(
+        rhat=f"{rhat_max:g}", ess=f"{ess_min:g}", details=words["model_sep"].join(details)
+    )
+
+
+def convergence_notes(
+    summary: DiagnosticsSummary, *, rhat_max: float = RHAT_MAX, ess_min: float = ESS_MIN
+) -> dict[Lang, str]:
+    """:func:`convergence_note` in both languages: ``{"en": ..., "zh": ...}``."""
+    return {
+        lang: convergence_note(summary, lang, rhat_max=rhat_max, ess_min=ess_min)
+        for lang in ("en", "zh")
+    }
+
+
+def diagnostic_rows(
+    summary: DiagnosticsSummary,
+    lang: Lang = "en",
+    *,
+    models: Sequence[str] | None = None,
+    label_column: str | None = None,
+    rhat_max: float = RHAT_MAX,
+    ess_min: float = ESS_MIN,
+) -> pd.DataFrame:
+    """Display rows for a "Fit and diagnostics" panel: one row per check, one column per model.
+
+    Parameters
+    ----------
+    summary
+        See :data:`DiagnosticsSummary`.
+    lang
+        Language of the row labels.
+    models
+        Column order (default: the summary's order). Models missing from the summary get blank
+        cells, so the rows stack under an estimates block whose columns include M0.
+    label_column
+        Name of the first column (default: ``text("term", lang)``).
+
+    Returns
+    -------
+    DataFrame
+        Strings; a failing number carries a trailing ``"⚠"`` so the cell itself is flagged too.
+    """
+    frame = diagnostics_frame(summary)
+    failed = failed_checks(frame, rhat_max=rhat_max, ess_min=ess_min)
+    models = list(frame.index) if models is None else [str(m) for m in models]
+    label_column = label_column or text("term", lang)
+    rows = []
+    for check in COLUMNS:
+        row: dict[str, str] = {label_column: text(check, lang)}
+        for model in models:
+            value = frame.at[model, check] if model in frame.index else np.nan
+            if pd.isna(value):
+                row[model] = ""
+                continue
+            shown = _format_value(check, value, rhat_max)
+            row[model] = shown + (" ⚠" if failed.at[model, check] else "")
+        rows.append(row)
+    return pd.DataFrame(rows, columns=[label_column, *models])

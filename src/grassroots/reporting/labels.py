@@ -1,0 +1,141 @@
+"""Labels for model terms and table furniture, in English or Chinese, from the codebook.
+
+A model term is named the way :mod:`grassroots.models.design` names design columns and the
+builder names parameters; :func:`term_label` turns any of them into the words a reader sees:
+
+=============================  ========================================  =====================
+term                           en                                        zh
+=============================  ========================================  =====================
+``authority``                  Authority                                 权力
+``region[west]``               Region: West                              地区：西部
+``collaboration:authority``    Cross-department collaboration × Authority 跨部门协作机制 × 权力
+``sd_township``                SD, township                              乡镇层标准差
+``demand_fit_cutpoints[1|2]``  Cut point 1|2                             切点 1|2
+=============================  ========================================  =====================
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+
+from grassroots.data import schema
+from grassroots.data.schema import Lang
+
+__all__ = ["LEVEL_NAMES", "TEXT", "level_name", "term_label", "text"]
+
+# Words the renderers and table builders print around the data. One dictionary, so that a
+# translation is fixed in one place and a missing key fails loudly in ``text``.
+TEXT: Mapping[str, Mapping[Lang, str]] = {
+    "note": {"en": "Note.", "zh": "注："},
+    "intercept": {"en": "Intercept", "zh": "截距"},
+    "cut_point": {"en": "Cut point", "zh": "切点"},
+    "term": {"en": "Term", "zh": "变量"},
+    "hr_cri": {"en": "HR [95% CrI]", "zh": "风险比 [95% 可信区间]"},
+    "or_cri": {"en": "OR [95% CrI]", "zh": "比值比 [95% 可信区间]"},
+    "estimate_cri": {"en": "Estimate [95% CrI]", "zh": "估计值 [95% 可信区间]"},
+    "max_rhat": {"en": "Max R-hat", "zh": "最大 R-hat"},
+    "min_ess_bulk": {"en": "Min bulk ESS", "zh": "最小 bulk ESS"},
+    "min_ess_tail": {"en": "Min tail ESS", "zh": "最小 tail ESS"},
+    "divergences": {"en": "Divergent transitions", "zh": "发散转移数"},
+    "hazard_ratio": {"en": "Hazard ratio (log scale)", "zh": "风险比（对数刻度）"},
+    "odds_ratio": {"en": "Odds ratio (log scale)", "zh": "比值比（对数刻度）"},
+    "ratio": {"en": "Ratio (log scale)", "zh": "比率（对数刻度）"},
+    "estimate": {"en": "Estimate", "zh": "估计值"},
+    "model": {"en": "Model", "zh": "模型"},
+    "scenario": {"en": "Scenario", "zh": "情景"},
+    "contrast": {"en": "Difference from the status quo", "zh": "相对现状的差异"},
+    "density": {"en": "Posterior density", "zh": "后验密度"},
+}
+
+# Grouping levels are named by the spec after their id column without ``_id``.
+LEVEL_NAMES: Mapping[str, Mapping[Lang, str]] = {
+    "county": {"en": "county", "zh": "县"},
+    "township": {"en": "township", "zh": "乡镇"},
+}
+
+_PUNCT: Mapping[Lang, Mapping[str, str]] = {
+    "en": {"colon": ": ", "times": " × "},
+    "zh": {"colon": "：", "times": " × "},
+}
+
+# ``<outcome>_sd_<level>`` from the builder, or the bare ``sd_<level>`` of a prior table.
+_SD = re.compile(r"^(?:\w+_)?sd_(?P<level>[a-z][a-z0-9_]*?)(?:_id)?$")
+# ``<outcome>_cutpoints[1|2]`` (the coordinate of the ``<outcome>_cut`` dim) or ``cutpoints[1|2]``.
+_CUT = re.compile(r"^(?:\w+_)?cut(?:point)?s?\[(?P<cut>[^\]]+)\]$")
+_CATEGORY = re.compile(r"^(?P<name>[A-Za-z_][A-Za-z0-9_]*)\[(?P<level>[^\]]+)\]$")
+
+
+def text(key: str, lang: Lang = "en") -> str:
+    """One piece of table or figure furniture (``"note"``, ``"hr_cri"`` ...) in ``lang``.
+
+    Examples
+    --------
+    >>> text("note", "zh")
+    '注：'
+    """
+    return TEXT[key][lang]
+
+
+def level_name(level: str, lang: Lang = "en") -> str:
+    """The name of a grouping level (``"township"`` -> ``"乡镇"``); the level itself if unknown."""
+    return LEVEL_NAMES.get(level, {}).get(lang, level)
+
+
+def _variable_label(name: str, lang: Lang) -> str:
+    try:
+        return schema.variable(name).label(lang)
+    except KeyError:
+        # Terms outside the codebook (a user's extra column) keep their name rather than fail:
+        # a table with a raw name is better than no table.
+        return name
+
+
+def _single_term(term: str, lang: Lang) -> str:
+    if term.lower() in ("intercept", "(intercept)"):
+        return text("intercept", lang)
+    if match := _SD.match(term):
+        level = match["level"]
+        if lang == "zh":
+            return f"{level_name(level, 'zh')}层标准差"
+        return f"SD, {level_name(level, 'en')}"
+    if match := _CUT.match(term):
+        return f"{text('cut_point', lang)} {match['cut']}"
+    if match := _CATEGORY.match(term):
+        name, level = match["name"], match["level"]
+        try:
+            variable = schema.variable(name)
+        except KeyError:
+            return f"{name}{_PUNCT[lang]['colon']}{level}"
+        return f"{variable.label(lang)}{_PUNCT[lang]['colon']}{variable.level_label(level, lang)}"
+    return _variable_label(term, lang)
+
+
+def term_label(term: str, lang: Lang = "en") -> str:
+    """The reader's label of a model term, from the codebook.
+
+    Parameters
+    ----------
+    term
+        A design column (``authority``, ``region[west]``), an interaction of design columns
+        joined by ``:``, a group-effect SD (``sd_township``, ``survival_sd_county``), a cut point
+        (``demand_fit_cutpoints[2|3]``) or ``Intercept``. Names outside the codebook are kept.
+    lang
+        ``"en"`` or ``"zh"``.
+
+    Returns
+    -------
+    str
+
+    Examples
+    --------
+    >>> term_label("region[west]", "zh")
+    '地区：西部'
+    >>> term_label("collaboration:authority")
+    'Cross-department collaboration × Authority'
+    >>> term_label("sd_township", "zh")
+    '乡镇层标准差'
+    """
+    if ":" in term and not term.startswith("("):
+        return _PUNCT[lang]["times"].join(_single_term(part, lang) for part in term.split(":"))
+    return _single_term(term, lang)

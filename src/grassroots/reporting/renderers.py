@@ -1,0 +1,504 @@
+"""One renderer per output format, each a function ``Table -> str | bytes``.
+
+Every renderer reads the same :func:`~grassroots.reporting.tables.layout` and escapes text for its
+own format, so a table's content is decided once and only its look differs. Output is
+byte-for-byte deterministic for the same table: no dates, no random ids, fixed zip timestamps in
+the Word file.
+
+=======  ======================================================================================
+md       GitHub-flavoured Markdown; multi-level headers are flattened ("HR [95% CrI] / M1")
+tex      ``table`` + ``threeparttable`` + booktabs rules; ``\\multicolumn``/``\\cmidrule`` spanners;
+         note in ``tablenotes``; Chinese needs XeLaTeX with xeCJK (or ctex)
+html     one self-contained ``<table>`` (inline styles only) with ``<caption>``, ``<thead>``, a
+         ``<tbody>`` per panel and the note in ``<tfoot>``
+docx     Word (python-docx): caption above, a three-line table with real header rows, note below;
+         Times New Roman for Latin and SimSun for Chinese text
+csv      the unformatted numbers (``Table.data``), else the cells
+=======  ======================================================================================
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import html
+import io
+import os
+import re
+import zipfile
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING
+
+from grassroots.reporting.labels import text
+from grassroots.reporting.tables import Layout, layout
+
+if TYPE_CHECKING:
+    from docx.document import Document as DocxDocument
+    from docx.oxml.xmlchemy import BaseOxmlElement
+    from docx.table import _Cell
+
+    from grassroots.reporting.tables import Table
+
+__all__ = [
+    "DOCX_FONTS",
+    "RENDERERS",
+    "render_csv",
+    "render_docx",
+    "render_html",
+    "render_latex",
+    "render_markdown",
+]
+
+_CJK = re.compile(r"[\u3000-\u303f\u3400-\u4dbf\u4e00-\u9fff\uff00-\uffef]")
+
+
+def _has_cjk(table: Table) -> bool:
+    pieces = [table.title, table.note, *table.flags, table.frame.to_string()]
+    return any(_CJK.search(piece) for piece in pieces)
+
+
+def _note_parts(table: Table) -> tuple[str, str]:
+    """The note's lead-in ("Note." / "注：") and the separator between it and the text."""
+    return text("note", table.lang), "" if table.lang == "zh" else " "
+
+
+# --- Markdown ----------------------------------------------------------------------------------
+
+_MD_SPECIAL = re.compile(r"([\\|<>*`])")
+
+
+def _md(value: str) -> str:
+    # Backslash escapes are CommonMark for "print this character": a "<" never opens an HTML
+    # tag, a "*" never starts emphasis, a "|" never splits a cell.
+    return _MD_SPECIAL.sub(r"\\\1", value.replace("\n", " "))
+
+
+def render_markdown(table: Table) -> str:
+    """GitHub-flavoured Markdown: bold title, pipe table, flags in bold, then the note.
+
+    A panel heading is a row with the panel's name in bold in the first cell. Markdown has one
+    header row, so a multi-level column label is flattened: its levels joined by " / ".
+    """
+    lay = layout(table)
+    lines = [f"**{_md(table.title)}**", ""]
+    lines.append("| " + " | ".join(_md(label) for label in lay.flat_columns) + " |")
+    rule = {"l": ":---", "r": "---:", "c": ":---:"}
+    lines.append("|" + "|".join(rule[a] for a in lay.align) + "|")
+    for section in lay.sections:
+        if section.panel is not None:
+            blanks = [""] * (lay.n_columns - 1)
+            lines.append("| " + " | ".join([f"**{_md(section.panel)}**", *blanks]) + " |")
+        lines.extend("| " + " | ".join(_md(cell) for cell in row) + " |" for row in section.rows)
+    for flag in table.flags:
+        lines += ["", f"**{_md(flag)}**"]
+    if table.note:
+        lead, sep = _note_parts(table)
+        lines += ["", f"*{_md(lead)}*{sep}{_md(table.note)}"]
+    return "\n".join(lines) + "\n"
+
+
+# --- LaTeX -------------------------------------------------------------------------------------
+
+_TEX_CHARS: Mapping[str, str] = {
+    "\\": r"\textbackslash{}",
+    "&": r"\&",
+    "%": r"\%",
+    "$": r"\$",
+    "#": r"\#",
+    "_": r"\_",
+    "{": r"\{",
+    "}": r"\}",
+    "~": r"\textasciitilde{}",
+    "^": r"\textasciicircum{}",
+    "<": r"\textless{}",
+    ">": r"\textgreater{}",
+    "|": r"\textbar{}",
+    # Symbols that the default Latin fonts of pdfLaTeX lack; math mode has them everywhere.
+    "−": r"\ensuremath{-}",
+    "×": r"\ensuremath{\times}",
+    "±": r"\ensuremath{\pm}",
+    "≤": r"\ensuremath{\leq}",
+    "≥": r"\ensuremath{\geq}",
+    "⚠": "(!)",
+    "\n": " ",
+}
+_TEX_SPECIAL = re.compile("|".join(re.escape(char) for char in _TEX_CHARS))
+_TEX_MINUS = re.compile(r"(?<![\w.])-(?=\d)")
+_TITLE_NUMBER = re.compile(r"^\s*(?:Table\s+[A-Z]?\d+[.:]?|表\s*[A-Z]?\d+[.:：]?)\s*")
+
+
+def _tex(value: str) -> str:
+    escaped = _TEX_SPECIAL.sub(lambda match: _TEX_CHARS[match.group(0)], value)
+    # A minus sign, not a hyphen, before a figure ("-0.41").
+    escaped = _TEX_MINUS.sub(r"\\ensuremath{-}", escaped)
+    # A cell that opens with "[" would be read as the optional argument of the "\\" before it.
+    return "{[}" + escaped[1:] if escaped.startswith("[") else escaped
+
+
+def _tex_row(cells: list[str]) -> str:
+    return " & ".join(cells) + r" \\"
+
+
+def _tex_header(lay: Layout) -> list[str]:
+    lines = []
+    *spanners, columns = lay.header
+    for row in spanners:
+        cells, rules = [], []
+        for cell in row:
+            if cell.span == 1 and not cell.text:
+                cells.append("")
+                continue
+            cells.append(rf"\multicolumn{{{cell.span}}}{{c}}{{{_tex(cell.text)}}}")
+            if cell.text:
+                first, last = cell.start + 1, cell.start + cell.span
+                rules.append(rf"\cmidrule(lr){{{first}-{last}}}")
+        lines.append(_tex_row(cells))
+        if rules:
+            lines.append(" ".join(rules))
+    lines.append(_tex_row([_tex(cell.text) for cell in columns]))
+    return lines
+
+
+def render_latex(table: Table) -> str:
+    """LaTeX ``table`` with booktabs rules, caption, label and a ``tablenotes`` note.
+
+    The caption drops the title's own "Table 2." / "表2" so that LaTeX numbers the table (and
+    ``\\ref{tab:<name>}`` works). The first lines are comments naming the preamble it needs.
+    """
+    lay = layout(table)
+    lines = [
+        "% Generated by grassroots. Preamble: \\usepackage{booktabs} and "
+        "\\usepackage{threeparttable}.",
+    ]
+    if _has_cjk(table):
+        lines.append(
+            "% Chinese text: compile with XeLaTeX and \\usepackage{xeCJK} (or a ctex class)."
+        )
+    label = re.sub(r"[^A-Za-z0-9:_-]", "-", table.name)
+    lines += [
+        r"\begin{table}[htbp]",
+        r"\centering",
+        r"\begin{threeparttable}",
+        rf"\caption{{{_tex(_TITLE_NUMBER.sub('', table.title))}}}",
+        rf"\label{{tab:{label}}}",
+        rf"\begin{{tabular}}{{{''.join(lay.align)}}}",
+        r"\toprule",
+        *_tex_header(lay),
+        r"\midrule",
+    ]
+    for index, section in enumerate(lay.sections):
+        indent = ""
+        if section.panel is not None:
+            if index:
+                lines.append(r"\addlinespace")
+            heading = rf"\multicolumn{{{lay.n_columns}}}{{l}}{{\textit{{{_tex(section.panel)}}}}}"
+            lines.append(heading + r" \\")
+            indent = r"\quad "
+        for row in section.rows:
+            cells = [_tex(cell) for cell in row]
+            if cells and cells[0]:
+                cells[0] = indent + cells[0]
+            lines.append(_tex_row(cells))
+    lines += [r"\bottomrule", r"\end{tabular}"]
+    if table.flags or table.note:
+        lines += [r"\begin{tablenotes}[flushleft]", r"\footnotesize"]
+        lines += [rf"\item \textbf{{{_tex(flag)}}}" for flag in table.flags]
+        if table.note:
+            lead, sep = _note_parts(table)
+            lines.append(rf"\item \textit{{{_tex(lead)}}}{sep}{_tex(table.note)}")
+        lines.append(r"\end{tablenotes}")
+    lines += [r"\end{threeparttable}", r"\end{table}"]
+    return "\n".join(lines) + "\n"
+
+
+# --- HTML --------------------------------------------------------------------------------------
+
+_HTML_ALIGN = {"l": "left", "r": "right", "c": "center"}
+_RULE_THICK = "2px solid #000"
+_RULE_THIN = "1px solid #000"
+
+
+def _h(value: str) -> str:
+    return html.escape(value, quote=True)
+
+
+def render_html(table: Table) -> str:
+    """One ``<table>`` that is safe to paste into any page: escaped text, inline styles only,
+    a ``<tbody>`` per panel (headed by a ``scope="rowgroup"`` cell) and the note in ``<tfoot>``.
+    """
+    lay = layout(table)
+    lang = ' lang="zh-CN"' if table.lang == "zh" else ""
+    ident = re.sub(r"[^A-Za-z0-9_-]", "-", table.name)
+    lines = [
+        f'<table class="grassroots-table" id="{_h(ident)}"{lang} '
+        f'style="border-collapse:collapse;border-top:{_RULE_THICK};'
+        f'border-bottom:{_RULE_THICK}">',
+        f'<caption style="text-align:left;font-weight:bold">{_h(table.title)}</caption>',
+        "<thead>",
+    ]
+    *spanners, columns = lay.header
+    for row in spanners:
+        cells = []
+        for cell in row:
+            if cell.span == 1 and not cell.text:
+                cells.append("<th></th>")
+                continue
+            span = f' colspan="{cell.span}"' if cell.span > 1 else ""
+            rule = f";border-bottom:{_RULE_THIN}" if cell.text else ""
+            cells.append(
+                f'<th scope="colgroup"{span} style="text-align:center{rule}">{_h(cell.text)}</th>'
+            )
+        lines.append("<tr>" + "".join(cells) + "</tr>")
+    lines.append(
+        "<tr>"
+        + "".join(
+            f'<th scope="col" style="text-align:{_HTML_ALIGN[align]};'
+            f'border-bottom:{_RULE_THIN}">{_h(cell.text)}</th>'
+            for cell, align in zip(columns, lay.align, strict=True)
+        )
+        + "</tr>"
+    )
+    lines.append("</thead>")
+    for section in lay.sections:
+        lines.append("<tbody>")
+        if section.panel is not None:
+            lines.append(
+                f'<tr><th scope="rowgroup" colspan="{lay.n_columns}" '
+                f'style="text-align:left;font-style:italic">{_h(section.panel)}</th></tr>'
+            )
+        for row in section.rows:
+            cells = []
+            for position, (cell, align) in enumerate(zip(row, lay.align, strict=True)):
+                style = f"text-align:{_HTML_ALIGN[align]}"
+                if position == 0 and section.panel is not None:
+                    style += ";padding-left:1.5em"
+                cells.append(f'<td style="{style}">{_h(cell)}</td>')
+            lines.append("<tr>" + "".join(cells) + "</tr>")
+        lines.append("</tbody>")
+    if table.flags or table.note:
+        lines.append("<tfoot>")
+        for flag in table.flags:
+            lines.append(
+                f'<tr><td colspan="{lay.n_columns}" style="text-align:left">'
+                f"<strong>{_h(flag)}</strong></td></tr>"
+            )
+        if table.note:
+            lead, sep = _note_parts(table)
+            lines.append(
+                f'<tr><td colspan="{lay.n_columns}" style="text-align:left">'
+                f"<em>{_h(lead)}</em>{sep}{_h(table.note)}</td></tr>"
+            )
+        lines.append("</tfoot>")
+    lines.append("</table>")
+    return "\n".join(lines) + "\n"
+
+
+# --- Word --------------------------------------------------------------------------------------
+
+DOCX_FONTS: Mapping[str, str] = {"latin": "Times New Roman", "east_asia": "SimSun"}
+"""Fonts the Word file asks for: Latin text in Times New Roman, Chinese text in SimSun (宋体),
+the usual pair of Chinese journals. Word substitutes a font the reader's machine lacks."""
+
+# Zip entries and core properties carry this time instead of "now", so two writes of one table
+# give identical bytes. SOURCE_DATE_EPOCH (reproducible-builds.org) overrides it.
+_FIXED_TIME = dt.datetime(2000, 1, 1, tzinfo=dt.UTC)
+
+
+def _build_time() -> dt.datetime:
+    epoch = os.environ.get("SOURCE_DATE_EPOCH")
+    if epoch and epoch.strip().isdigit():
+        return dt.datetime.fromtimestamp(int(epoch), tz=dt.UTC)
+    return _FIXED_TIME
+
+
+def _border(element: BaseOxmlElement, edges: Mapping[str, int], tag: str) -> None:
+    from docx.oxml import OxmlElement
+    from docx.oxml.ns import qn
+
+    container = element.find(qn(tag))
+    if container is None:
+        container = OxmlElement(tag)
+        element.append(container)
+    for edge, size in edges.items():
+        line = OxmlElement(f"w:{edge}")
+        line.set(qn("w:val"), "single" if size else "nil")
+        line.set(qn("w:sz"), str(size))
+        line.set(qn("w:space"), "0")
+        line.set(qn("w:color"), "000000")
+        container.append(line)
+
+
+def _cell_border(cell: _Cell, **edges: int) -> None:
+    _border(cell._tc.get_or_add_tcPr(), edges, "w:tcBorders")
+
+
+def _set_fonts(document: DocxDocument, latin: str, east_asia: str, lang: str) -> None:
+    from docx.oxml import OxmlElement
+    from docx.oxml.ns import qn
+    from docx.shared import Pt
+
+    for style_name in ("Normal", "Caption"):
+        style = document.styles[style_name]
+        style.font.name = latin
+        style.font.size = Pt(10)
+        rpr = style.element.get_or_add_rPr()
+        fonts = rpr.find(qn("w:rFonts"))
+        fonts.set(qn("w:eastAsia"), east_asia)
+        language = rpr.find(qn("w:lang"))
+        if language is None:
+            language = OxmlElement("w:lang")
+            rpr.append(language)
+        # Word picks proofing and line-breaking rules from these.
+        language.set(qn("w:val"), "zh-CN" if lang == "zh" else "en-US")
+        language.set(qn("w:eastAsia"), "zh-CN")
+    # Table rows as tight as Word's own tables; the template's Normal adds space after every
+    # paragraph, which would make each row a line taller.
+    normal = document.styles["Normal"].paragraph_format
+    normal.space_before = normal.space_after = Pt(0)
+    normal.line_spacing = 1.0
+    caption = document.styles["Caption"]
+    caption.paragraph_format.space_after = Pt(4)
+    caption.font.bold = True
+    caption.font.italic = False
+    caption.font.color.rgb = None
+
+
+def _normalise_zip(data: bytes, when: dt.datetime) -> bytes:
+    """Rewrite a zip with fixed entry times and attributes (python-docx stamps "now")."""
+    stamp = (max(when.year, 1980), when.month, when.day, when.hour, when.minute, when.second)
+    source = zipfile.ZipFile(io.BytesIO(data))
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w", compression=zipfile.ZIP_DEFLATED) as target:
+        for info in source.infolist():
+            entry = zipfile.ZipInfo(info.filename, date_time=stamp)
+            entry.compress_type = zipfile.ZIP_DEFLATED
+            # Unix, regular file rw-r--r--: what an unzip shows, whoever wrote the file.
+            entry.create_system = 3
+            entry.external_attr = 0o100644 << 16
+            target.writestr(entry, source.read(info.filename))
+    return out.getvalue()
+
+
+def render_docx(
+    table: Table,
+    *,
+    latin_font: str = DOCX_FONTS["latin"],
+    east_asian_font: str = DOCX_FONTS["east_asia"],
+) -> bytes:
+    """A Word document holding the table: caption paragraph, the table, flags and note below.
+
+    The table is a three-line table (thick top and bottom rules, thin rule under the header, thin
+    rules under spanners), the header rows repeat on every page, a panel heading is one merged
+    italic row. Returns the .docx bytes, identical for identical input.
+    """
+    from docx import Document
+    from docx.enum.table import WD_TABLE_ALIGNMENT
+    from docx.enum.text import WD_ALIGN_PARAGRAPH
+    from docx.oxml import OxmlElement
+    from docx.oxml.ns import qn
+    from docx.shared import Pt
+
+    lay = layout(table)
+    document = Document()
+    _set_fonts(document, latin_font, east_asian_font, table.lang)
+    when = _build_time()
+    props = document.core_properties
+    props.title = table.title
+    props.author = "grassroots"
+    props.last_modified_by = "grassroots"
+    props.comments = ""
+    props.revision = 1
+    props.created = when.replace(tzinfo=None)
+    props.modified = when.replace(tzinfo=None)
+
+    alignment = {
+        "l": WD_ALIGN_PARAGRAPH.LEFT,
+        "r": WD_ALIGN_PARAGRAPH.RIGHT,
+        "c": WD_ALIGN_PARAGRAPH.CENTER,
+    }
+    document.add_paragraph(table.title, style="Caption")
+
+    n_header = len(lay.header)
+    n_body = sum(len(s.rows) + (s.panel is not None) for s in lay.sections)
+    grid = document.add_table(rows=n_header + n_body, cols=lay.n_columns)
+    grid.alignment = WD_TABLE_ALIGNMENT.CENTER
+    _border(grid._tbl.tblPr, {"top": 12, "bottom": 12}, "w:tblBorders")
+
+    def put(cell: _Cell, value: str, align: str, *, italic: bool = False) -> None:
+        paragraph = cell.paragraphs[0]
+        paragraph.alignment = alignment[align]
+        # None, not False: inherit from the style instead of writing an explicit "off".
+        paragraph.add_run(value).italic = italic or None
+
+    # Cells are taken row by row: python-docx's table.cell(r, c) walks the whole table on every
+    # call, which makes a 50-row table take seconds.
+    rows = iter(grid.rows)
+    for r, header_row in enumerate(lay.header):
+        row = next(rows)
+        # Repeat header rows on every page of a long table.
+        repeat = OxmlElement("w:tblHeader")
+        repeat.set(qn("w:val"), "true")
+        row._tr.get_or_add_trPr().append(repeat)
+        last = r == n_header - 1
+        cells = row.cells
+        for cell in header_row:
+            target = cells[cell.start]
+            if cell.span > 1:
+                target = target.merge(cells[cell.start + cell.span - 1])
+            put(target, cell.text, lay.align[cell.start] if last else "c")
+            # The rule under the column labels runs across; a spanner's rule only under it.
+            if last:
+                _cell_border(target, bottom=6)
+            elif cell.text:
+                _cell_border(target, bottom=4)
+
+    for section in lay.sections:
+        if section.panel is not None:
+            cells = next(rows).cells
+            put(cells[0].merge(cells[-1]), section.panel, "l", italic=True)
+        for values in section.rows:
+            cells = next(rows).cells
+            for c, value in enumerate(values):
+                put(cells[c], value, lay.align[c])
+            if section.panel is not None:
+                cells[0].paragraphs[0].paragraph_format.left_indent = Pt(10)
+
+    for flag in table.flags:
+        paragraph = document.add_paragraph()
+        paragraph.paragraph_format.space_before = Pt(3)
+        paragraph.add_run(flag).bold = True
+    if table.note:
+        lead, sep = _note_parts(table)
+        paragraph = document.add_paragraph()
+        paragraph.paragraph_format.space_before = Pt(3)
+        paragraph.add_run(lead).italic = True
+        paragraph.add_run(sep + table.note)
+
+    buffer = io.BytesIO()
+    document.save(buffer)
+    return _normalise_zip(buffer.getvalue(), when)
+
+
+# --- CSV ---------------------------------------------------------------------------------------
+
+
+def render_csv(table: Table) -> str:
+    """The unformatted numbers (``table.data``) when the table has them, else the cells (with
+    the panel as a first column)."""
+    if table.data is not None:
+        return table.data.to_csv(index=False, lineterminator="\n")
+    lay = layout(table)
+    # One header row (levels flattened as in Markdown), so that any CSV reader takes it in.
+    columns = list(lay.flat_columns)
+    frame = table.frame.set_axis(columns, axis=1)
+    if table.panel is not None:
+        frame.insert(0, table.panel, table.frame.index.get_level_values(table.panel))
+    return frame.to_csv(index=False, lineterminator="\n")
+
+
+RENDERERS: Mapping[str, Callable[[Table], str | bytes]] = {
+    "md": render_markdown,
+    "tex": render_latex,
+    "html": render_html,
+    "docx": render_docx,
+    "csv": render_csv,
+}
