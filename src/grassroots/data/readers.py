@@ -191,7 +191,7 @@ def _read_csv(path: Path, text_columns: tuple[str, ...]) -> tuple[pd.DataFrame, 
     columns = _csv_columns_arrow(text, header)
     if columns is None:
         columns = _csv_columns_pandas(path, text, header)
-    names = [name.strip() or f"Unnamed: {i}" for i, name in enumerate(header)]
+    names = _column_names(header)
     n_rows = len(columns[0]) if columns else 0
     data = {}
     for position, (name, column) in enumerate(zip(names, columns, strict=True)):
@@ -264,20 +264,46 @@ def _numeric_if_clean(text: pa.Array) -> np.ndarray:
     if not_number.any() or pc.any(pc.match_substring_regex(text, _KEEP_AS_TEXT)).as_py():
         return text.to_numpy(zero_copy_only=False)
     present = ~np.isnan(numbers)
-    if present.all() and np.all(numbers == np.round(numbers)) and np.isfinite(numbers).all():
+    # Whole numbers become int64 only where int64 holds them exactly: "1e308" stays a float
+    # (a cast would wrap it round to -9223372036854775808).
+    if (
+        present.all()
+        and np.isfinite(numbers).all()
+        and np.all(numbers == np.round(numbers))
+        and np.all(np.abs(numbers) <= _EXACT_INTEGER)
+    ):
         return numbers.astype("int64")
     return numbers
+
+
+# Integers up to 2**53 are exact in float64 (and well inside int64).
+_EXACT_INTEGER = 2.0**53
+
+
+def _column_names(header: list[str]) -> list[str]:
+    """The header's names, stripped; a blank one becomes ``Unnamed: <position>``, made unique
+    against the named columns (a header may hold a real column called ``Unnamed: 0``)."""
+    names = [str(name).strip() for name in header]
+    taken = set(names)
+    for position, name in enumerate(names):
+        if not name:
+            name = f"Unnamed: {position}"
+            while name in taken:
+                name += "_"
+            taken.add(name)
+            names[position] = name
+    return names
 
 
 def _drop_unnamed_empty(frame: pd.DataFrame, header: list[str]) -> pd.DataFrame:
     """Drop columns without a header name and without data (trailing commas from Excel)."""
     keep = []
-    for position, name in enumerate(frame.columns):
+    for position in range(frame.shape[1]):
         unnamed = position >= len(header) or not header[position].strip()
-        if unnamed and frame[name].isna().all():
+        if unnamed and frame.iloc[:, position].isna().all():
             continue
-        keep.append(name)
-    return frame[keep]
+        keep.append(position)
+    return frame.iloc[:, keep]
 
 
 # ----------------------------------------------------------------------------------------------
@@ -322,7 +348,8 @@ def _read_xlsx(path: Path, sheet: str | None) -> tuple[pd.DataFrame, list[str]]:
     width = len(header_cells)
     body = [tuple(row[:width]) + (None,) * (width - len(row)) for row in rows[1:]]
     header = ["" if cell is None else str(cell) for cell in header_cells]
-    names = [name if name.strip() else f"Unnamed: {i}" for i, name in enumerate(header)]
+    _check_header(path, header)  # before the columns are used by name
+    names = _column_names(header)
     data = np.array(body, dtype=object).reshape(len(body), width)
     frame = pd.DataFrame(data, columns=names, index=pd.RangeIndex(2, 2 + len(body)))
     frame = frame.loc[frame.notna().any(axis=1)]
@@ -342,7 +369,10 @@ def _typed_cells(cells: pd.Series) -> pd.Series:
     if kinds <= {int, float}:
         return pd.to_numeric(cells)
     if kinds <= {dt.datetime, dt.date}:
-        return pd.to_datetime(cells)
+        try:
+            return pd.to_datetime(cells)
+        except (pd.errors.OutOfBoundsDatetime, OverflowError):
+            return cells  # a date before 1677 or after 2262 (a typo): validation reports it
     return cells
 
 
@@ -355,11 +385,13 @@ def _read_parquet(path: Path) -> tuple[pd.DataFrame, list[str]]:
     import pyarrow.parquet as pq
 
     try:
-        table = pq.read_table(path)
-        header = list(table.schema.names)
-        if len(set(header)) < len(header):
+        # The names first: pyarrow refuses to read a table whose names repeat, and that is
+        # worth its own message (from _check_header) rather than "cannot be read".
+        header = list(pq.read_schema(path).names)
+        named = [name.strip() for name in header if name.strip()]
+        if len(set(named)) < len(named):
             return pd.DataFrame(), header  # reported by _check_header
-        frame = table.to_pandas()
+        frame = pq.read_table(path).to_pandas()
     except Exception as exc:  # pyarrow raises ArrowInvalid, OSError, ... for a damaged file
         raise DataValidationError.single(
             str(path),
@@ -378,18 +410,21 @@ def _read_readstat(
     reader = pyreadstat.read_dta if suffix == ".dta" else pyreadstat.read_sav
     kind = "Stata" if suffix == ".dta" else "SPSS"
     error: Exception | None = None
-    # Files from older Chinese versions of Stata/SPSS are often GB18030, not UTF-8.
-    for encoding in (None, "GB18030"):
+    # Files from older Chinese versions of Stata/SPSS are often GB18030, not UTF-8. A date
+    # that datetime64 cannot hold (year 15) makes pyreadstat fail on pandas dates: then the
+    # dates come as Python dates, and validation reports the bad one with its row.
+    attempts = [(None, True), ("GB18030", True), (None, False), ("GB18030", False)]
+    for encoding, pandas_dates in attempts:
         try:
             frame, meta = reader(
                 str(path),
                 apply_value_formats=False,
-                dates_as_pandas_datetime=True,
+                dates_as_pandas_datetime=pandas_dates,
                 encoding=encoding,
             )
             break
         except Exception as exc:  # pyreadstat raises its own error classes for damaged files
-            error = exc
+            error = error or exc  # the first error says best what is wrong
     else:
         raise DataValidationError.single(
             str(path),
@@ -399,8 +434,12 @@ def _read_readstat(
     frame.index = pd.RangeIndex(1, 1 + len(frame))
     for column in frame.columns:
         if frame[column].dtype == object:
-            # SPSS pads text to its declared width; empty text is SPSS's missing string.
-            stripped = frame[column].str.rstrip()
+            # SPSS pads text to its declared width; empty text is SPSS's missing string. A
+            # date column holding a date that datetime64 cannot (year 94) is an object column
+            # of dates: only text is touched.
+            stripped = frame[column].map(
+                lambda v: v.rstrip() if isinstance(v, str) else v, na_action="ignore"
+            )
             frame[column] = stripped.where(stripped.ne("") | stripped.isna(), None)
     labels = {
         column: dict(value)

@@ -785,6 +785,7 @@ def _assemble(
     frames: dict[TableName, pd.DataFrame] = dict(kept)
     # Levels without a file of their own: the first row of each id in the file inside them.
     moved: dict[TableName, set[str]] = {t: set() for t in plan.present}
+    keys: set[str] = set()
     for table in plan.declared:
         if table in plan.present:
             continue
@@ -792,11 +793,16 @@ def _assemble(
         columns = _derived_columns(kept[source], table, plan)
         frames[table] = kept[source][columns].drop_duplicates(subset=ID_COLUMN[table])
         moved[source] |= set(columns)
+        keys.add(ID_COLUMN[table])
     for source, columns in moved.items():
         keep = [
             c
             for c in frames[source].columns
-            if c not in columns or plan.declared_home(_codebook_table(c) or source) == source
+            if c not in columns
+            or plan.declared_home(_codebook_table(c) or source) == source
+            # A file that is not a level joins the table inside it, which needs the key
+            # (townships.csv with groups = ["county"]: county_id goes on to the projects).
+            or (c in keys and source not in plan.declared)
         ]
         frames[source] = frames[source][keep]
     # Tables given but not a level: their columns join the next table inside them.

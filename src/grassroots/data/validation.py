@@ -232,6 +232,8 @@ def _display(value: object) -> str:
         return str(int(value))
     if isinstance(value, pd.Timestamp):
         return value.strftime("%Y-%m-%d") if value == value.normalize() else str(value)
+    if isinstance(value, dt.datetime) and value.time() == dt.time(0):  # outside Timestamp's years
+        return value.date().isoformat()
     return str(value)
 
 
@@ -283,9 +285,21 @@ def missing_cells(raw: pd.Series) -> pd.Series:
         return pd.Series(missing, index=raw.index)
     missing = raw.isna()
     if raw.dtype == object:
-        blank = raw.map(lambda v: isinstance(v, str) and not v.strip(), na_action="ignore")
-        missing = missing | blank.fillna(False).astype(bool)
+        missing = missing | _each(raw, lambda v: isinstance(v, str) and not v.strip())
     return missing.astype(bool)
+
+
+def _each(raw: pd.Series, test) -> np.ndarray:
+    """``test(cell)`` for each present cell, ``False`` for missing ones, as a bool array.
+
+    (``Series.map(...).fillna(False)`` would do, but makes pandas warn about downcasting.)
+    """
+    present = raw.notna().to_numpy()
+    result = np.zeros(len(raw), dtype=bool)
+    if present.any():
+        cells = raw.to_numpy(dtype=object)[present]
+        result[present] = np.fromiter((bool(test(v)) for v in cells), bool, len(cells))
+    return result
 
 
 # A number as text, and nothing else: no thousands separators, no "nan" (which is text).
@@ -318,6 +332,20 @@ class Parsed:
     invalid: pd.Series
 
 
+def _other_typed(raw: pd.Series) -> bool:
+    """A typed column that holds neither numbers, text nor dates: durations (a Parquet
+    ``duration``), periods, intervals. Its cells are reported as the wrong kind of value."""
+    dtype = raw.dtype
+    return not (
+        pd.api.types.is_object_dtype(dtype)
+        or pd.api.types.is_string_dtype(dtype)
+        or isinstance(dtype, pd.CategoricalDtype)
+        or pd.api.types.is_bool_dtype(dtype)
+        or pd.api.types.is_numeric_dtype(dtype)
+        or pd.api.types.is_datetime64_any_dtype(dtype)
+    )
+
+
 def to_numbers(raw: pd.Series) -> tuple[pd.Series, pd.Series, pd.Series]:
     """Parse a column to float64 without guessing: returns ``(numbers, missing, not_numeric)``.
 
@@ -329,7 +357,7 @@ def to_numbers(raw: pd.Series) -> tuple[pd.Series, pd.Series, pd.Series]:
     no = pd.Series(False, index=raw.index)
     if pd.api.types.is_bool_dtype(raw.dtype) or pd.api.types.is_numeric_dtype(raw.dtype):
         return raw.astype("float64"), missing, no
-    if pd.api.types.is_datetime64_any_dtype(raw.dtype):
+    if pd.api.types.is_datetime64_any_dtype(raw.dtype) or _other_typed(raw):
         return pd.Series(np.nan, index=raw.index), missing, ~missing
     text = arrow_text(raw)
     if text is None:  # a mixed column: numbers stay numbers, text is parsed, the rest is bad
@@ -341,20 +369,17 @@ def to_numbers(raw: pd.Series) -> tuple[pd.Series, pd.Series, pd.Series]:
             from_pandas=True,
         )
         numbers, not_number = text_to_numbers(text)
-        is_real = (
-            raw.map(
-                lambda v: (
-                    isinstance(v, int | float | np.integer | np.floating)
-                    and not isinstance(v, bool | np.bool_)
-                ),
-                na_action="ignore",
-            )
-            .fillna(False)
-            .to_numpy(dtype=bool)
+        is_real = _each(
+            raw,
+            lambda v: (
+                isinstance(v, int | float | np.integer | np.floating)
+                and not isinstance(v, bool | np.bool_)
+            ),
         )
-        numbers[is_real] = raw[is_real].astype("float64").to_numpy()
-        is_text = raw.map(lambda v: isinstance(v, str), na_action="ignore").fillna(False)
-        not_number |= ~is_real & ~is_text.to_numpy(dtype=bool) & ~missing.to_numpy()
+        if is_real.any():
+            numbers[is_real] = raw[is_real].astype("float64").to_numpy()
+        is_text = _each(raw, lambda v: isinstance(v, str))
+        not_number |= ~is_real & ~is_text & ~missing.to_numpy()
     else:
         numbers, not_number = text_to_numbers(text)
     not_numeric = pd.Series(not_number & ~missing.to_numpy(), index=raw.index)
@@ -376,15 +401,19 @@ def parse_ids(raw: pd.Series) -> pd.Series:
     if pd.api.types.is_numeric_dtype(raw.dtype) and not pd.api.types.is_bool_dtype(raw.dtype):
         numbers = raw.astype("float64")
         integral = np.isfinite(numbers) & (numbers == np.round(numbers))
+        small = integral & (numbers.abs() <= 2.0**53)  # exact in int64; larger would wrap
         text = pd.Series(
             np.where(
-                integral,
-                numbers.where(integral, 0).astype("int64").astype(str),
+                small,
+                numbers.where(small, 0).astype("int64").astype(str),
                 numbers.astype(str),
             ),
             index=raw.index,
             dtype=object,
         )
+        large = integral & ~small
+        if large.any():  # 1e20 -> "100000000000000000000", not a wrapped-round int64
+            text[large] = numbers[large].map(lambda v: str(int(v)))
     elif (arrow := arrow_text(raw)) is not None:
         trimmed = pc.utf8_trim_whitespace(arrow).to_numpy(zero_copy_only=False)
         text = pd.Series(trimmed, index=raw.index, dtype=object)
@@ -415,12 +444,15 @@ def parse_dates(raw: pd.Series) -> tuple[pd.Series, pd.Series, pd.Series]:
         values = raw
         if getattr(values.dt, "tz", None) is not None:
             values = values.dt.tz_localize(None)
-        return values.astype("datetime64[ns]"), missing, no
-    if pd.api.types.is_numeric_dtype(raw.dtype):
+        # Parquet, Stata and SPSS dates may lie outside what nanoseconds hold (year 1, 9999).
+        outside = values.notna() & ~((values >= pd.Timestamp.min) & (values <= pd.Timestamp.max))
+        values = values.where(~outside).astype("datetime64[ns]")
+        return values, missing, outside.astype(bool) if outside.any() else no
+    if pd.api.types.is_numeric_dtype(raw.dtype) or _other_typed(raw):
         return pd.Series(pd.NaT, index=raw.index, dtype="datetime64[ns]"), missing, ~missing
     # Fast path: ISO text, the common case; the rest, cell by cell.
-    is_text = raw.map(lambda v: isinstance(v, str), na_action="ignore").fillna(False)
-    text = raw.where(is_text.astype(bool) & ~missing)
+    is_text = _each(raw, lambda v: isinstance(v, str))
+    text = raw.where(is_text & ~missing)
     values = pd.to_datetime(text.str.strip(), format="%Y-%m-%d", errors="coerce")
     left = (~missing & values.isna()).to_numpy()
     if left.any():
@@ -432,14 +464,20 @@ def parse_dates(raw: pd.Series) -> tuple[pd.Series, pd.Series, pd.Series]:
 
 def _other_date(value: object) -> pd.Timestamp:
     if isinstance(value, dt.datetime | dt.date):  # openpyxl cells, Stata dates
-        return pd.Timestamp(value)
+        return _within_ns(pd.Timestamp(value))
     if isinstance(value, str) and (match := _DATE_TEXT.match(value)):
         year, month, day = (int(part) for part in match.groups())
         try:
-            return pd.Timestamp(year=year, month=month, day=day)
-        except ValueError:  # 2023-02-30
+            return _within_ns(pd.Timestamp(year=year, month=month, day=day))
+        except ValueError:  # 2023-02-30 (OutOfBoundsDatetime is a ValueError, too)
             return pd.NaT
     return pd.NaT
+
+
+def _within_ns(stamp: pd.Timestamp) -> pd.Timestamp:
+    """The date, or NaT when a nanosecond timestamp cannot hold it (before 1677, after 2262):
+    such a date (0130-07-21) is a typo, reported as not a date."""
+    return stamp if pd.Timestamp.min <= stamp <= pd.Timestamp.max else pd.NaT
 
 
 @dataclass(frozen=True)
@@ -625,7 +663,7 @@ def _parse_categorical(raw, var, context, log) -> Parsed:
         f"allowed levels are {', '.join(allowed)}; recode the value, or add a "
         f'[categories.{var.name}] entry such as "<your label>" = "{allowed[0]}"{where}',
     )
-    categorical = pd.Categorical(values.where(~unknown), categories=allowed)
+    categorical = pd.Categorical(values.where(~unknown).to_numpy(dtype=object), categories=allowed)
     return Parsed(pd.Series(categorical, index=raw.index), missing, unknown.astype(bool))
 
 
@@ -638,7 +676,8 @@ def _parse_date(raw, var, context, log) -> Parsed:
         raw,
         invalid,
         f"{var.name} is not a date",
-        "write dates as YYYY-MM-DD (e.g. 2023-05-01), or as dates in your spreadsheet",
+        "write dates as YYYY-MM-DD (e.g. 2023-05-01) between the years 1678 and 2261, or as "
+        "dates in your spreadsheet",
     )
     return Parsed(values, missing, invalid)
 

@@ -1,0 +1,91 @@
+"""Estimands: intervention contrasts, mediation and heterogeneity by g-computation.
+
+* :mod:`.scenarios`: counterfactual scenarios declared in ``models/scenarios.toml`` (shift, floor,
+  set, combine) and applied to the flat table;
+* :mod:`.contrasts`: contrasts against the status quo over the posterior (ΔS(t), ΔP(fit >= 4),
+  Δ expected rating, ΔP(strategy)), with fitted or new group effects;
+* :mod:`.mediation`: total, natural direct and natural indirect effects through the strategies,
+  per mediator, from the structural fit, by exact averaging over the mediators' values;
+* :mod:`.heterogeneity`: contrasts by region and by tercile of baseline weakness; a ranked
+  targeting list of townships;
+* :mod:`.truth`: the same computations on the simulator's true parameters, and the coverage
+  check of estimated against true contrasts.
+
+Examples
+--------
+>>> from grassroots.estimands import builtin_scenarios, true_contrasts
+>>> [s.name for s in builtin_scenarios()]
+['resources_plus_1sd', 'collaboration_everywhere', 'tech_capacity_plus_1sd', 'all_three']
+"""
+
+from __future__ import annotations
+
+from grassroots.estimands._engine import (
+    DEFAULT_MAX_CELLS,
+    DEFAULT_THRESHOLD,
+    DEFAULT_TIMES,
+    EstimandError,
+    FitModel,
+    Grouping,
+)
+from grassroots.estimands.contrasts import ContrastResult, contrasts
+from grassroots.estimands.heterogeneity import (
+    TargetingResult,
+    baseline_weakness,
+    heterogeneity,
+    targeting,
+    weakness_tercile,
+)
+from grassroots.estimands.mediation import MediationResult, mediation
+from grassroots.estimands.scenarios import (
+    Floor,
+    Scenario,
+    ScenarioError,
+    ScenarioSet,
+    SetValue,
+    Shift,
+    builtin_scenarios,
+    load_scenarios,
+    scenarios_from_dict,
+    variable_level,
+)
+from grassroots.estimands.truth import (
+    TruthModel,
+    coverage,
+    load_truth,
+    true_contrasts,
+    true_mediation,
+)
+
+__all__ = [
+    "DEFAULT_MAX_CELLS",
+    "DEFAULT_THRESHOLD",
+    "DEFAULT_TIMES",
+    "ContrastResult",
+    "EstimandError",
+    "FitModel",
+    "Floor",
+    "Grouping",
+    "MediationResult",
+    "Scenario",
+    "ScenarioError",
+    "ScenarioSet",
+    "SetValue",
+    "Shift",
+    "TargetingResult",
+    "TruthModel",
+    "baseline_weakness",
+    "builtin_scenarios",
+    "contrasts",
+    "coverage",
+    "heterogeneity",
+    "load_scenarios",
+    "load_truth",
+    "mediation",
+    "scenarios_from_dict",
+    "targeting",
+    "true_contrasts",
+    "true_mediation",
+    "variable_level",
+    "weakness_tercile",
+]

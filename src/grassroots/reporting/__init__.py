@@ -13,5 +13,13 @@ convergence flags and the unformatted numbers behind it; one renderer per format
 ``convergence``        the "not converged" flag of a note and the diagnostics rows of a table
 ``figures``            CJK-capable style, deterministic PNG/PDF saving, forest and contrast plots
 ``descriptives``       Table 1
+``model_tables``       Tables 2-4 from fits: HR/OR per SD, variance components and shares, LOO,
+                       N per level, diagnostics, notes with the priors
+``estimand_tables``    Tables 5-7 from contrast, mediation and subgroup summaries
+``appendix``           appendix A (diagnostics), B (priors, prior sensitivity, scaled specs)
+``frequentist``        appendix C: lifelines/statsmodels ML fits beside the Bayesian ones
+``paper_figures``      forest plot across models, caterpillar, Kaplan-Meier vs posterior
+                       predictive survival, ordinal posterior predictive check
+``paper``              one import for every builder above
 =====================  ========================================================================
 """

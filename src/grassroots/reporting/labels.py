@@ -22,7 +22,15 @@ from collections.abc import Mapping
 from grassroots.data import schema
 from grassroots.data.schema import Lang
 
-__all__ = ["LEVEL_NAMES", "TEXT", "level_name", "term_label", "text"]
+__all__ = [
+    "LEVEL_NAMES",
+    "LEVEL_PLURALS",
+    "TEXT",
+    "level_name",
+    "level_plural",
+    "term_label",
+    "text",
+]
 
 # Words the renderers and table builders print around the data. One dictionary, so that a
 # translation is fixed in one place and a missing key fails loudly in ``text``.
@@ -46,6 +54,78 @@ TEXT: Mapping[str, Mapping[Lang, str]] = {
     "scenario": {"en": "Scenario", "zh": "情景"},
     "contrast": {"en": "Difference from the status quo", "zh": "相对现状的差异"},
     "density": {"en": "Posterior density", "zh": "后验密度"},
+    # --- model tables (Tables 2-4) and their appendices -------------------------------------
+    "panel_weaknesses": {"en": "Weaknesses", "zh": "弱势"},
+    "panel_strengths": {"en": "Strengths", "zh": "优位"},
+    "panel_controls": {"en": "Controls", "zh": "控制变量"},
+    "panel_strategies": {"en": "Strategies", "zh": "策略"},
+    "panel_interactions": {"en": "Interactions", "zh": "交互项"},
+    "panel_variance": {"en": "Variance components", "zh": "方差成分"},
+    "panel_fit": {"en": "Fit and diagnostics", "zh": "拟合与诊断"},
+    "late_effect": {"en": "{label}, after month {onset}", "zh": "{label}（第 {onset} 个月后）"},
+    "variance_share": {"en": "Share of variance, {level} (%)", "zh": "{level}层方差占比（%）"},
+    "loo": {"en": "LOO elpd ± SE", "zh": "LOO elpd ± 标准误"},
+    "n_rows": {"en": "N projects", "zh": "项目数"},
+    "n_events": {"en": "N discontinued", "zh": "停运项目数"},
+    "n_level": {"en": "N {level}", "zh": "{level}数"},
+    "chains_draws": {"en": "Chains × draws", "zh": "链数 × 抽样数"},
+    "min_ebfmi": {"en": "Min E-BFMI", "zh": "最小 E-BFMI"},
+    "treedepth_hits": {"en": "Tree-depth hits", "zh": "达到最大树深次数"},
+    "sample_seconds": {"en": "Sampling time (s)", "zh": "抽样时间（秒）"},
+    "parameter": {"en": "Parameter", "zh": "参数"},
+    "prior": {"en": "Prior", "zh": "先验分布"},
+    "source": {"en": "Source", "zh": "来源"},
+    "models": {"en": "Models", "zh": "模型"},
+    "prior_default": {"en": "package default", "zh": "默认设定"},
+    "prior_spec": {"en": "model spec", "zh": "模型设定文件"},
+    "prior_scale": {"en": "Prior scale ×{factor}", "zh": "先验尺度 ×{factor}"},
+    "max_change": {"en": "Max |Δ| vs ×1", "zh": "相对 ×1 的最大 |Δ|"},
+    "bayes_cri": {"en": "Bayesian [95% CrI]", "zh": "贝叶斯 [95% 可信区间]"},
+    "ml_ci": {"en": "ML [95% CI]", "zh": "极大似然 [95% 置信区间]"},
+    "bayes_over_ml": {"en": "Bayes / ML", "zh": "贝叶斯/极大似然"},
+    # --- estimand tables (Tables 5-7) ------------------------------------------------------
+    "quantity": {"en": "Quantity", "zh": "指标"},
+    "subgroup": {"en": "Subgroup", "zh": "子组"},
+    "all_projects": {"en": "All projects", "zh": "全部项目"},
+    "status_quo": {"en": "Status quo", "zh": "现状"},
+    "under_scenario": {"en": "Under the scenario", "zh": "情景下"},
+    "delta_cri": {"en": "Δ [95% CrI]", "zh": "Δ [95% 可信区间]"},
+    "pr_positive": {"en": "Pr(Δ > 0)", "zh": "Pr(Δ > 0)"},
+    "effect_total": {"en": "Total", "zh": "总效应"},
+    "effect_direct": {"en": "Direct", "zh": "直接效应"},
+    "effect_indirect": {"en": "Indirect, all strategies", "zh": "间接效应（全部策略）"},
+    "effect_via": {"en": "Indirect via {label}", "zh": "经{label}的间接效应"},
+    "weakness_tercile": {
+        "en": "Baseline weakness: {level} tercile",
+        "zh": "基线弱势：{level}三分位",
+    },
+    "survival_outcome": {"en": "Project survival", "zh": "项目存续"},
+    # --- figures ------------------------------------------------------------------------------
+    "months_since_launch": {"en": "Months since launch", "zh": "上线后月数"},
+    "survival_probability": {"en": "Share still running, S(t)", "zh": "仍在运行的比例 S(t)"},
+    "kaplan_meier": {"en": "Kaplan–Meier (95% CI)", "zh": "Kaplan–Meier 估计（95% 置信区间）"},
+    "posterior_predictive": {
+        "en": "Posterior predictive (95% CrI)",
+        "zh": "后验预测（95% 可信区间）",
+    },
+    "group_effect": {"en": "{level} effect ({scale})", "zh": "{level}层效应（{scale}）"},
+    "group_rank": {
+        "en": "{levels}, ranked by posterior median",
+        "zh": "{levels}（按后验中位数排序）",
+    },
+    "log_hazard_scale": {"en": "log hazard", "zh": "对数风险"},
+    "logit_scale": {"en": "logit", "zh": "logit"},
+    "rating": {"en": "Rating", "zh": "评分"},
+    "share_of_projects": {"en": "Share of rated projects", "zh": "已评分项目占比"},
+    "observed": {"en": "Observed", "zh": "观测值"},
+    "yes": {"en": "yes", "zh": "是"},
+    "no": {"en": "no", "zh": "否"},
+}
+
+# Plurals for "N counties" and for axis titles; Chinese nouns have none.
+LEVEL_PLURALS: Mapping[str, Mapping[Lang, str]] = {
+    "county": {"en": "counties", "zh": "县"},
+    "township": {"en": "townships", "zh": "乡镇"},
 }
 
 # Grouping levels are named by the spec after their id column without ``_id``.
@@ -80,6 +160,14 @@ def text(key: str, lang: Lang = "en") -> str:
 def level_name(level: str, lang: Lang = "en") -> str:
     """The name of a grouping level (``"township"`` -> ``"乡镇"``); the level itself if unknown."""
     return LEVEL_NAMES.get(level, {}).get(lang, level)
+
+
+def level_plural(level: str, lang: Lang = "en") -> str:
+    """The plural of a grouping level (``"county"`` -> ``"counties"``); ``"<level> groups"`` if
+    unknown (a user's own level, e.g. ``"hospital"``)."""
+    if level in LEVEL_PLURALS:
+        return LEVEL_PLURALS[level][lang]
+    return level if lang == "zh" else f"{level} groups"
 
 
 def _variable_label(name: str, lang: Lang) -> str:

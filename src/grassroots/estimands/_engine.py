@@ -1,0 +1,669 @@
+"""The g-computation engine shared by contrasts, mediation, heterogeneity and the truth.
+
+A *model* (a posterior fit, or the simulator's true parameters) predicts, for every draw and
+every row of a covariate table, each outcome's quantities (S(t); P(Y >= k) and E[Y]; P(Y = 1))
+with the outcome's *mediator parents* set to given 0/1 values. The engine turns these into
+averages over rows (overall or within groups) under a *regime*: which covariate table
+(status quo or a scenario) each outcome model and each mediator model sees.
+
+Mediators are the binary outcomes of the same model that other outcomes use as predictors
+(extensive, expedient, short_sighted in the structural spec). Given covariates and group
+effects they are conditionally independent except through their own arrows (short_sighted
+depends on the two strategies), so for an outcome ``Y`` with mediator ancestors ``A`` (in causal
+order) and mediator parents ``pa(Y)``::
+
+    E[Y | regime] = sum_{m in {0,1}^A} prod_{j in A} P(M_j = m_j | x_{r(j)}, m_pa(j)) *
+                    E[Y | x_{r(Y)}, m_pa(Y)]
+
+exactly: no Monte-Carlo draw of a mediator. ``r(j)`` is the table the regime gives mediator
+``j``'s model, ``r(Y)`` the table of the outcome's own model. Everything is vectorised over
+draws and rows; draws are processed in chunks of whole draws (all chains) so that memory stays
+bounded by ``max_cells`` (draws x rows per chunk).
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import numpy as np
+import pandas as pd
+import xarray as xr
+from scipy.special import expit
+
+from grassroots.models.builder import FAMILIES, group_effect_draws
+from grassroots.models.design import Scaling, design_matrix
+from grassroots.models.spec import ModelSpec, OutcomeSpec
+
+#: Times (months) at which survival outcomes give S(t).
+DEFAULT_TIMES: tuple[float, ...] = (12.0, 24.0, 36.0)
+#: P(rating >= threshold) for ordinal outcomes ("fit >= 4").
+DEFAULT_THRESHOLD = 4
+#: Draws x rows per chunk: with n rows and c chains a chunk holds max_cells / (n c) draws per
+#: chain. A chunk of the structural model keeps a few dozen (draws, rows) arrays (mediator
+#: probabilities and their weights under every regime): about 250 MB at 250,000 cells.
+DEFAULT_MAX_CELLS = 250_000
+GROUP_EFFECTS = ("fitted", "new", "none")
+MEDIATOR_MODES = ("modelled", "observed")
+STATUS_QUO = "status_quo"
+# Groupings with at most this many groups average by a batched matrix product (draws x groups x
+# rows weights); larger ones (townships) by sorted sums.
+_MATMUL_GROUPS = 16
+
+
+class EstimandError(ValueError):
+    """An estimand cannot be computed as asked (unknown outcome, no mediators ...)."""
+
+
+# ---------------------------------------------------------------------------------------------
+# What a model tells the engine
+
+
+@dataclass(frozen=True)
+class OutcomeInfo:
+    """One outcome as the engine sees it.
+
+    Attributes
+    ----------
+    name : str
+    family : {"survival", "ordinal", "logistic"}
+    quantities : tuple of str
+        Labels of the predicted quantities, e.g. ``("S(12)", "S(24)", "S(36)")``,
+        ``("P(>=4)", "E")`` or ``("P",)``.
+    parents : tuple of str
+        Modelled mediators that are predictors of this outcome (causal order).
+    ancestors : tuple of str
+        Modelled mediators upstream of this outcome (causal order; contains ``parents``).
+    """
+
+    name: str
+    family: str
+    quantities: tuple[str, ...]
+    parents: tuple[str, ...] = ()
+    ancestors: tuple[str, ...] = ()
+
+
+class Chunk(Protocol):
+    """Draws of one chunk: ``n_chains * n_draws`` samples, chain-major."""
+
+    n_chains: int
+    n_draws: int
+
+
+class Model(Protocol):
+    """What the engine needs from a model (see :class:`FitModel` and the truth model)."""
+
+    name: str
+    group_effects: str
+    scaling: Scaling | None
+    mediators: tuple[str, ...]
+    mediator_columns: Mapping[str, str]
+    outcomes: Mapping[str, OutcomeInfo]
+
+    def predictors(self) -> set[str]:
+        """Every covariate column the model reads."""
+
+    def prepare(self, frame: pd.DataFrame) -> Any:
+        """Per-table state reused across chunks (design matrices ...)."""
+
+    def chunks(self, frame: pd.DataFrame, max_cells: int) -> Iterator[Chunk]:
+        """Chunks of draws, with the group effects of ``frame``'s rows drawn once per chunk."""
+
+    def predict(
+        self, chunk: Chunk, state: Any, outcome: str, values: Mapping[str, int]
+    ) -> np.ndarray:
+        """Quantities (S, rows, Q) of ``outcome`` with its mediator parents set to ``values``."""
+
+
+def quantity_labels(family: str, times: Sequence[float], threshold: int | float) -> tuple[str, ...]:
+    """Labels of the quantities the engine reports for a family."""
+    if family == "survival":
+        return tuple(f"S({t:g})" for t in times)
+    if family == "ordinal":
+        return (f"P(>={threshold:g})", "E")
+    return ("P",)
+
+
+def mediator_graph(
+    uses: Mapping[str, set[str]], binary_columns: Mapping[str, str]
+) -> tuple[tuple[str, ...], dict[str, tuple[str, ...]], dict[str, tuple[str, ...]]]:
+    """Mediators in causal order, each outcome's mediator parents and ancestors.
+
+    Parameters
+    ----------
+    uses : Mapping[str, set of str]
+        Outcome -> the columns its model reads.
+    binary_columns : Mapping[str, str]
+        Binary outcomes -> their column.
+
+    Returns
+    -------
+    mediators, parents, ancestors
+    """
+    mediators = {
+        name
+        for name, column in binary_columns.items()
+        if any(column in columns for other, columns in uses.items() if other != name)
+    }
+    parents = {
+        name: {m for m in mediators if m != name and binary_columns[m] in columns}
+        for name, columns in uses.items()
+    }
+    order: list[str] = []
+    pending = set(mediators)
+    while pending:
+        ready = sorted(m for m in pending if parents[m] <= set(order))
+        if not ready:
+            raise EstimandError(
+                f"the mediators {sorted(pending)} predict each other in a cycle; g-computation "
+                "needs a causal order"
+            )
+        # Sorted by the outcomes' order within a stage, so the order is reproducible.
+        stage = [m for m in uses if m in ready]
+        order += stage
+        pending -= set(stage)
+    position = {m: k for k, m in enumerate(order)}
+
+    def ancestors_of(name: str) -> set[str]:
+        found: set[str] = set()
+        stack = list(parents[name])
+        while stack:
+            m = stack.pop()
+            if m not in found:
+                found.add(m)
+                stack += parents[m]
+        return found
+
+    def by_order(names: set[str]) -> tuple[str, ...]:
+        return tuple(sorted(names, key=position.__getitem__))
+
+    return (
+        tuple(order),
+        {name: by_order(p) for name, p in parents.items()},
+        {name: by_order(ancestors_of(name)) for name in uses},
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# A posterior fit as a model
+
+
+@dataclass
+class _FitChunk:
+    n_chains: int
+    n_draws: int
+    beta: dict[str, np.ndarray | None]
+    params: dict[str, dict[str, np.ndarray]]
+    effects: dict[str, np.ndarray]
+    # X_ref @ beta + group effects, per outcome: the linear predictor of the reference design.
+    eta: dict[str, np.ndarray]
+
+
+@dataclass
+class _FitState:
+    frame: pd.DataFrame
+    # (outcome, parent values) -> the table with the parents set, the design columns that differ
+    # from the reference design, and their difference.
+    designs: dict[tuple[str, tuple[int, ...]], tuple[pd.DataFrame, np.ndarray, np.ndarray]] = field(
+        default_factory=dict
+    )
+
+
+def _stack(posterior: xr.Dataset, name: str) -> np.ndarray:
+    """Draws of ``name`` with chain and draw flattened (chain-major) into one sample axis."""
+    values = posterior[name].transpose("chain", "draw", ...).to_numpy()
+    return values.reshape(-1, *values.shape[2:])
+
+
+class FitModel:
+    """A :class:`grassroots.inference.Fit` as an engine model.
+
+    Parameters
+    ----------
+    fit : Fit
+    group_effects : {"fitted", "new", "none"}
+        ``fitted``: the posterior effects of the fitted counties and townships; ``new``: drawn
+        anew from the fitted group distribution for every draw (one draw per group, shared by
+        its rows and by every regime, so contrasts compare like with like); ``none``: zero.
+    mediators : {"modelled", "observed"}
+        ``modelled``: binary outcomes of the fit that predict other outcomes respond to the
+        scenario (exact averaging over their values); ``observed``: every predictor, strategies
+        included, is held at its value in the table.
+    seed : int, optional
+        Seed of new group effects (default: the fit's seed).
+    thin : int
+        Keep every ``thin``-th draw.
+    times, threshold
+        Survival times (months) and the ordinal threshold of ``P(Y >= threshold)``.
+    """
+
+    def __init__(
+        self,
+        fit: Any,
+        *,
+        group_effects: str = "fitted",
+        mediators: str = "modelled",
+        seed: int | None = None,
+        thin: int = 1,
+        times: Sequence[float] = DEFAULT_TIMES,
+        threshold: int | float = DEFAULT_THRESHOLD,
+    ) -> None:
+        _check_choice("group_effects", group_effects, GROUP_EFFECTS)
+        _check_choice("mediators", mediators, MEDIATOR_MODES)
+        if isinstance(thin, bool) or not isinstance(thin, int) or thin < 1:
+            raise EstimandError(f"thin must be a positive integer, not {thin!r}")
+        self.fit = fit
+        self.spec: ModelSpec = fit.spec
+        self.name = fit.spec.name
+        self.scaling = fit.scaling
+        self.group_effects = group_effects
+        self.times = tuple(float(t) for t in times)
+        self.threshold = threshold
+        self.posterior = fit.posterior.isel(draw=slice(None, None, thin))
+        self.rng = np.random.default_rng(fit.seed if seed is None else seed)
+        self.coords: dict[str, list[Any]] = {
+            k: list(v) for k, v in (getattr(fit, "model_coords", None) or {}).items()
+        }
+        self.coords |= {k: list(v.values) for k, v in self.posterior.coords.items()}
+        uses = {o.name: {*o.predictors, *o.time_varying} for o in self.spec.outcomes}
+        binary = {o.name: o.columns["column"] for o in self.spec.outcomes if o.family == "logistic"}
+        if mediators == "modelled":
+            order, parents, ancestors = mediator_graph(uses, binary)
+        else:
+            order, parents, ancestors = (), {n: () for n in uses}, {n: () for n in uses}
+        self.mediators = order
+        self.mediator_columns = {m: binary[m] for m in order}
+        self._spec_outcomes = {o.name: o for o in self.spec.outcomes}
+        self.outcomes = {
+            o.name: OutcomeInfo(
+                o.name,
+                o.family,
+                quantity_labels(o.family, self.times, threshold),
+                parents[o.name],
+                ancestors[o.name],
+            )
+            for o in self.spec.outcomes
+        }
+        for o in self.spec.outcomes:
+            if o.family == "ordinal":
+                self._threshold_index(o)
+
+    def predictors(self) -> set[str]:
+        return {c for o in self.spec.outcomes for c in (*o.predictors, *o.time_varying)}
+
+    def _levels(self, outcome: OutcomeSpec) -> list[Any]:
+        """The ordinal outcome's levels (from the fit's coordinates, else from the spec)."""
+        levels = list(self.coords.get(f"{outcome.name}_level", outcome.levels or ()))
+        if not levels:
+            raise EstimandError(
+                f"the fit does not record the levels of the ordinal outcome {outcome.name!r} "
+                f"(coordinate '{outcome.name}_level'); give them in the spec"
+            )
+        return levels
+
+    def _threshold_index(self, outcome: OutcomeSpec) -> int:
+        levels = self._levels(outcome)
+        matches = [k for k, level in enumerate(levels) if float(level) == float(self.threshold)]
+        if not matches:
+            raise EstimandError(
+                f"threshold {self.threshold!r} is not a level of the ordinal outcome "
+                f"{outcome.name!r} (levels: {levels})"
+            )
+        return matches[0]
+
+    def prepare(self, frame: pd.DataFrame) -> _FitState:
+        return _FitState(frame.reset_index(drop=True))
+
+    def chunks(self, frame: pd.DataFrame, max_cells: int) -> Iterator[_FitChunk]:
+        frame = frame.reset_index(drop=True)
+        # The reference design (``frame`` with every mediator parent at 0): one full product
+        # with the coefficients per chunk; every other table and mediator value adds only the
+        # few design columns in which it differs (scenario and mediator columns, interactions).
+        reference = self.prepare(frame)
+        self._reference = {
+            o.name: self._matrix(reference, o, dict.fromkeys(self.outcomes[o.name].parents, 0))[1]
+            for o in self.spec.outcomes
+        }
+        chains, draws = self.posterior.sizes["chain"], self.posterior.sizes["draw"]
+        per_chunk = max(1, max_cells // max(1, len(frame) * chains))
+        for start in range(0, draws, per_chunk):
+            posterior = self.posterior.isel(draw=slice(start, start + per_chunk))
+            effects = group_effect_draws(
+                self.spec,
+                posterior,
+                frame,
+                composite=self.fit.composite,
+                group_effects=self.group_effects,
+                rng=self.rng,
+            )
+            beta: dict[str, np.ndarray | None] = {}
+            params: dict[str, dict[str, np.ndarray]] = {}
+            eta: dict[str, np.ndarray] = {}
+            for outcome in self.spec.outcomes:
+                name = f"{outcome.name}_beta"
+                beta[outcome.name] = _stack(posterior, name) if name in posterior else None
+                family = FAMILIES[outcome.family]
+                params[outcome.name] = {
+                    p: _stack(posterior, p) for p in family.parameter_names(outcome)
+                }
+                matrix = self._reference[outcome.name]
+                eta[outcome.name] = effects[outcome.name]
+                if beta[outcome.name] is not None and matrix.shape[1]:
+                    eta[outcome.name] = eta[outcome.name] + beta[outcome.name] @ matrix.T
+            yield _FitChunk(chains, posterior.sizes["draw"], beta, params, effects, eta)
+
+    def _matrix(
+        self, state: _FitState, outcome: OutcomeSpec, values: Mapping[str, int]
+    ) -> tuple[pd.DataFrame, np.ndarray]:
+        """The table with the outcome's mediator parents set, and its design matrix."""
+        parents = self.outcomes[outcome.name].parents
+        frame = state.frame
+        if parents:
+            frame = frame.assign(**{self.mediator_columns[m]: int(values[m]) for m in parents})
+        terms, matrix = design_matrix(frame, outcome, self.scaling)
+        coords = list(self.coords.get(f"{outcome.name}_term", terms))
+        if terms and list(terms) != coords:
+            # Align the design with the order of the posterior's coefficients.
+            matrix = matrix[:, [list(terms).index(term) for term in coords]]
+        return frame, matrix
+
+    def _design(
+        self, state: _FitState, outcome: OutcomeSpec, values: Mapping[str, int]
+    ) -> tuple[pd.DataFrame, np.ndarray, np.ndarray]:
+        parents = self.outcomes[outcome.name].parents
+        key = (outcome.name, tuple(int(values[m]) for m in parents))
+        if key not in state.designs:
+            frame, matrix = self._matrix(state, outcome, values)
+            difference = matrix - self._reference[outcome.name]
+            columns = np.flatnonzero(np.any(difference != 0, axis=0))
+            state.designs[key] = (frame, columns, difference[:, columns])
+        return state.designs[key]
+
+    def predict(
+        self, chunk: _FitChunk, state: _FitState, outcome: str, values: Mapping[str, int]
+    ) -> np.ndarray:
+        spec = self._spec_outcomes[outcome]
+        frame, columns, difference = self._design(state, spec, values)
+        eta = chunk.eta[outcome]
+        if columns.size:
+            eta = eta + chunk.beta[outcome][:, columns] @ difference.T
+        params = chunk.params[outcome]
+        # Binary and ordinal outcomes in closed form (the maths of LogisticFamily.predict and
+        # OrdinalFamily.predict, which a test holds them to): these are most of the predictions,
+        # and scipy's expit is several times faster than the families' sigmoid, which also
+        # builds every category's probability.
+        if spec.family == "logistic":
+            return expit(params[f"{outcome}_intercept"][:, None] + eta)[..., None]
+        if spec.family == "ordinal":
+            levels = np.asarray(self._levels(spec), dtype=float)
+            cuts = params[f"{outcome}_cutpoints"]  # (S, K-1)
+            # P(Y >= level_k) = P(Y > level_{k-1}) = expit(eta - c_{k-1}).
+            k = self._threshold_index(spec)
+            # E[Y] = level_1 + sum_j (level_{j+1} - level_j) P(Y > level_j).
+            steps = np.diff(levels)
+            result = np.empty((*eta.shape, 2))
+            result[..., 0] = 1.0
+            result[..., 1] = levels[0]
+            for j in range(steps.size):
+                above = expit(eta - cuts[:, j, None])
+                result[..., 1] += steps[j] * above
+                if j == k - 1:
+                    result[..., 0] = above
+            return result
+        prediction = FAMILIES[spec.family].predict(
+            spec,
+            params,
+            eta,
+            coords=self.coords,
+            frame=frame,
+            scaling=self.scaling,
+            times=self.times,
+        )
+        return prediction.arrays[f"{outcome}_S"][1]
+
+
+def _check_choice(name: str, value: str, allowed: Sequence[str]) -> None:
+    if value not in allowed:
+        raise EstimandError(f"{name} must be one of {list(allowed)}, not {value!r}")
+
+
+# ---------------------------------------------------------------------------------------------
+# Regimes, groupings and the evaluation loop
+
+
+@dataclass(frozen=True)
+class Regime:
+    """Which table each model part sees: the outcome's own model, and each mediator's.
+
+    ``mediators`` lists (mediator, table key) for every modelled mediator; build regimes with
+    :func:`regime` so that equal regimes compare equal.
+    """
+
+    outcome: str
+    mediators: tuple[tuple[str, str], ...] = ()
+
+    def table_of(self, mediator: str) -> str:
+        return dict(self.mediators)[mediator]
+
+
+def regime(
+    model: Model, outcome_table: str, mediator_tables: Mapping[str, str] | None = None
+) -> Regime:
+    """A regime in canonical form: mediators not named see ``outcome_table``."""
+    given = dict(mediator_tables or {})
+    return Regime(outcome_table, tuple((m, given.get(m, outcome_table)) for m in model.mediators))
+
+
+@dataclass(frozen=True)
+class Grouping:
+    """Rows split into groups for averaging (all rows: one group, ``"all"``).
+
+    Attributes
+    ----------
+    name : str
+        What the groups are (``"all"``, a column, ``"weakness"``, ``"township"``).
+    codes : ndarray of int, shape (rows,)
+        Each row's group, ``0 .. len(labels) - 1``.
+    labels : tuple of str
+    """
+
+    name: str
+    codes: np.ndarray
+    labels: tuple[str, ...]
+
+    @classmethod
+    def overall(cls, n_rows: int) -> Grouping:
+        return cls("all", np.zeros(n_rows, dtype=np.int64), ("all",))
+
+    @classmethod
+    def from_values(cls, name: str, values: pd.Series | np.ndarray) -> Grouping:
+        """Groups from a column's values (categories in their order, else sorted)."""
+        series = pd.Series(values).reset_index(drop=True)
+        if series.isna().any():
+            raise EstimandError(
+                f"grouping {name!r} has {int(series.isna().sum())} missing value(s)"
+            )
+        if isinstance(series.dtype, pd.CategoricalDtype):
+            present = [c for c in series.cat.categories if (series == c).any()]
+            codes = pd.Categorical(series, categories=present).codes.astype(np.int64)
+            return cls(name, codes, tuple(str(c) for c in present))
+        codes, uniques = pd.factorize(series, sort=True)
+        return cls(name, codes.astype(np.int64), tuple(str(u) for u in uniques))
+
+    @property
+    def counts(self) -> np.ndarray:
+        return np.bincount(self.codes, minlength=len(self.labels))
+
+    def average(self, array: np.ndarray, weight: np.ndarray | None = None) -> np.ndarray:
+        """Row averages of ``weight * array`` within groups: (S, rows, Q) -> (S, groups, Q).
+
+        Parameters
+        ----------
+        array : ndarray, shape (S, rows, Q)
+        weight : ndarray, shape (S, rows), optional
+            Per-draw row weights (the probability of the mediator values ``array`` assumes).
+        """
+        counts = self.counts
+        if len(self.labels) <= _MATMUL_GROUPS:
+            # (groups, rows) averaging matrix: the weighting and the average are one batched
+            # matrix product, with no (S, rows, Q) temporary.
+            averaging = (self.codes[None, :] == np.arange(len(self.labels))[:, None]) / counts[
+                :, None
+            ]
+            left = averaging if weight is None else weight[:, None, :] * averaging[None]
+            return np.matmul(left, array)
+        term = array if weight is None else array * weight[:, :, None]
+        order = np.argsort(self.codes, kind="stable")
+        starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
+        ordered = term if np.array_equal(order, np.arange(order.size)) else term[:, order]
+        return np.add.reduceat(ordered, starts, axis=1) / counts[None, :, None]
+
+
+@dataclass(frozen=True)
+class Request:
+    """An outcome to average under some regimes, keeping some of its quantities."""
+
+    outcome: str
+    regimes: tuple[Regime, ...]
+    quantities: tuple[int, ...] | None = None
+
+
+def evaluate(
+    model: Model,
+    tables: Mapping[str, pd.DataFrame],
+    requests: Sequence[Request],
+    groupings: Sequence[Grouping],
+    *,
+    max_cells: int = DEFAULT_MAX_CELLS,
+) -> Iterator[dict[tuple[str, Regime, str], np.ndarray]]:
+    """Per chunk of draws: ``(outcome, regime, grouping) -> (chains, draws, groups, Q)``.
+
+    Parameters
+    ----------
+    model : Model
+    tables : Mapping[str, DataFrame]
+        Covariate tables by key (the status quo and the scenarios), same rows in the same order.
+    requests : sequence of Request
+    groupings : sequence of Grouping
+    max_cells : int
+        Draws x rows per chunk.
+    """
+    keys = list(tables)
+    first = tables[keys[0]].reset_index(drop=True)
+    states = {key: model.prepare(table) for key, table in tables.items()}
+    for chunk in model.chunks(first, max_cells):
+        out: dict[tuple[str, Regime, str], np.ndarray] = {}
+        cache: dict[tuple[str, str, tuple[int, ...]], np.ndarray] = {}
+        for request in requests:
+            _evaluate_outcome(model, chunk, states, request, groupings, out, cache)
+        yield {
+            key: value.reshape(chunk.n_chains, chunk.n_draws, *value.shape[1:])
+            for key, value in out.items()
+        }
+
+
+def _evaluate_outcome(
+    model: Model,
+    chunk: Chunk,
+    states: Mapping[str, Any],
+    request: Request,
+    groupings: Sequence[Grouping],
+    out: dict[tuple[str, Regime, str], np.ndarray],
+    cache: dict[tuple[str, str, tuple[int, ...]], np.ndarray],
+) -> None:
+    info = model.outcomes[request.outcome]
+
+    def predict(table: str, outcome: str, parent_values: tuple[int, ...]) -> np.ndarray:
+        values = dict(zip(model.outcomes[outcome].parents, parent_values, strict=True))
+        if model.outcomes[outcome].family != "logistic":
+            return model.predict(chunk, states[table], outcome, values)
+        # Binary outcomes are mediator probabilities of several outcomes: computed once per
+        # chunk (small arrays, draws x rows).
+        key = (table, outcome, parent_values)
+        if key not in cache:
+            cache[key] = model.predict(chunk, states[table], outcome, values)
+        return cache[key]
+
+    def probability(table: str, mediator: str, parent_values: tuple[int, ...]) -> np.ndarray:
+        return predict(table, mediator, parent_values)[..., 0]
+
+    # Weights of the parents' values, one set per assignment of tables to the ancestors.
+    weights: dict[tuple[str, ...], dict[tuple[int, ...], np.ndarray | None]] = {}
+    for reg in request.regimes:
+        signature = tuple(reg.table_of(m) for m in info.ancestors)
+        if signature not in weights:
+            weights[signature] = _parent_weights(model, info, signature, probability)
+    for parent_values in itertools.product((0, 1), repeat=len(info.parents)):
+        for table in dict.fromkeys(reg.outcome for reg in request.regimes):
+            prediction = predict(table, request.outcome, parent_values)
+            if request.quantities is not None:
+                prediction = prediction[..., list(request.quantities)]
+            for reg in request.regimes:
+                if reg.outcome != table:
+                    continue
+                signature = tuple(reg.table_of(m) for m in info.ancestors)
+                weight = weights[signature][parent_values]
+                for grouping in groupings:
+                    key = (request.outcome, reg, grouping.name)
+                    averaged = grouping.average(prediction, weight)
+                    out[key] = averaged if key not in out else out[key] + averaged
+
+
+def _parent_weights(
+    model: Model,
+    info: OutcomeInfo,
+    signature: tuple[str, ...],
+    probability: Any,
+) -> dict[tuple[int, ...], np.ndarray | None]:
+    """P(parents of Y = m) for every m: the joint over the ancestors, summed over the others.
+
+    Ancestors are visited in causal order, so each mediator's own parents already have values
+    when its probability is needed.
+    """
+    ancestors = info.ancestors
+    if not ancestors:
+        return {(): None}
+    joint: dict[tuple[int, ...], np.ndarray | None] = {(): None}
+    for position, mediator in enumerate(ancestors):
+        own_parents = model.outcomes[mediator].parents
+        extended: dict[tuple[int, ...], np.ndarray | None] = {}
+        for combo, weight in joint.items():
+            assigned = dict(zip(ancestors[:position], combo, strict=True))
+            p = probability(signature[position], mediator, tuple(assigned[m] for m in own_parents))
+            extended[(*combo, 1)] = p if weight is None else weight * p
+            extended[(*combo, 0)] = (1.0 - p) if weight is None else weight * (1.0 - p)
+        joint = extended
+    index = [ancestors.index(m) for m in info.parents]
+    marginal: dict[tuple[int, ...], np.ndarray | None] = {}
+    for combo, weight in joint.items():
+        key = tuple(combo[k] for k in index)
+        marginal[key] = weight if key not in marginal else marginal[key] + weight
+    return marginal
+
+
+def concatenate(
+    chunks: Iterable[dict[Any, np.ndarray]],
+) -> dict[Any, np.ndarray]:
+    """Join per-chunk arrays (chains, draws, ...) along the draw axis."""
+    pieces: dict[Any, list[np.ndarray]] = {}
+    for chunk in chunks:
+        for key, value in chunk.items():
+            pieces.setdefault(key, []).append(value)
+    return {key: np.concatenate(values, axis=1) for key, values in pieces.items()}
+
+
+def summarise(values: np.ndarray, prob: float) -> dict[str, np.ndarray]:
+    """Mean, median, equal-tailed interval and Pr(> 0) over the last axis (the samples)."""
+    if not 0 < prob < 1:
+        raise EstimandError(f"prob must lie in (0, 1), not {prob!r}")
+    tail = (1.0 - prob) / 2.0
+    lower, median, upper = np.quantile(values, [tail, 0.5, 1.0 - tail], axis=-1)
+    return {
+        "mean": values.mean(axis=-1),
+        "median": median,
+        "lower": lower,
+        "upper": upper,
+        "pr_positive": (values > 0).mean(axis=-1),
+    }

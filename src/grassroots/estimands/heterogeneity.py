@@ -1,0 +1,329 @@
+"""Heterogeneity of the contrasts (by region, by baseline weakness) and a targeting list.
+
+**Baseline weakness** is a township-level composite of the paper's three weaknesses (weak
+authority, scarce resources, weak technical capacity)::
+
+    weakness_t = -(z_authority,t + z_resources,t + z_tech_capacity,t) / 3
+
+with ``z_c,t = (x_c,t - mean_c) / sd_c``, mean and SD (ddof=1) over townships, each township
+counted once; higher is weaker. Its **terciles** split the townships (not the projects) into
+three equal parts, ``low``, ``middle`` and ``high`` weakness (ties broken by table order), and
+each project takes its township's tercile.
+
+Contrasts within a group average the projects of that group, so the group contrasts, weighted by
+their numbers of projects, add up to the overall contrast draw by draw.
+
+The **targeting list** ranks the townships by their expected gain: the posterior mean of the
+township-average contrast (the average over its projects), with its median, interval and
+Pr(gain > 0).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import xarray as xr
+
+from grassroots.estimands._engine import (
+    DEFAULT_MAX_CELLS,
+    DEFAULT_THRESHOLD,
+    DEFAULT_TIMES,
+    EstimandError,
+    FitModel,
+    Grouping,
+    Model,
+    summarise,
+)
+from grassroots.estimands.contrasts import (
+    ContrastResult,
+    contrasts,
+    resolve_scenarios,
+    run_contrasts,
+)
+from grassroots.estimands.scenarios import (
+    DEFAULT_GROUPS,
+    Scenario,
+    ScenarioSet,
+    _unit_codes,
+)
+
+__all__ = [
+    "TERCILE_LABELS",
+    "WEAKNESS",
+    "WEAKNESS_COLUMNS",
+    "TargetingResult",
+    "baseline_weakness",
+    "heterogeneity",
+    "run_targeting",
+    "targeting",
+    "weakness_tercile",
+]
+
+WEAKNESS = "weakness"
+#: The paper's three weaknesses; low values are weak.
+WEAKNESS_COLUMNS: tuple[str, ...] = ("authority", "resources", "tech_capacity")
+TERCILE_LABELS: tuple[str, ...] = ("low", "middle", "high")
+
+
+def _units(
+    frame: pd.DataFrame, groups: Sequence[tuple[str, str]], level: str
+) -> tuple[np.ndarray, np.ndarray]:
+    """Each row's unit code at ``level`` and the first row of every unit."""
+    present = [(name, column) for name, column in groups if column in frame.columns]
+    names = [name for name, _ in present]
+    if level not in names:
+        raise EstimandError(
+            f"level {level!r} is not a grouping level of the data (levels: {names}; the data "
+            f"need the column {dict(groups).get(level, level + '_id')!r})"
+        )
+    codes = _unit_codes(frame, present, names.index(level) + 1)
+    first = pd.Series(np.arange(len(frame))).groupby(codes).first().to_numpy()
+    return codes, first
+
+
+def baseline_weakness(
+    frame: pd.DataFrame,
+    columns: Sequence[str] = WEAKNESS_COLUMNS,
+    *,
+    level: str = "township",
+    groups: Sequence[tuple[str, str]] = DEFAULT_GROUPS,
+) -> pd.Series:
+    """Baseline weakness of every row's township (higher is weaker); see the module docstring.
+
+    Parameters
+    ----------
+    frame : DataFrame
+        The flat table (one row per project).
+    columns : sequence of str
+        Capacities whose low values are weaknesses.
+    level : str
+        The level whose units are scored (each unit once).
+    groups : sequence of (level name, column)
+
+    Returns
+    -------
+    Series
+        Named ``"weakness"``, aligned with ``frame``.
+    """
+    frame_ = frame.reset_index(drop=True)
+    codes, first = _units(frame_, groups, level)
+    scores = []
+    for column in columns:
+        if column not in frame_.columns:
+            raise EstimandError(f"baseline weakness needs the column {column!r}")
+        values = frame_[column].to_numpy(dtype=float)
+        unit_values = values[first]
+        if not np.allclose(values, unit_values[codes], equal_nan=True):
+            raise EstimandError(
+                f"{column!r} varies within {level}s, so it is not a {level}-level capacity"
+            )
+        sd = unit_values.std(ddof=1)
+        if not np.isfinite(sd) or sd == 0:
+            raise EstimandError(f"{column!r} does not vary across {level}s")
+        scores.append((unit_values - unit_values.mean()) / sd)
+    weakness = -np.mean(scores, axis=0)
+    return pd.Series(weakness[codes], index=frame.index, name=WEAKNESS)
+
+
+def weakness_tercile(
+    frame: pd.DataFrame,
+    columns: Sequence[str] = WEAKNESS_COLUMNS,
+    *,
+    level: str = "township",
+    groups: Sequence[tuple[str, str]] = DEFAULT_GROUPS,
+) -> pd.Series:
+    """Tercile (``low``, ``middle``, ``high``) of baseline weakness of every row's township.
+
+    Terciles split the units (townships), each counted once, into three parts of equal size
+    (sizes differ by at most one).
+    """
+    frame_ = frame.reset_index(drop=True)
+    codes, first = _units(frame_, groups, level)
+    scores = baseline_weakness(frame_, columns, level=level, groups=groups).to_numpy()[first]
+    # Ordinal ranks 0..n-1 (ties by table order), then three equal parts.
+    rank = np.empty(scores.size, dtype=np.int64)
+    rank[np.argsort(scores, kind="stable")] = np.arange(scores.size)
+    tercile = (3 * rank) // scores.size
+    return pd.Series(
+        pd.Categorical.from_codes(tercile[codes], categories=list(TERCILE_LABELS)),
+        index=frame.index,
+        name=WEAKNESS,
+    )
+
+
+def heterogeneity(
+    fits: Any,
+    data: Any,
+    scenarios: Scenario | ScenarioSet | Sequence[Scenario | str] | str | None = None,
+    *,
+    by: Sequence[str | Grouping] = ("region", WEAKNESS),
+    **options: Any,
+) -> ContrastResult:
+    """Contrasts overall and within groups (default: by region and by weakness tercile).
+
+    A thin wrapper of :func:`grassroots.estimands.contrasts.contrasts` with ``by``; the other
+    options are passed on. The result's table has one row per group (``group_by``, ``group``,
+    ``n_rows``), the overall rows first.
+    """
+    return contrasts(fits, data, scenarios, by=by, **options)
+
+
+@dataclass
+class TargetingResult:
+    """Townships ranked by their expected gain under a scenario.
+
+    Attributes
+    ----------
+    table : DataFrame
+        Per scenario, one row per unit in rank order: ``rank`` (1 = largest expected gain),
+        the unit's ids, ``n_rows`` (projects), ``weakness`` and its tercile, the region when the
+        data have one, and the contrast's ``mean``, ``median``, ``lower``, ``upper`` and
+        ``pr_positive``.
+    draws : xarray.DataArray
+        Per-draw unit-average contrasts, dims ``(scenario, unit, chain, draw)``.
+    outcome, quantity : str
+    group_effects : str
+    prob : float
+    """
+
+    table: pd.DataFrame
+    draws: xr.DataArray
+    outcome: str
+    quantity: str
+    group_effects: str
+    prob: float
+
+    def top(self, n: int = 10, scenario: str | None = None) -> pd.DataFrame:
+        """The ``n`` units that gain most (under ``scenario``, default the first)."""
+        scenario = scenario if scenario is not None else self.table["scenario"].iloc[0]
+        return self.table[self.table["scenario"] == scenario].head(n)
+
+
+def run_targeting(
+    model: Model,
+    frame: pd.DataFrame,
+    scenarios: Sequence[Scenario],
+    *,
+    outcome: str,
+    quantity: str,
+    level: str = "township",
+    groups: Sequence[tuple[str, str]] = DEFAULT_GROUPS,
+    prob: float = 0.95,
+    descending: bool = True,
+    max_cells: int = DEFAULT_MAX_CELLS,
+) -> TargetingResult:
+    """The targeting list for any engine model (see :func:`targeting`)."""
+    frame = frame.reset_index(drop=True)
+    codes, first = _units(frame, groups, level)
+    present = [(name, column) for name, column in groups if column in frame.columns]
+    id_columns = [column for name, column in present][: [n for n, _ in present].index(level) + 1]
+    labels = tuple("/".join(str(frame[c].iloc[row]) for c in id_columns) for row in first)
+    grouping = Grouping(level, codes.astype(np.int64), labels)
+    result = run_contrasts(
+        model,
+        frame,
+        scenarios,
+        groupings=[grouping],
+        outcomes=[outcome],
+        quantities={outcome: [quantity]},
+        prob=prob,
+        max_cells=max_cells,
+    )
+    draws = result.draws[model.name].isel(estimand=0, drop=True).rename(group="unit")
+    draws = draws.assign_coords(unit=list(labels)).drop_vars(
+        ["group_by", "group_value", "n_rows"], errors="ignore"
+    )
+    stats = summarise(
+        draws.stack(sample=("chain", "draw")).transpose("scenario", "unit", ...).to_numpy(), prob
+    )
+    context = pd.DataFrame({column: frame[column].to_numpy()[first] for column in id_columns})
+    context["n_rows"] = np.bincount(codes, minlength=len(first))
+    if all(c in frame.columns for c in WEAKNESS_COLUMNS) and level == "township":
+        context[WEAKNESS] = baseline_weakness(frame, groups=groups).to_numpy()[first]
+        context["weakness_tercile"] = weakness_tercile(frame, groups=groups).to_numpy()[first]
+    if "region" in frame.columns:
+        context["region"] = frame["region"].to_numpy()[first]
+    tables = []
+    for i, scenario in enumerate(draws.coords["scenario"].values):
+        table = context.copy()
+        table.insert(0, "scenario", scenario)
+        for key, values in stats.items():
+            table[key] = values[i]
+        table = table.sort_values("mean", ascending=not descending, kind="stable")
+        table.insert(1, "rank", np.arange(1, len(table) + 1))
+        tables.append(table)
+    ranked = pd.concat(tables, ignore_index=True)
+    ranked["outcome"], ranked["quantity"] = outcome, quantity
+    ranked["group_effects"] = model.group_effects
+    return TargetingResult(ranked, draws, outcome, quantity, model.group_effects, prob)
+
+
+def targeting(
+    fit: Any,
+    data: Any,
+    scenarios: Scenario | ScenarioSet | Sequence[Scenario | str] | str | None = None,
+    *,
+    outcome: str = "survival",
+    quantity: str = "S(24)",
+    level: str = "township",
+    group_effects: str = "fitted",
+    mediators: str = "modelled",
+    times: Sequence[float] = DEFAULT_TIMES,
+    threshold: int | float = DEFAULT_THRESHOLD,
+    prob: float = 0.95,
+    descending: bool = True,
+    seed: int | None = None,
+    thin: int = 1,
+    max_cells: int = DEFAULT_MAX_CELLS,
+) -> TargetingResult:
+    """Rank townships by the expected gain of a scenario for one outcome quantity.
+
+    Parameters
+    ----------
+    fit : Fit
+    data : DataFrame or study
+        The status quo.
+    scenarios : optional
+        Default: the built-in remedies; one ranking per scenario.
+    outcome, quantity : str
+        The gain to rank by (default ΔS(24) of ``survival``); ``quantity`` is a label of
+        :attr:`ContrastResult.table` (``"S(24)"``, ``"P(>=4)"``, ``"E"``, ``"P"``).
+    level : str
+        The units ranked (``"township"``; ``"county"`` also works).
+    descending : bool
+        Rank the largest gain first (``False`` for outcomes where lower is better).
+    group_effects, mediators, times, threshold, prob, seed, thin, max_cells
+        As in :func:`grassroots.estimands.contrasts.contrasts`. Memory: (scenarios + 1) x
+        units x draws floats; ``thin`` reduces it.
+
+    Returns
+    -------
+    TargetingResult
+    """
+    from grassroots.inference.fitting import resolve_data
+
+    frame, _ = resolve_data(data)
+    model = FitModel(
+        fit,
+        group_effects=group_effects,
+        mediators=mediators,
+        seed=seed,
+        thin=thin,
+        times=times,
+        threshold=threshold,
+    )
+    return run_targeting(
+        model,
+        frame,
+        resolve_scenarios(scenarios),
+        outcome=outcome,
+        quantity=quantity,
+        level=level,
+        prob=prob,
+        descending=descending,
+        max_cells=max_cells,
+    )

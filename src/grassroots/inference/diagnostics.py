@@ -1,0 +1,220 @@
+"""MCMC diagnostics from ArviZ, stored with every fit, and the warning they raise.
+
+Thresholds follow Vehtari et al. (2021): rank-normalised split R-hat <= 1.01 and bulk and tail
+ESS >= 400 for every parameter element, no divergent transition; E-BFMI below 0.3 and
+tree-depth saturation are reported too.
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass, field
+from typing import Any
+
+import arviz_stats as azs
+import numpy as np
+import pandas as pd
+import xarray as xr
+
+RHAT_MAX = 1.01
+ESS_MIN = 400
+EBFMI_MIN = 0.3
+# Sampler-stat names differ between nutpie and PyMC's NUTS.
+_TREEDEPTH_STATS = ("maxdepth_reached", "reached_max_treedepth")
+
+
+class ConvergenceWarning(UserWarning):
+    """The sampler may not have converged: R-hat > 1.01, ESS < 400, divergences or low E-BFMI."""
+
+
+def flatten(dataset: xr.Dataset) -> pd.Series:
+    """One value per parameter element, indexed ``name[coord, coord]`` (ArviZ style)."""
+    pieces = []
+    for name, array in dataset.data_vars.items():
+        if array.ndim == 0:
+            pieces.append(pd.Series([float(array)], index=[name]))
+            continue
+        stacked = array.to_series()
+        labels = [
+            f"{name}[{', '.join(map(str, key if isinstance(key, tuple) else (key,)))}]"
+            for key in stacked.index
+        ]
+        pieces.append(pd.Series(stacked.to_numpy(dtype=float), index=labels))
+    return pd.concat(pieces) if pieces else pd.Series(dtype=float)
+
+
+@dataclass(frozen=True)
+class Diagnostics:
+    """Convergence diagnostics of one fit.
+
+    Attributes
+    ----------
+    table : DataFrame
+        ``r_hat``, ``ess_bulk``, ``ess_tail`` per parameter element (index ``name[coord]``);
+        constant elements (e.g. the unit diagonal of a correlation matrix) have NaN.
+    n_divergent : int
+    n_samples : int
+        Post-warmup draws over all chains.
+    treedepth_hits : int
+        Draws whose trajectory stopped at the maximum tree depth.
+    ebfmi : tuple of float
+        E-BFMI per chain.
+    """
+
+    table: pd.DataFrame
+    n_divergent: int
+    n_samples: int
+    treedepth_hits: int
+    ebfmi: tuple[float, ...] = field(default_factory=tuple)
+
+    @property
+    def max_rhat(self) -> float:
+        return float(np.nanmax(self.table["r_hat"])) if len(self.table) else float("nan")
+
+    @property
+    def min_ess_bulk(self) -> float:
+        return _nanmin(self.table["ess_bulk"])
+
+    @property
+    def min_ess_tail(self) -> float:
+        return _nanmin(self.table["ess_tail"])
+
+    def problems(self) -> list[str]:
+        """Human-readable list of failed checks (empty when all pass)."""
+        found = []
+        table = self.table
+        bad_rhat = table.index[table["r_hat"] > RHAT_MAX]
+        if len(bad_rhat):
+            found.append(
+                f"R-hat > {RHAT_MAX} for {len(bad_rhat)} element(s) (max {self.max_rhat:.3f}, "
+                f"e.g. {list(bad_rhat[:3])})"
+            )
+        low_ess = table.index[(table["ess_bulk"] < ESS_MIN) | (table["ess_tail"] < ESS_MIN)]
+        if len(low_ess):
+            found.append(
+                f"ESS < {ESS_MIN} for {len(low_ess)} element(s) (min bulk "
+                f"{self.min_ess_bulk:.0f}, min tail {self.min_ess_tail:.0f}, e.g. "
+                f"{list(low_ess[:3])})"
+            )
+        if self.n_divergent:
+            found.append(f"{self.n_divergent} divergent transition(s) of {self.n_samples}")
+        low_bfmi = [round(v, 2) for v in self.ebfmi if v < EBFMI_MIN]
+        if low_bfmi:
+            found.append(f"E-BFMI < {EBFMI_MIN} in {len(low_bfmi)} chain(s): {low_bfmi}")
+        if self.treedepth_hits:
+            found.append(f"{self.treedepth_hits} draw(s) hit the maximum tree depth")
+        return found
+
+    @property
+    def converged(self) -> bool:
+        """R-hat, ESS and divergences pass (E-BFMI and tree depth are advisory)."""
+        return not (
+            (self.table["r_hat"] > RHAT_MAX).any()
+            or (self.table["ess_bulk"] < ESS_MIN).any()
+            or (self.table["ess_tail"] < ESS_MIN).any()
+            or self.n_divergent
+        )
+
+    def overview(self) -> dict[str, Any]:
+        """The headline numbers, e.g. for a table footnote."""
+        return {
+            "max_rhat": self.max_rhat,
+            "min_ess_bulk": self.min_ess_bulk,
+            "min_ess_tail": self.min_ess_tail,
+            "n_divergent": self.n_divergent,
+            "n_samples": self.n_samples,
+            "treedepth_hits": self.treedepth_hits,
+            "min_ebfmi": min(self.ebfmi) if self.ebfmi else float("nan"),
+            "converged": self.converged,
+        }
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "table": {
+                "index": list(self.table.index),
+                **{col: _json_floats(self.table[col]) for col in self.table.columns},
+            },
+            "n_divergent": self.n_divergent,
+            "n_samples": self.n_samples,
+            "treedepth_hits": self.treedepth_hits,
+            "ebfmi": list(self.ebfmi),
+        }
+
+    @classmethod
+    def from_dict(cls, table: dict[str, Any]) -> Diagnostics:
+        body = dict(table["table"])
+        index = body.pop("index")
+        frame = pd.DataFrame(
+            {col: [np.nan if v is None else v for v in values] for col, values in body.items()},
+            index=pd.Index(index, dtype=object),
+        )
+        return cls(
+            table=frame,
+            n_divergent=int(table["n_divergent"]),
+            n_samples=int(table["n_samples"]),
+            treedepth_hits=int(table["treedepth_hits"]),
+            ebfmi=tuple(float(v) for v in table["ebfmi"]),
+        )
+
+    def warn(self, name: str = "model") -> None:
+        """Issue a :class:`ConvergenceWarning` listing the failed checks, if any."""
+        found = self.problems()
+        if found:
+            warnings.warn(
+                f"{name}: " + "; ".join(found) + ". Run longer chains, raise target_accept, or "
+                "reparameterise before reading the estimates.",
+                ConvergenceWarning,
+                stacklevel=3,
+            )
+
+
+def _nanmin(values: pd.Series) -> float:
+    return float(np.nanmin(values)) if values.notna().any() else float("nan")
+
+
+def _json_floats(values: pd.Series) -> list[float | None]:
+    return [None if not np.isfinite(v) else float(v) for v in values.to_numpy(dtype=float)]
+
+
+def compute_diagnostics(trace: xr.DataTree, var_names: list[str] | None = None) -> Diagnostics:
+    """R-hat, ESS, divergences, tree-depth hits and E-BFMI of a sampled trace.
+
+    Parameters
+    ----------
+    trace : xarray.DataTree
+        With groups ``posterior`` and (for sampler statistics) ``sample_stats``.
+    var_names : list of str, optional
+        Posterior variables to check (default: all but packed Cholesky factors).
+    """
+    posterior = trace["posterior"].to_dataset()
+    if var_names is None:
+        # A packed Cholesky factor is redundant with the SDs and correlations stored beside it;
+        # its elements mix sd and correlation and are read by no one.
+        var_names = [name for name in posterior.data_vars if not name.endswith("_chol")]
+    posterior = posterior[var_names]
+    with warnings.catch_warnings():
+        # Constant elements (a correlation matrix's diagonal) make R-hat 0/0; they are NaN here.
+        warnings.simplefilter("ignore", RuntimeWarning)
+        table = pd.DataFrame(
+            {
+                "r_hat": flatten(azs.rhat(posterior)),
+                "ess_bulk": flatten(azs.ess(posterior, method="bulk")),
+                "ess_tail": flatten(azs.ess(posterior, method="tail")),
+            }
+        )
+    constant = table["r_hat"].isna()
+    table.loc[constant, ["ess_bulk", "ess_tail"]] = np.nan
+    n_samples = posterior.sizes["chain"] * posterior.sizes["draw"]
+    n_divergent = treedepth_hits = 0
+    ebfmi: tuple[float, ...] = ()
+    if "sample_stats" in trace.children:
+        stats = trace["sample_stats"].to_dataset()
+        if "diverging" in stats:
+            n_divergent = int(stats["diverging"].sum())
+        for name in _TREEDEPTH_STATS:
+            if name in stats:
+                treedepth_hits = int(stats[name].sum())
+        if "energy" in stats:
+            values = azs.bfmi(stats["energy"].transpose("chain", "draw").to_numpy())
+            ebfmi = tuple(float(v) for v in np.atleast_1d(values))
+    return Diagnostics(table, n_divergent, n_samples, treedepth_hits, ebfmi)

@@ -1,0 +1,467 @@
+"""The machinery shared by every family: inputs, the PyMC model, and predictions from draws.
+
+One PyMC model is built for any spec, single-family or joint: for every outcome ``o`` the linear
+predictor is ``X_o @ <o>_beta`` plus one group effect per grouping level, and the outcome's family
+adds its own parameters and likelihood. Group effects are non-centred:
+
+* an independent level ``L`` gives each outcome ``<o>_sd_<L>``, ``<o>_z_<L>`` (dims ``L``) and the
+  deterministic ``<o>_effect_<L> = <o>_sd_<L> * <o>_z_<L>``;
+* the ``correlated`` level of a joint model has one LKJ-Cholesky covariance across outcomes:
+  ``<L>_chol`` (packed), ``<L>_sd`` (dims ``outcome``), ``<L>_corr`` (dims ``outcome, outcome2``),
+  ``<L>_z`` (dims ``outcome, L``) and ``<L>_effect = (chol @ <L>_z).T`` (dims ``L, outcome``).
+
+The standard normals ``z`` sum to zero over the groups (``ZeroSumNormal``), so the in-sample
+effects are deviations from the average group and cannot trade off against the baseline,
+intercept or cut points; ``<o>_sd_<L>`` is still the SD of the group distribution, from which
+new groups are drawn.
+
+For survival outcomes a group effect is the log of a log-normal frailty.
+
+Design columns are centred inside the model (the coefficients are unchanged); each family samples
+its baseline, cut points or intercept at the average profile (``<name>_centred``) and stores them
+at the reference profile (every design column 0) under their public names.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pymc as pm
+import pytensor.tensor as pt
+import xarray as xr
+
+from grassroots.models.base import Family, OutcomeData
+from grassroots.models.design import (
+    GroupIndex,
+    Scaling,
+    build_group_index,
+    check_columns,
+    design_matrix,
+    group_keys,
+    late_design_matrix,
+    spec_predictors,
+)
+from grassroots.models.exceptions import ModelDataError
+from grassroots.models.logistic import LogisticFamily
+from grassroots.models.ordinal import OrdinalFamily
+from grassroots.models.priors import resolve_lkj_eta, resolve_prior
+from grassroots.models.spec import ModelSpec, OutcomeSpec
+from grassroots.models.survival import SurvivalFamily
+
+FAMILIES: dict[str, Family] = {
+    family.name: family for family in (SurvivalFamily(), OrdinalFamily(), LogisticFamily())
+}
+OUTCOME_DIM = "outcome"
+SAMPLE_DIMS = ("chain", "draw")
+
+
+@dataclass(frozen=True)
+class ModelInputs:
+    """Everything a model needs from the data, computed once.
+
+    Attributes
+    ----------
+    spec : ModelSpec
+    scaling : Scaling
+    groups : GroupIndex
+    n_rows : int
+    designs : Mapping[str, tuple[tuple[str, ...], ndarray]]
+        Per outcome: term names and the design matrix over all rows.
+    outcomes : Mapping[str, OutcomeData]
+    """
+
+    spec: ModelSpec
+    scaling: Scaling
+    groups: GroupIndex
+    n_rows: int
+    designs: Mapping[str, tuple[tuple[str, ...], np.ndarray]]
+    outcomes: Mapping[str, OutcomeData]
+
+    def coords(self) -> dict[str, list[Any]]:
+        """Every coordinate of the model (named dims everywhere)."""
+        coords: dict[str, list[Any]] = dict(self.groups.coords)
+        rows = np.arange(self.n_rows)
+        for outcome in self.spec.outcomes:
+            data = self.outcomes[outcome.name]
+            coords[f"{outcome.name}_term"] = list(self.designs[outcome.name][0])
+            coords[f"{outcome.name}_obs"] = rows[data.observed].tolist()
+            coords |= dict(data.coords)
+        if self.spec.correlated is not None:
+            coords[OUTCOME_DIM] = list(self.spec.outcome_names)
+            coords[f"{OUTCOME_DIM}2"] = list(self.spec.outcome_names)
+            k = len(self.spec.outcomes)
+            coords[f"{self.spec.correlated}_chol_packed"] = list(range(k * (k + 1) // 2))
+        return coords
+
+    def summary_counts(self) -> dict[str, int]:
+        """Rows, observed rows per outcome and groups per level (the 'N' of a paper table)."""
+        counts = {"rows": self.n_rows}
+        counts |= {f"{name}_observed": int(d.observed.sum()) for name, d in self.outcomes.items()}
+        counts |= {
+            lvl.name: len(lab)
+            for lvl, lab in zip(self.groups.levels, self.groups.labels, strict=True)
+        }
+        return counts
+
+
+@dataclass(frozen=True)
+class BuiltModel:
+    """A PyMC model, the inputs it was built from, and starting values for the sampler.
+
+    ``initial_points`` maps parameter names to values on the constrained scale; pass them to
+    ``nutpie.compile_pymc_model(initial_points=...)`` or ``pm.sample(initvals=...)``.
+    """
+
+    model: pm.Model
+    inputs: ModelInputs
+    initial_points: Mapping[str, np.ndarray]
+
+
+def prepare_inputs(
+    spec: ModelSpec, frame: pd.DataFrame, scaling: Scaling | None = None
+) -> ModelInputs:
+    """Check ``frame`` against ``spec`` and encode it.
+
+    Parameters
+    ----------
+    spec : ModelSpec
+    frame : DataFrame
+        One row per unit (project, patient ...), with the spec's columns.
+    scaling : Scaling, optional
+        A stored scaling to reuse; learnt from ``frame`` when ``None``.
+    """
+    check_columns(frame, spec)
+    frame = frame.reset_index(drop=True)
+    if scaling is None:
+        scaling = Scaling.learn(frame, spec_predictors(spec), spec.categorical)
+    groups = build_group_index(frame, spec.groups)
+    designs = {o.name: design_matrix(frame, o, scaling) for o in spec.outcomes}
+    outcomes = {o.name: FAMILIES[o.family].prepare(o, frame) for o in spec.outcomes}
+    for outcome in spec.outcomes:
+        if outcome.time_varying:
+            data = outcomes[outcome.name]
+            terms, late = late_design_matrix(frame, outcome, scaling)
+            outcomes[outcome.name] = replace(
+                data,
+                values={**data.values, "late_design": late[data.observed]},
+                coords={**data.coords, f"{outcome.name}_late_term": list(terms)},
+            )
+    return ModelInputs(spec, scaling, groups, len(frame), designs, outcomes)
+
+
+def build_model(spec: ModelSpec, data: pd.DataFrame | ModelInputs) -> BuiltModel:
+    """Build the PyMC model of ``spec`` on ``data``.
+
+    Parameters
+    ----------
+    spec : ModelSpec
+    data : DataFrame or ModelInputs
+
+    Returns
+    -------
+    BuiltModel
+    """
+    inputs = data if isinstance(data, ModelInputs) else prepare_inputs(spec, data)
+    with pm.Model(coords=inputs.coords()) as model:
+        effects = _add_group_effects(spec, inputs)
+        for outcome in spec.outcomes:
+            outcome_data = inputs.outcomes[outcome.name]
+            observed = outcome_data.observed
+            _, matrix = inputs.designs[outcome.name]
+            priors = (spec.priors, outcome.priors)
+            eta = pt.zeros(int(observed.sum()))
+            shift = pt.constant(0.0)
+            if matrix.shape[1]:
+                beta = resolve_prior("beta", *priors).create(
+                    f"{outcome.name}_beta", dims=f"{outcome.name}_term"
+                )
+                # Centre every design column (dummies and 0/1 columns too): the baseline then
+                # sits at the average profile and stops trading off against the coefficients.
+                means = matrix[observed].mean(axis=0)
+                eta = eta + pt.dot(matrix[observed] - means, beta)
+                shift = pt.dot(means, beta)
+            for codes, effect in zip(inputs.groups.codes, effects[outcome.name], strict=True):
+                eta = eta + effect[codes[observed]]
+            FAMILIES[outcome.family].add_likelihood(outcome, outcome_data, eta, priors, shift)
+    initial_points: dict[str, np.ndarray] = {}
+    for outcome in spec.outcomes:
+        family = FAMILIES[outcome.family]
+        initial_points |= family.initial_points(outcome, inputs.outcomes[outcome.name])
+    return BuiltModel(model, inputs, initial_points)
+
+
+def _add_group_effects(spec: ModelSpec, inputs: ModelInputs) -> dict[str, list[Any]]:
+    """Add group effects; return, per outcome, one effect vector per level (outer first)."""
+    effects: dict[str, list[Any]] = {o.name: [] for o in spec.outcomes}
+    for level in spec.groups:
+        name = level.name
+        if name == spec.correlated:
+            k = len(spec.outcomes)
+            sd_dist = resolve_prior("sd", spec.priors, level=name).unnamed(shape=k)
+            chol, corr, sds = pm.LKJCholeskyCov(
+                f"{name}_chol",
+                n=k,
+                eta=resolve_lkj_eta(spec.priors),
+                sd_dist=sd_dist,
+                compute_corr=True,
+                store_in_trace=False,
+                dims=f"{name}_chol_packed",
+            )
+            pm.Deterministic(f"{name}_sd", sds, dims=OUTCOME_DIM)
+            pm.Deterministic(f"{name}_corr", corr, dims=(OUTCOME_DIM, f"{OUTCOME_DIM}2"))
+            # Zero-sum over groups (the last axis), for the reason given below.
+            z = pm.ZeroSumNormal(f"{name}_z", sigma=1.0, dims=(OUTCOME_DIM, name))
+            joint = pm.Deterministic(f"{name}_effect", pt.dot(chol, z).T, dims=(name, OUTCOME_DIM))
+            for position, outcome in enumerate(spec.outcomes):
+                effects[outcome.name].append(joint[:, position])
+            continue
+        for outcome in spec.outcomes:
+            prior = resolve_prior("sd", spec.priors, outcome.priors, level=name)
+            sd = prior.create(f"{outcome.name}_sd_{name}")
+            # Zero-sum standard normals: the effects' mean cannot trade off against the baseline,
+            # intercept or cut points (a ridge that stalled NUTS in group-effects-only models).
+            z = pm.ZeroSumNormal(f"{outcome.name}_z_{name}", sigma=1.0, dims=name)
+            effects[outcome.name].append(
+                pm.Deterministic(f"{outcome.name}_effect_{name}", sd * z, dims=name)
+            )
+    return effects
+
+
+# ---------------------------------------------------------------------------------------------
+# Predictions from posterior draws (numpy, vectorised over draws and rows)
+
+
+def _stack(posterior: xr.Dataset, name: str) -> np.ndarray:
+    """Draws of ``name`` with chain and draw flattened into one leading sample axis."""
+    values = posterior[name].transpose(*SAMPLE_DIMS, ...).to_numpy()
+    return values.reshape(-1, *values.shape[2:])
+
+
+def group_effect_draws(
+    spec: ModelSpec,
+    posterior: xr.Dataset,
+    frame: pd.DataFrame,
+    *,
+    composite: Sequence[bool],
+    group_effects: str = "fitted",
+    rng: np.random.Generator | None = None,
+) -> dict[str, np.ndarray]:
+    """Sum of group effects of every row of ``frame`` for every outcome: outcome -> (S, rows).
+
+    Parameters
+    ----------
+    group_effects : {"fitted", "new", "none"}
+        ``fitted``: the posterior effects of the groups seen in the fit (a group the fit never saw
+        gets a new draw, with a warning); ``new``: every group is treated as a new group, its
+        effect drawn from the fitted group distribution for every posterior draw (one draw per
+        group, shared by its rows); ``none``: effects set to 0 (the typical group).
+    rng : numpy.random.Generator, optional
+        Source of new group effects.
+    """
+    if group_effects not in ("fitted", "new", "none"):
+        raise ValueError(f"group_effects must be 'fitted', 'new' or 'none', not {group_effects!r}")
+    rng = rng if rng is not None else np.random.default_rng()
+    n_samples = posterior.sizes["chain"] * posterior.sizes["draw"]
+    totals = {o.name: np.zeros((n_samples, len(frame))) for o in spec.outcomes}
+    if group_effects == "none" or not spec.groups:
+        return totals
+    keys_per_level, _ = group_keys(frame, spec.groups, composite)
+    for level, keys in zip(spec.groups, keys_per_level, strict=True):
+        fitted_labels = pd.Index([str(v) for v in posterior.coords[level.name].values])
+        unique_keys, row_codes = np.unique(keys.astype(str), return_inverse=True)
+        position = fitted_labels.get_indexer(unique_keys)
+        new = position < 0 if group_effects == "fitted" else np.ones(unique_keys.size, bool)
+        if group_effects == "fitted" and new.any():
+            warnings.warn(
+                f"{int(new.sum())} {level.name} group(s) of the new data were not in the fit "
+                f"(e.g. {unique_keys[new][:3].tolist()}); their effects are drawn as for a new "
+                "group",
+                UserWarning,
+                stacklevel=3,
+            )
+        effects = _level_effects(spec, posterior, level.name, position, new, rng, n_samples)
+        for name, per_group in effects.items():
+            totals[name] += per_group[:, row_codes]
+    return totals
+
+
+def _level_effects(
+    spec: ModelSpec,
+    posterior: xr.Dataset,
+    level: str,
+    position: np.ndarray,
+    new: np.ndarray,
+    rng: np.random.Generator,
+    n_samples: int,
+) -> dict[str, np.ndarray]:
+    """Effects (S, unique groups) per outcome at one level: fitted where known, else drawn."""
+    n_groups = position.size
+    safe = np.where(new, 0, position)
+    result: dict[str, np.ndarray] = {}
+    if level == spec.correlated:
+        fitted = _stack(posterior, f"{level}_effect")[:, safe, :]  # (S, G, K)
+        sds = _stack(posterior, f"{level}_sd")  # (S, K)
+        corr = _stack(posterior, f"{level}_corr")  # (S, K, K)
+        cov = sds[:, :, None] * corr * sds[:, None, :]
+        # A jitter keeps the Cholesky factor defined when a draw's correlation is near-singular.
+        chol = np.linalg.cholesky(cov + 1e-12 * np.eye(cov.shape[-1]))
+        z = rng.standard_normal((n_samples, n_groups, cov.shape[-1]))
+        drawn = np.einsum("sgk,sjk->sgj", z, chol)
+        joint = np.where(new[None, :, None], drawn, fitted)
+        for k, outcome in enumerate(spec.outcomes):
+            result[outcome.name] = joint[:, :, k]
+        return result
+    for outcome in spec.outcomes:
+        fitted = _stack(posterior, f"{outcome.name}_effect_{level}")[:, safe]
+        sd = _stack(posterior, f"{outcome.name}_sd_{level}")
+        drawn = sd[:, None] * rng.standard_normal((n_samples, n_groups))
+        result[outcome.name] = np.where(new[None, :], drawn, fitted)
+    return result
+
+
+def predict_draws(
+    spec: ModelSpec,
+    scaling: Scaling,
+    posterior: xr.Dataset,
+    frame: pd.DataFrame,
+    *,
+    composite: Sequence[bool] | None = None,
+    group_effects: str = "fitted",
+    rng: np.random.Generator | None = None,
+    outcomes: Sequence[str] | None = None,
+    model_coords: Mapping[str, Sequence[Any]] | None = None,
+    average_rows: bool = False,
+    max_cells: int = 20_000_000,
+    **options: Any,
+) -> xr.Dataset:
+    """Posterior predictions for every row of ``frame`` and every posterior draw.
+
+    Parameters
+    ----------
+    spec, scaling : ModelSpec, Scaling
+        The fitted spec and the scaling learnt at fit time.
+    posterior : xarray.Dataset
+        Draws with dims ``chain, draw``.
+    frame : DataFrame
+        Rows to predict; needs the predictor and grouping columns (not the outcomes).
+    composite : sequence of bool, optional
+        The fit's group-labelling rule per level (see :func:`group_keys`); inferred when ``None``.
+    group_effects : {"fitted", "new", "none"}
+        See :func:`group_effect_draws`.
+    rng : numpy.random.Generator, optional
+        For new group effects.
+    outcomes : sequence of str, optional
+        Outcomes to predict (default: all).
+    model_coords : Mapping, optional
+        The fitted model's coordinates that no posterior variable carries (e.g. the levels of an
+        ordinal outcome); see :meth:`ModelInputs.coords`.
+    average_rows : bool
+        Return the average over rows for every draw (what g-computation needs) instead of every
+        row; draws are then processed in chunks, so memory stays small.
+    max_cells : int
+        Draws x rows per chunk when ``average_rows`` (bounds the working memory).
+    **options
+        Passed to the families, e.g. ``times=[12, 24, 36]`` for survival.
+
+    Returns
+    -------
+    xarray.Dataset
+        Per outcome: ``<o>_S`` = S(t) (chain, draw, row, ``<o>_time``); ``<o>_prob``,
+        ``<o>_prob_at_least`` (…, ``<o>_level``) and ``<o>_expected`` for ordinal;
+        ``<o>_prob`` for logistic. Without the ``row`` dim when ``average_rows``.
+    """
+    frame = frame.reset_index(drop=True)
+    missing = [
+        c
+        for c in [*spec_predictors(spec), *(lvl.column for lvl in spec.groups)]
+        if c not in frame.columns
+    ]
+    if missing:
+        raise ModelDataError(f"cannot predict: the data lack column(s) {missing}")
+    if composite is None:
+        composite = group_keys(frame, spec.groups)[1]
+    rng = rng if rng is not None else np.random.default_rng()
+    arguments = dict(
+        composite=composite,
+        group_effects=group_effects,
+        rng=rng,
+        outcomes=outcomes,
+        model_coords=model_coords,
+        average_rows=average_rows,
+        **options,
+    )
+    if not average_rows:
+        return _predict_chunk(spec, scaling, posterior, frame, **arguments)
+    # Chunks of whole draws (vectorised within a chunk): the row average of each is kept.
+    per_chunk = max(1, max_cells // max(1, len(frame) * posterior.sizes["chain"]))
+    pieces = [
+        _predict_chunk(
+            spec, scaling, posterior.isel(draw=slice(start, start + per_chunk)), frame, **arguments
+        )
+        for start in range(0, posterior.sizes["draw"], per_chunk)
+    ]
+    return xr.concat(pieces, dim="draw") if len(pieces) > 1 else pieces[0]
+
+
+def _predict_chunk(
+    spec: ModelSpec,
+    scaling: Scaling,
+    posterior: xr.Dataset,
+    frame: pd.DataFrame,
+    *,
+    composite: Sequence[bool],
+    group_effects: str,
+    rng: np.random.Generator,
+    outcomes: Sequence[str] | None,
+    model_coords: Mapping[str, Sequence[Any]] | None,
+    average_rows: bool,
+    **options: Any,
+) -> xr.Dataset:
+    effects = group_effect_draws(
+        spec, posterior, frame, composite=composite, group_effects=group_effects, rng=rng
+    )
+    chains, draws = posterior.sizes["chain"], posterior.sizes["draw"]
+    coords: dict[str, Any] = {
+        "chain": posterior.coords["chain"].values,
+        "draw": posterior.coords["draw"].values,
+    }
+    if not average_rows:
+        coords["row"] = np.arange(len(frame))
+    data_vars: dict[str, Any] = {}
+    selected = spec.outcome_names if outcomes is None else tuple(outcomes)
+    known = {k: list(v) for k, v in (model_coords or {}).items()}
+    known |= {k: list(v.values) for k, v in posterior.coords.items()}
+    for outcome in spec.outcomes:
+        if outcome.name not in selected:
+            continue
+        eta = _linear_predictor(outcome, scaling, posterior, frame) + effects[outcome.name]
+        family = FAMILIES[outcome.family]
+        params = {name: _stack(posterior, name) for name in family.parameter_names(outcome)}
+        prediction = family.predict(
+            outcome, params, eta, coords=known, frame=frame, scaling=scaling, **options
+        )
+        coords |= dict(prediction.coords)
+        for name, (dims, array) in prediction.arrays.items():
+            if average_rows:
+                array, dims = array.mean(axis=1), (dims[0], *dims[2:])
+            reshaped = array.reshape(chains, draws, *array.shape[1:])
+            data_vars[name] = (("chain", "draw", *dims[1:]), reshaped)
+    return xr.Dataset(data_vars, coords=coords)
+
+
+def _linear_predictor(
+    outcome: OutcomeSpec, scaling: Scaling, posterior: xr.Dataset, frame: pd.DataFrame
+) -> np.ndarray:
+    """``X @ beta`` for every draw: (S, rows)."""
+    terms, matrix = design_matrix(frame, outcome, scaling)
+    n_samples = posterior.sizes["chain"] * posterior.sizes["draw"]
+    if not terms:
+        return np.zeros((n_samples, len(frame)))
+    beta = posterior[f"{outcome.name}_beta"].sel({f"{outcome.name}_term": list(terms)})
+    beta = beta.transpose(*SAMPLE_DIMS, ...).to_numpy().reshape(n_samples, -1)
+    return beta @ matrix.T

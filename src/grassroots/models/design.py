@@ -1,0 +1,332 @@
+"""From a flat table to model inputs: predictor scaling, design matrices and group indices.
+
+The scaling is learnt once, on the data a model is fitted to, and stored with the fit, so that
+predictions on new data (or on a counterfactual copy of the fitted data) use the same centring
+and scale as the fit:
+
+* **continuous** columns are standardised, ``(x - mean) / sd``; coefficients are per SD;
+* **binary** columns (numeric with values in {0, 1}) stay 0/1; coefficients compare 1 with 0;
+* **categorical** columns (non-numeric, or declared in the spec's ``[categorical]`` table) become
+  treatment (dummy) columns ``column[level]``, one per level other than the reference.
+
+An interaction ``a:b`` is the product of the transformed columns of ``a`` and ``b`` (every pair of
+their design columns when one is categorical).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass
+from typing import Any, Literal
+
+import numpy as np
+import pandas as pd
+
+from grassroots.models.exceptions import ModelDataError
+from grassroots.models.spec import GroupLevel, ModelSpec, OutcomeSpec
+
+PredictorKind = Literal["continuous", "binary", "categorical"]
+
+
+@dataclass(frozen=True)
+class PredictorScaling:
+    """How one predictor column enters the design matrix."""
+
+    column: str
+    kind: PredictorKind
+    mean: float = 0.0
+    sd: float = 1.0
+    levels: tuple[str, ...] = ()
+    reference: str | None = None
+
+    @property
+    def terms(self) -> tuple[str, ...]:
+        """Names of the design columns this predictor produces."""
+        if self.kind == "categorical":
+            return tuple(
+                f"{self.column}[{level}]" for level in self.levels if level != self.reference
+            )
+        return (self.column,)
+
+    def transform(self, values: pd.Series) -> np.ndarray:
+        """Design columns (rows x terms) for ``values``; checks values the fit never saw."""
+        if self.kind == "categorical":
+            text = values.astype(str)
+            unknown = sorted(set(text) - set(self.levels))
+            if unknown:
+                raise ModelDataError(
+                    f"column {self.column!r} has level(s) {unknown} that the fitted data did not "
+                    f"have (known levels: {list(self.levels)})"
+                )
+            others = [level for level in self.levels if level != self.reference]
+            return (text.to_numpy()[:, None] == np.asarray(others, dtype=object)[None, :]).astype(
+                float
+            )
+        numeric = _numeric(values, self.column)
+        if self.kind == "binary":
+            bad = ~np.isin(numeric, (0.0, 1.0))
+            if bad.any():
+                raise ModelDataError(
+                    f"binary predictor {self.column!r} must be 0 or 1; found "
+                    f"{sorted(set(numeric[bad].tolist()))[:5]}"
+                )
+            return numeric[:, None]
+        return ((numeric - self.mean) / self.sd)[:, None]
+
+
+@dataclass(frozen=True)
+class Scaling:
+    """The scaling of every predictor of a model, keyed by column."""
+
+    predictors: Mapping[str, PredictorScaling]
+
+    @classmethod
+    def learn(
+        cls,
+        frame: pd.DataFrame,
+        columns: Sequence[str],
+        categorical: Mapping[str, str | None] | None = None,
+    ) -> Scaling:
+        """Learn the scaling of ``columns`` from ``frame``.
+
+        Parameters
+        ----------
+        frame : DataFrame
+            The data the model is fitted to.
+        columns : sequence of str
+            Predictor columns.
+        categorical : Mapping[str, str | None], optional
+            Columns to treat as categorical, with their reference level (``None``: the first level
+            in sorted order). Non-numeric columns are categorical whether listed or not.
+        """
+        categorical = dict(categorical or {})
+        result = {}
+        for column in columns:
+            values = frame[column]
+            if column in categorical or not _is_numeric(values):
+                result[column] = _categorical_scaling(values, column, categorical.get(column))
+                continue
+            numeric = _numeric(values, column)
+            unique = np.unique(numeric)
+            if unique.size < 2:
+                raise ModelDataError(
+                    f"predictor {column!r} is constant ({unique.tolist()}) in the data; drop it "
+                    "from the spec"
+                )
+            if set(unique.tolist()) <= {0.0, 1.0}:
+                result[column] = PredictorScaling(column, "binary")
+            else:
+                result[column] = PredictorScaling(
+                    column, "continuous", mean=float(numeric.mean()), sd=float(numeric.std(ddof=1))
+                )
+        return cls(result)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            column: {**asdict(scaling), "levels": list(scaling.levels)}
+            for column, scaling in self.predictors.items()
+        }
+
+    @classmethod
+    def from_dict(cls, table: Mapping[str, Any]) -> Scaling:
+        return cls(
+            {
+                column: PredictorScaling(**{**entry, "levels": tuple(entry["levels"])})
+                for column, entry in table.items()
+            }
+        )
+
+    def frame(self) -> pd.DataFrame:
+        """The scaling as a table (one row per predictor), for reports."""
+        rows = [
+            {
+                "column": s.column,
+                "kind": s.kind,
+                "mean": s.mean if s.kind == "continuous" else np.nan,
+                "sd": s.sd if s.kind == "continuous" else np.nan,
+                "reference": s.reference,
+                "levels": ", ".join(s.levels),
+            }
+            for s in self.predictors.values()
+        ]
+        return pd.DataFrame(rows).set_index("column")
+
+
+def _is_numeric(values: pd.Series) -> bool:
+    return pd.api.types.is_numeric_dtype(values) or pd.api.types.is_bool_dtype(values)
+
+
+def _numeric(values: pd.Series, column: str) -> np.ndarray:
+    if not _is_numeric(values):
+        raise ModelDataError(f"predictor {column!r} must be numeric, found dtype {values.dtype}")
+    numeric = values.to_numpy(dtype=float, na_value=np.nan)
+    if not np.isfinite(numeric).all():
+        raise ModelDataError(
+            f"predictor {column!r} has {int((~np.isfinite(numeric)).sum())} missing or infinite "
+            "value(s); impute them or drop those rows before fitting"
+        )
+    return numeric
+
+
+def _categorical_scaling(values: pd.Series, column: str, reference: str | None) -> PredictorScaling:
+    if values.isna().any():
+        raise ModelDataError(
+            f"categorical predictor {column!r} has {int(values.isna().sum())} missing value(s)"
+        )
+    if isinstance(values.dtype, pd.CategoricalDtype):
+        levels = tuple(str(level) for level in values.cat.categories if (values == level).any())
+    else:
+        levels = tuple(sorted(set(values.astype(str))))
+    if len(levels) < 2:
+        raise ModelDataError(f"categorical predictor {column!r} has a single level {levels}")
+    if reference is None:
+        reference = levels[0]
+    if reference not in levels:
+        raise ModelDataError(
+            f"reference level {reference!r} of categorical predictor {column!r} does not occur in "
+            f"the data (levels: {list(levels)})"
+        )
+    return PredictorScaling(column, "categorical", levels=levels, reference=reference)
+
+
+def design_matrix(
+    frame: pd.DataFrame, outcome: OutcomeSpec, scaling: Scaling
+) -> tuple[tuple[str, ...], np.ndarray]:
+    """The design matrix of one outcome's linear predictor (no intercept column).
+
+    Returns
+    -------
+    terms : tuple of str
+        Column names: main effects in spec order, then interactions (``a:b``).
+    matrix : ndarray, shape (rows, terms)
+    """
+    blocks: dict[str, tuple[tuple[str, ...], np.ndarray]] = {}
+    for column in outcome.predictors:
+        scale = scaling.predictors[column]
+        blocks[column] = (scale.terms, scale.transform(frame[column]))
+    names: list[str] = []
+    columns: list[np.ndarray] = []
+    for column in outcome.predictors:
+        names += blocks[column][0]
+        columns.append(blocks[column][1])
+    for parts in outcome.interactions:
+        part_names, matrix = blocks[parts[0]]
+        for part in parts[1:]:
+            other_names, other = blocks[part]
+            # Row-wise outer product: every pair of the two blocks' design columns.
+            matrix = (matrix[:, :, None] * other[:, None, :]).reshape(len(frame), -1)
+            part_names = tuple(f"{a}:{b}" for a in part_names for b in other_names)
+        names += part_names
+        columns.append(matrix)
+    if not columns:
+        return (), np.zeros((len(frame), 0))
+    return tuple(names), np.concatenate(columns, axis=1)
+
+
+@dataclass(frozen=True)
+class GroupIndex:
+    """Integer codes of every row at every grouping level, and each level's labels.
+
+    Attributes
+    ----------
+    levels : tuple of GroupLevel
+        Outer to inner.
+    composite : tuple of bool
+        Per level, whether labels are ``"outer/inner"`` (see :func:`group_keys`).
+    labels : tuple of tuple of str
+        The labels of each level, in coordinate order.
+    codes : tuple of ndarray
+        ``codes[k][i]`` is the position of row ``i``'s group at level ``k`` in ``labels[k]``.
+    """
+
+    levels: tuple[GroupLevel, ...]
+    labels: tuple[tuple[str, ...], ...]
+    codes: tuple[np.ndarray, ...]
+    composite: tuple[bool, ...] = ()
+
+    @property
+    def coords(self) -> dict[str, list[str]]:
+        return {
+            level.name: list(labels) for level, labels in zip(self.levels, self.labels, strict=True)
+        }
+
+
+def group_keys(
+    frame: pd.DataFrame,
+    levels: Sequence[GroupLevel],
+    composite: Sequence[bool] | None = None,
+) -> tuple[list[np.ndarray], tuple[bool, ...]]:
+    """The label of every row at every level, and whether each level's labels are composite.
+
+    An inner id that occurs under two outer groups (school ``"1"`` in two districts) names two
+    groups, so inner labels are ``"outer/inner"`` whenever an inner id is not unique across outer
+    groups; otherwise they are the inner ids themselves. Pass the fitted data's ``composite``
+    flags to label new data by the same rule.
+    """
+    keys: list[np.ndarray] = []
+    flags: list[bool] = []
+    for position, level in enumerate(levels):
+        values = frame[level.column]
+        if values.isna().any():
+            raise ModelDataError(
+                f"grouping column {level.column!r} has {int(values.isna().sum())} missing id(s)"
+            )
+        text = values.astype(str).to_numpy()
+        joined = False
+        if position > 0:
+            outer = keys[-1]
+            if composite is not None:
+                joined = bool(composite[position])
+            else:
+                pairs = pd.DataFrame({"outer": outer, "inner": text}).drop_duplicates()
+                joined = bool(pairs["inner"].duplicated().any())
+            if joined:
+                text = np.char.add(np.char.add(outer.astype(str), "/"), text.astype(str))
+        keys.append(np.asarray(text, dtype=object))
+        flags.append(joined)
+    return keys, tuple(flags)
+
+
+def build_group_index(frame: pd.DataFrame, levels: Sequence[GroupLevel]) -> GroupIndex:
+    """Codes and labels of the groups in ``frame`` (labels sorted, for reproducible coords)."""
+    labels, codes = [], []
+    all_keys, composite = group_keys(frame, levels)
+    for keys in all_keys:
+        code, uniques = pd.factorize(pd.Series(keys), sort=True)
+        labels.append(tuple(str(u) for u in uniques))
+        codes.append(code.astype(np.int64))
+    return GroupIndex(tuple(levels), tuple(labels), tuple(codes), composite)
+
+
+def check_columns(frame: pd.DataFrame, spec: ModelSpec) -> None:
+    """Raise :class:`ModelDataError` naming every spec column that the data lack."""
+    missing = [column for column in spec.columns() if column not in frame.columns]
+    if missing:
+        raise ModelDataError(
+            f"spec {spec.name!r} needs column(s) {missing}, which the data do not have "
+            f"(data columns: {list(frame.columns)})"
+        )
+
+
+def spec_predictors(spec: ModelSpec) -> list[str]:
+    """Every predictor column of the spec (time-varying ones too), each once, in spec order."""
+    return list(
+        dict.fromkeys(
+            p for outcome in spec.outcomes for p in (*outcome.predictors, *outcome.time_varying)
+        )
+    )
+
+
+def late_design_matrix(
+    frame: pd.DataFrame, outcome: OutcomeSpec, scaling: Scaling
+) -> tuple[tuple[str, ...], np.ndarray]:
+    """Design matrix of a survival outcome's time-varying (late) effects; not centred."""
+    names: list[str] = []
+    columns: list[np.ndarray] = []
+    for column in outcome.time_varying:
+        scale = scaling.predictors[column]
+        names += scale.terms
+        columns.append(scale.transform(frame[column]))
+    if not columns:
+        return (), np.zeros((len(frame), 0))
+    return tuple(names), np.concatenate(columns, axis=1)

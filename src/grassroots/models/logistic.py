@@ -1,0 +1,71 @@
+"""Logistic regression for binary outcomes (the strategies and short-sightedness).
+
+``P(Y = 1 | x) = logistic(intercept + eta)``; ``exp(beta)`` is an odds ratio. Parameters
+(prefix ``<outcome>_``): ``intercept`` (at the reference profile; sampled as
+``intercept_centred`` at the average profile), ``beta``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, ClassVar
+
+import numpy as np
+import pandas as pd
+import pymc as pm
+
+from grassroots.models.base import Family, OutcomeData, Prediction, sigmoid
+from grassroots.models.exceptions import ModelDataError
+from grassroots.models.priors import resolve_prior
+from grassroots.models.spec import OutcomeSpec
+
+
+class LogisticFamily(Family):
+    """Bernoulli outcome with a logit link."""
+
+    name: ClassVar[str] = "logistic"
+    ratio: ClassVar[str] = "OR"
+
+    def prepare(self, outcome: OutcomeSpec, frame: pd.DataFrame) -> OutcomeData:
+        column = outcome.columns["column"]
+        raw = frame[column]
+        if not (pd.api.types.is_numeric_dtype(raw) or pd.api.types.is_bool_dtype(raw)):
+            raise ModelDataError(f"binary outcome {column!r} must be 0/1, found dtype {raw.dtype}")
+        values = raw.to_numpy(dtype=float, na_value=np.nan)
+        observed = np.isfinite(values)
+        if not observed.any():
+            raise ModelDataError(f"binary outcome {column!r} has no observed value")
+        seen = values[observed]
+        if not np.isin(seen, (0.0, 1.0)).all():
+            raise ModelDataError(f"binary outcome {column!r} must be 0 or 1")
+        return OutcomeData(observed=observed, values={"y": seen.astype(np.int64)})
+
+    def parameter_names(self, outcome: OutcomeSpec) -> tuple[str, ...]:
+        return (f"{outcome.name}_intercept",)
+
+    def add_likelihood(
+        self,
+        outcome: OutcomeSpec,
+        data: OutcomeData,
+        eta: Any,
+        priors: tuple[Mapping, ...],
+        shift: Any,
+    ) -> None:
+        name = outcome.name
+        intercept = resolve_prior("intercept", *priors).create(f"{name}_intercept_centred")
+        pm.Deterministic(f"{name}_intercept", intercept - shift)
+        pm.Bernoulli(name, logit_p=intercept + eta, observed=data.values["y"], dims=f"{name}_obs")
+
+    def predict(
+        self,
+        outcome: OutcomeSpec,
+        params: Mapping[str, np.ndarray],
+        eta: np.ndarray,
+        *,
+        coords: Mapping[str, list[Any]],
+        **options: Any,
+    ) -> Prediction:
+        """``<outcome>_prob``: P(Y = 1 | x, group), dims (sample, row)."""
+        name = outcome.name
+        probability = sigmoid(params[f"{name}_intercept"][:, None] + eta)
+        return Prediction(arrays={f"{name}_prob": (("sample", "row"), probability)})

@@ -1,0 +1,149 @@
+"""Cumulative-logit (proportional odds) model for ordered ratings.
+
+``P(Y <= level_k | x) = logistic(cutpoints[k] - eta)`` for ``k = 1 .. K-1``, with ordered cut
+points; ``exp(beta)`` is the odds ratio of a higher rating per unit of the predictor. Rows whose
+rating is missing leave only this likelihood (other outcomes of a joint model still use them).
+
+Parameters (prefix ``<outcome>_``): ``cutpoints`` (dims ``<outcome>_cut``, labelled ``"1|2"``,
+``"2|3"`` ...; at the reference profile, sampled as ``cutpoints_centred`` at the average
+profile), ``beta``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, ClassVar
+
+import numpy as np
+import pandas as pd
+import pymc as pm
+
+from grassroots.models.base import Family, OutcomeData, Prediction, sigmoid
+from grassroots.models.exceptions import ModelDataError
+from grassroots.models.priors import resolve_prior
+from grassroots.models.spec import OutcomeSpec
+
+
+def category_probabilities(cutpoints: np.ndarray, eta: np.ndarray) -> np.ndarray:
+    """``P(Y = level_k)``: cut points (S, K-1) and eta (S, n) -> (S, n, K)."""
+    cumulative = sigmoid(cutpoints[:, None, :] - eta[:, :, None])
+    shape = (*cumulative.shape[:-1], 1)
+    padded = np.concatenate([np.zeros(shape), cumulative, np.ones(shape)], axis=-1)
+    return np.diff(padded, axis=-1)
+
+
+def prob_at_least(probabilities: np.ndarray) -> np.ndarray:
+    """``P(Y >= level_k)`` from category probabilities (..., K) -> (..., K)."""
+    # Sum from the top category down: exact at the upper tail, where 1 - cumsum would cancel.
+    return np.flip(np.cumsum(np.flip(probabilities, axis=-1), axis=-1), axis=-1)
+
+
+def expected_value(probabilities: np.ndarray, levels: np.ndarray) -> np.ndarray:
+    """``E[Y]`` from category probabilities (..., K) and the level values (K,)."""
+    return probabilities @ np.asarray(levels, dtype=float)
+
+
+class OrdinalFamily(Family):
+    """Cumulative logit with ordered cut points."""
+
+    name: ClassVar[str] = "ordinal"
+    ratio: ClassVar[str] = "OR"
+
+    def prepare(self, outcome: OutcomeSpec, frame: pd.DataFrame) -> OutcomeData:
+        column = outcome.columns["column"]
+        raw = frame[column]
+        if not pd.api.types.is_numeric_dtype(raw):
+            raise ModelDataError(f"ordinal outcome {column!r} must hold integer ratings")
+        values = raw.to_numpy(dtype=float, na_value=np.nan)
+        observed = np.isfinite(values)
+        if not observed.any():
+            raise ModelDataError(f"ordinal outcome {column!r} has no observed rating")
+        seen = values[observed]
+        if outcome.levels is not None:
+            levels = np.asarray(outcome.levels, dtype=float)
+        else:
+            levels = np.unique(seen)
+            if levels.size < 2:
+                raise ModelDataError(f"ordinal outcome {column!r} has a single observed level")
+        unknown = sorted(set(seen.tolist()) - set(levels.tolist()))
+        if unknown:
+            raise ModelDataError(
+                f"ordinal outcome {column!r} has value(s) {unknown[:5]} outside its levels "
+                f"{[int(v) for v in levels]}"
+            )
+        codes = np.searchsorted(levels, seen).astype(np.int64)
+        level_labels = [int(v) for v in levels]
+        return OutcomeData(
+            observed=observed,
+            values={"codes": codes, "levels": levels},
+            coords={
+                f"{outcome.name}_cut": [
+                    f"{a}|{b}" for a, b in zip(level_labels, level_labels[1:], strict=False)
+                ],
+                f"{outcome.name}_level": level_labels,
+            },
+        )
+
+    def parameter_names(self, outcome: OutcomeSpec) -> tuple[str, ...]:
+        return (f"{outcome.name}_cutpoints",)
+
+    def initial_points(self, outcome: OutcomeSpec, data: OutcomeData) -> dict[str, np.ndarray]:
+        """Cut points start at the logits of equal category shares, ``logit(k / K)``.
+
+        The ordered transform needs strictly increasing starting values; the prior's own
+        support point (all equal) is outside its domain. Passed to the sampler, not set as a model
+        ``initval``, which would stop PyMC from transforming the model (e.g. for the pointwise
+        log-likelihood).
+        """
+        k = len(data.values["levels"])
+        share = np.arange(1, k) / k
+        return {f"{outcome.name}_cutpoints_centred": np.log(share / (1 - share))}
+
+    def add_likelihood(
+        self,
+        outcome: OutcomeSpec,
+        data: OutcomeData,
+        eta: Any,
+        priors: tuple[Mapping, ...],
+        shift: Any,
+    ) -> None:
+        name = outcome.name
+        cutpoints = resolve_prior("cutpoints", *priors).create(
+            f"{name}_cutpoints_centred",
+            dims=f"{name}_cut",
+            transform=pm.distributions.transforms.ordered,
+        )
+        # c - eta_c = (c + shift) - eta: the reference-profile cut points are shifted up.
+        pm.Deterministic(f"{name}_cutpoints", cutpoints + shift, dims=f"{name}_cut")
+        pm.OrderedLogistic(
+            name,
+            eta=eta,
+            cutpoints=cutpoints,
+            compute_p=False,
+            observed=data.values["codes"],
+            dims=f"{name}_obs",
+        )
+
+    def predict(
+        self,
+        outcome: OutcomeSpec,
+        params: Mapping[str, np.ndarray],
+        eta: np.ndarray,
+        *,
+        coords: Mapping[str, list[Any]],
+        **options: Any,
+    ) -> Prediction:
+        """``<outcome>_prob`` (P(Y = k)), ``<outcome>_prob_at_least`` (P(Y >= k)) and
+        ``<outcome>_expected`` (E[Y])."""
+        name = outcome.name
+        levels = np.asarray(coords[f"{name}_level"], dtype=float)
+        probabilities = category_probabilities(params[f"{name}_cutpoints"], eta)
+        dims = ("sample", "row", f"{name}_level")
+        return Prediction(
+            arrays={
+                f"{name}_prob": (dims, probabilities),
+                f"{name}_prob_at_least": (dims, prob_at_least(probabilities)),
+                f"{name}_expected": (("sample", "row"), expected_value(probabilities, levels)),
+            },
+            coords={f"{name}_level": list(coords[f"{name}_level"])},
+        )

@@ -1,0 +1,475 @@
+"""Appendix A (sampler diagnostics per model) and appendix B (priors and prior sensitivity).
+
+* :func:`appendix_a_diagnostics`: per model, max R-hat, min bulk and tail ESS, divergent
+  transitions, min E-BFMI, tree-depth hits, chains × draws and sampling time; a failing number
+  carries "⚠" and the table the convergence flag (E-BFMI < 0.3 and tree-depth hits are
+  advisory: marked in their cells, not flagged).
+* :func:`appendix_b_priors`: every prior of every model, resolved from the specs as the model
+  builder resolves them (:func:`~grassroots.reporting.model_tables.prior_declarations`).
+* Prior sensitivity: :func:`scale_priors` makes the specs of the refits (prior scales ×0.5, ×2),
+  :func:`sensitivity_estimates` reads key estimates from the refits, and
+  :func:`appendix_b_sensitivity` lays them out side by side.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import replace
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+
+from grassroots.data.schema import Lang
+from grassroots.inference.diagnostics import EBFMI_MIN
+from grassroots.models.priors import DEFAULT_PRIORS, Prior, resolve_prior
+from grassroots.reporting.convergence import (
+    ESS_MIN,
+    RHAT_MAX,
+    convergence_note,
+    failed_checks,
+)
+from grassroots.reporting.labels import text
+from grassroots.reporting.model_tables import (
+    coefficient_estimates,
+    coefficient_label,
+    diagnostics_overview,
+    outcome_of,
+    prior_declarations,
+    role_label,
+    variance_components,
+)
+from grassroots.reporting.tables import PANEL, Table, format_estimate
+
+if TYPE_CHECKING:
+    from grassroots.inference import Fit
+    from grassroots.models import ModelSpec
+
+__all__ = [
+    "SCALE_PARAMETERS",
+    "appendix_a_diagnostics",
+    "appendix_b_priors",
+    "appendix_b_sensitivity",
+    "scale_priors",
+    "sensitivity_estimates",
+]
+
+_FAMILY_PANELS: Mapping[str, Mapping[Lang, str]] = {
+    "survival": {"en": "Project survival", "zh": "项目存续"},
+    "ordinal": {"en": "Demand fit", "zh": "技术与需求匹配"},
+    "logistic": {"en": "Strategies and short-sighted innovation", "zh": "策略选择与创新短视化"},
+    "structural": {"en": "Structural model", "zh": "结构模型"},
+}
+
+
+def _family_of(fit: Fit) -> str:
+    return fit.spec.family if fit.spec.family in _FAMILY_PANELS else "structural"
+
+
+def _mark(shown: str, failed: bool) -> str:
+    return f"{shown} ⚠" if failed else shown
+
+
+# --- appendix A ----------------------------------------------------------------------------------
+
+
+def appendix_a_diagnostics(
+    fits: Mapping[str, Fit], lang: Lang = "en", *, name: str = "appendix_a_diagnostics"
+) -> Table:
+    """Appendix A: sampler diagnostics of every model, in panels by outcome family.
+
+    Parameters
+    ----------
+    fits
+        Model name -> fit, in row order (e.g. every fit of Tables 2-4 and the structural one).
+    lang
+        ``"en"`` or ``"zh"``.
+    name
+        File stem.
+
+    Returns
+    -------
+    Table
+        Columns: model, chains × draws, max R-hat, min bulk ESS, min tail ESS, divergent
+        transitions, min E-BFMI, tree-depth hits, sampling time (s). ``data`` holds the raw
+        numbers and the compile time.
+    """
+    overview = diagnostics_overview(fits)
+    failed = failed_checks(overview)
+    headers = [
+        text("model", lang), text("chains_draws", lang), text("max_rhat", lang),
+        text("min_ess_bulk", lang), text("min_ess_tail", lang), text("divergences", lang),
+        text("min_ebfmi", lang), text("treedepth_hits", lang), text("sample_seconds", lang),
+    ]  # fmt: skip
+    rows, panels, data = [], [], []
+    # Families in a fixed order, models in the given order within each.
+    order = sorted(fits, key=lambda m: list(_FAMILY_PANELS).index(_family_of(fits[m])))
+    for model in order:
+        fit = fits[model]
+        values = overview[model]
+        chains, draws = fit.posterior.sizes["chain"], fit.posterior.sizes["draw"]
+        seconds = fit.timings.get("sample_seconds", math.nan)
+        ebfmi = float(values["min_ebfmi"])
+        rows.append([
+            model,
+            f"{chains} × {draws:,d}",
+            _mark(_rhat(values["max_rhat"]), bool(failed.at[model, "max_rhat"])),
+            _mark(_count(values["min_ess_bulk"]), bool(failed.at[model, "min_ess_bulk"])),
+            _mark(_count(values["min_ess_tail"]), bool(failed.at[model, "min_ess_tail"])),
+            _mark(f"{int(values['n_divergent']):,d}", bool(failed.at[model, "divergences"])),
+            "" if math.isnan(ebfmi) else _mark(f"{ebfmi:.2f}", ebfmi < EBFMI_MIN),
+            _mark(f"{int(values['treedepth_hits']):,d}", int(values["treedepth_hits"]) > 0),
+            "" if math.isnan(seconds) else f"{seconds:,.1f}",
+        ])  # fmt: skip
+        panels.append(_FAMILY_PANELS[_family_of(fit)][lang])
+        data.append({
+            "model": model, "spec": fit.spec.name, "family": _family_of(fit), "chains": chains,
+            "draws": draws, "max_rhat": values["max_rhat"],
+            "min_ess_bulk": values["min_ess_bulk"], "min_ess_tail": values["min_ess_tail"],
+            "divergences": values["n_divergent"], "min_ebfmi": ebfmi,
+            "treedepth_hits": values["treedepth_hits"], "sample_seconds": seconds,
+            "compile_seconds": fit.timings.get("compile_seconds", math.nan),
+            "backend": fit.backend,
+        })  # fmt: skip
+    frame = pd.DataFrame(rows, columns=headers, index=pd.Index(panels, name=PANEL))
+    if lang == "zh":
+        title = "附表A 各模型的抽样诊断"
+        note = (
+            f"收敛标准：秩归一化分裂 R-hat ≤ {RHAT_MAX:g}，bulk 与 tail ESS ≥ {ESS_MIN}，"
+            f"无发散转移（Vehtari 等，2021），取所有参数元素中的最差值；⚠ 标出未达标的数值。"
+            f"E-BFMI < {EBFMI_MIN:g} 与达到最大树深的抽样次数仅作提示。抽样时间不含编译时间"
+            "（编译时间见 CSV）。"
+        )
+    else:
+        title = "Appendix Table A. Sampler diagnostics per model"
+        note = (
+            f"Convergence requires rank-normalised split R-hat ≤ {RHAT_MAX:g}, bulk and tail "
+            f"ESS ≥ {ESS_MIN} and no divergent transitions (Vehtari et al. 2021), over every "
+            "parameter element (the worst is shown); ⚠ marks a number that misses its threshold. "
+            f"E-BFMI < {EBFMI_MIN:g} and draws that hit the maximum tree depth are advisory. "
+            "Sampling time excludes compilation (in the CSV)."
+        )
+    return Table(
+        name=name,
+        title=title,
+        frame=frame,
+        note=note,
+        data=pd.DataFrame(data),
+        panel=PANEL,
+        flags=(convergence_note(overview, lang),),
+        lang=lang,
+        align="lrrrrrrrr",
+    )
+
+
+def _rhat(value: float) -> str:
+    if value is None or math.isnan(value):
+        return ""
+    # Three decimals: 1.004 and 1.012 must not both print as "1.01".
+    return f"{value:.3f}"
+
+
+def _count(value: float) -> str:
+    return "" if value is None or math.isnan(value) else f"{math.floor(value):,d}"
+
+
+# --- appendix B: priors --------------------------------------------------------------------------
+
+
+def appendix_b_priors(
+    fits: Mapping[str, Fit] | Iterable[ModelSpec],
+    lang: Lang = "en",
+    *,
+    name: str = "appendix_b_priors",
+) -> Table:
+    """Appendix B, part 1: every prior, and the models that use it.
+
+    Parameters
+    ----------
+    fits
+        Model name -> fit, or the specs themselves.
+    lang
+        ``"en"`` or ``"zh"``.
+    name
+        File stem.
+
+    Returns
+    -------
+    Table
+        One row per parameter role (and grouping level) and prior, with its source (package
+        default or the spec) and the models using it; ``data`` is
+        :func:`~grassroots.reporting.model_tables.prior_declarations` of every model.
+    """
+    if isinstance(fits, Mapping):
+        named = [(model, fit.spec) for model, fit in fits.items()]
+    else:
+        named = [(spec.name, spec) for spec in fits]
+    declarations = pd.concat(
+        [prior_declarations(spec).assign(model=model) for model, spec in named],
+        ignore_index=True,
+    )
+    roles = list(dict.fromkeys(declarations["role"]))
+    order = {role: k for k, role in enumerate(("beta", *[r for r in roles if r != "beta"]))}
+    grouped = (
+        declarations.assign(rank=declarations["role"].map(order))
+        .groupby(["rank", "role", "level", "prior", "source"], sort=True)["model"]
+        .agg(lambda models: ", ".join(dict.fromkeys(models)))
+        .reset_index()
+    )
+    source_words = {"spec": text("prior_spec", lang), "default": text("prior_default", lang)}
+    frame = pd.DataFrame(
+        {
+            text("parameter", lang): [
+                role_label(role, level, lang) for role, level in zip(
+                    grouped["role"], grouped["level"], strict=True)
+            ],
+            text("prior", lang): grouped["prior"],
+            text("source", lang): grouped["source"].map(source_words),
+            text("models", lang): grouped["model"],
+        }
+    )  # fmt: skip
+    if lang == "zh":
+        title = "附表B1 先验分布"
+        note = (
+            "系数为标准化预测变量（每标准差）上的对数风险比或对数比值比；"
+            "基线、截距与切点在平均协变量处抽样，并在参照协变量处报告；"
+            "组效应采用非中心化参数化，标准差为对数风险或 logit 尺度。μ、σ、λ 为分布参数。"
+        )
+    else:
+        title = "Appendix Table B1. Prior distributions"
+        note = (
+            "Coefficients are log hazard or log odds ratios per SD of standardised predictors "
+            "(1 vs 0 for binary, vs the reference level for categorical ones); baselines, "
+            "intercepts and cut points are sampled at the average covariate profile and reported "
+            "at the reference profile; group effects are non-centred, their SDs on the "
+            "log-hazard or logit scale. μ, σ, λ are the distributions' parameters."
+        )
+    return Table(
+        name=name,
+        title=title,
+        frame=frame,
+        note=note,
+        data=declarations,
+        lang=lang,
+        align="llll",
+    )
+
+
+# --- appendix B: prior sensitivity --------------------------------------------------------------
+
+#: Parameter that sets the spread of each distribution, and whether it grows with the scale
+#: (``True``: multiply by the factor) or shrinks (``False``: a rate, divide by it).
+SCALE_PARAMETERS: Mapping[str, tuple[str, bool]] = {
+    "Normal": ("sigma", True),
+    "StudentT": ("sigma", True),
+    "Cauchy": ("beta", True),
+    "Laplace": ("b", True),
+    "LogNormal": ("sigma", True),
+    "HalfNormal": ("sigma", True),
+    "HalfStudentT": ("sigma", True),
+    "HalfCauchy": ("beta", True),
+    "Exponential": ("lam", False),
+    "Gamma": ("beta", False),
+    "InverseGamma": ("beta", True),
+}
+
+
+def _scaled(prior: Prior, factor: float) -> Prior:
+    if prior.dist not in SCALE_PARAMETERS:
+        raise ValueError(f"cannot scale a {prior.dist} prior (scalable: {list(SCALE_PARAMETERS)})")
+    parameter, grows = SCALE_PARAMETERS[prior.dist]
+    params = dict(prior.params)
+    if parameter not in params:
+        raise ValueError(f"{prior!r} has no {parameter!r} to scale")
+    params[parameter] = params[parameter] * factor if grows else params[parameter] / factor
+    return Prior(prior.dist, params)
+
+
+def scale_priors(
+    spec: ModelSpec, factor: float, roles: Sequence[str] = ("beta", "sd")
+) -> ModelSpec:
+    """A copy of ``spec`` whose priors of ``roles`` are ``factor`` times as wide.
+
+    The scale of each prior (σ of a Normal or HalfNormal, 1/λ of an Exponential ...,
+    :data:`SCALE_PARAMETERS`) is multiplied by ``factor``; every declaration that could apply
+    (the package default and every ``sd_<level>`` or outcome-specific override) is scaled, so
+    the resolved prior of every parameter of those roles is. The copy is named
+    ``<name>_prior_x<factor>``, so its fit gets its own bundle.
+
+    Examples
+    --------
+    >>> from grassroots.models import load_spec
+    >>> wide = scale_priors(load_spec("survival_m1"), 2)
+    >>> wide.name, wide.priors["beta"]
+    ('survival_m1_prior_x2', Prior(Normal(mu=0, sigma=2)))
+    """
+    if factor <= 0:
+        raise ValueError(f"factor must be positive, not {factor!r}")
+
+    def scale_table(table: Mapping[str, Any], base: bool) -> dict[str, Any]:
+        result = dict(table)
+        for role in roles:
+            if role == "sd":
+                keys = [key for key in table if key == "sd" or key.startswith("sd_")]
+            else:
+                keys = [key for key in table if key == role]
+            for key in keys:
+                result[key] = _scaled(table[key], factor)
+            if base and role not in table and role in DEFAULT_PRIORS:
+                # Declare the scaled default, so that nothing falls back to the unscaled one.
+                result[role] = _scaled(resolve_prior(role), factor)
+        return result
+
+    outcomes = tuple(
+        replace(outcome, priors=scale_table(outcome.priors, base=False))
+        for outcome in spec.outcomes
+    )
+    return replace(
+        spec,
+        name=f"{spec.name}_prior_x{factor:g}",
+        priors=scale_table(spec.priors, base=True),
+        outcomes=outcomes,
+    )
+
+
+def sensitivity_estimates(
+    fits_by_factor: Mapping[float, Mapping[str, Fit]],
+    *,
+    terms: Sequence[str] | None = None,
+    outcome: str | None = None,
+    prob: float = 0.95,
+) -> pd.DataFrame:
+    """Key estimates of refits under scaled priors, in the frame
+    :func:`appendix_b_sensitivity` reads.
+
+    Parameters
+    ----------
+    fits_by_factor
+        Prior scale factor -> (model name -> fit), e.g. ``{0.5: {"M4": ...}, 1: {...},
+        2: {...}}``.
+    terms
+        Coefficient terms to keep (default: all); group SDs (``sd_<level>``) are always kept.
+    outcome
+        For fits with several outcomes.
+    prob
+        Mass of the credible intervals.
+
+    Returns
+    -------
+    DataFrame
+        Columns ``model, term, factor, median, lower, upper``: HR/OR for coefficients, the SD
+        for ``sd_<level>``.
+    """
+    rows = []
+    for factor, fits in fits_by_factor.items():
+        estimates = coefficient_estimates(fits, outcome=outcome, prob=prob)
+        if terms is not None:
+            estimates = estimates[estimates["term"].isin(terms)]
+        rows += [
+            {"model": r.model, "term": r.term, "factor": float(factor), "median": r.estimate,
+             "lower": r.lower, "upper": r.upper}
+            for r in estimates.itertuples(index=False)
+        ]  # fmt: skip
+        for model, fit in fits.items():
+            components = variance_components(fit, outcome=outcome_of(fit, outcome), prob=prob)
+            rows += [
+                {"model": model, "term": f"sd_{r.level}", "factor": float(factor),
+                 "median": r.sd_median, "lower": r.sd_lower, "upper": r.sd_upper}
+                for r in components.itertuples(index=False)
+            ]  # fmt: skip
+    return pd.DataFrame(rows, columns=["model", "term", "factor", "median", "lower", "upper"])
+
+
+def appendix_b_sensitivity(
+    estimates: pd.DataFrame,
+    lang: Lang = "en",
+    *,
+    name: str = "appendix_b_sensitivity",
+    reference: float = 1.0,
+    digits: int = 2,
+) -> Table:
+    """Appendix B, part 2: key estimates under prior scales ×0.5, ×1 and ×2, side by side.
+
+    Parameters
+    ----------
+    estimates
+        Columns ``model, term, factor, median, lower, upper`` (e.g.
+        :func:`sensitivity_estimates`): one row per model, term and prior scale factor, on the
+        scale to print (HR/OR for coefficients, SD for ``sd_<level>``).
+    lang
+        ``"en"`` or ``"zh"``.
+    name
+        File stem.
+    reference
+        The factor the changes are measured from (the fitted priors, ×1).
+    digits
+        Decimals of the cells.
+
+    Returns
+    -------
+    Table
+        Panels by model; rows by term; one column per factor ("median [lower, upper]") and the
+        largest absolute change of the median from the reference factor.
+    """
+    required = ["model", "term", "factor", "median", "lower", "upper"]
+    if missing := [c for c in required if c not in estimates.columns]:
+        raise ValueError(f"sensitivity estimates need columns {required}; missing {missing}")
+    factors = sorted(set(estimates["factor"].astype(float)))
+    if reference not in factors:
+        raise ValueError(f"no estimates at the reference prior scale ×{reference:g}")
+    headers = [text("prior_scale", lang).format(factor=f"{f:g}") for f in factors]
+    label_column, change_column = text("term", lang), text("max_change", lang)
+    blocks, panels = [], []
+    for model in dict.fromkeys(estimates["model"]):
+        part = estimates[estimates["model"] == model]
+        for term in dict.fromkeys(part["term"]):
+            rows = part[part["term"] == term].set_index(part.loc[part["term"] == term, "factor"]
+                                                        .astype(float))  # fmt: skip
+            cells = {label_column: coefficient_label(str(term), lang)}
+            for factor, header in zip(factors, headers, strict=True):
+                if factor in rows.index:
+                    r = rows.loc[factor]
+                    cells[header] = format_estimate(r["median"], r["lower"], r["upper"], digits)
+                else:
+                    cells[header] = "—"
+            change = (
+                (rows["median"] - rows.loc[reference, "median"]).abs().max()
+                if reference in rows.index
+                else math.nan
+            )
+            cells[change_column] = f"{change:.{digits}f}" if np.isfinite(change) else ""
+            blocks.append(cells)
+            panels.append(str(model))
+    frame = pd.DataFrame(
+        blocks, columns=[label_column, *headers, change_column],
+        index=pd.Index(panels, name=PANEL),
+    )  # fmt: skip
+    shown = ", ".join(f"{f:g}" for f in factors)
+    if lang == "zh":
+        title = "附表B2 先验敏感性分析"
+        note = (
+            f"以先验尺度（系数与组效应标准差的先验标准差）乘以 {shown} 重新拟合模型；"
+            "单元格为后验中位数及 95% 可信区间"
+            "（系数为风险比或比值比，标准差为对数风险或 logit 尺度）。"
+            f"最后一列为后验中位数相对 ×{reference:g} 的最大绝对变化。"
+        )
+    else:
+        title = "Appendix Table B2. Prior sensitivity"
+        note = (
+            f"Models refitted with the prior scales of the coefficients and group SDs multiplied "
+            f"by {shown}; cells: posterior median [95% CrI] (HR or OR for coefficients, SD on the "
+            f"log-hazard or logit scale for group effects). Last column: the largest absolute "
+            f"change of the posterior median from ×{reference:g}."
+        )
+    return Table(
+        name=name,
+        title=title,
+        frame=frame,
+        note=note,
+        data=estimates.reset_index(drop=True),
+        panel=PANEL,
+        lang=lang,
+        align="l" + "r" * (len(factors) + 1),
+    )
+

@@ -1,0 +1,84 @@
+"""One import for the paper's tables and figures built from fits and estimand summaries.
+
+==========================  ====================================================================
+builder                     input
+==========================  ====================================================================
+:func:`table1`              a study (descriptives, :mod:`.descriptives`)
+:func:`table2_survival`     ``{"M0": fit, ..., "M4": fit}`` of the survival specs
+:func:`table3_demand_fit`   the same for demand fit
+:func:`table4_strategies`   ``{"extensive": fit, "expedient": fit, "short_sighted": fit}``
+:func:`table5_contrasts`    contrast summaries (:mod:`.estimand_tables` lists the columns)
+:func:`table6_mediation`    mediation summaries
+:func:`table7_heterogeneity`  subgroup contrast summaries
+:func:`appendix_a_diagnostics`  every fit
+:func:`appendix_b_priors`   every fit (or spec)
+:func:`appendix_b_sensitivity`  key estimates under prior scales ×0.5, ×1, ×2
+                            (:func:`sensitivity_estimates` of refits with :func:`scale_priors`)
+:func:`appendix_c_frequentist`  fits and their data (ML refits without group effects)
+==========================  ====================================================================
+
+Figures: :func:`coefficient_forest`, :func:`caterpillar_plot`, :func:`km_posterior_plot`,
+:func:`ordinal_ppc_plot` (and :func:`~grassroots.reporting.figures.contrast_density_plot` for
+the contrasts); write them with :func:`save_figure`. Every builder takes ``lang="en"|"zh"``.
+
+>>> from grassroots.reporting.paper import table2_survival        # doctest: +SKIP
+>>> table2_survival(fits, "zh").write("reports/tables/zh")         # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+from grassroots.reporting.appendix import (
+    appendix_a_diagnostics,
+    appendix_b_priors,
+    appendix_b_sensitivity,
+    scale_priors,
+    sensitivity_estimates,
+)
+from grassroots.reporting.descriptives import table1
+from grassroots.reporting.estimand_tables import (
+    table5_contrasts,
+    table6_mediation,
+    table7_heterogeneity,
+)
+from grassroots.reporting.figures import contrast_density_plot, save_figure
+from grassroots.reporting.frequentist import appendix_c_frequentist, frequentist_estimates
+from grassroots.reporting.model_tables import (
+    coefficient_estimates,
+    loo_summary,
+    table2_survival,
+    table3_demand_fit,
+    table4_strategies,
+    variance_components,
+)
+from grassroots.reporting.paper_figures import (
+    caterpillar_plot,
+    coefficient_forest,
+    km_posterior_plot,
+    ordinal_ppc_plot,
+)
+
+__all__ = [
+    "appendix_a_diagnostics",
+    "appendix_b_priors",
+    "appendix_b_sensitivity",
+    "appendix_c_frequentist",
+    "caterpillar_plot",
+    "coefficient_estimates",
+    "coefficient_forest",
+    "contrast_density_plot",
+    "frequentist_estimates",
+    "km_posterior_plot",
+    "loo_summary",
+    "ordinal_ppc_plot",
+    "save_figure",
+    "scale_priors",
+    "sensitivity_estimates",
+    "table1",
+    "table2_survival",
+    "table3_demand_fit",
+    "table4_strategies",
+    "table5_contrasts",
+    "table6_mediation",
+    "table7_heterogeneity",
+    "variance_components",
+]

@@ -1,0 +1,160 @@
+"""Contrasts within groups, baseline weakness and the targeting list."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from _fakes import fake_fit, make_spec
+
+from grassroots.estimands import (
+    EstimandError,
+    Grouping,
+    Scenario,
+    Shift,
+    baseline_weakness,
+    heterogeneity,
+    targeting,
+    weakness_tercile,
+)
+
+UP = Scenario("up", (Shift("resources", 1.0),))
+TECH = Scenario("tech", (Shift("tech_capacity", 1.0),))
+
+
+@pytest.fixture(scope="module")
+def fit(frame):
+    spec = make_spec(
+        {
+            "survival": {
+                "family": "survival",
+                "time": "months",
+                "event": "discontinued",
+                "predictors": ["resources", "tech_capacity", "collaboration"],
+                "baseline": {"kind": "weibull"},
+            },
+            "extensive": {
+                "family": "logistic",
+                "column": "extensive",
+                "predictors": ["resources", "tech_capacity"],
+            },
+        },
+        correlated="township",
+    )
+    rng = np.random.default_rng(9)
+    n_c, n_t = frame["county_id"].nunique(), frame["township_id"].nunique()
+    return fake_fit(
+        spec,
+        frame,
+        {
+            "survival_shape": 1.2,
+            "survival_scale": 60.0,
+            "survival_beta": rng.normal([-0.3, -0.2, -0.2], 0.1, (2, 5, 3)),
+            "extensive_intercept": -0.4,
+            "extensive_beta": rng.normal([-0.5, -0.3], 0.1, (2, 5, 2)),
+            "township_effect": rng.normal(0, 0.4, (2, 5, n_t, 2)),
+            "township_sd": [0.4, 0.4],
+            "township_corr": [[1.0, 0.3], [0.3, 1.0]],
+            "survival_effect_county": rng.normal(0, 0.3, (2, 5, n_c)),
+            "extensive_effect_county": rng.normal(0, 0.3, (2, 5, n_c)),
+            "survival_sd_county": 0.3,
+            "extensive_sd_county": 0.3,
+        },
+        draws=5,
+    )
+
+
+def test_weakness_by_hand(frame):
+    weakness = baseline_weakness(frame)
+    townships = frame.drop_duplicates("township_id").set_index("township_id")
+    z = [
+        (townships[c] - townships[c].mean()) / townships[c].std(ddof=1)
+        for c in ("authority", "resources", "tech_capacity")
+    ]
+    expected = -(z[0] + z[1] + z[2]) / 3
+    assert weakness.name == "weakness"
+    np.testing.assert_allclose(weakness, expected.loc[frame["township_id"]].to_numpy())
+    tercile = weakness_tercile(frame)
+    per_township = tercile.groupby(frame["township_id"]).first()
+    assert list(per_township.value_counts().sort_index()) == [4, 4, 4]  # 12 townships
+    # The weakest third has the highest scores.
+    scores = expected.loc[per_township.index]
+    assert scores[per_township == "high"].min() > scores[per_township == "middle"].max()
+    assert scores[per_township == "middle"].min() > scores[per_township == "low"].max()
+
+
+def test_weakness_needs_township_columns(frame):
+    with pytest.raises(EstimandError, match="'outsourced' varies within townships"):
+        baseline_weakness(frame, ["outsourced"])
+    with pytest.raises(EstimandError, match="needs the column 'capital'"):
+        baseline_weakness(frame, ["capital"])
+
+
+def test_groups_add_up_to_the_overall_contrast(fit, frame):
+    result = heterogeneity(fit, frame, [UP, TECH], group_effects="new", seed=1)
+    draws = result.draws["fake"]
+    overall = draws.sel(group="all")
+    for by in ("region", "weakness"):
+        groups = draws.isel(group=draws["group_by"].to_numpy() == by)
+        n = groups["n_rows"]
+        assert int(n.sum()) == len(frame)
+        weighted = (groups * n).sum("group") / n.sum()
+        np.testing.assert_allclose(weighted, overall, rtol=0, atol=1e-12)
+    table = result.table
+    assert list(table.query("scenario == 'up' and quantity == 'S(24)'")["group"]) == [
+        "all",
+        "east",
+        "central",
+        "west",
+        "low",
+        "middle",
+        "high",
+    ]
+
+
+def test_group_by_a_custom_grouping(fit, frame):
+    halves = Grouping.from_values("half", np.arange(len(frame)) % 2)
+    result = heterogeneity(fit, frame, [UP], by=[halves])
+    assert set(result.table["group_by"]) == {"all", "half"}
+    with pytest.raises(EstimandError, match="given twice"):
+        heterogeneity(fit, frame, [UP], by=["region", "region"])
+
+
+def test_targeting_ranks_townships_by_their_average_gain(fit, frame):
+    result = targeting(fit, frame, [UP, TECH], quantity="S(24)")
+    table = result.table
+    up = table[table["scenario"] == "up"]
+    assert len(up) == frame["township_id"].nunique()
+    assert list(up["rank"]) == list(range(1, len(up) + 1))
+    assert up["mean"].is_monotonic_decreasing
+    assert {"county_id", "township_id", "n_rows", "weakness", "weakness_tercile", "region"} <= set(
+        table.columns
+    )
+    # A township's gain is the average over its projects (by hand from the row-level levels).
+    overall = heterogeneity(fit, frame, [UP]).draws["fake"].sel(scenario="up", group="all")
+    weights = up.set_index("township_id")["n_rows"]
+    township_draws = result.draws.sel(scenario="up")
+    labels = [u.split("/")[-1] for u in township_draws["unit"].to_numpy()]
+    weighted = (township_draws * weights.loc[labels].to_numpy()[:, None, None]).sum("unit")
+    np.testing.assert_allclose(
+        weighted / len(frame), overall.sel(estimand="survival:S(24)"), atol=1e-12
+    )
+    assert result.top(3)["rank"].tolist() == [1, 2, 3]
+    with pytest.raises(EstimandError, match="has no quantity"):
+        targeting(fit, frame, [UP], quantity="S(25)")
+    lowest = targeting(fit, frame, [UP], outcome="extensive", quantity="P", descending=False)
+    assert lowest.table["mean"].is_monotonic_increasing
+
+
+def test_targeting_counties(fit, frame):
+    result = targeting(fit, frame, [UP], level="county")
+    assert len(result.table) == frame["county_id"].nunique()
+    assert "weakness" not in result.table.columns
+    with pytest.raises(EstimandError, match="level 'province' is not a grouping level"):
+        targeting(fit, frame, [UP], level="province")
+
+
+def test_weakness_tercile_is_categorical(frame):
+    tercile = weakness_tercile(frame)
+    assert isinstance(tercile.dtype, pd.CategoricalDtype)
+    assert list(tercile.cat.categories) == ["low", "middle", "high"]

@@ -1,0 +1,187 @@
+"""fit(), the Fit bundle, saving, loading and reuse (sampler mocked)."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from grassroots.inference import DataMismatchError, Fit, fit, frame_hash
+from grassroots.inference.fitting import BundleError
+from grassroots.models import spec_from_dict
+
+# The fake sampler draws from the prior: its "chains" never agree.
+pytestmark = pytest.mark.filterwarnings("ignore::grassroots.inference.ConvergenceWarning")
+
+SPEC = {
+    "name": "hospital_joint",
+    "family": "structural",
+    "groups": [{"column": "hospital", "name": "hospital"}],
+    "categorical": {"sex": "f"},
+    "sampler": {"chains": 2, "draws": 30, "tune": 10},
+    "outcomes": {
+        "death": {
+            "family": "survival",
+            "time": "days",
+            "event": "died",
+            "predictors": ["age", "sex", "treated"],
+            "baseline": {"cuts": [10, 30, 60]},
+            "time_varying": {"treated": 30},
+        },
+        "score": {"family": "ordinal", "column": "score", "predictors": ["age", "treated"]},
+        "readmitted": {
+            "family": "logistic",
+            "column": "readmitted",
+            "predictors": ["age", "treated"],
+            "interactions": ["age:treated"],
+        },
+    },
+}
+
+
+class FakeStudy:
+    def __init__(self, frame: pd.DataFrame):
+        self._frame = frame
+
+    def flat(self) -> pd.DataFrame:
+        return self._frame
+
+    def data_hash(self) -> str:
+        return "study-hash-1"
+
+
+@pytest.fixture
+def fitted(fake_sampler, small_frame, tmp_path):
+    return fit(small_frame, spec_from_dict(SPEC), seed=4, directory=tmp_path, progress=False)
+
+
+def test_fit_returns_a_bundle(fitted, small_frame, tmp_path):
+    assert isinstance(fitted, Fit)
+    assert fitted.path is not None and fitted.path.parent == tmp_path
+    assert fitted.path.name.startswith("hospital_joint-seed4-")
+    assert fitted.data_hash == frame_hash(small_frame)
+    assert fitted.counts == {
+        "rows": 120,
+        "death_observed": 120,
+        "score_observed": 110,
+        "readmitted_observed": 120,
+        "hospital": 4,
+    }
+    assert fitted.posterior.sizes["chain"] == 2 and fitted.posterior.sizes["draw"] == 30
+    assert set(fitted.versions) >= {"pymc", "nutpie", "arviz-stats", "python", "grassroots"}
+    meta = json.loads((fitted.path / "fit.json").read_text())
+    assert meta["seed"] == 4 and meta["spec"]["name"] == "hospital_joint"
+    assert meta["scaling"]["age"]["kind"] == "continuous"
+
+
+def test_summary_table(fitted):
+    table = fitted.summary()
+    assert {
+        "mean",
+        "sd",
+        "2.5%",
+        "97.5%",
+        "r_hat",
+        "ess_bulk",
+        "ess_tail",
+        "ratio",
+        "ratio_median",
+        "ratio_2.5%",
+        "ratio_97.5%",
+        "per",
+    } <= set(table.columns)
+    assert not any("_z" in label or "effect" in label for label in table.index)
+    hidden = ("_centred", "_steps", "_chol[")
+    assert not any(part in label for label in table.index for part in hidden)
+    row = table.loc["death_beta[age]"]
+    assert (row["outcome"], row["parameter"], row["term"], row["ratio"], row["per"]) == (
+        "death",
+        "beta",
+        "age",
+        "HR",
+        "SD",
+    )
+    assert table.loc["death_beta[sex[m]]", "per"] == "vs f"
+    assert table.loc["readmitted_beta[treated]", "per"] == "1 vs 0"
+    assert table.loc["readmitted_beta[age:treated]", "per"] == "product"
+    assert table.loc["score_beta[age]", "ratio"] == "OR"
+    late = table.loc["death_beta_late[treated]"]
+    assert (late["ratio"], late["per"]) == ("HR", "1 vs 0, after month 30")
+    draws = fitted.posterior["death_beta"].sel(death_term="age").to_numpy().ravel()
+    assert row["mean"] == pytest.approx(draws.mean())
+    assert row["2.5%"] == pytest.approx(np.quantile(draws, 0.025))
+    assert row["ratio_median"] == pytest.approx(np.exp(np.median(draws)))
+    assert "death_log_hazard[[0, 10)]" in table.index
+    assert not any("[h1]" in label for label in table.index)
+    assert list(table["outcome"].iloc[:3]) == ["death"] * 3
+    assert table.index[-1] == "hospital_corr[readmitted, score]"
+    wide = fitted.summary(prob=0.9, group_effects=True)
+    assert "5%" in wide.columns and "hospital_effect[h1, death]" in wide.index
+
+
+def test_save_load_round_trip(fitted, small_frame):
+    loaded = Fit.load(fitted.path, small_frame)
+    assert loaded.spec == fitted.spec
+    assert loaded.scaling == fitted.scaling
+    assert loaded.seed == 4 and loaded.composite == fitted.composite
+    np.testing.assert_array_equal(loaded.posterior["death_beta"], fitted.posterior["death_beta"])
+    assert list(loaded.posterior.coords["hospital"].values) == ["h1", "h2", "h3", "h4"]
+    pd.testing.assert_frame_equal(loaded.summary(), fitted.summary())
+    assert loaded.diagnostics.overview() == fitted.diagnostics.overview()
+    a = loaded.predict(small_frame.head(5), times=[5, 50])
+    b = fitted.predict(small_frame.head(5), times=[5, 50])
+    np.testing.assert_allclose(a["death_S"], b["death_S"])
+    assert a["score_prob"].sizes["score_level"] == 3
+
+
+def test_load_refuses_other_data(fitted, small_frame):
+    other = small_frame.assign(age=small_frame["age"] + 1)
+    with pytest.raises(DataMismatchError, match="was fitted to other data"):
+        Fit.load(fitted.path, other)
+    with pytest.raises(DataMismatchError, match="refit the model"):
+        Fit.load(fitted.path, data_hash="0" * 64)
+    with pytest.raises(BundleError, match="is not a fit bundle"):
+        Fit.load(fitted.path.parent / "nothing")
+
+
+def test_fit_reuses_a_matching_bundle(fake_sampler, small_frame, tmp_path):
+    spec = spec_from_dict(SPEC)
+    first = fit(small_frame, spec, seed=4, directory=tmp_path, progress=False)
+    second = fit(small_frame, spec, seed=4, directory=tmp_path, progress=False)
+    assert fake_sampler == [4]  # sampled once, then reused
+    np.testing.assert_array_equal(
+        first.posterior["score_cutpoints"], second.posterior["score_cutpoints"]
+    )
+    fit(small_frame, spec, seed=5, directory=tmp_path, progress=False)
+    fit(small_frame, spec, seed=4, draws=20, directory=tmp_path, progress=False)
+    fit(small_frame.iloc[:-1], spec, seed=4, directory=tmp_path, progress=False)
+    fit(small_frame, spec, seed=4, directory=tmp_path, progress=False, reuse=False)
+    assert fake_sampler == [4, 5, 4, 4, 4]
+    assert len(list(tmp_path.iterdir())) == 4
+
+
+def test_study_objects_are_accepted(fake_sampler, small_frame, tmp_path):
+    spec = spec_from_dict(
+        {
+            **SPEC,
+            "outcomes": {"readmitted": SPEC["outcomes"]["readmitted"]},
+            "spec_family": "logistic",
+        }
+    )
+    fitted = fit(FakeStudy(small_frame), spec, seed=1, directory=tmp_path, progress=False)
+    assert fitted.data_hash == "study-hash-1"
+    assert fitted.spec.family == "logistic"
+    Fit.load(fitted.path, FakeStudy(small_frame))
+    with pytest.raises(TypeError, match="must be a pandas DataFrame or an object with .flat"):
+        fit([1, 2], spec, seed=1, directory=tmp_path)
+
+
+def test_no_save(fake_sampler, small_frame, tmp_path):
+    fitted = fit(
+        small_frame, spec_from_dict(SPEC), seed=2, directory=tmp_path, save=False, progress=False
+    )
+    assert fitted.path is None and not list(tmp_path.iterdir())
+    saved = fitted.save(tmp_path / "here")
+    assert (saved / "fit.json").is_file() and (saved / "trace.zarr").is_dir()

@@ -1,0 +1,285 @@
+"""Spec loading and validation: every shipped spec loads; every error names the file and key."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from grassroots.models import SpecError, load_spec, shipped_specs, spec_from_dict
+from grassroots.models.priors import Prior
+from grassroots.models.spec import DEFAULT_CUTS, spec_dir
+
+EXPECTED = {
+    *(f"survival_m{k}" for k in range(5)),
+    *(f"demand_fit_m{k}" for k in range(5)),
+    "survival_m4_weibull",
+    "strategy_extensive",
+    "strategy_expedient",
+    "strategy_short_sighted",
+    "structural",
+}
+
+
+def test_every_expected_spec_is_shipped_and_loads():
+    assert EXPECTED <= set(shipped_specs())
+    for name in shipped_specs():
+        spec = load_spec(name)
+        assert spec.name == name
+        assert spec.levels == ("county", "township")
+        assert spec.source and spec.source.endswith(f"{name}.toml")
+
+
+@pytest.mark.parametrize("outcome", ["survival", "demand_fit"])
+def test_model_variants_nest(outcome):
+    specs = [load_spec(f"{outcome}_m{k}") for k in range(5)]
+    predictors = [set(s.outcomes[0].predictors) for s in specs]
+    assert predictors[0] == set()
+    assert predictors[1] == {"authority", "resources", "tech_capacity"}
+    for smaller, larger in zip(predictors, predictors[1:], strict=False):
+        assert smaller <= larger
+    assert {"proximity", "collaboration", "region", "outsourced"} <= predictors[2]
+    assert {"extensive", "expedient"} <= predictors[3]
+    assert ("short_sighted" in predictors[3]) is (outcome == "survival")
+    if outcome == "survival":
+        assert [s.outcomes[0].time_varying for s in specs] == [{}] * 3 + [{"short_sighted": 12}] * 2
+    assert specs[4].outcomes[0].interactions == (
+        ("collaboration", "authority"),
+        ("tech_capacity", "outsourced"),
+    )
+    assert all(not s.outcomes[0].interactions for s in specs[:4])
+
+
+def test_survival_defaults_and_weibull_alternative():
+    piecewise = load_spec("survival_m1").outcomes[0]
+    assert piecewise.baseline.kind == "piecewise"
+    assert piecewise.baseline.cuts == DEFAULT_CUTS
+    assert piecewise.columns == {"time": "months", "event": "discontinued"}
+    assert load_spec("survival_m4_weibull").outcomes[0].baseline.kind == "weibull"
+
+
+def test_structural_spec():
+    spec = load_spec("structural")
+    assert spec.family == "structural"
+    assert spec.outcome_names == (
+        "survival",
+        "demand_fit",
+        "extensive",
+        "expedient",
+        "short_sighted",
+    )
+    assert spec.correlated == "township"
+    survival = spec.outcome("survival")
+    assert {"extensive", "expedient", "short_sighted"} <= set(survival.predictors)
+    assert spec.categorical["region"] == "east"
+    assert spec.priors["lkj_eta"] == 2.0
+
+
+def test_round_trip_and_hash(tmp_path):
+    for name in (
+        "survival_m4",
+        "survival_m4_weibull",
+        "demand_fit_m2",
+        "structural",
+        "strategy_expedient",
+    ):
+        spec = load_spec(name)
+        again = spec_from_dict(spec.to_dict())
+        assert again == spec
+        assert again.family == spec.family
+        assert again.hash() == spec.hash()
+    # Comments and whitespace do not change the hash; a sampler setting does.
+    text = (spec_dir() / "survival_m1.toml").read_text()
+    copy = tmp_path / "survival_m1.toml"
+    copy.write_text("# a comment\n" + text.replace("draws = 1000", "draws   =   1000"))
+    assert load_spec(copy).hash() == load_spec("survival_m1").hash()
+    assert load_spec("survival_m1").with_sampler(draws=10).hash() != load_spec("survival_m1").hash()
+
+
+def test_generic_columns_patients_in_hospitals(tmp_path):
+    path = tmp_path / "readmission.toml"
+    path.write_text(
+        """
+name = "readmission"
+family = "survival"
+groups = [{ column = "hospital_code", name = "hospital" }, "ward_id"]
+predictors = ["age", "sex"]
+
+[outcome]
+name = "readmit"
+time = "days"
+event = "readmitted"
+
+[baseline]
+kind = "piecewise"
+cuts = [7, 30, 90]
+
+[priors]
+log_hazard = { dist = "Normal", mu = -6, sigma = 2 }
+sd_hospital = { dist = "Exponential", lam = 2 }
+"""
+    )
+    spec = load_spec(path)
+    assert spec.levels == ("hospital", "ward")
+    assert spec.outcomes[0].name == "readmit"
+    assert spec.columns() == ("hospital_code", "ward_id", "days", "readmitted", "age", "sex")
+    assert spec.priors["sd_hospital"] == Prior("Exponential", {"lam": 2.0})
+
+
+def _write(tmp_path: Path, text: str, name: str = "bad.toml") -> Path:
+    path = tmp_path / name
+    path.write_text(text)
+    return path
+
+
+GOOD = """
+name = "x"
+family = "logistic"
+groups = ["county_id"]
+predictors = ["a", "b"]
+interactions = []
+[outcome]
+column = "y"
+"""
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (('family = "logistic"', 'family = "poisson"'), "key 'family' must be one of"),
+        (("predictors =", "predictorz ="), "unknown key 'predictorz'; did you mean 'predictors'"),
+        (("interactions = []", 'interactions = ["a:c"]'), "uses \\['c'\\], which must also be"),
+        (("interactions = []", 'interactions = ["a"]'), "two or more distinct predictors"),
+        (('column = "y"', 'col = "y"'), "unknown key 'col'"),
+        (('[outcome]\ncolumn = "y"', ""), "missing \\[outcome\\] table"),
+        (('groups = ["county_id"]', 'groups = ["a_id", "b_id", "c_id"]'), "0, 1 or 2"),
+        (('groups = ["county_id"]', 'groups = "county_id"'), "key 'groups' must be a list"),
+        (('predictors = ["a", "b"]', 'predictors = ["a", "a"]'), "lists a column twice"),
+        (('predictors = ["a", "b"]', 'predictors = ["a", "y"]'), "both outcome and predictor"),
+    ],
+)
+def test_spec_errors_name_file_and_key(tmp_path, change, message):
+    path = _write(tmp_path, GOOD.replace(*change))
+    with pytest.raises(SpecError, match=re.escape(str(path)) + ".*" + message):
+        load_spec(path)
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (
+            '[priors]\nbeta = { dist = "Normall", mu = 0 }',
+            "key 'priors.beta': unknown or missing 'dist'",
+        ),
+        (
+            '[priors]\nbeta = { dist = "Normal", mean = 0 }',
+            "Normal has no parameter\\(s\\) \\['mean'\\]",
+        ),
+        ('[priors]\nsd = { dist = "Normal", sigma = 1 }', "key 'priors.sd': a sd must be positive"),
+        ('[priors]\nbetta = { dist = "Normal" }', "unknown prior role 'betta'"),
+        ('[priors]\nbeta = { dist = "Normal", sigma = "1" }', "parameter 'sigma' must be a number"),
+        ("[priors]\nlkj_eta = -1", "key 'priors.lkj_eta': must be a positive number"),
+        ("[sampler]\nchains = 0", "'chains' must be a positive integer"),
+        ("[sampler]\ntarget_accept = 1.5", "'target_accept' must lie in \\(0, 1\\)"),
+        ('[sampler]\nbackend = "stan"', "'backend' must be one of"),
+        ("[sampler]\ndraw = 10", "unknown key 'draw'; did you mean 'draws'"),
+        ("[categorical]\nregion = true", "categorical.region' must be the reference level"),
+    ],
+)
+def test_prior_sampler_and_categorical_errors(tmp_path, extra, message):
+    path = _write(tmp_path, GOOD + "\n" + extra)
+    with pytest.raises(SpecError, match=re.escape(str(path)) + ".*" + message):
+        load_spec(path)
+
+
+@pytest.mark.parametrize(
+    ("baseline", "message"),
+    [
+        ('kind = "cox"', "baseline.kind' must be 'piecewise' or 'weibull'"),
+        ("cuts = [12, 6]", "increasing positive times"),
+        ("cuts = []", "increasing positive times"),
+        ('kind = "weibull"\ncuts = [6]', "applies only to the piecewise baseline"),
+    ],
+)
+def test_baseline_errors(tmp_path, baseline, message):
+    text = (
+        'name = "s"\nfamily = "survival"\n[outcome]\ntime = "t"\nevent = "d"\n[baseline]\n'
+        + baseline
+    )
+    path = _write(tmp_path, text)
+    with pytest.raises(SpecError, match=re.escape(str(path)) + ".*" + message):
+        load_spec(path)
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        ("time_varying = { s = 10 }", "the onset 10 must be one of the baseline cuts"),
+        ("time_varying = { s = 12, u = 24 }", "share one onset; got \\[12.0, 24.0\\]"),
+        ("time_varying = { s = -1 }", "time_varying.s' must be a positive onset"),
+        ("time_varying = { t = 12 }", "'t' is an outcome column"),
+    ],
+)
+def test_time_varying_errors(tmp_path, extra, message):
+    text = f'name = "s"\nfamily = "survival"\n{extra}\n[outcome]\ntime = "t"\nevent = "d"\n'
+    with pytest.raises(SpecError, match=message):
+        load_spec(_write(tmp_path, text))
+
+
+def test_time_varying_round_trip(tmp_path):
+    text = (
+        'name = "s"\nfamily = "survival"\npredictors = ["a"]\ntime_varying = { s = 12 }\n'
+        '[outcome]\ntime = "t"\nevent = "d"\n[baseline]\nkind = "weibull"\n'
+    )
+    spec = load_spec(_write(tmp_path, text))
+    assert spec.outcomes[0].time_varying == {"s": 12.0} and spec.outcomes[0].onset == 12.0
+    assert spec.columns() == ("t", "d", "a", "s")
+    assert spec_from_dict(spec.to_dict()) == spec
+    path = _write(tmp_path, GOOD + "time_varying = { a = 1 }\n", "logistic.toml")
+    with pytest.raises(SpecError, match="unknown key 'time_varying'"):
+        load_spec(path)
+
+
+def test_survival_outcome_needs_time_and_event(tmp_path):
+    path = _write(tmp_path, 'name = "s"\nfamily = "survival"\n[outcome]\ntime = "t"\n')
+    with pytest.raises(
+        SpecError, match="key 'event' must name the survival outcome's event column"
+    ):
+        load_spec(path)
+
+
+def test_structural_errors(tmp_path):
+    base = (
+        'name = "j"\nfamily = "structural"\ngroups = ["county_id", "township_id"]\n'
+        '[outcomes.a]\nfamily = "logistic"\ncolumn = "a"\n'
+        '[outcomes.b]\nfamily = "logistic"\ncolumn = "b"\n'
+    )
+    assert load_spec(_write(tmp_path, base, "ok.toml")).correlated == "township"
+    path = _write(tmp_path, base.replace('township_id"]', 'township_id"]\ncorrelated = "city"'))
+    with pytest.raises(SpecError, match="key 'correlated' must name a grouping level"):
+        load_spec(path)
+    path = _write(tmp_path, base.replace('family = "logistic"\ncolumn = "b"', 'column = "b"'))
+    with pytest.raises(SpecError, match="key 'outcomes.b.family' must be one of"):
+        load_spec(path)
+    path = _write(tmp_path, 'name = "j"\nfamily = "structural"\n')
+    with pytest.raises(SpecError, match="key 'outcomes' must hold"):
+        load_spec(path)
+    one = base.split("[outcomes.b]")[0].replace(
+        'township_id"]', 'township_id"]\ncorrelated = "township"'
+    )
+    with pytest.raises(SpecError, match="'correlated' needs at least two outcomes"):
+        load_spec(_write(tmp_path, one, "one.toml"))
+    reserved = base.replace('"county_id", "township_id"', '{ column = "c", name = "outcome" }')
+    with pytest.raises(SpecError, match="level name 'outcome' is reserved"):
+        load_spec(_write(tmp_path, reserved, "reserved.toml"))
+
+
+def test_not_toml_and_unknown_names(tmp_path):
+    path = _write(tmp_path, "name = = 1")
+    with pytest.raises(SpecError, match=re.escape(str(path)) + ": not valid TOML"):
+        load_spec(path)
+    with pytest.raises(SpecError, match="did you mean \\['survival_m1'"):
+        load_spec("survival_m1x")
+    with pytest.raises(SpecError, match="spec file not found"):
+        load_spec(tmp_path / "missing.toml")

@@ -1,0 +1,191 @@
+"""Tables 5-7 from plain summary frames (the columns grassroots.estimands produces)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from grassroots.reporting.estimand_tables import (
+    quantity_label,
+    subgroup_label,
+    table5_contrasts,
+    table6_mediation,
+    table7_heterogeneity,
+)
+
+QUANTITIES = [("survival", "S(12)"), ("survival", "S(24)"), ("demand_fit", "P(>=4)"),
+              ("demand_fit", "E"), ("expedient", "P")]  # fmt: skip
+GROUPS = [("all", "all", 150), ("region", "east", 70), ("region", "west", 30),
+          ("weakness", "low", 50), ("weakness", "high", 50)]  # fmt: skip
+LABELS = {"resources_plus_1sd": "Resources +1 SD", "all_three": "All three remedies"}
+
+
+@pytest.fixture(scope="module")
+def contrasts() -> pd.DataFrame:
+    rows = []
+    for s, scenario in enumerate(["resources_plus_1sd", "all_three"]):
+        for q, (outcome, quantity) in enumerate(QUANTITIES):
+            for g, (group_by, group, n) in enumerate(GROUPS):
+                median = 0.01 * (s + 1) + 0.001 * q + 0.0001 * g
+                rows.append({
+                    "model": "structural", "scenario": scenario, "outcome": outcome,
+                    "quantity": quantity, "group_by": group_by, "group": group, "n_rows": n,
+                    "status_quo": 0.5, "counterfactual": 0.5 + median, "mean": median,
+                    "median": median, "lower": median - 0.02, "upper": median + 0.03,
+                    "pr_positive": 0.9 - 0.1 * g, "group_effects": "fitted",
+                    "mediators": "extensive, expedient" if outcome != "expedient" else "",
+                })  # fmt: skip
+    return pd.DataFrame(rows)
+
+
+@pytest.fixture(scope="module")
+def mediation() -> pd.DataFrame:
+    rows = []
+    components = [("total", ""), ("direct", ""), ("indirect", "all"), ("indirect", "extensive"),
+                  ("indirect", "expedient"), ("indirect", "short_sighted")]  # fmt: skip
+    for outcome, quantity in [("survival", "S(24)"), ("demand_fit", "E")]:
+        for k, (effect, via) in enumerate(components):
+            if outcome == "demand_fit" and via == "short_sighted":
+                continue
+            rows.append({
+                "model": "structural", "scenario": "all_three", "outcome": outcome,
+                "quantity": quantity, "effect": effect, "via": via, "mean": 0.0,
+                "median": 0.02 - 0.005 * k, "lower": -0.01, "upper": 0.04, "pr_positive": 0.7,
+                "group_effects": "new", "order": "extensive > expedient > short_sighted",
+            })  # fmt: skip
+    return pd.DataFrame(rows)
+
+
+def body(table) -> pd.DataFrame:
+    return table.frame.reset_index()
+
+
+def test_table5_cells_in_percentage_points(contrasts):
+    table = table5_contrasts(contrasts, scenario_labels=LABELS)
+    frame = body(table)
+    assert list(frame.columns) == ["panel", "Quantity", "Status quo", "Under the scenario",
+                                   "Δ [95% CrI]", "Pr(Δ > 0)"]  # fmt: skip
+    # Only the overall rows: 2 scenarios x 5 quantities.
+    assert len(frame) == 10
+    assert list(dict.fromkeys(frame["panel"])) == ["Resources +1 SD", "All three remedies"]
+    first = frame.iloc[0]
+    assert first["Quantity"] == "S(12): still running at 12 months"
+    assert first["Δ [95% CrI]"] == "1.0 [-1.0, 4.0]"  # 0.010 [-0.010, 0.040] in pp
+    assert first["Pr(Δ > 0)"] == "0.90"
+    assert first["Status quo"] == "50.0" and first["Under the scenario"] == "51.0"
+    rating = frame[frame["Quantity"] == "Expected rating, demand fit"].iloc[0]
+    # The expected rating is in rating points, two decimals.
+    assert rating["Δ [95% CrI]"] == "0.01 [-0.01, 0.04]"
+    assert frame.iloc[2]["Quantity"] == "P(Demand fit ≥ 4)"
+    assert frame.iloc[4]["Quantity"] == "P(Expedient governance)"
+    assert "Group effects: the fitted effects of the observed counties and townships" in table.note
+    assert "Mediators that respond to the scenario: Extensive innovation, Expedient" in table.note
+    assert table.data["group_by"].eq("all").all()
+
+
+def test_table5_in_chinese(contrasts):
+    table = table5_contrasts(contrasts, "zh", scenario_labels={"all_three": "三项措施并举"})
+    frame = body(table)
+    assert frame.iloc[0]["指标"] == "S(12)：12 个月时仍在运行"
+    assert frame.iloc[2]["指标"] == "P(需求匹配度 ≥ 4)"
+    assert list(dict.fromkeys(frame["panel"])) == ["resources_plus_1sd", "三项措施并举"]
+    assert table.title.startswith("表5") and table.note.startswith("Δ 为情景与现状之差")
+
+
+def test_table5_names_the_model_only_when_two_report_one_quantity(contrasts):
+    overall = contrasts[contrasts["group_by"] == "all"]
+    twice = pd.concat([overall, overall[overall["outcome"] == "survival"].assign(
+        model="survival_m4")])  # fmt: skip
+    frame = body(table5_contrasts(twice))
+    labels = frame["Quantity"].tolist()
+    assert "S(12): still running at 12 months (structural)" in labels
+    assert "S(12): still running at 12 months (survival_m4)" in labels
+    assert "P(Expedient governance)" in labels
+
+
+def test_table5_needs_its_columns(contrasts):
+    with pytest.raises(ValueError, match=r"missing \['pr_positive'\]"):
+        table5_contrasts(contrasts.drop(columns="pr_positive"))
+
+
+def test_table6_effects_side_by_side(mediation):
+    table = table6_mediation(mediation, scenario_labels=LABELS)
+    frame = body(table)
+    assert list(frame.columns) == [
+        "panel", "Quantity", "Total", "Direct", "Indirect, all strategies",
+        "Indirect via Extensive innovation", "Indirect via Expedient governance",
+        "Indirect via Short-sighted innovation",
+    ]  # fmt: skip
+    survival = frame.iloc[0]
+    assert survival["Quantity"] == "S(24): still running at 24 months"
+    assert survival["Total"] == "2.0 [-1.0, 4.0]"
+    assert survival["Indirect via Extensive innovation"] == "0.5 [-1.0, 4.0]"
+    # Demand fit has no short-sighted path.
+    assert frame.iloc[1]["Indirect via Short-sighted innovation"] == "—"
+    assert frame.iloc[1]["Total"] == "0.02 [-0.01, 0.04]"
+    assert "(Extensive innovation > Expedient governance > Short-sighted innovation)" in table.note
+    assert "drawn anew" in table.note
+    zh = body(table6_mediation(mediation, "zh"))
+    assert list(zh.columns)[2:5] == ["总效应", "直接效应", "间接效应（全部策略）"]
+    assert "经粗放式创新的间接效应" in zh.columns
+
+
+def test_table7_subgroups_and_quantities(contrasts):
+    chosen = [("survival", "S(24)"), ("demand_fit", "P(>=4)")]
+    table = table7_heterogeneity(contrasts, scenario_labels=LABELS, quantities=chosen)
+    frame = body(table)
+    assert list(frame.columns) == ["panel", "Subgroup", "N projects",
+                                   "S(24): still running at 24 months", "P(Demand fit ≥ 4)"]
+    first_panel = frame[frame["panel"] == "Resources +1 SD"]
+    assert first_panel["Subgroup"].tolist() == [
+        "All projects", "Region: East", "Region: West", "Baseline weakness: low tercile",
+        "Baseline weakness: high tercile",
+    ]  # fmt: skip
+    east = first_panel.iloc[1]
+    expected = contrasts[(contrasts["scenario"] == "resources_plus_1sd")
+                         & (contrasts["quantity"] == "S(24)") & (contrasts["group"] == "east")]
+    median = float(expected["median"].iloc[0])
+    assert east["S(24): still running at 24 months"] == (
+        f"{100 * median:.1f} [{100 * (median - 0.02):.1f}, {100 * (median + 0.03):.1f}]"
+    )
+    assert east["N projects"] == "70"
+    zh = body(table7_heterogeneity(contrasts, "zh", include_overall=False, quantities=chosen))
+    assert zh["子组"].tolist()[:4] == [
+        "地区：东部", "地区：西部", "基线弱势：低三分位", "基线弱势：高三分位"
+    ]
+
+
+def test_table7_reads_a_subgroup_column(contrasts):
+    part = contrasts[contrasts["group_by"] != "weakness"].copy()
+    part["subgroup"] = [
+        "all" if by == "all" else f"{by}={group}"
+        for by, group in zip(part["group_by"], part["group"], strict=True)
+    ]
+    part = part.drop(columns=["group_by", "group", "n_rows"])
+    frame = body(table7_heterogeneity(part, quantities=[("survival", "S(12)")]))
+    assert frame["Subgroup"].tolist()[:3] == ["All projects", "Region: East", "Region: West"]
+    assert "N projects" not in frame.columns
+
+
+def test_labels():
+    assert quantity_label("survival", "S(36)", "zh") == "S(36)：36 个月时仍在运行"
+    assert quantity_label("demand_fit", "E", "zh") == "需求匹配度期望评分"
+    assert quantity_label("short_sighted", "P") == "P(Short-sighted innovation)"
+    assert quantity_label("my_outcome", None) == "my_outcome"
+    assert subgroup_label("region", "central", "zh") == "地区：中部"
+    assert subgroup_label("all", "all", "zh") == "全部项目"
+
+
+def test_written_files_are_byte_identical(tmp_path: Path, contrasts, mediation):
+    builds = [
+        lambda lang: table5_contrasts(contrasts, lang, scenario_labels=LABELS),
+        lambda lang: table6_mediation(mediation, lang),
+        lambda lang: table7_heterogeneity(contrasts, lang),
+    ]
+    for build in builds:
+        for lang in ("en", "zh"):
+            first = build(lang).write(tmp_path / "a" / lang)
+            second = build(lang).write(tmp_path / "b" / lang)
+            assert [p.read_bytes() for p in first] == [p.read_bytes() for p in second]

@@ -1,0 +1,156 @@
+"""Figures from fits: the numbers they draw, Chinese text without missing glyphs, and
+byte-identical files on every save."""
+
+from __future__ import annotations
+
+import io
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pytest
+from _paper_fakes import fake_fit
+from matplotlib.figure import Figure
+
+from grassroots.reporting.figures import save_figure
+from grassroots.reporting.paper_figures import (
+    caterpillar_frame,
+    caterpillar_plot,
+    coefficient_forest,
+    kaplan_meier_frame,
+    km_posterior_plot,
+    ordinal_ppc_frame,
+    ordinal_ppc_plot,
+    posterior_survival_frame,
+)
+
+
+def glyph_warnings(fig: Figure) -> list[str]:
+    """Warnings about missing glyphs when ``fig`` is really rendered (through Agg)."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        fig.savefig(io.BytesIO(), format="png", dpi=40)
+    return [str(w.message) for w in caught if "Glyph" in str(w.message)]
+
+
+def saves_identically(fig: Figure, tmp_path: Path, stem: str) -> bool:
+    first = save_figure(fig, tmp_path / "a" / stem, dpi=50)
+    second = save_figure(fig, tmp_path / "b" / stem, dpi=50)
+    return [p.read_bytes() for p in first] == [p.read_bytes() for p in second]
+
+
+@pytest.fixture(scope="module")
+def demand_fit(study_frame):
+    return fake_fit("demand_fit_m2", study_frame)
+
+
+def test_forest_plot_across_models(survival_fits, tmp_path: Path):
+    fig = coefficient_forest(survival_fits, "zh")
+    assert glyph_warnings(fig) == []
+    ax = fig.axes[0]
+    labels = [t.get_text() for t in ax.get_yticklabels()]
+    # Default panels: weaknesses, strengths, strategies, interactions (controls left out).
+    assert labels[:3] == ["权力", "资源", "技术能力"]
+    assert "创新短视化（第 12 个月后）" in labels and "地区：西部" not in labels
+    assert labels[-1] == "技术能力 × 外包开发"
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["M1", "M2", "M3", "M4"]
+    assert ax.get_xlabel() == "风险比（对数刻度）"
+    assert saves_identically(fig, tmp_path, "forest_zh")
+    en = coefficient_forest(survival_fits, "en", models=["M4"], panels=("controls",))
+    assert en.axes[0].get_yticklabels()[0].get_text() == "Cross-department collaboration"
+
+
+def test_caterpillar_sorted_with_extremes_named(survival_fits, tmp_path: Path):
+    fit = survival_fits["M4"]
+    frame = caterpillar_frame(fit, level="township")
+    assert len(frame) == fit.counts["township"]
+    assert frame["median"].is_monotonic_increasing
+    draws = fit.posterior["survival_effect_township"].sel(township=frame["group"].iloc[0])
+    assert frame["median"].iloc[0] == pytest.approx(float(np.median(draws)))
+    fig = caterpillar_plot(fit, "zh", label_extremes=3)
+    assert glyph_warnings(fig) == []
+    county_ax, township_ax = fig.axes
+    named = [t.get_text() for t in township_ax.get_xticklabels()]
+    assert named == [*frame["group"].head(3), *frame["group"].tail(3)]
+    # Every township is drawn, in rank order.
+    points = [line for line in township_ax.get_lines() if line.get_marker() == "o"][0]
+    assert np.allclose(points.get_ydata(), frame["median"])
+    assert township_ax.get_title(loc="left") == f"乡镇（按后验中位数排序） (n = {len(frame)})"
+    assert county_ax.get_ylabel() == "县层效应（对数风险）"
+    assert saves_identically(fig, tmp_path, "caterpillar_zh")
+
+
+def test_kaplan_meier_respects_censoring(survival_fits, study_frame):
+    from lifelines import KaplanMeierFitter
+
+    km = kaplan_meier_frame(survival_fits["M4"], study_frame, "region")
+    east = study_frame[study_frame["region"] == "east"]
+    direct = KaplanMeierFitter().fit(east["months"], east["discontinued"])
+    curve = km[km["group"] == "east"]
+    assert np.allclose(curve["survival"], direct.survival_function_.iloc[:, 0])
+    assert curve["censored"].sum() == (east["discontinued"] == 0).sum()
+    assert curve["n"].iloc[0] == len(east)
+    assert list(dict.fromkeys(km["group"])) == [
+        g for g in ["east", "central", "west"] if g in set(study_frame["region"])
+    ]
+
+
+def test_posterior_survival_is_the_predicted_average(survival_fits, study_frame):
+    fit = survival_fits["M4"]
+    frame = posterior_survival_frame(fit, study_frame, "extensive", times=[0, 12, 24, 200],
+                                     max_draws=50)  # fmt: skip
+    rows = study_frame[study_frame["extensive"] == 1]
+    horizon = rows["months"].max()
+    part = frame[frame["group"] == 1]
+    # The grid stops at the group's longest follow-up.
+    assert part["time"].tolist() == [t for t in [0.0, 12.0, 24.0, 200.0] if t <= horizon]
+    # 2 chains x 100 draws thinned to at most 50: every 4th draw.
+    predicted = fit.predict(rows, times=[0, 12, 24], average=True, outcomes=["survival"], thin=4)
+    medians = predicted["survival_S"].median(("chain", "draw")).to_numpy()
+    assert np.allclose(part["median"].to_numpy()[:3], medians)
+    assert part["median"].iloc[0] == pytest.approx(1.0)
+    assert (part["lower"] <= part["median"]).all() and (part["median"] <= part["upper"]).all()
+
+
+@pytest.mark.parametrize(("by", "lang"), [("region", "zh"), ("extensive", "en")])
+def test_km_figure(survival_fits, study_frame, tmp_path: Path, by: str, lang: str):
+    fig = km_posterior_plot(survival_fits["M4"], study_frame, by, lang)
+    assert glyph_warnings(fig) == []
+    titles = [ax.get_title(loc="left") for ax in fig.axes if ax.get_visible()]
+    if by == "region":
+        assert titles[0].startswith("地区：东部 (n = ")
+    else:
+        assert titles[0].startswith("Extensive innovation: no (n = ")
+        assert titles[1].startswith("Extensive innovation: yes (n = ")
+    legend = [t.get_text() for t in fig.legends[0].get_texts()]
+    assert len(legend) == 2
+    assert saves_identically(fig, tmp_path, f"km_{by}_{lang}")
+
+
+def test_ordinal_ppc(demand_fit, study_frame, tmp_path: Path):
+    frame = ordinal_ppc_frame(demand_fit, study_frame, max_draws=50)
+    rated = study_frame["demand_fit"].dropna().astype(int)
+    observed = rated.value_counts(normalize=True).sort_index()
+    assert frame["level"].tolist() == [1, 2, 3, 4, 5]
+    assert np.allclose(frame["observed"], observed.reindex([1, 2, 3, 4, 5], fill_value=0))
+    assert ((frame["lower"] <= frame["median"]) & (frame["median"] <= frame["upper"])).all()
+    assert frame.equals(ordinal_ppc_frame(demand_fit, study_frame, max_draws=50))
+    # Replicated shares carry sampling noise: their intervals are wider than a point.
+    assert (frame["upper"] - frame["lower"] > 0).all()
+    fig = ordinal_ppc_plot(demand_fit, study_frame, "zh", max_draws=50)
+    assert glyph_warnings(fig) == []
+    ax = fig.axes[0]
+    assert [round(p.get_height(), 10) for p in ax.patches] == [
+        round(v, 10) for v in frame["observed"]
+    ]
+    assert ax.get_xlabel() == "需求匹配度评分"
+    assert saves_identically(fig, tmp_path, "ppc_zh")
+
+
+def test_wrong_families_are_refused(survival_fits, demand_fit, study_frame):
+    with pytest.raises(ValueError, match="not ordinal"):
+        ordinal_ppc_frame(survival_fits["M1"], study_frame)
+    with pytest.raises(ValueError, match="not a survival outcome"):
+        kaplan_meier_frame(demand_fit, study_frame, "region")
+    with pytest.raises(ValueError, match="no coefficients"):
+        coefficient_forest({"M0": survival_fits["M0"]})
