@@ -107,11 +107,11 @@ def test_simulate_rejects_bad_sizes(tmp_path: Path) -> None:
     assert not (tmp_path / "x").exists()
 
 
-def test_reproduce_writes_both_languages(tmp_path: Path) -> None:
-    result = runner.invoke(app, ["reproduce", "--out", str(tmp_path)])
-    assert result.exit_code == 0, result.output
-    names = [p.name for p in _files(tmp_path / "tables")]
-    assert names == [
-        f"table1_descriptives{lang}.{fmt}"
-        for lang in ("", "_zh") for fmt in ("csv", "docx", "html", "md", "tex")
-    ]
+def test_reproduce_on_invalid_data_exits_two_before_fitting(
+    tmp_path: Path, invalid_flat: Path, fake_sampler
+) -> None:
+    out = tmp_path / "reports"
+    result = runner.invoke(app, ["reproduce", str(invalid_flat), "--quick", "--out", str(out)])
+    assert result.exit_code == 2
+    assert "months" in result.output
+    assert fake_sampler == [] and _files(out) == []

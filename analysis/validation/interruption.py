@@ -1,6 +1,8 @@
-"""Interruption campaign: kill ``grassroots reproduce`` and ``grassroots simulate`` many times.
+"""Interruption campaign: kill ``grassroots describe`` and ``grassroots simulate`` many times.
 
-For each command, into one output folder that also holds a file of the user's:
+The commands are those of ``tests/robustness/_interrupt.py`` (``reproduce`` now fits every
+model, so its quick part, validation and the tables, runs as ``describe``). For each command,
+into one output folder that also holds a file of the user's:
 
 1. ``--random N`` kills (default 50): half just before a random one of the run's changes to
    the file system, half after a random delay; SIGKILL and SIGINT in turn; a full run every

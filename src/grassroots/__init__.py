@@ -17,6 +17,8 @@ _LAZY = {
     "Study": "grassroots.data.study",
     "DataValidationError": "grassroots.data.validation",
     "simulate": "grassroots.data.simulate",
+    "fit": "grassroots.inference.fitting",
+    "Fit": "grassroots.inference.fitting",
 }
 
 __all__ = ["__version__", *_LAZY]

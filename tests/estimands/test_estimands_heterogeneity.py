@@ -158,3 +158,29 @@ def test_weakness_tercile_is_categorical(frame):
     tercile = weakness_tercile(frame)
     assert isinstance(tercile.dtype, pd.CategoricalDtype)
     assert list(tercile.cat.categories) == ["low", "middle", "high"]
+
+
+def test_both_averaging_paths_agree():
+    rng = np.random.default_rng(4)
+    codes = rng.integers(0, 20, 200)
+    array, weight = rng.normal(size=(3, 200, 2)), rng.uniform(size=(3, 200))
+    many = Grouping.from_values("many", codes)  # 20 groups: sorted sums
+    expected = np.stack(
+        [(array * weight[..., None])[:, codes == g].mean(axis=1) for g in range(20)], axis=1
+    )
+    np.testing.assert_allclose(many.average(array, weight), expected, atol=1e-12)
+    few = Grouping.from_values("few", codes % 4)  # 4 groups: one matrix product
+    expected_few = np.stack(
+        [(array * weight[..., None])[:, codes % 4 == g].mean(axis=1) for g in range(4)], axis=1
+    )
+    np.testing.assert_allclose(few.average(array, weight), expected_few, atol=1e-12)
+    unweighted = np.stack([array[:, codes % 4 == g].mean(axis=1) for g in range(4)], axis=1)
+    np.testing.assert_allclose(few.average(array), unweighted, atol=1e-12)
+
+
+def test_groups_with_many_members_add_up(fit, frame):
+    rows = Grouping.from_values("row", np.arange(len(frame)))  # more than 16 groups
+    result = heterogeneity(fit, frame, [UP], by=[rows, "weakness"])
+    draws = result.draws["fake"]
+    per_row = draws.isel(group=draws["group_by"].to_numpy() == "row")
+    np.testing.assert_allclose(per_row.mean("group"), draws.sel(group="all"), atol=1e-12)

@@ -191,7 +191,7 @@ def _as_estimate(truth_result: ContrastResult, shift: float) -> ContrastResult:
 def test_coverage(remedies):
     near = coverage(_as_estimate(remedies, 0.0), remedies, prob=0.9)
     assert len(near) == len(remedies.table)
-    assert near["covered"].all()
+    assert near["covered"].all() and near["comparable"].all()
     far = coverage(_as_estimate(remedies, 0.05), remedies, prob=0.9)
     assert not far["covered"].any()
     assert list(near.columns[:6]) == [
@@ -204,10 +204,29 @@ def test_coverage(remedies):
     ]
 
 
-def test_coverage_warns_on_different_estimands(remedies, bundled, truth):
-    held = true_contrasts(bundled, truth=truth, mediators="observed")
-    with pytest.warns(UserWarning, match="differ from the truth in group effects or in the"):
-        coverage(_as_estimate(remedies, 0.0), held)
+def test_coverage_flags_different_estimands(remedies, bundled, truth):
+    held = true_contrasts(bundled, "resources_plus_1sd", truth=truth, mediators="observed")
+    # Strategies held at their observed values against a truth where they respond.
+    with pytest.warns(UserWarning, match="not the truth's estimand"):
+        flagged = coverage(_as_estimate(held, 0.0), remedies).set_index(["outcome", "quantity"])
+    assert not flagged.loc[("survival", "S(24)"), "comparable"]
+    assert not flagged.loc[("demand_fit", "E"), "comparable"]
+    assert flagged.loc[("extensive", "P"), "comparable"]  # no strategy upstream
+    # A fit that leaves the strategies out estimates the total effect: comparable.
+    estimate = _as_estimate(held, 0.0)
+    draws = estimate.draws["fake"]
+    without = [
+        ", ".join(c for c in p.split(", ") if c not in {"extensive", "expedient", "short_sighted"})
+        for p in draws.coords["predictors"].values
+    ]
+    estimate.draws["fake"] = draws.assign_coords(predictors=("estimand", without))
+    with pytest.warns(UserWarning, match="a model without the scenario's columns"):
+        total = coverage(estimate, remedies).set_index(["outcome", "quantity"])["comparable"]
+    assert total.loc["survival"].all()
+    # ... unless the model also lacks the scenario's column (demand fit has no resources).
+    assert not total.loc["demand_fit"].any()
+    # Against the truth with held strategies, the held estimate is comparable.
+    assert coverage(_as_estimate(held, 0.0), held)["comparable"].all()
 
 
 def test_truth_errors(bundled, truth):

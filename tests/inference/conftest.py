@@ -1,70 +1,10 @@
-"""A fake sampler: prior draws stand in for the posterior, so fit() runs without MCMC."""
+"""Small data sets for the inference tests (the fake sampler lives in tests/conftest.py)."""
 
 from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-import pymc as pm
 import pytest
-import xarray as xr
-
-from grassroots.inference import sampling
-from grassroots.inference.sampling import SamplingResult
-
-
-def fake_sample(model, settings, *, seed, progress=True, cores=None, initial_points=None):
-    """Prior draws reshaped to (chain, draw) plus well-behaved sampler statistics."""
-    chains, draws = settings.chains, settings.draws
-    names = [v.name for v in model.free_RVs + model.deterministics]
-    with model:
-        prior = pm.sample_prior_predictive(draws=chains * draws, var_names=names, random_seed=seed)
-    stacked = prior["prior"].to_dataset().isel(chain=0).drop_vars("chain")
-    # Forward draws ignore the ordered transform: sort cut points (their ordered prior).
-    stacked = stacked.assign(
-        {
-            name: var.copy(data=np.sort(var.to_numpy(), axis=-1))
-            for name, var in stacked.data_vars.items()
-            if name.endswith(("_cutpoints", "_cutpoints_centred"))
-        }
-    )
-    posterior = xr.Dataset(
-        {
-            name: (
-                ("chain", "draw", *var.dims[1:]),
-                var.to_numpy().reshape(chains, draws, *var.shape[1:]),
-            )
-            for name, var in stacked.data_vars.items()
-        },
-        coords={
-            **{k: v for k, v in stacked.coords.items() if k != "draw"},
-            "chain": np.arange(chains),
-            "draw": np.arange(draws),
-        },
-    )
-    rng = np.random.default_rng(seed)
-    stats = xr.Dataset(
-        {
-            "diverging": (("chain", "draw"), np.zeros((chains, draws), bool)),
-            "maxdepth_reached": (("chain", "draw"), np.zeros((chains, draws), bool)),
-            "energy": (("chain", "draw"), rng.normal(size=(chains, draws))),
-        },
-        coords={"chain": np.arange(chains), "draw": np.arange(draws)},
-    )
-    trace = xr.DataTree.from_dict({"posterior": posterior, "sample_stats": stats})
-    return SamplingResult(trace, "fake", 0.0, 0.0)
-
-
-@pytest.fixture
-def fake_sampler(monkeypatch):
-    """Replace MCMC with prior draws in fit(); counts the calls."""
-    calls = []
-
-    def recorder(*args, **kwargs):
-        calls.append(kwargs.get("seed"))
-        return fake_sample(*args, **kwargs)
-
-    monkeypatch.setattr("grassroots.inference.fitting.sample", recorder)
-    return calls
 
 
 @pytest.fixture(scope="session")
@@ -85,6 +25,3 @@ def small_frame() -> pd.DataFrame:
     )
     frame.loc[:9, "score"] = np.nan
     return frame
-
-
-__all__ = ["fake_sample", "sampling"]

@@ -28,6 +28,14 @@ def small_study(seed: int = 3) -> pd.DataFrame:
 
 
 def _dims(name: str, outcome: str, levels: tuple[str, ...]) -> tuple[str, ...]:
+    for level in levels:
+        shared = {
+            f"{level}_sd": ("outcome",),
+            f"{level}_corr": ("outcome", "outcome2"),
+            f"{level}_effect": (level, "outcome"),
+        }
+        if name in shared:
+            return shared[name]
     simple = {
         f"{outcome}_beta": (f"{outcome}_term",),
         f"{outcome}_beta_late": (f"{outcome}_late_term",),
@@ -89,6 +97,8 @@ def fake_fit(
         else:
             defaults[f"{o}_intercept"] = np.array(-0.3)
         for position, level in enumerate(levels):
+            if level == spec.correlated:
+                continue
             sd = float(centres.get(f"{o}_sd_{level}", 0.4 if position == 0 else 0.6))
             defaults[f"{o}_sd_{level}"] = np.array(sd)
             defaults[f"{o}_effect_{level}"] = rng.normal(0.0, sd, len(coords[level]))
@@ -99,13 +109,25 @@ def fake_fit(
                 values[name] = centre * np.exp(0.2 * pattern)
             else:
                 values[name] = centre[None, None, ...] + spread * pattern[(..., *extra)]
+    shared: dict[str, np.ndarray] = {}
+    if spec.correlated is not None:
+        # One SD per outcome and a correlation matrix at the correlated level (structural spec).
+        level, k = spec.correlated, len(spec.outcomes)
+        sds = np.linspace(0.5, 0.8, k)
+        shared[f"{level}_sd"] = sds[None, None, :] * np.exp(0.2 * pattern)[..., None]
+        shared[f"{level}_corr"] = np.broadcast_to(np.eye(k), (chains, draws, k, k)).copy()
+        effects = rng.normal(0.0, 1.0, (len(coords[level]), k)) * sds
+        shared[f"{level}_effect"] = effects[None, None] + spread * pattern[..., None, None]
+    variables = {
+        name: (("chain", "draw", *_dims(name, o.name, levels)), array)
+        for o in spec.outcomes
+        for name, array in values.items()
+        if name.startswith(f"{o.name}_")
+    }
+    variables |= {name: (("chain", "draw", *_dims(name, "", levels)), array)
+                  for name, array in shared.items()}  # fmt: skip
     posterior = xr.Dataset(
-        {
-            name: (("chain", "draw", *_dims(name, o.name, levels)), array)
-            for o in spec.outcomes
-            for name, array in values.items()
-            if name.startswith(f"{o.name}_")
-        },
+        variables,
         coords={
             **{k: v for k, v in coords.items() if any(k == d for d in _all_dims(spec, levels))},
             "chain": np.arange(chains),
@@ -149,7 +171,7 @@ def fake_fit(
 
 
 def _all_dims(spec: Any, levels: tuple[str, ...]) -> set[str]:
-    dims = set(levels)
+    dims = set(levels) | ({"outcome", "outcome2"} if spec.correlated is not None else set())
     for outcome in spec.outcomes:
         o = outcome.name
         dims |= {f"{o}_term", f"{o}_late_term", f"{o}_interval", f"{o}_cut"}

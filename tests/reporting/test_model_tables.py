@@ -4,6 +4,7 @@ the convergence flag (present iff a threshold is missed), Chinese labels and byt
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -146,6 +147,13 @@ def test_n_per_level_and_diagnostics_rows(survival_fits, demand_fits):
     assert rated < demand_fits["M1"].counts["rows"]
     demand = table3_demand_fit(demand_fits)
     assert cell(demand, "Fit and diagnostics", "N projects", "M1") == f"{rated:,d}"
+    # Events show when the counts carry them (and only then).
+    assert "N discontinued" not in table.frame.iloc[:, 0].tolist()
+    m1 = survival_fits["M1"]
+    with_events = replace(m1, counts={**m1.counts, "survival_events": 97})
+    table = table2_survival({"M0": survival_fits["M0"], "M1": with_events})
+    assert cell(table, "Fit and diagnostics", "N discontinued", "M1") == "97"
+    assert cell(table, "Fit and diagnostics", "N discontinued", "M0") == "—"
 
 
 @pytest.mark.parametrize(
@@ -268,3 +276,25 @@ def test_prior_declarations_resolve_overrides():
     assert declared.loc[("sd", "township"), "prior"] == "Exponential(λ=2)"
     assert declared.loc[("sd", "county"), "source"] == "default"
     assert declared.loc[("log_hazard", ""), "prior"] == "Normal(μ=-4, σ=1.5)"
+
+
+def test_a_structural_fit_reports_one_outcome(study_frame):
+    fit = fake_fit("structural", study_frame)
+    with pytest.raises(ValueError, match="say which with outcome"):
+        table2_survival({"Joint": fit})
+    table = table2_survival({"Joint": fit}, outcome="survival")
+    # The correlated township level: its SD is township_sd[survival].
+    township = draws(fit, "township_sd", outcome="survival")
+    county = draws(fit, "survival_sd_county")
+    shares = township**2 / (county**2 + township**2 + math.pi**2 / 6)
+    low, mid, high = 100 * np.quantile(shares, [0.025, 0.5, 0.975])
+    assert cell(table, "Variance components", "Share of variance, township (%)", "Joint") == (
+        format_estimate(mid, low, high, digits=1)
+    )
+    assert cell(table, "Strategies", "Expedient governance", "Joint") == ratio_cell(
+        draws(fit, "survival_beta", survival_term="expedient")
+    )
+    # Only the survival outcome's priors, and the shared LKJ prior.
+    assert "cut points" not in table.note and "LKJ η of correlated township effects 2" in table.note
+    demand = table3_demand_fit({"Joint": fit}, outcome="demand_fit")
+    assert "cut points Normal(μ=0, σ=2.5)" in demand.note

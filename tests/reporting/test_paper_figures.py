@@ -154,3 +154,13 @@ def test_wrong_families_are_refused(survival_fits, demand_fit, study_frame):
         kaplan_meier_frame(demand_fit, study_frame, "region")
     with pytest.raises(ValueError, match="no coefficients"):
         coefficient_forest({"M0": survival_fits["M0"]})
+
+
+def test_caterpillar_of_a_correlated_level(study_frame):
+    fit = fake_fit("structural", study_frame)
+    frame = caterpillar_frame(fit, outcome="demand_fit", level="township")
+    effects = fit.posterior["township_effect"].sel(outcome="demand_fit")
+    expected = effects.median(("chain", "draw")).to_numpy()
+    assert np.allclose(np.sort(expected), frame["median"])
+    fig = caterpillar_plot(fit, "en", outcome="demand_fit", levels=["township"])
+    assert fig.axes[0].get_ylabel() == "Township effect (logit)"

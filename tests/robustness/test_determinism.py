@@ -1,10 +1,11 @@
 """Determinism of the quick pipeline: the same command and seed give the same bytes.
 
-``grassroots reproduce --out A`` and ``--out B``, and ``grassroots simulate --seed N`` twice,
-each in a fresh ``python -m grassroots`` process (so nothing is shared through memory, and
-hash randomisation differs between the runs), must write the same set of files with identical
-bytes: every table, CSV, Markdown and JSON file, whatever the commands come to write.
-"""
+``grassroots describe --out A`` and ``--out B`` (validation and Table 1, the quick part of the
+pipeline; ``reproduce``, which now also fits every model, is checked with a fake sampler in
+``tests/test_pipeline.py``), and ``grassroots simulate --seed N`` twice, each in a fresh
+``python -m grassroots`` process (so nothing is shared through memory, and hash randomisation
+differs between the runs), must write the same set of files with identical bytes: every table
+(CSV, Markdown, LaTeX, HTML, Word) and JSON file, whatever the commands come to write."""
 
 from __future__ import annotations
 

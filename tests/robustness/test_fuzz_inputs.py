@@ -60,6 +60,8 @@ CI_SEED = 20250325
 
 def _fixed_in_ci(test):
     return test if FUZZ_EXAMPLES else seed(CI_SEED)(test)
+
+
 TEMPLATES = _fuzz.TEMPLATES
 
 

@@ -1,4 +1,4 @@
-"""Interruption safety of ``grassroots reproduce`` and ``grassroots simulate``.
+"""Interruption safety of ``grassroots describe`` and ``grassroots simulate``.
 
 The commands run as ``python -m grassroots`` subprocesses and are killed (SIGKILL) or
 interrupted (SIGINT) at seeded random moments: after a random delay, or just before a random

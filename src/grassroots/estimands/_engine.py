@@ -76,6 +76,8 @@ class OutcomeInfo:
         Modelled mediators that are predictors of this outcome (causal order).
     ancestors : tuple of str
         Modelled mediators upstream of this outcome (causal order; contains ``parents``).
+    predictors : tuple of str
+        The covariate columns the outcome's model reads (sorted).
     """
 
     name: str
@@ -83,6 +85,7 @@ class OutcomeInfo:
     quantities: tuple[str, ...]
     parents: tuple[str, ...] = ()
     ancestors: tuple[str, ...] = ()
+    predictors: tuple[str, ...] = ()
 
 
 class Chunk(Protocol):
@@ -283,6 +286,7 @@ class FitModel:
                 quantity_labels(o.family, self.times, threshold),
                 parents[o.name],
                 ancestors[o.name],
+                tuple(sorted(uses[o.name])),
             )
             for o in self.spec.outcomes
         }
@@ -496,6 +500,11 @@ class Grouping:
     def counts(self) -> np.ndarray:
         return np.bincount(self.codes, minlength=len(self.labels))
 
+    def averaging_matrix(self) -> np.ndarray:
+        """(groups, rows): ``1 / n_g`` where row ``i`` is in group ``g``, else 0."""
+        members = self.codes[None, :] == np.arange(len(self.labels))[:, None]
+        return members / self.counts[:, None]
+
     def average(self, array: np.ndarray, weight: np.ndarray | None = None) -> np.ndarray:
         """Row averages of ``weight * array`` within groups: (S, rows, Q) -> (S, groups, Q).
 
@@ -505,20 +514,46 @@ class Grouping:
         weight : ndarray, shape (S, rows), optional
             Per-draw row weights (the probability of the mediator values ``array`` assumes).
         """
-        counts = self.counts
-        if len(self.labels) <= _MATMUL_GROUPS:
-            # (groups, rows) averaging matrix: the weighting and the average are one batched
-            # matrix product, with no (S, rows, Q) temporary.
-            averaging = (self.codes[None, :] == np.arange(len(self.labels))[:, None]) / counts[
-                :, None
-            ]
-            left = averaging if weight is None else weight[:, None, :] * averaging[None]
-            return np.matmul(left, array)
-        term = array if weight is None else array * weight[:, :, None]
-        order = np.argsort(self.codes, kind="stable")
-        starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
-        ordered = term if np.array_equal(order, np.arange(order.size)) else term[:, order]
-        return np.add.reduceat(ordered, starts, axis=1) / counts[None, :, None]
+        return _Averager([self])(array, weight)[self.name]
+
+
+class _Averager:
+    """Averages within every grouping at once.
+
+    Groupings with few groups share one stacked averaging matrix, so that weighting and
+    averaging are a single batched matrix product with no (S, rows, Q) temporary; groupings with
+    many groups (townships) use sorted sums instead of a (draws, groups, rows) weight array.
+    """
+
+    def __init__(self, groupings: Sequence[Grouping]) -> None:
+        small = [g for g in groupings if len(g.labels) <= _MATMUL_GROUPS]
+        self.large = [g for g in groupings if len(g.labels) > _MATMUL_GROUPS]
+        self.matrix = (
+            np.concatenate([g.averaging_matrix() for g in small]) if small else np.zeros((0, 0))
+        )
+        bounds = np.cumsum([0, *(len(g.labels) for g in small)])
+        self.small = [
+            (g.name, slice(a, b)) for g, a, b in zip(small, bounds, bounds[1:], strict=False)
+        ]
+        self.sorted = []
+        for g in self.large:
+            order = np.argsort(g.codes, kind="stable")
+            identity = np.array_equal(order, np.arange(order.size))
+            starts = np.concatenate([[0], np.cumsum(g.counts)[:-1]])
+            self.sorted.append((g.name, None if identity else order, starts, g.counts))
+
+    def __call__(self, array: np.ndarray, weight: np.ndarray | None) -> dict[str, np.ndarray]:
+        result: dict[str, np.ndarray] = {}
+        if self.small:
+            left = self.matrix if weight is None else weight[:, None, :] * self.matrix[None]
+            stacked = np.matmul(left, array)
+            result |= {name: stacked[:, part] for name, part in self.small}
+        if self.sorted:
+            term = array if weight is None else array * weight[:, :, None]
+            for name, order, starts, counts in self.sorted:
+                ordered = term if order is None else term[:, order]
+                result[name] = np.add.reduceat(ordered, starts, axis=1) / counts[None, :, None]
+        return result
 
 
 @dataclass(frozen=True)
@@ -553,11 +588,12 @@ def evaluate(
     keys = list(tables)
     first = tables[keys[0]].reset_index(drop=True)
     states = {key: model.prepare(table) for key, table in tables.items()}
+    averager = _Averager(groupings)
     for chunk in model.chunks(first, max_cells):
         out: dict[tuple[str, Regime, str], np.ndarray] = {}
         cache: dict[tuple[str, str, tuple[int, ...]], np.ndarray] = {}
         for request in requests:
-            _evaluate_outcome(model, chunk, states, request, groupings, out, cache)
+            _evaluate_outcome(model, chunk, states, request, averager, out, cache)
         yield {
             key: value.reshape(chunk.n_chains, chunk.n_draws, *value.shape[1:])
             for key, value in out.items()
@@ -569,7 +605,7 @@ def _evaluate_outcome(
     chunk: Chunk,
     states: Mapping[str, Any],
     request: Request,
-    groupings: Sequence[Grouping],
+    averager: _Averager,
     out: dict[tuple[str, Regime, str], np.ndarray],
     cache: dict[tuple[str, str, tuple[int, ...]], np.ndarray],
 ) -> None:
@@ -605,9 +641,8 @@ def _evaluate_outcome(
                     continue
                 signature = tuple(reg.table_of(m) for m in info.ancestors)
                 weight = weights[signature][parent_values]
-                for grouping in groupings:
-                    key = (request.outcome, reg, grouping.name)
-                    averaged = grouping.average(prediction, weight)
+                for name, averaged in averager(prediction, weight).items():
+                    key = (request.outcome, reg, name)
                     out[key] = averaged if key not in out else out[key] + averaged
 
 

@@ -33,7 +33,7 @@ from __future__ import annotations
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -55,6 +55,9 @@ from grassroots.estimands._engine import (
     summarise,
 )
 from grassroots.estimands.scenarios import Scenario, ScenarioSet, builtin_scenarios
+
+if TYPE_CHECKING:
+    from grassroots.inference.fitting import Fit, StudyLike
 
 __all__ = ["ContrastResult", "contrasts", "make_groupings", "resolve_scenarios", "run_contrasts"]
 
@@ -92,8 +95,10 @@ class ContrastResult:
         and ``mediators`` (the modelled mediators that respond to the scenario).
     draws : dict of str to xarray.DataArray
         Per model: the contrast of every draw, dims ``(scenario, estimand, group, chain,
-        draw)``; ``estimand`` carries the coords ``outcome`` and ``quantity``, ``group`` the
-        coords ``group_by``, ``group_value`` and ``n_rows`` (the overall group is ``"all"``).
+        draw)``; ``estimand`` carries the coords ``outcome``, ``quantity``, ``mediators`` (the
+        responding mediators) and ``predictors`` (of the outcome's model), ``scenario`` the
+        coord ``variables`` (the columns it changes), ``group`` the coords ``group_by``,
+        ``group_value`` and ``n_rows`` (the overall group is ``"all"``).
     levels : dict of str to xarray.DataArray
         Per model: the averages themselves, dims ``(table, estimand, group, chain, draw)`` with
         ``table`` = ``status_quo`` and the scenarios.
@@ -279,6 +284,7 @@ def run_contrasts(
     levels = _levels_array(model, tables, selected, regimes, groupings, collected)
     status_quo = levels.sel(table=STATUS_QUO, drop=True)
     draws = (levels.sel(table=[s.name for s in scenarios]) - status_quo).rename(table="scenario")
+    draws = draws.assign_coords(variables=("scenario", [", ".join(s.variables) for s in scenarios]))
     draws.attrs = dict(levels.attrs)
     return ContrastResult(
         _table(model.name, draws, levels, prob), {model.name: draws}, {model.name: levels}, prob
@@ -346,6 +352,15 @@ def _levels_array(
             "estimand": [f"{o}:{q}" for o, q in zip(outcome_of, quantity_of, strict=True)],
             "outcome": ("estimand", outcome_of),
             "quantity": ("estimand", quantity_of),
+            # The modelled mediators upstream of each estimand's outcome (they respond).
+            "mediators": (
+                "estimand",
+                [", ".join(model.outcomes[name].ancestors) for name in outcome_of],
+            ),
+            "predictors": (
+                "estimand",
+                [", ".join(model.outcomes[name].predictors) for name in outcome_of],
+            ),
             "group": [
                 "all" if by == "all" else f"{by}={value}"
                 for by, value in zip(group_by, group_value, strict=True)
@@ -356,12 +371,7 @@ def _levels_array(
             "chain": np.arange(values.shape[3]),
             "draw": np.arange(values.shape[4]),
         },
-        attrs={
-            "model": model.name,
-            "group_effects": model.group_effects,
-            "mediators": ", ".join(model.mediators),
-            "mediators_of": {name: ", ".join(model.outcomes[name].ancestors) for name in selected},
-        },
+        attrs={"model": model.name, "group_effects": model.group_effects},
     )
 
 
@@ -379,7 +389,6 @@ def _table(name: str, draws: xr.DataArray, levels: xr.DataArray, prob: float) ->
     scenarios = list(draws.coords["scenario"].values)
     table_position = [list(levels.coords["table"].values).index(s) for s in scenarios]
     rows = []
-    mediators_of = draws.attrs.get("mediators_of", {})
     for i, scenario in enumerate(scenarios):
         for j, outcome in enumerate(draws.coords["outcome"].values):
             for k, group in enumerate(draws.coords["group"].values):
@@ -398,15 +407,15 @@ def _table(name: str, draws: xr.DataArray, levels: xr.DataArray, prob: float) ->
                         "counterfactual": float(level_medians[table_position[i], j, k]),
                         **{key: float(value[i, j, k]) for key, value in stats.items()},
                         "group_effects": draws.attrs["group_effects"],
-                        "mediators": mediators_of.get(str(outcome), ""),
+                        "mediators": str(draws.coords["mediators"].values[j]),
                     }
                 )
     return pd.DataFrame(rows, columns=list(TABLE_COLUMNS))
 
 
 def contrasts(
-    fits: Any,
-    data: Any,
+    fits: Fit | Sequence[Fit],
+    data: pd.DataFrame | StudyLike,
     scenarios: Scenario | ScenarioSet | Sequence[Scenario | str] | str | None = None,
     *,
     group_effects: str = "fitted",

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -50,6 +50,9 @@ from grassroots.estimands.scenarios import (
     ScenarioSet,
     _unit_codes,
 )
+
+if TYPE_CHECKING:
+    from grassroots.inference.fitting import Fit, StudyLike
 
 __all__ = [
     "TERCILE_LABELS",
@@ -156,8 +159,8 @@ def weakness_tercile(
 
 
 def heterogeneity(
-    fits: Any,
-    data: Any,
+    fits: Fit | Sequence[Fit],
+    data: pd.DataFrame | StudyLike,
     scenarios: Scenario | ScenarioSet | Sequence[Scenario | str] | str | None = None,
     *,
     by: Sequence[str | Grouping] = ("region", WEAKNESS),
@@ -263,8 +266,8 @@ def run_targeting(
 
 
 def targeting(
-    fit: Any,
-    data: Any,
+    fit: Fit,
+    data: pd.DataFrame | StudyLike,
     scenarios: Scenario | ScenarioSet | Sequence[Scenario | str] | str | None = None,
     *,
     outcome: str = "survival",

@@ -46,7 +46,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -70,6 +70,9 @@ from grassroots.estimands._engine import (
 )
 from grassroots.estimands.contrasts import resolve_scenarios
 from grassroots.estimands.scenarios import Scenario, ScenarioSet
+
+if TYPE_CHECKING:
+    from grassroots.inference.fitting import Fit, StudyLike
 
 __all__ = ["MediationResult", "mediation", "run_mediation"]
 
@@ -275,8 +278,8 @@ def _table(draws: xr.DataArray, prob: float) -> pd.DataFrame:
 
 
 def mediation(
-    fit: Any,
-    data: Any,
+    fit: Fit,
+    data: pd.DataFrame | StudyLike,
     scenarios: Scenario | ScenarioSet | Sequence[Scenario | str] | str | None = None,
     *,
     outcomes: Sequence[str] | None = None,

@@ -37,7 +37,7 @@ import warnings
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -64,6 +64,9 @@ from grassroots.estimands.contrasts import (
 )
 from grassroots.estimands.mediation import MediationResult, run_mediation
 from grassroots.estimands.scenarios import Scenario, ScenarioSet
+
+if TYPE_CHECKING:
+    from grassroots.inference.fitting import StudyLike
 
 __all__ = ["TruthModel", "coverage", "load_truth", "true_contrasts", "true_mediation"]
 
@@ -199,6 +202,7 @@ class TruthModel:
                 quantity_labels(self._family[name], self.times, threshold),
                 parents[name],
                 ancestors[name],
+                tuple(sorted(uses[name])),
             )
             for name in self._records
         }
@@ -353,7 +357,7 @@ def _resolve(data: Any, truth: Mapping[str, Any] | str | Path | None) -> tuple[p
 
 
 def true_contrasts(
-    data: Any = None,
+    data: pd.DataFrame | StudyLike | None = None,
     scenarios: Scenario | ScenarioSet | Sequence[Scenario | str] | str | None = None,
     *,
     truth: Mapping[str, Any] | str | Path | None = None,
@@ -422,7 +426,7 @@ def true_contrasts(
 
 
 def true_mediation(
-    data: Any = None,
+    data: pd.DataFrame | StudyLike | None = None,
     scenarios: Scenario | ScenarioSet | Sequence[Scenario | str] | str | None = None,
     *,
     truth: Mapping[str, Any] | str | Path | None = None,
@@ -470,14 +474,23 @@ def coverage(estimates: ContrastResult, truth: ContrastResult, prob: float = 0.9
     Returns
     -------
     DataFrame
-        The estimates' rows with ``median``, ``lower``, ``upper`` at ``prob``, the ``truth``
-        and ``covered``; rows without a matching truth are dropped.
+        The estimates' rows with ``median``, ``lower``, ``upper`` at ``prob``, the ``truth``,
+        ``covered``, and ``comparable``, false when the two are different estimands:
+
+        * the group effects differ;
+        * the outcome's model reads none of the scenario's columns (its contrast is 0 by
+          construction) while the truth is not 0;
+        * the fit holds at their observed values strategies that respond in the truth (a
+          single-outcome fit such as ``survival_m3`` against the default truth: compare it with
+          ``true_contrasts(..., mediators="observed")``).
+
+        A fit that leaves the strategies out (``survival_m1``) estimates the total effect and is
+        comparable with the default truth. Rows without a matching truth are dropped.
 
     Warns
     -----
     UserWarning
-        When the estimates and the truth differ in group effects or responding mediators, so
-        that the two do not describe the same estimand.
+        When some rows are not comparable.
     """
     keys = ["scenario", "outcome", "quantity", "group_by", "group"]
     table = estimates.summary(prob)
@@ -489,19 +502,48 @@ def coverage(estimates: ContrastResult, truth: ContrastResult, prob: float = 0.9
         }
     )
     merged = table.merge(true_table, on=keys, how="inner")
-    same_mediators = [
-        sorted(filter(None, str(a).split(", "))) == sorted(filter(None, str(b).split(", ")))
-        for a, b in zip(merged["mediators"], merged["truth_mediators"], strict=True)
-    ]
-    mismatch = (merged["group_effects"] != merged["truth_group_effects"]) | ~np.asarray(
-        same_mediators, dtype=bool
-    )
-    if mismatch.any():
+
+    def names(text: Any) -> set[str]:
+        return set(filter(None, str(text).split(", ")))
+
+    predictors: dict[tuple[str, str], set[str]] = {}
+    variables: dict[tuple[str, str], set[str]] = {}
+    for model, draws in estimates.draws.items():
+        for outcome, columns in zip(
+            draws.coords["outcome"].values, draws.coords["predictors"].values, strict=True
+        ):
+            predictors[(model, str(outcome))] = names(columns)
+        for scenario, columns in zip(
+            draws.coords["scenario"].values, draws.coords["variables"].values, strict=True
+        ):
+            variables[(model, str(scenario))] = names(columns)
+
+    comparable = []
+    for row in merged.itertuples(index=False):
+        responding, true_responding = names(row.mediators), names(row.truth_mediators)
+        seen = predictors.get((row.model, row.outcome), set())
+        held = (seen & true_responding) - responding
+        # A model without the scenario's columns (nor a mediator that responds) cannot move:
+        # its 0 estimates the truth only where the truth is 0, too.
+        blind = (
+            not (seen & variables.get((row.model, row.scenario), set()))
+            and not responding
+            and row.truth != 0
+        )
+        comparable.append(
+            row.group_effects == row.truth_group_effects
+            and not held
+            and not blind
+            and responding <= true_responding
+        )
+    merged["comparable"] = comparable
+    if not merged["comparable"].all():
         warnings.warn(
-            f"{int(mismatch.sum())} contrast(s) differ from the truth in group effects or in the "
-            "mediators that respond (e.g. a single-outcome fit holding the strategies at their "
-            "observed values against a truth where they respond): pass true_contrasts the same "
-            "group_effects and mediators",
+            f"{int((~merged['comparable']).sum())} contrast(s) are not the truth's estimand: "
+            "different group effects, a model without the scenario's columns, or strategies held "
+            "at their observed values that respond in the truth (pass true_contrasts the same "
+            "group_effects, and mediators='observed' for fits that use the strategies as "
+            "predictors)",
             UserWarning,
             stacklevel=2,
         )
@@ -514,6 +556,7 @@ def coverage(estimates: ContrastResult, truth: ContrastResult, prob: float = 0.9
         "upper",
         "truth",
         "covered",
+        "comparable",
         "group_effects",
         "mediators",
         "truth_mediators",

@@ -174,6 +174,9 @@ def save_figure(
 # --- plots -------------------------------------------------------------------------------------
 
 _NICE_TICKS = (0.05, 0.1, 0.2, 0.25, 0.5, 0.75, 1, 1.5, 2, 3, 4, 5, 10, 20)
+# Over a wide range (forest plots of M1-M4 with strong controls) the fine ticks collide; use
+# a 1-2-5 sequence instead.
+_WIDE_TICKS = (0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1, 2, 5, 10, 20, 50, 100)
 
 
 def _check_columns(frame: pd.DataFrame, required: Sequence[str], what: str) -> None:
@@ -185,7 +188,8 @@ def _check_columns(frame: pd.DataFrame, required: Sequence[str], what: str) -> N
 
 
 def _log_ticks(ax: Any, low: float, high: float) -> None:
-    ticks = [t for t in _NICE_TICKS if low <= t <= high]
+    candidates = _NICE_TICKS if high / low <= 30 else _WIDE_TICKS
+    ticks = [t for t in candidates if low <= t <= high]
     if len(ticks) < 3:
         ticks = sorted({*ticks, *np.round(np.geomspace(low, high, 4), 2).tolist()})
     ax.xaxis.set_major_locator(FixedLocator(ticks))

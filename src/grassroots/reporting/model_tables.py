@@ -79,6 +79,7 @@ __all__ = [
     "format_prior",
     "late_term",
     "loo_summary",
+    "model_note",
     "model_table",
     "outcome_of",
     "prior_declarations",
@@ -478,10 +479,15 @@ def role_label(role: str, level: str = "", lang: Lang = "en") -> str:
     return words.format(level=level_name(level, lang) if level else "")
 
 
-def _priors_sentence(fits: Mapping[str, Fit], lang: Lang) -> str:
+def _priors_sentence(fits: Mapping[str, Fit], lang: Lang, outcome: str | None = None) -> str:
     """"coefficients Normal(μ=0, σ=1); SD of county effects HalfNormal(σ=1); ...", naming the
-    models when a role's prior differs between them."""
-    frames = [prior_declarations(fit.spec).assign(model=model) for model, fit in fits.items()]
+    models when a role's prior differs between them. Only the reported outcome's priors (and
+    the shared ones of a correlated level) are listed."""
+    frames = []
+    for model, fit in fits.items():
+        declared = prior_declarations(fit.spec).assign(model=model)
+        name = outcome_of(fit, outcome)
+        frames.append(declared[declared["outcome"].isin([name, ""])])
     table = pd.concat(frames, ignore_index=True)
     # Coefficients first, then the family's own parameters, then the group SDs.
     table["rank"] = table["role"].map({role: k for k, role in enumerate(_ROLE_WORDS)})
@@ -571,6 +577,8 @@ def _fit_rows(
             data.append({"model": model, "panel": "fit", "term": "elpd_loo",
                          "estimate": result["elpd"], "se": result["se"]})  # fmt: skip
     count_rows = [loo_row, _blank_row(label_column, models, text("n_rows", lang))]
+    # Events (discontinued projects) when the fit's counts carry them (``<outcome>_events``).
+    events_row = _blank_row(label_column, models, text("n_events", lang))
     levels = list(dict.fromkeys(level for fit in fits.values() for level in fit.spec.levels))
     level_rows = {
         lvl: _blank_row(
@@ -584,6 +592,13 @@ def _fit_rows(
         if n is not None:
             count_rows[1][model] = f"{int(n):,d}"
             data.append({"model": model, "panel": "fit", "term": "n_rows", "estimate": n})
+        if f"{name}_events" in fit.counts:
+            events = int(fit.counts[f"{name}_events"])
+            events_row[model] = f"{events:,d}"
+            data.append({"model": model, "panel": "fit", "term": "n_events", "estimate": events})
+    if any(cell != _MISSING for key, cell in events_row.items() if key != label_column):
+        count_rows.append(events_row)
+    for model, fit in fits.items():
         for level in fit.spec.levels:
             if level in fit.counts:
                 level_rows[level][model] = f"{int(fit.counts[level]):,d}"
@@ -789,7 +804,7 @@ def model_note(
             "二分变量为 1 相对 0，类别变量相对参照组。",
             _reference_words(fits, lang),
             f"模型：{_model_steps(fits, outcome, lang)}。",
-            f"先验：{_priors_sentence(fits, lang)}。",
+            f"先验：{_priors_sentence(fits, lang, outcome)}。",
             f"方差成分：组效应标准差（{scale}尺度）的后验中位数；第 l 层方差占比 = σ²_l /（Σσ² + "
             f"{residual}），{residual} 为潜变量尺度上的残差方差"
             + ("（比例风险模型的极值分布误差）" if family == "survival"
@@ -811,7 +826,7 @@ def model_note(
         "reference level for categorical ones.",
         _reference_words(fits, lang),
         f"Models: {_model_steps(fits, outcome, lang)}.",
-        f"Priors: {_priors_sentence(fits, lang)}.",
+        f"Priors: {_priors_sentence(fits, lang, outcome)}.",
         f"Variance components: posterior median SD of the group effects ({scale} scale); "
         f"share of level l = σ²_l / (Σσ² + {residual}), {residual} being the residual variance "
         "of the latent scale"
