@@ -122,7 +122,7 @@ def test_cli_exits_zero_or_two_without_traceback_and_writes_nothing_on_two() -> 
     exits: collections.Counter[int] = collections.Counter()
 
     @_fixed_in_ci
-    @settings(PROFILE, max_examples=FUZZ_EXAMPLES or 25)
+    @settings(PROFILE, max_examples=FUZZ_EXAMPLES or 15)
     @given(_fuzz.cases())
     def cli(case: _fuzz.Case) -> None:
         with tempfile.TemporaryDirectory(prefix="grassroots-fuzz-") as folder:
