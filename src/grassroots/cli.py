@@ -79,11 +79,10 @@ def _load(data: Path | None, mapping: Path | None, max_problems: int = 50):
         _fail(str(error))
 
 
-_PLURAL = {"county": "counties", "township": "townships", "project": "projects"}
-
-
 def _counts(study) -> str:
-    return ", ".join(f"{n:,d} {_PLURAL.get(level, level)}" for level, n in study.n.items())
+    from grassroots.pipeline import count_text
+
+    return count_text(study.n)
 
 
 @app.command()
