@@ -22,6 +22,8 @@ from grassroots.models import build_model
 GRID = (-1.0, 0.0, 0.7)
 
 
+# Keyed by id(model) but holding the model too: a collected model's id can be reused by the
+# next one built, and a stale compiled logp would then be looked up for a different model.
 _COMPILED: dict[tuple[int, str], tuple] = {}
 
 
@@ -29,7 +31,7 @@ def observed_logp(built, name: str, values: dict[str, np.ndarray]) -> np.ndarray
     """Elementwise log density of observed variable ``name`` at constrained parameter values."""
     model = built.model
     key = (id(model), name)
-    if key not in _COMPILED:
+    if key not in _COMPILED or _COMPILED[key][0] is not model:
         # Compile once per model: the logp, and constrained -> unconstrained maps of the values.
         logp = model.compile_logp(vars=[model[name]], sum=False, jacobian=False)
         forward = {}
@@ -40,8 +42,8 @@ def observed_logp(built, name: str, values: dict[str, np.ndarray]) -> np.ndarray
                 forward[rv.name] = pytensor.function(
                     [x], transform.forward(x, *rv.owner.inputs), on_unused_input="ignore"
                 )
-        _COMPILED[key] = (logp, forward)
-    logp, forward = _COMPILED[key]
+        _COMPILED[key] = (model, logp, forward)
+    _, logp, forward = _COMPILED[key]
     point = {}
     for rv in model.free_RVs:
         value = np.asarray(values[rv.name], dtype=float)
