@@ -99,7 +99,7 @@ def _predict(joint, frame, **kwargs):
 
 def test_predictions_from_draws(joint, flat):
     spec, built, posterior = joint
-    out = _predict(joint, flat, times=[12, 24, 36], rng=np.random.default_rng(0))
+    out = _predict(joint, flat, times=[12, 24, 36], seed=0)
     assert out["survival_S"].dims == ("chain", "draw", "row", "survival_time")
     assert out["survival_S"].shape == (2, 25, len(flat), 3)
     assert (out["survival_S"].diff("survival_time") <= 0).all()
@@ -133,23 +133,41 @@ def test_row_averages_in_chunks(joint, flat):
 
 
 def test_group_effect_modes(joint, flat):
-    fitted = _predict(joint, flat, outcomes=["extensive"], rng=np.random.default_rng(0))
+    fitted = _predict(joint, flat, outcomes=["extensive"], seed=0)
     none = _predict(joint, flat, outcomes=["extensive"], group_effects="none")
-    new_a = _predict(
-        joint, flat, outcomes=["extensive"], group_effects="new", rng=np.random.default_rng(1)
-    )
-    new_b = _predict(
-        joint, flat, outcomes=["extensive"], group_effects="new", rng=np.random.default_rng(1)
-    )
+    new_a = _predict(joint, flat, outcomes=["extensive"], group_effects="new", seed=1)
+    new_b = _predict(joint, flat, outcomes=["extensive"], group_effects="new", seed=1)
     assert list(fitted.data_vars) == ["extensive_prob"]
     assert not np.allclose(fitted["extensive_prob"], none["extensive_prob"])
     np.testing.assert_array_equal(new_a["extensive_prob"], new_b["extensive_prob"])  # seeded
     # Rows of one new township share its drawn effect: same predictors -> same probability.
     twin = flat.iloc[[0, 0]]
-    same = _predict(joint, twin, group_effects="new", rng=np.random.default_rng(2))
+    same = _predict(joint, twin, group_effects="new", seed=2)
     np.testing.assert_array_equal(same["extensive_prob"][..., 0], same["extensive_prob"][..., 1])
     with pytest.raises(ValueError, match="group_effects must be"):
         _predict(joint, flat, group_effects="sometimes")
+
+
+def test_new_group_effects_do_not_depend_on_chunks_or_thinning(joint, flat):
+    whole = _predict(
+        joint, flat, outcomes=["extensive"], group_effects="new", seed=5, average_rows=True
+    )
+    chunked = _predict(
+        joint, flat, outcomes=["extensive"], group_effects="new", seed=5, average_rows=True,
+        max_cells=1000,
+    )  # fmt: skip
+    np.testing.assert_array_equal(whole["extensive_prob"], chunked["extensive_prob"])
+    every = _predict(joint, flat, outcomes=["extensive"], group_effects="new", seed=5)
+    spec, built, posterior = joint
+    thinned = _predict(
+        (spec, built, posterior.isel(draw=slice(None, None, 3))), flat, outcomes=["extensive"],
+        group_effects="new", seed=5,
+    )  # fmt: skip
+    np.testing.assert_array_equal(
+        thinned["extensive_prob"], every["extensive_prob"].isel(draw=slice(None, None, 3))
+    )
+    other_seed = _predict(joint, flat, outcomes=["extensive"], group_effects="new", seed=6)
+    assert not np.allclose(other_seed["extensive_prob"], every["extensive_prob"])
 
 
 def test_unseen_groups_warn_and_get_new_effects(joint, flat):
@@ -157,7 +175,7 @@ def test_unseen_groups_warn_and_get_new_effects(joint, flat):
     with pytest.warns(
         UserWarning, match="1 county group\\(s\\) of the new data were not in the fit"
     ):
-        out = _predict(joint, new, rng=np.random.default_rng(0))
+        out = _predict(joint, new, seed=0)
     assert np.isfinite(out["survival_S"]).all()
 
 

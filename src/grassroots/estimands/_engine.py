@@ -30,10 +30,9 @@ from typing import Any, Protocol
 
 import numpy as np
 import pandas as pd
-import xarray as xr
 from scipy.special import expit
 
-from grassroots.models.builder import FAMILIES, group_effect_draws
+from grassroots.models.builder import FAMILIES, group_effect_draws, stack_draws
 from grassroots.models.design import Scaling, design_matrix
 from grassroots.models.spec import ModelSpec, OutcomeSpec
 
@@ -214,12 +213,6 @@ class _FitState:
     )
 
 
-def _stack(posterior: xr.Dataset, name: str) -> np.ndarray:
-    """Draws of ``name`` with chain and draw flattened (chain-major) into one sample axis."""
-    values = posterior[name].transpose("chain", "draw", ...).to_numpy()
-    return values.reshape(-1, *values.shape[2:])
-
-
 class FitModel:
     """A :class:`grassroots.inference.Fit` as an engine model.
 
@@ -265,7 +258,7 @@ class FitModel:
         self.times = tuple(float(t) for t in times)
         self.threshold = threshold
         self.posterior = fit.posterior.isel(draw=slice(None, None, thin))
-        self.rng = np.random.default_rng(fit.seed if seed is None else seed)
+        self.seed = fit.seed if seed is None else seed
         self.coords: dict[str, list[Any]] = {
             k: list(v) for k, v in (getattr(fit, "model_coords", None) or {}).items()
         }
@@ -340,17 +333,17 @@ class FitModel:
                 frame,
                 composite=self.fit.composite,
                 group_effects=self.group_effects,
-                rng=self.rng,
+                seed=self.seed,
             )
             beta: dict[str, np.ndarray | None] = {}
             params: dict[str, dict[str, np.ndarray]] = {}
             eta: dict[str, np.ndarray] = {}
             for outcome in self.spec.outcomes:
                 name = f"{outcome.name}_beta"
-                beta[outcome.name] = _stack(posterior, name) if name in posterior else None
+                beta[outcome.name] = stack_draws(posterior, name) if name in posterior else None
                 family = FAMILIES[outcome.family]
                 params[outcome.name] = {
-                    p: _stack(posterior, p) for p in family.parameter_names(outcome)
+                    p: stack_draws(posterior, p) for p in family.parameter_names(outcome)
                 }
                 matrix = self._reference[outcome.name]
                 eta[outcome.name] = effects[outcome.name]
@@ -396,8 +389,7 @@ class FitModel:
         params = chunk.params[outcome]
         # Binary and ordinal outcomes in closed form (the maths of LogisticFamily.predict and
         # OrdinalFamily.predict, which a test holds them to): these are most of the predictions,
-        # and scipy's expit is several times faster than the families' sigmoid, which also
-        # builds every category's probability.
+        # and the families' predict also builds every category's probability.
         if spec.family == "logistic":
             return expit(params[f"{outcome}_intercept"][:, None] + eta)[..., None]
         if spec.family == "ordinal":

@@ -156,6 +156,7 @@ class Fit:
     backend: str = "nutpie"
     path: Path | None = None
     model_coords: dict[str, list[Any]] = field(default_factory=dict)
+    _loo: dict[str, Any] = field(default_factory=dict, init=False, repr=False, compare=False)
 
     @property
     def posterior(self) -> xr.Dataset:
@@ -171,6 +172,22 @@ class Fit:
         )
 
     # ----- reading -----------------------------------------------------------------------------
+
+    def loo(self, outcome: str) -> Any | None:
+        """PSIS-LOO (``arviz_stats.loo``) of ``outcome`` from the stored pointwise
+        log-likelihood, computed once per fit; ``None`` when the fit stored none for it (fit
+        with ``log_likelihood=True``)."""
+        if outcome not in self._loo:
+            import arviz_stats as azs
+
+            stored = "log_likelihood" in self.trace.children and (
+                outcome in self.trace["log_likelihood"].to_dataset().data_vars
+            )
+            with warnings.catch_warnings():
+                # Callers report high Pareto k values themselves.
+                warnings.simplefilter("ignore")
+                self._loo[outcome] = azs.loo(self.trace, var_name=outcome) if stored else None
+        return self._loo[outcome]
 
     def summary(self, prob: float = 0.95, *, group_effects: bool = False) -> pd.DataFrame:
         """Posterior summary of the parameters.
@@ -319,7 +336,6 @@ class Fit:
         """
         frame, _ = resolve_data(new_data)
         posterior = self.posterior.isel(draw=slice(None, None, thin))
-        rng = np.random.default_rng(self.seed if seed is None else seed)
         return predict_draws(
             self.spec,
             self.scaling,
@@ -327,7 +343,7 @@ class Fit:
             frame,
             composite=self.composite,
             group_effects=group_effects,
-            rng=rng,
+            seed=self.seed if seed is None else seed,
             outcomes=outcomes,
             model_coords=self.model_coords,
             average_rows=average,

@@ -12,8 +12,10 @@ from grassroots.models.builder import (
     BuiltModel,
     ModelInputs,
     build_model,
+    group_effect_draws,
     predict_draws,
     prepare_inputs,
+    stack_draws,
 )
 from grassroots.models.design import PredictorScaling, Scaling, design_matrix
 from grassroots.models.exceptions import ModelDataError, SpecError
@@ -49,9 +51,11 @@ __all__ = [
     "SpecError",
     "build_model",
     "design_matrix",
+    "group_effect_draws",
     "load_spec",
     "predict_draws",
     "prepare_inputs",
     "shipped_specs",
     "spec_from_dict",
+    "stack_draws",
 ]

@@ -121,6 +121,3 @@ class Family(ABC):
         """
 
 
-def sigmoid(x: np.ndarray) -> np.ndarray:
-    """Numerically stable logistic function."""
-    return np.exp(-np.logaddexp(0.0, -x))

@@ -24,7 +24,9 @@ at the reference profile (every design column 0) under their public names.
 
 from __future__ import annotations
 
+import itertools
 import warnings
+import zlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
@@ -236,10 +238,29 @@ def _add_group_effects(spec: ModelSpec, inputs: ModelInputs) -> dict[str, list[A
 # Predictions from posterior draws (numpy, vectorised over draws and rows)
 
 
-def _stack(posterior: xr.Dataset, name: str) -> np.ndarray:
+def stack_draws(posterior: xr.Dataset, name: str) -> np.ndarray:
     """Draws of ``name`` with chain and draw flattened into one leading sample axis."""
     values = posterior[name].transpose(*SAMPLE_DIMS, ...).to_numpy()
     return values.reshape(-1, *values.shape[2:])
+
+
+def standard_normal_per_sample(
+    seed: int, stream: str, posterior: xr.Dataset, shape: tuple[int, ...]
+) -> np.ndarray:
+    """Standard normals (S, *shape), one independent stream per posterior sample.
+
+    Each sample's stream is keyed by ``seed``, the name ``stream`` and the sample's ``(chain,
+    draw)`` coordinates, so a sample gets the same numbers whichever chunk or thinned subset of
+    the posterior it is drawn in.
+    """
+    stream_key = zlib.crc32(stream.encode())
+    chains = posterior.coords["chain"].values
+    draws = posterior.coords["draw"].values
+    out = np.empty((chains.size * draws.size, *shape))
+    for i, (chain, draw) in enumerate(itertools.product(chains, draws)):
+        generator = np.random.default_rng([int(seed), stream_key, int(chain), int(draw)])
+        out[i] = generator.standard_normal(shape)
+    return out
 
 
 def group_effect_draws(
@@ -249,7 +270,7 @@ def group_effect_draws(
     *,
     composite: Sequence[bool],
     group_effects: str = "fitted",
-    rng: np.random.Generator | None = None,
+    seed: int | None = None,
 ) -> dict[str, np.ndarray]:
     """Sum of group effects of every row of ``frame`` for every outcome: outcome -> (S, rows).
 
@@ -260,12 +281,17 @@ def group_effect_draws(
         gets a new draw, with a warning); ``new``: every group is treated as a new group, its
         effect drawn from the fitted group distribution for every posterior draw (one draw per
         group, shared by its rows); ``none``: effects set to 0 (the typical group).
-    rng : numpy.random.Generator, optional
-        Source of new group effects.
+    seed : int, optional
+        Seed of new group effects. A new effect is a function of the seed, the level, the
+        posterior sample's (chain, draw) coordinates and the group's rank among the sorted
+        labels of ``frame``: the same seed gives the same effects however the draws are chunked
+        or thinned, and two calls on tables with the same groups (a status quo and a scenario)
+        share them. ``None``: fresh entropy.
     """
     if group_effects not in ("fitted", "new", "none"):
         raise ValueError(f"group_effects must be 'fitted', 'new' or 'none', not {group_effects!r}")
-    rng = rng if rng is not None else np.random.default_rng()
+    if seed is None:
+        seed = int(np.random.SeedSequence().generate_state(1, np.uint64)[0])
     n_samples = posterior.sizes["chain"] * posterior.sizes["draw"]
     totals = {o.name: np.zeros((n_samples, len(frame))) for o in spec.outcomes}
     if group_effects == "none" or not spec.groups:
@@ -284,7 +310,7 @@ def group_effect_draws(
                 UserWarning,
                 stacklevel=3,
             )
-        effects = _level_effects(spec, posterior, level.name, position, new, rng, n_samples)
+        effects = _level_effects(spec, posterior, level.name, position, new, seed)
         for name, per_group in effects.items():
             totals[name] += per_group[:, row_codes]
     return totals
@@ -296,30 +322,30 @@ def _level_effects(
     level: str,
     position: np.ndarray,
     new: np.ndarray,
-    rng: np.random.Generator,
-    n_samples: int,
+    seed: int,
 ) -> dict[str, np.ndarray]:
     """Effects (S, unique groups) per outcome at one level: fitted where known, else drawn."""
     n_groups = position.size
     safe = np.where(new, 0, position)
     result: dict[str, np.ndarray] = {}
     if level == spec.correlated:
-        fitted = _stack(posterior, f"{level}_effect")[:, safe, :]  # (S, G, K)
-        sds = _stack(posterior, f"{level}_sd")  # (S, K)
-        corr = _stack(posterior, f"{level}_corr")  # (S, K, K)
+        fitted = stack_draws(posterior, f"{level}_effect")[:, safe, :]  # (S, G, K)
+        sds = stack_draws(posterior, f"{level}_sd")  # (S, K)
+        corr = stack_draws(posterior, f"{level}_corr")  # (S, K, K)
         cov = sds[:, :, None] * corr * sds[:, None, :]
         # A jitter keeps the Cholesky factor defined when a draw's correlation is near-singular.
         chol = np.linalg.cholesky(cov + 1e-12 * np.eye(cov.shape[-1]))
-        z = rng.standard_normal((n_samples, n_groups, cov.shape[-1]))
+        z = standard_normal_per_sample(seed, level, posterior, (n_groups, cov.shape[-1]))
         drawn = np.einsum("sgk,sjk->sgj", z, chol)
         joint = np.where(new[None, :, None], drawn, fitted)
         for k, outcome in enumerate(spec.outcomes):
             result[outcome.name] = joint[:, :, k]
         return result
     for outcome in spec.outcomes:
-        fitted = _stack(posterior, f"{outcome.name}_effect_{level}")[:, safe]
-        sd = _stack(posterior, f"{outcome.name}_sd_{level}")
-        drawn = sd[:, None] * rng.standard_normal((n_samples, n_groups))
+        fitted = stack_draws(posterior, f"{outcome.name}_effect_{level}")[:, safe]
+        sd = stack_draws(posterior, f"{outcome.name}_sd_{level}")
+        z = standard_normal_per_sample(seed, f"{level}/{outcome.name}", posterior, (n_groups,))
+        drawn = sd[:, None] * z
         result[outcome.name] = np.where(new[None, :], drawn, fitted)
     return result
 
@@ -332,7 +358,7 @@ def predict_draws(
     *,
     composite: Sequence[bool] | None = None,
     group_effects: str = "fitted",
-    rng: np.random.Generator | None = None,
+    seed: int | None = None,
     outcomes: Sequence[str] | None = None,
     model_coords: Mapping[str, Sequence[Any]] | None = None,
     average_rows: bool = False,
@@ -353,8 +379,8 @@ def predict_draws(
         The fit's group-labelling rule per level (see :func:`group_keys`); inferred when ``None``.
     group_effects : {"fitted", "new", "none"}
         See :func:`group_effect_draws`.
-    rng : numpy.random.Generator, optional
-        For new group effects.
+    seed : int, optional
+        Seed of new group effects (see :func:`group_effect_draws`).
     outcomes : sequence of str, optional
         Outcomes to predict (default: all).
     model_coords : Mapping, optional
@@ -364,7 +390,8 @@ def predict_draws(
         Return the average over rows for every draw (what g-computation needs) instead of every
         row; draws are then processed in chunks, so memory stays small.
     max_cells : int
-        Draws x rows per chunk when ``average_rows`` (bounds the working memory).
+        Draws x rows x survival times per chunk when ``average_rows`` (bounds the working
+        memory: S(t) holds that many floats before the average).
     **options
         Passed to the families, e.g. ``times=[12, 24, 36]`` for survival.
 
@@ -385,11 +412,12 @@ def predict_draws(
         raise ModelDataError(f"cannot predict: the data lack column(s) {missing}")
     if composite is None:
         composite = group_keys(frame, spec.groups)[1]
-    rng = rng if rng is not None else np.random.default_rng()
+    if seed is None:
+        seed = int(np.random.SeedSequence().generate_state(1, np.uint64)[0])
     arguments = dict(
         composite=composite,
         group_effects=group_effects,
-        rng=rng,
+        seed=seed,
         outcomes=outcomes,
         model_coords=model_coords,
         average_rows=average_rows,
@@ -398,7 +426,8 @@ def predict_draws(
     if not average_rows:
         return _predict_chunk(spec, scaling, posterior, frame, **arguments)
     # Chunks of whole draws (vectorised within a chunk): the row average of each is kept.
-    per_chunk = max(1, max_cells // max(1, len(frame) * posterior.sizes["chain"]))
+    width = max(1, len(options.get("times", ())))
+    per_chunk = max(1, max_cells // max(1, len(frame) * posterior.sizes["chain"] * width))
     pieces = [
         _predict_chunk(
             spec, scaling, posterior.isel(draw=slice(start, start + per_chunk)), frame, **arguments
@@ -416,14 +445,14 @@ def _predict_chunk(
     *,
     composite: Sequence[bool],
     group_effects: str,
-    rng: np.random.Generator,
+    seed: int,
     outcomes: Sequence[str] | None,
     model_coords: Mapping[str, Sequence[Any]] | None,
     average_rows: bool,
     **options: Any,
 ) -> xr.Dataset:
     effects = group_effect_draws(
-        spec, posterior, frame, composite=composite, group_effects=group_effects, rng=rng
+        spec, posterior, frame, composite=composite, group_effects=group_effects, seed=seed
     )
     chains, draws = posterior.sizes["chain"], posterior.sizes["draw"]
     coords: dict[str, Any] = {
@@ -441,7 +470,7 @@ def _predict_chunk(
             continue
         eta = _linear_predictor(outcome, scaling, posterior, frame) + effects[outcome.name]
         family = FAMILIES[outcome.family]
-        params = {name: _stack(posterior, name) for name in family.parameter_names(outcome)}
+        params = {name: stack_draws(posterior, name) for name in family.parameter_names(outcome)}
         prediction = family.predict(
             outcome, params, eta, coords=known, frame=frame, scaling=scaling, **options
         )

@@ -13,8 +13,9 @@ from typing import Any, ClassVar
 import numpy as np
 import pandas as pd
 import pymc as pm
+from scipy.special import expit
 
-from grassroots.models.base import Family, OutcomeData, Prediction, sigmoid
+from grassroots.models.base import Family, OutcomeData, Prediction
 from grassroots.models.exceptions import ModelDataError
 from grassroots.models.priors import resolve_prior
 from grassroots.models.spec import OutcomeSpec
@@ -67,5 +68,5 @@ class LogisticFamily(Family):
     ) -> Prediction:
         """``<outcome>_prob``: P(Y = 1 | x, group), dims (sample, row)."""
         name = outcome.name
-        probability = sigmoid(params[f"{name}_intercept"][:, None] + eta)
+        probability = expit(params[f"{name}_intercept"][:, None] + eta)
         return Prediction(arrays={f"{name}_prob": (("sample", "row"), probability)})

@@ -17,8 +17,9 @@ from typing import Any, ClassVar
 import numpy as np
 import pandas as pd
 import pymc as pm
+from scipy.special import expit
 
-from grassroots.models.base import Family, OutcomeData, Prediction, sigmoid
+from grassroots.models.base import Family, OutcomeData, Prediction
 from grassroots.models.exceptions import ModelDataError
 from grassroots.models.priors import resolve_prior
 from grassroots.models.spec import OutcomeSpec
@@ -26,7 +27,7 @@ from grassroots.models.spec import OutcomeSpec
 
 def category_probabilities(cutpoints: np.ndarray, eta: np.ndarray) -> np.ndarray:
     """``P(Y = level_k)``: cut points (S, K-1) and eta (S, n) -> (S, n, K)."""
-    cumulative = sigmoid(cutpoints[:, None, :] - eta[:, :, None])
+    cumulative = expit(cutpoints[:, None, :] - eta[:, :, None])
     shape = (*cumulative.shape[:-1], 1)
     padded = np.concatenate([np.zeros(shape), cumulative, np.ones(shape)], axis=-1)
     return np.diff(padded, axis=-1)

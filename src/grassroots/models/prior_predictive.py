@@ -106,7 +106,7 @@ def prior_predictive(
         frame,
         composite=built.inputs.groups.composite,
         group_effects="fitted",
-        rng=rng,
+        seed=seed,
         model_coords=built.inputs.coords(),
         times=list(times),
     )

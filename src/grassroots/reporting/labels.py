@@ -118,6 +118,13 @@ TEXT: Mapping[str, Mapping[Lang, str]] = {
     "rating": {"en": "Rating", "zh": "评分"},
     "share_of_projects": {"en": "Share of rated projects", "zh": "已评分项目占比"},
     "observed": {"en": "Observed", "zh": "观测值"},
+    "prior_survival": {"en": "{label}: prior survival", "zh": "{label}：先验生存曲线"},
+    "prior_rating_shares": {"en": "{label}: prior rating shares", "zh": "{label}：先验评分分布"},
+    "prior_probability": {"en": "{label}: prior P(yes)", "zh": "{label}：先验概率"},
+    "row_average_survival": {"en": "S(t), average over projects", "zh": "S(t)（项目平均）"},
+    "row_average_probability": {"en": "P(yes), average over projects", "zh": "概率（项目平均）"},
+    "share_of_rows": {"en": "Share of projects", "zh": "项目占比"},
+    "prior_draws": {"en": "Prior draws", "zh": "先验抽样数"},
     "yes": {"en": "yes", "zh": "是"},
     "no": {"en": "no", "zh": "否"},
 }

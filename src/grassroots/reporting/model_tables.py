@@ -39,7 +39,6 @@ from __future__ import annotations
 
 import math
 import re
-import warnings
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -355,17 +354,9 @@ def loo_summary(fit: Fit, *, outcome: str | None = None) -> dict[str, float] | N
         ``good_k``; ``None`` when the fit stored no log-likelihood (fit with
         ``log_likelihood=True``) or none for this outcome.
     """
-    import arviz_stats as azs
-
-    name = outcome_of(fit, outcome)
-    if "log_likelihood" not in fit.trace.children:
+    result = fit.loo(outcome_of(fit, outcome))
+    if result is None:
         return None
-    if name not in fit.trace["log_likelihood"].to_dataset().data_vars:
-        return None
-    with warnings.catch_warnings():
-        # High Pareto k values are reported in the table's note (n_high_k), not as a warning.
-        warnings.simplefilter("ignore")
-        result = azs.loo(fit.trace, var_name=name)
     high = int((result.pareto_k > result.good_k).sum()) if result.pareto_k is not None else 0
     return {
         "elpd": float(result.elpd),

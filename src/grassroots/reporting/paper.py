@@ -18,8 +18,9 @@ builder                     input
 ==========================  ====================================================================
 
 Figures: :func:`coefficient_forest`, :func:`caterpillar_plot`, :func:`km_posterior_plot`,
-:func:`ordinal_ppc_plot` (and :func:`~grassroots.reporting.figures.contrast_density_plot` for
-the contrasts); write them with :func:`save_figure`. Every builder takes ``lang="en"|"zh"``.
+:func:`ordinal_ppc_plot`, :func:`prior_predictive_plot` (and
+:func:`~grassroots.reporting.figures.contrast_density_plot` for the contrasts); write them with
+:func:`save_figure`. Every builder takes ``lang="en"|"zh"``.
 
 >>> from grassroots.reporting.paper import table2_survival        # doctest: +SKIP
 >>> table2_survival(fits, "zh").write("reports/tables/zh")         # doctest: +SKIP
@@ -55,6 +56,7 @@ from grassroots.reporting.paper_figures import (
     coefficient_forest,
     km_posterior_plot,
     ordinal_ppc_plot,
+    prior_predictive_plot,
 )
 
 __all__ = [
@@ -70,6 +72,7 @@ __all__ = [
     "km_posterior_plot",
     "loo_summary",
     "ordinal_ppc_plot",
+    "prior_predictive_plot",
     "save_figure",
     "scale_priors",
     "sensitivity_estimates",

@@ -23,6 +23,7 @@ from matplotlib.figure import Figure
 from grassroots.data import schema
 from grassroots.data.schema import Lang
 from grassroots.inference.fitting import StudyLike, resolve_data
+from grassroots.models.prior_predictive import PriorPredictive, plot_prior_predictive
 from grassroots.reporting.figures import PALETTE, _styled, forest_plot
 from grassroots.reporting.labels import level_name, level_plural, term_label, text
 from grassroots.reporting.model_tables import (
@@ -45,10 +46,8 @@ __all__ = [
     "ordinal_ppc_frame",
     "ordinal_ppc_plot",
     "posterior_survival_frame",
+    "prior_predictive_plot",
 ]
-
-# Floats of one prediction chunk (~160 MB), the budget of the default Fit.predict chunks.
-_PREDICT_CELLS = 20_000_000
 
 #: Panels a forest plot shows by default: the paper's argument, not the controls.
 FOREST_PANELS: tuple[str, ...] = ("weaknesses", "strengths", "strategies", "interactions")
@@ -354,13 +353,10 @@ def posterior_survival_frame(
     for group in _groups(frame, by):
         rows = frame[frame[by] == group]
         shown = grid[grid <= float(rows[time].max())]
-        # Fit.predict, with the chunk size divided by the number of times: its chunks bound
-        # draws x rows, and S(t) holds draws x rows x times floats before the average.
         predicted = predict_draws(
             fit.spec, fit.scaling, posterior, rows, composite=fit.composite,
-            group_effects=group_effects, rng=np.random.default_rng(fit.seed), outcomes=[name],
+            group_effects=group_effects, seed=fit.seed, outcomes=[name],
             model_coords=fit.model_coords, average_rows=True, times=shown,
-            max_cells=max(1, _PREDICT_CELLS // max(1, len(shown))),
         )  # fmt: skip
         draws = predicted[f"{name}_S"]
         q = draws.quantile([0.5, (1 - prob) / 2, (1 + prob) / 2], dim=("chain", "draw"))
@@ -547,4 +543,28 @@ def ordinal_ppc_plot(
     fig.legend(loc="outside upper center", ncols=2)
     if title:
         ax.set_title(title, loc="left")
+    return fig
+
+
+@_styled
+def prior_predictive_plot(check: PriorPredictive, lang: Lang = "en") -> Figure:
+    """The prior predictive check (:func:`grassroots.models.prior_predictive`) with the
+    codebook's labels: survival curves, rating shares and probabilities implied by the priors
+    alone, 50% and 90% bands."""
+    fig = plot_prior_predictive(check)
+    for ax, outcome in zip(fig.axes, check.spec.outcomes, strict=True):
+        column = outcome.columns.get("column", outcome.name)
+        label = (text("survival_outcome", lang) if outcome.family == "survival"
+                 else term_label(column, lang))  # fmt: skip
+        if outcome.family == "survival":
+            ax.set(xlabel=text("months_since_launch", lang),
+                   ylabel=text("row_average_survival", lang),
+                   title=text("prior_survival", lang).format(label=label))  # fmt: skip
+        elif outcome.family == "ordinal":
+            ax.set(xlabel=text("rating", lang), ylabel=text("share_of_rows", lang),
+                   title=text("prior_rating_shares", lang).format(label=label))  # fmt: skip
+        else:
+            ax.set(xlabel=text("row_average_probability", lang),
+                   ylabel=text("prior_draws", lang),
+                   title=text("prior_probability", lang).format(label=label))  # fmt: skip
     return fig
