@@ -42,7 +42,7 @@ def test_reproduce_writes_every_table_and_figure_deterministically(
     names = {path.name for path in first}
     for stem in ("table1_descriptives", "table2_survival", "table3_demand_fit",
                  "table4_strategies", "table5_contrasts", "table6_mediation",
-                 "table7_heterogeneity", "appendix_b_sensitivity"):
+                 "table7_heterogeneity", "table8_targeting", "appendix_b_sensitivity"):
         for lang_suffix in ("", "_zh"):
             for fmt in ("md", "tex", "html", "docx", "csv"):
                 assert f"{stem}{lang_suffix}.{fmt}" in names

@@ -13,6 +13,7 @@ from grassroots.reporting.estimand_tables import (
     table5_contrasts,
     table6_mediation,
     table7_heterogeneity,
+    table8_targeting,
 )
 
 QUANTITIES = [("survival", "S(12)"), ("survival", "S(24)"), ("demand_fit", "P(>=4)"),
@@ -189,3 +190,36 @@ def test_written_files_are_byte_identical(tmp_path: Path, contrasts, mediation):
             first = build(lang).write(tmp_path / "a" / lang)
             second = build(lang).write(tmp_path / "b" / lang)
             assert [p.read_bytes() for p in first] == [p.read_bytes() for p in second]
+
+
+@pytest.fixture(scope="module")
+def ranked() -> pd.DataFrame:
+    rows = []
+    for scenario in ("resources_plus_1sd", "all_three"):
+        for rank in range(1, 31):
+            gain = 0.2 - rank / 200
+            rows.append({
+                "scenario": scenario, "rank": rank, "county_id": f"C{rank % 4}",
+                "township_id": f"T{rank:03d}", "n_rows": 3 + rank % 5,
+                "weakness_tercile": ("low", "middle", "high")[rank % 3],
+                "region": ("east", "central", "west")[rank % 3],
+                "mean": gain, "median": gain, "lower": gain - 0.05, "upper": gain + 0.05,
+                "pr_positive": 0.99, "outcome": "survival", "quantity": "S(24)",
+                "group_effects": "fitted",
+            })  # fmt: skip
+    return pd.DataFrame(rows)
+
+
+def test_table8_shows_the_top_townships_and_keeps_the_whole_list(ranked):
+    table = table8_targeting(ranked, scenario_labels=LABELS, top=5)
+    assert len(table.frame) == 10  # 5 per scenario
+    first = table.frame.iloc[0]
+    assert first.iloc[0] == "1" and "T001" in first.to_list()
+    assert "19.5 [14.5, 24.5]" in first.to_list()  # percentage points
+    assert table.frame.index[0] == "Resources +1 SD"
+    assert len(table.data) == 60  # the CSV keeps every township
+    assert "first 5 per scenario" in table.note
+    zh = table8_targeting(ranked, "zh", top=5)
+    assert zh.title.startswith("表8") and "高" in "".join(zh.frame.to_numpy().ravel().tolist())
+    with pytest.raises(ValueError, match="rank"):
+        table8_targeting(ranked.drop(columns="rank"))

@@ -40,6 +40,7 @@ from collections.abc import Mapping, Sequence
 
 import pandas as pd
 
+from grassroots.data import schema
 from grassroots.data.schema import Lang
 from grassroots.reporting.labels import term_label, text
 from grassroots.reporting.tables import PANEL, Table, format_estimate
@@ -50,6 +51,7 @@ __all__ = [
     "table5_contrasts",
     "table6_mediation",
     "table7_heterogeneity",
+    "table8_targeting",
 ]
 
 _REQUIRED = ("scenario", "outcome", "median", "lower", "upper", "pr_positive")
@@ -528,4 +530,84 @@ def table7_heterogeneity(
         panel=PANEL,
         lang=lang,
         align="l" + "r" * (len(headers) - 1),
+    )
+
+
+def table8_targeting(
+    ranked: pd.DataFrame,
+    lang: Lang = "en",
+    *,
+    scenario_labels: Mapping[str, str] | None = None,
+    top: int = 15,
+    name: str = "table8_targeting",
+    prob: float = 0.95,
+) -> Table:
+    """Table 8: the townships that would gain most from each remedy, ranked.
+
+    Parameters
+    ----------
+    ranked
+        :attr:`grassroots.estimands.TargetingResult.table`: per scenario, one row per unit in
+        rank order with ``rank``, the unit's id columns, ``n_rows``, optionally ``region`` and
+        ``weakness_tercile``, ``outcome``, ``quantity`` and the contrast's ``median``,
+        ``lower``, ``upper``, ``pr_positive``.
+    lang
+        ``"en"`` or ``"zh"``.
+    scenario_labels
+        Scenario name -> panel heading.
+    top
+        Units shown per scenario; the CSV keeps the whole ranked list.
+    name
+        File stem.
+    prob
+        Mass of the intervals (for the note).
+    """
+    _check(ranked, (*_REQUIRED, "rank", "n_rows", "quantity"), "table8_targeting")
+    ids = [c for c in ("county_id", "township_id") if c in ranked.columns]
+    headers = [text("rank", lang), *(term_label(c, lang) for c in ids)]
+    extra = [c for c in ("region", "weakness_tercile") if c in ranked.columns]
+    headers += [text("weakness_tercile_short", lang) if c == "weakness_tercile"
+                else term_label(c, lang) for c in extra]  # fmt: skip
+    headers += [text("n_rows", lang), text("delta_cri", lang), text("pr_positive", lang)]
+    rows, panels = [], []
+    for scenario in dict.fromkeys(ranked["scenario"]):
+        part = ranked[ranked["scenario"] == scenario].sort_values("rank").head(top)
+        for _, row in part.iterrows():
+            cells = [str(int(row["rank"])), *(str(row[c]) for c in ids)]
+            for column in extra:
+                value = row[column]
+                cells.append(
+                    _TERCILES.get(str(value), {"en": str(value), "zh": str(value)})[lang]
+                    if column == "weakness_tercile"
+                    else schema.variable(column).level_label(str(value), lang)
+                )
+            cells += [f"{int(row['n_rows']):,d}", _delta(row), f"{row['pr_positive']:.2f}"]
+            rows.append(cells)
+            panels.append(_scenario_label(str(scenario), scenario_labels))
+    table_frame = pd.DataFrame(rows, columns=headers, index=pd.Index(panels, name=PANEL))
+    first = ranked.iloc[0]
+    quantity = quantity_label(str(first["outcome"]), first["quantity"], lang)
+    pieces = _common_note(ranked, lang, prob)
+    if lang == "zh":
+        pieces.append(
+            f"按各乡镇项目平均的 Δ（{quantity}）的后验均值排序，每个情景列出前 {top} 个乡镇；"
+            "完整排序见同名 CSV 文件。"
+        )
+    else:
+        pieces.append(
+            f"Townships ranked by the posterior mean of Δ ({quantity}) averaged over their "
+            f"projects; the first {top} per scenario are shown, the CSV file of the same name "
+            "holds the whole ranked list."
+        )
+    title = ("表8 干预收益最大的乡镇" if lang == "zh"
+             else "Table 8. Townships that would gain most from each remedy")  # fmt: skip
+    return Table(
+        name=name,
+        title=title,
+        frame=table_frame,
+        note=_join(pieces, lang),
+        data=ranked.reset_index(drop=True),
+        panel=PANEL,
+        lang=lang,
+        align="r" + "l" * (len(headers) - 4) + "rrr",
     )

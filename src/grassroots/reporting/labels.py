@@ -100,6 +100,8 @@ TEXT: Mapping[str, Mapping[Lang, str]] = {
         "zh": "基线弱势：{level}三分位",
     },
     "survival_outcome": {"en": "Project survival", "zh": "项目存续"},
+    "rank": {"en": "Rank", "zh": "排序"},
+    "weakness_tercile_short": {"en": "Weakness tercile", "zh": "弱势三分位"},
     # --- figures ------------------------------------------------------------------------------
     "months_since_launch": {"en": "Months since launch", "zh": "上线后月数"},
     "survival_probability": {"en": "Share still running, S(t)", "zh": "仍在运行的比例 S(t)"},

@@ -10,6 +10,7 @@ builder                     input
 :func:`table5_contrasts`    contrast summaries (:mod:`.estimand_tables` lists the columns)
 :func:`table6_mediation`    mediation summaries
 :func:`table7_heterogeneity`  subgroup contrast summaries
+:func:`table8_targeting`    the ranked townships (``targeting(...).table``)
 :func:`appendix_a_diagnostics`  every fit
 :func:`appendix_b_priors`   every fit (or spec)
 :func:`appendix_b_sensitivity`  key estimates under prior scales ×0.5, ×1, ×2
@@ -40,6 +41,7 @@ from grassroots.reporting.estimand_tables import (
     table5_contrasts,
     table6_mediation,
     table7_heterogeneity,
+    table8_targeting,
 )
 from grassroots.reporting.figures import contrast_density_plot, save_figure
 from grassroots.reporting.frequentist import appendix_c_frequentist, frequentist_estimates
@@ -83,5 +85,6 @@ __all__ = [
     "table5_contrasts",
     "table6_mediation",
     "table7_heterogeneity",
+    "table8_targeting",
     "variance_components",
 ]
