@@ -15,65 +15,10 @@ import pytest
 
 from grassroots.inference import ConvergenceWarning, fit
 from grassroots.models import load_spec
+from grassroots.validation.coverage import true_values
 
 pytestmark = pytest.mark.slow
 RECOVERY_SEED = 730_019
-
-
-def true_values(fitted, truth: dict) -> pd.Series:
-    """The truth on the model's scale, indexed like ``Fit.summary()``.
-
-    The simulator centres every term (binary ones too) and writes interactions as products of
-    centred components; the model keeps binary and dummy columns at 0/1 and reports intercepts
-    and cut points at the reference profile, so both are converted here.
-    """
-    values = {}
-    scaling = fitted.scaling.predictors
-    for outcome in fitted.spec.outcomes:
-        name = outcome.name
-        terms = truth["outcomes"][name]["terms"]
-
-        def coef(term: str, terms=terms) -> float:
-            return float(terms[term]["coef"]) if term in terms else 0.0
-
-        interactions = {t: v for t, v in terms.items() if v["kind"] == "interaction"}
-        for term in fitted.posterior.coords[f"{name}_term"].values:
-            if ":" in term:
-                # Product of a standardised continuous and a 0/1 column.
-                continuous = next(p for p in term.split(":") if scaling[p].kind == "continuous")
-                values[f"{name}_beta[{term}]"] = coef(term) * scaling[continuous].sd
-            elif term in scaling and scaling[term].kind == "continuous":
-                slope = coef(term)
-                # a:b centred at b's mean = main effect of a at b = 0 shifted by coef_ab * mean(b).
-                for label, spec in interactions.items():
-                    parts = label.split(":")
-                    if term in parts:
-                        other = next(p for p in parts if p != term)
-                        slope -= spec["coef"] * spec["components"][other]["mean"]
-                values[f"{name}_beta[{term}]"] = slope * scaling[term].sd
-            else:
-                values[f"{name}_beta[{term}]"] = coef(term)
-        # Value of the simulator's centred predictor at the model's reference profile.
-        at_reference = -sum(
-            float(v["coef"]) * float(v["mean"])
-            for v in terms.values()
-            if v["kind"] in ("binary", "contrast")
-        )
-        family = truth["outcomes"][name]
-        if outcome.family == "logistic":
-            values[f"{name}_intercept"] = float(family["intercept"]) + at_reference
-        if outcome.family == "ordinal":
-            for label, cut in zip(
-                fitted.posterior.coords[f"{name}_cut"].values, family["cutpoints"], strict=True
-            ):
-                values[f"{name}_cutpoints[{label}]"] = float(cut) - at_reference
-        # Late (time-varying) effects: the simulator's are uncentred log hazard ratios.
-        late_truth = truth["outcomes"][name].get("time_varying", {})
-        for column in outcome.time_varying:
-            values[f"{name}_beta_late[{column}]"] = float(late_truth[column]["log_hr"])
-        values[f"{name}_sd_county"] = float(truth["group_effects"]["sd"]["county"][name])
-        values[f"township_sd[{name}]"] = float(truth["group_effects"]["sd"]["township"][name])
-    return pd.Series(values)
 
 
 @pytest.fixture(scope="module")

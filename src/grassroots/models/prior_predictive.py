@@ -8,6 +8,7 @@ month 1 nor stay flat at 1 for a decade, and ratings that are not all piled on o
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -91,10 +92,17 @@ def prior_predictive(
     built = build_model(spec, data)
     model = built.model
     names = [v.name for v in model.free_RVs + model.deterministics]
-    with model:
-        prior = pm.sample_prior_predictive(
-            draws=draws, var_names=names, random_seed=int(rng.integers(2**31))
-        )
+    logger = logging.getLogger("pymc")
+    level = logger.level
+    # PyMC logs the list of sampled variables; in a pipeline's output it is noise.
+    logger.setLevel(logging.WARNING)
+    try:
+        with model:
+            prior = pm.sample_prior_predictive(
+                draws=draws, var_names=names, random_seed=int(rng.integers(2**31))
+            )
+    finally:
+        logger.setLevel(level)
     posterior = order_cutpoints(prior["prior"].to_dataset(), spec)
     frame = data.reset_index(drop=True)
     if len(frame) > max_rows:

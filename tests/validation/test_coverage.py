@@ -1,0 +1,80 @@
+"""The coverage study's bookkeeping: seeds, parameter groups, the summary table, resuming."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from grassroots.validation import coverage
+
+
+def test_replicate_seeds_do_not_depend_on_how_many_are_run():
+    assert coverage.replicate_seed(1, 3) == coverage.replicate_seed(1, 3)
+    seeds = [coverage.replicate_seed(1, r) for r in range(50)]
+    assert len(set(seeds)) == 50
+    assert coverage.replicate_seed(2, 3) != coverage.replicate_seed(1, 3)
+
+
+@pytest.mark.parametrize(
+    ("parameter", "expected"),
+    [
+        ("survival_beta[authority]", ("survival", "coefficients")),
+        ("demand_fit_beta[tech_capacity:outsourced]", ("demand_fit", "coefficients")),
+        ("survival_beta_late[short_sighted]", ("survival", "late effect")),
+        ("extensive_intercept", ("extensive", "intercept / cut points")),
+        ("demand_fit_cutpoints[1|2]", ("demand_fit", "intercept / cut points")),
+        ("short_sighted_sd_county", ("short_sighted", "county SD")),
+        ("township_sd[expedient]", ("expedient", "township SD")),
+    ],
+)
+def test_parameter_groups(parameter, expected):
+    assert coverage.parameter_group(parameter) == expected
+
+
+def _rows(n_replicates: int, rng: np.random.Generator) -> pd.DataFrame:
+    """Replicates whose posteriors are N(truth + e, 1) with e ~ N(0, 1): calibrated intervals."""
+    rows = []
+    for r in range(n_replicates):
+        for parameter in ("survival_beta[authority]", "township_sd[survival]"):
+            truth = 0.3
+            centre = truth + rng.standard_normal()
+            rows.append({
+                "replicate": r, "parameter": parameter, "truth": truth, "mean": centre,
+                "q05": centre - 1.6449, "q25": centre - 0.6745, "q75": centre + 0.6745,
+                "q95": centre + 1.6449, "max_rhat": 1.0 if r % 10 else 1.05,
+                "divergences": 0, "sample_seconds": 1.0,
+            })  # fmt: skip
+    return pd.DataFrame(rows)
+
+
+def test_coverage_table_measures_calibrated_intervals_near_nominal():
+    table = coverage.coverage_table(_rows(2000, np.random.default_rng(0)))
+    overall = table[table["group"] == "all parameters"].iloc[0]
+    assert overall["replicates"] == 2000 and overall["intervals"] == 4000
+    assert abs(overall["coverage_50"] - 0.5) < 4 * overall["se_50"]
+    assert abs(overall["coverage_90"] - 0.9) < 4 * overall["se_90"]
+    assert abs(overall["rmse"] - 1.0) < 0.05
+    by_group = table.set_index(["outcome", "group"])
+    assert by_group.loc[("survival", "township SD"), "parameters"] == 1
+    converged = coverage.coverage_table(_rows(100, np.random.default_rng(0)), converged_only=True)
+    assert converged.iloc[-1]["replicates"] == 90
+
+
+def test_biased_intervals_show_as_undercoverage():
+    rows = _rows(500, np.random.default_rng(1))
+    rows[["mean", "q05", "q25", "q75", "q95"]] += 2.0
+    overall = coverage.coverage_table(rows).iloc[-1]
+    assert overall["coverage_90"] < 0.7 and overall["mean_error"] == pytest.approx(2.0, abs=0.1)
+
+
+def test_finished_replicates_are_read_back_and_skipped(tmp_path: Path, monkeypatch):
+    _rows(3, np.random.default_rng(2)).query("replicate == 1").to_csv(
+        tmp_path / "replicate-0001.csv", index=False
+    )
+    assert coverage.read_replicates(tmp_path)["replicate"].unique().tolist() == [1]
+    messages = []
+    records = coverage.run_coverage([1], seed=5, out_dir=tmp_path, echo=messages.append)
+    assert records == [] and "running 0" in messages[0]
