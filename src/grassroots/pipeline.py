@@ -140,7 +140,8 @@ def _sensitivity_estimates(fits: dict) -> Any:
     from grassroots.reporting.appendix import sensitivity_estimates
 
     def label(name: str) -> str:
-        return name.replace("_m", " M").replace("_", " ")
+        words = name.replace("_m", " M").replace("_", " ")
+        return words[:1].upper() + words[1:]
 
     by_factor: dict[float, dict[str, Any]] = {1.0: {label(n): fits[n] for n in SENSITIVITY_SPECS}}
     for factor in PRIOR_FACTORS:

@@ -164,3 +164,25 @@ def test_caterpillar_of_a_correlated_level(study_frame):
     assert np.allclose(np.sort(expected), frame["median"])
     fig = caterpillar_plot(fit, "en", outcome="demand_fit", levels=["township"])
     assert fig.axes[0].get_ylabel() == "Township effect (logit)"
+
+
+@pytest.fixture(scope="module")
+def prior_check(study_frame):
+    from grassroots.models.prior_predictive import prior_predictive
+
+    return prior_predictive("structural", study_frame, seed=3, draws=30, max_rows=100)
+
+
+@pytest.mark.parametrize("lang", ["en", "zh"])
+def test_prior_predictive_figure_is_labelled_from_the_codebook(prior_check, lang: str):
+    from grassroots.reporting.paper_figures import prior_predictive_plot
+
+    fig = prior_predictive_plot(prior_check, lang)
+    titles = [ax.get_title() for ax in fig.axes]
+    assert len(titles) == 5  # survival, demand fit and the three binary outcomes
+    if lang == "zh":
+        assert titles[0] == "项目存续：先验生存曲线" and "粗放式创新" in titles[2]
+    else:
+        assert titles[0] == "Project survival: prior survival"
+        assert titles[1].endswith("prior rating shares")
+    assert fig.axes[0].get_xlabel() == ("上线后月数" if lang == "zh" else "Months since launch")
