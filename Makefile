@@ -4,7 +4,7 @@ SHELL := /bin/bash
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: reproduce test test-slow lint bench setup
+.PHONY: reproduce test test-slow lint bench bench-engines bench-engines-check setup
 
 setup:
 	@scripts/setup-venv
@@ -23,3 +23,13 @@ lint: setup
 
 bench: setup
 	$(BIN)/python benchmarks/simulate_national.py
+
+# The engine benchmark (grassroots, plain PyMC, numpyro, Stan) runs in its own .venv-bench: pystan
+# and JAX stay out of the package's environment.
+BENCH_ENGINES_ARGS ?= --sizes small,bundled
+bench-engines-check:
+	@scripts/setup-bench-venv
+	nice -n 5 .venv-bench/bin/python benchmarks/engines/run.py --check $(BENCH_ENGINES_ARGS)
+
+bench-engines: bench-engines-check
+	nice -n 5 .venv-bench/bin/python benchmarks/engines/run.py $(BENCH_ENGINES_ARGS)
