@@ -115,3 +115,42 @@ def test_reproduce_on_invalid_data_exits_two_before_fitting(
     assert result.exit_code == 2
     assert "months" in result.output
     assert fake_sampler == [] and _files(out) == []
+
+
+def test_fit_and_reproduce_save_bundles_under_fitted_dir(
+    tmp_path: Path, fake_sampler, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """--fitted-dir: fit saves its bundle there (not under models/fitted/) and reuses it from
+    there; reproduce passes the folder on to its settings."""
+    from grassroots.inference.fitting import fitted_dir
+
+    study = tmp_path / "study"
+    made = runner.invoke(app, ["simulate", "--seed", "3", "--counties", "4", "--out", str(study)])
+    assert made.exit_code == 0, made.output
+    default = fitted_dir()
+    before = sorted(default.iterdir()) if default.is_dir() else []
+    bundles = tmp_path / "bundles"
+    args = ["fit", "survival_m1", "--data", str(study), "--chains", "2", "--draws", "20",
+            "--tune", "0", "--fitted-dir", str(bundles)]
+    first = runner.invoke(app, args)
+    assert first.exit_code == 0, first.output
+    [bundle] = bundles.iterdir()
+    assert bundle.name.startswith("survival_m1-seed20250325-")
+    assert f"saved {bundle}" in first.output
+    assert (sorted(default.iterdir()) if default.is_dir() else []) == before
+    second = runner.invoke(app, args)
+    assert second.exit_code == 0, second.output
+    assert len(fake_sampler) == 1, "the saved fit under --fitted-dir must be reused"
+
+    seen = []
+    monkeypatch.setattr(
+        "grassroots.pipeline.run", lambda study, reports, settings, **_: seen.append(settings) or []
+    )
+    for quick in ([], ["--quick"]):
+        result = runner.invoke(
+            app, ["reproduce", str(study), *quick, "--out", str(tmp_path / "reports"),
+                  "--fitted-dir", str(bundles)],
+        )
+        assert result.exit_code == 0, result.output
+    assert [s.fitted_dir for s in seen] == [bundles, bundles]
+    assert [s.draws for s in seen] == [None, 60]

@@ -194,6 +194,17 @@ SpecArgument = Annotated[
 ]
 
 
+FittedDirOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--fitted-dir",
+        help="Folder of fit bundles: new fits are saved there and saved ones reused from it. "
+        "Default: models/fitted/ of the repository.",
+        show_default=False,
+    ),
+]
+
+
 def _summary_text(fitted) -> str:
     import pandas as pd
 
@@ -241,8 +252,9 @@ def fit(
                                              "the spec's).", show_default=False)] = None,
     refit: Annotated[bool, typer.Option("--refit", help="Sample again even when a saved fit "
                                         "of the same spec, data and seed exists.")] = False,
+    fitted_dir: FittedDirOption = None,
 ) -> None:
-    """Fit a model spec and save the fit bundle under models/fitted/.
+    """Fit a model spec and save the fit bundle under models/fitted/ (or --fitted-dir).
 
     A saved fit with the same spec, data and seed is reused unless --refit is given. The
     summary is printed with its convergence diagnostics; a fit that missed R-hat <= 1.01,
@@ -258,7 +270,7 @@ def fit(
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", ConvergenceWarning)
             fitted = run_fit(study, spec, seed=seed, chains=chains, draws=draws, tune=tune,
-                             reuse=not refit)
+                             reuse=not refit, directory=fitted_dir)
     except (SpecError, ModelDataError, FileNotFoundError) as error:
         _fail(f"grassroots fit: {error}")
     typer.echo(_summary_text(fitted))
@@ -294,11 +306,13 @@ def reproduce(
         typer.Option("--quick", help="2 chains x 60 draws per fit: a preview of every table "
                      "in minutes; its tables say that the fits did not converge."),
     ] = False,
+    fitted_dir: FittedDirOption = None,
 ) -> None:
     """Run the whole analysis: validate, fit every spec, estimands, every table and figure.
 
-    Fits are saved under models/fitted/ and reused when spec, data and seed are unchanged;
-    every file is written atomically. reports/README.md records versions, seed and data hash.
+    Fits are saved under models/fitted/ (or --fitted-dir) and reused when spec, data and seed
+    are unchanged; every file is written atomically. reports/README.md records versions, seed
+    and data hash.
     """
     from grassroots.pipeline import ReproduceSettings, run
 
@@ -306,7 +320,11 @@ def reproduce(
     typer.echo("[1/5] validating the data")
     study, source = _load(data, mapping)
     typer.echo(f"      valid: {_counts(study)}")
-    settings = ReproduceSettings.quick(seed) if quick else ReproduceSettings(seed=seed)
+    settings = (
+        ReproduceSettings.quick(seed, fitted_dir=fitted_dir)
+        if quick
+        else ReproduceSettings(seed=seed, fitted_dir=fitted_dir)
+    )
     written = run(study, reports, settings, source_note=source, echo=typer.echo)
     typer.echo(f"wrote {len(written)} files under {reports}")
 

@@ -53,7 +53,7 @@ class ReproduceSettings:
     fitted_dir
         Where fit bundles are cached (default ``models/fitted/``).
     estimand_draws
-        Posterior draws the estimands (Tables 5-7, Figure 7) use at most, evenly thinned: their
+        Posterior draws the estimands (Tables 5-8, Figure 7) use at most, evenly thinned: their
         medians and 95% intervals are as precise from 2,000 draws of a converged fit as from
         8,000, at a quarter of the time. ``None``: every draw.
     workers, scheduler
@@ -151,6 +151,11 @@ def _sensitivity_estimates(fits: dict) -> Any:
     return sensitivity_estimates(dict(sorted(by_factor.items())))
 
 
+def _flagged(table: Any, flag: str) -> Any:
+    """``table`` with one more convergence flag (an empty flag is dropped when rendered)."""
+    return dataclasses.replace(table, flags=(*table.flags, flag))
+
+
 def _write_table(table: Any, reports: Path, lang: str, written: list[Path]) -> None:
     suffix = "" if lang == "en" else f"_{lang}"
     written += dataclasses.replace(table, name=table.name + suffix).write(reports / "tables")
@@ -217,16 +222,21 @@ def run(
 
     echo("[5/5] tables and figures")
     structural_diagnostics = {STRUCTURAL_SPEC: structural.diagnostics.overview()}
+    # Appendix B2 rests on the sensitivity models and their refits.
+    sensitivity_diagnostics = {
+        name: fitted.diagnostics.overview() for name, fitted in fits.items()
+        if name in SENSITIVITY_SPECS or "_prior_x" in name
+    }  # fmt: skip
     for lang in languages:
         labels = scenario_labels[lang]
-        # Tables 5-7 are built from estimand summaries; the fit they rest on is flagged here.
+        # Tables 5-8 are built from estimand summaries; the fit they rest on is flagged here.
         flag = convergence_note(structural_diagnostics, lang)
         for table in (
             paper.table2_survival(survival, lang),
             paper.table3_demand_fit(demand_fit, lang),
             paper.table4_strategies(strategies, lang),
             *(
-                dataclasses.replace(table, flags=(*table.flags, flag))
+                _flagged(table, flag)
                 for table in (
                     paper.table5_contrasts(varied.table, lang, scenario_labels=labels),
                     paper.table6_mediation(mediated.table, lang, scenario_labels=labels),
@@ -236,7 +246,8 @@ def run(
             ),
             paper.appendix_a_diagnostics(fits, lang),
             paper.appendix_b_priors(paper_fits, lang),
-            paper.appendix_b_sensitivity(sensitivity, lang),
+            _flagged(paper.appendix_b_sensitivity(sensitivity, lang),
+                     convergence_note(sensitivity_diagnostics, lang)),
             paper.appendix_c_frequentist(
                 {f"survival {k}": v for k, v in survival.items() if k != "M0"}, study, lang
             ),
@@ -316,7 +327,7 @@ their own scripts.
 - {source_note}
 - Data hash: `{record['data_hash']}`; {counts}.
 - Seed: {record['seed']}; sampler settings: {overrides or "each spec's own (models/*.toml)"};
-  estimands (Tables 5-7, Figure 7) from {estimand_draws} of the structural fit's draws.
+  estimands (Tables 5-8, Figure 7) from {estimand_draws} of the structural fit's draws.
 - Versions: {versions}.
 
 | fit | converged | max R-hat | min bulk ESS | divergences |

@@ -291,6 +291,25 @@ def test_chunking_does_not_change_the_result(grouped_fit, frame):
     )
 
 
+def test_lazy_bundles_and_worker_threads_give_identical_draws(
+    grouped_fit, frame, tmp_path, monkeypatch
+):
+    import grassroots.estimands._engine as engine
+    from grassroots.inference import Fit
+
+    tech = Scenario("tech", (Shift("tech_capacity", 1.0),))
+    monkeypatch.setattr(engine, "DEFAULT_WORKERS", 1)
+    alone = contrasts(grouped_fit, frame, [SHIFT, tech], max_cells=1)
+    monkeypatch.setattr(engine, "DEFAULT_WORKERS", 3)
+    threads = contrasts(grouped_fit, frame, [SHIFT, tech], max_cells=1)
+    np.testing.assert_array_equal(alone.levels["fake"], threads.levels["fake"])
+    # Read from the bundle chunk by chunk, every variable lazily.
+    monkeypatch.setattr(engine, "_EAGER_BYTES", 0)
+    lazy = Fit.load(grouped_fit.save(tmp_path / "bundle"), lazy=True)
+    from_disk = contrasts(lazy, frame, [SHIFT, tech], max_cells=1)
+    np.testing.assert_array_equal(alone.levels["fake"], from_disk.levels["fake"])
+
+
 def test_several_fits_and_outcome_selection(grouped_fit, frame):
     spec = make_spec(
         {"extensive": {"family": "logistic", "column": "extensive", "predictors": ["resources"]}},

@@ -136,6 +136,27 @@ def test_save_load_round_trip(fitted, small_frame):
     assert a["score_prob"].sizes["score_level"] == 3
 
 
+def test_bundle_chunks_split_draws_and_lazy_load_reads_the_same(fitted, small_frame, monkeypatch):
+    import grassroots.inference.fitting as fitting
+
+    stored = json.loads(
+        (fitted.path / "trace.zarr" / "posterior" / "death_beta" / "zarr.json").read_text()
+    )
+    # One chain per chunk, so that a slice of draws reads its chunks only.
+    assert stored["chunk_grid"]["configuration"]["chunk_shape"][0] == 1
+    eager = Fit.load(fitted.path, small_frame)
+    lazy = Fit.load(fitted.path, small_frame, lazy=True)
+    assert eager.posterior["death_beta"].variable._in_memory
+    assert not lazy.posterior["death_beta"].variable._in_memory
+    np.testing.assert_array_equal(lazy.posterior["death_beta"], eager.posterior["death_beta"])
+    a = lazy.predict(small_frame.head(5), times=[5, 50], average=True)
+    b = eager.predict(small_frame.head(5), times=[5, 50], average=True)
+    np.testing.assert_array_equal(a["death_S"], b["death_S"])
+    # Large posteriors load lazily by default.
+    monkeypatch.setattr(fitting, "LAZY_BYTES", 0)
+    assert not Fit.load(fitted.path).posterior["death_beta"].variable._in_memory
+
+
 def test_load_refuses_other_data(fitted, small_frame):
     other = small_frame.assign(age=small_frame["age"] + 1)
     with pytest.raises(DataMismatchError, match="was fitted to other data"):

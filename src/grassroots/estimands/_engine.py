@@ -18,23 +18,29 @@ order) and mediator parents ``pa(Y)``::
 exactly: no Monte-Carlo draw of a mediator. ``r(j)`` is the table the regime gives mediator
 ``j``'s model, ``r(Y)`` the table of the outcome's own model. Everything is vectorised over
 draws and rows; draws are processed in chunks of whole draws (all chains) so that memory stays
-bounded by ``max_cells`` (draws x rows per chunk).
+bounded by ``max_cells`` (draws x rows per chunk), on ``DEFAULT_WORKERS`` threads, chunk results
+joined in draw order. A fit loaded lazily (a national-size bundle) is read chunk by chunk.
 """
 
 from __future__ import annotations
 
 import itertools
+import os
+from collections import deque
 from collections.abc import Iterable, Iterator, Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import numpy as np
 import pandas as pd
+import xarray as xr
 from scipy.special import expit
 
-from grassroots.models.builder import FAMILIES, group_effect_draws, stack_draws
-from grassroots.models.design import Scaling, design_matrix
+from grassroots.models.builder import FAMILIES, group_effect_draws, group_rows, stack_draws
+from grassroots.models.design import Scaling, design_matrix, late_design_matrix
 from grassroots.models.spec import ModelSpec, OutcomeSpec
+from grassroots.models.survival import survival_from_total, total_hazard
 
 #: Times (months) at which survival outcomes give S(t).
 DEFAULT_TIMES: tuple[float, ...] = (12.0, 24.0, 36.0)
@@ -44,9 +50,17 @@ DEFAULT_THRESHOLD = 4
 #: chain. A chunk of the structural model keeps a few dozen (draws, rows) arrays (mediator
 #: probabilities and their weights under every regime): about 250 MB at 250,000 cells.
 DEFAULT_MAX_CELLS = 250_000
+#: Threads evaluating chunks of draws at once: the usable cores, at most 2 (each chunk in flight
+#: holds its working set: ~0.4 GB at national size, whose budget is 4 GiB in all).
+DEFAULT_WORKERS = min(
+    2, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+)
 GROUP_EFFECTS = ("fitted", "new", "none")
 MEDIATOR_MODES = ("modelled", "observed")
 STATUS_QUO = "status_quo"
+# Posterior variables read lazily from a bundle are read whole when at most this large (the
+# coefficients, county effects ...), else a chunk of draws at a time (the township effects).
+_EAGER_BYTES = 256 * 2**20
 # Groupings with at most this many groups average by a batched matrix product (draws x groups x
 # rows weights); larger ones (townships) by sorted sums.
 _MATMUL_GROUPS = 16
@@ -201,16 +215,31 @@ class _FitChunk:
     effects: dict[str, np.ndarray]
     # X_ref @ beta + group effects, per outcome: the linear predictor of the reference design.
     eta: dict[str, np.ndarray]
+    # Survival outcomes: baseline hazards per outcome, and total hazards (late effects
+    # included) per (table, outcome, late-effect values), shared by the mediator values that
+    # leave the late effects alone.
+    baselines: dict[str, tuple[np.ndarray, np.ndarray | None]] = field(default_factory=dict)
+    totals: dict[tuple[int, str, tuple[int, ...]], np.ndarray] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class _Design:
+    """How a table with some mediator parents set differs from the reference design."""
+
+    # The design columns that differ from the reference design, and their difference.
+    columns: np.ndarray
+    difference: np.ndarray
+    # Survival outcomes with late effects: the late design matrix, and the values of the
+    # mediator parents it depends on (its cache key).
+    late_key: tuple[int, ...] = ()
+    late_matrix: np.ndarray | None = None
 
 
 @dataclass
 class _FitState:
+    # Only the columns the model reads: the designs set mediator columns on copies of it.
     frame: pd.DataFrame
-    # (outcome, parent values) -> the table with the parents set, the design columns that differ
-    # from the reference design, and their difference.
-    designs: dict[tuple[str, tuple[int, ...]], tuple[pd.DataFrame, np.ndarray, np.ndarray]] = field(
-        default_factory=dict
-    )
+    designs: dict[tuple[str, tuple[int, ...]], _Design] = field(default_factory=dict)
 
 
 class FitModel:
@@ -257,6 +286,7 @@ class FitModel:
         self.group_effects = group_effects
         self.times = tuple(float(t) for t in times)
         self.threshold = threshold
+        self.thin = thin
         self.posterior = fit.posterior.isel(draw=slice(None, None, thin))
         self.seed = fit.seed if seed is None else seed
         self.coords: dict[str, list[Any]] = {
@@ -311,7 +341,62 @@ class FitModel:
         return matches[0]
 
     def prepare(self, frame: pd.DataFrame) -> _FitState:
-        return _FitState(frame.reset_index(drop=True))
+        wanted = self.predictors()
+        columns = [c for c in frame.columns if c in wanted]
+        frame = frame.reset_index(drop=True)[columns]
+        # Text columns as pandas categoricals: every design (one per table and mediator value)
+        # then encodes a few categories instead of hashing every row's text.
+        text = {
+            column: frame[column].astype("category")
+            for column in columns
+            if isinstance(frame[column].dtype, np.dtypes.ObjectDType | pd.StringDtype)
+            and not frame[column].isna().any()
+        }
+        return _FitState(frame.assign(**text) if text else frame)
+
+    def _draw_variables(self) -> list[str]:
+        """The posterior variables the predictions read (a bundle holds more: ``z`` ...)."""
+        names: list[str] = []
+        for outcome in self.spec.outcomes:
+            names.append(f"{outcome.name}_beta")
+            names += FAMILIES[outcome.family].parameter_names(outcome)
+        if self.group_effects != "none":
+            for level in self.spec.groups:
+                if level.name == self.spec.correlated:
+                    names += [f"{level.name}_{part}" for part in ("effect", "sd", "corr")]
+                else:
+                    names += [
+                        f"{o.name}_{part}_{level.name}"
+                        for o in self.spec.outcomes
+                        for part in ("effect", "sd")
+                    ]
+        return [name for name in dict.fromkeys(names) if name in self.posterior]
+
+    def _chunk_source(self, per_chunk: int, most: int) -> tuple[xr.Dataset, list[str], int]:
+        """The posterior to slice chunks from, its lazily read variables, and draws per chunk.
+
+        A posterior read lazily from a bundle (:meth:`Fit.load`) stays on disk: variables up to
+        ``_EAGER_BYTES`` are read once here, larger ones (the township effects: draws x
+        townships x outcomes) a chunk of draws at a time, in whole storage chunks when that
+        keeps a chunk within ``most`` draws, so that a chunk decompresses only what it uses and
+        memory stays bounded.
+        """
+        selected = self.posterior[self._draw_variables()]
+        lazy = [
+            name
+            for name, variable in selected.data_vars.items()
+            if not getattr(variable.variable, "_in_memory", True) and variable.nbytes > _EAGER_BYTES
+        ]
+        eager = [name for name in selected.data_vars if name not in lazy]
+        selected = selected.assign({name: selected[name].compute() for name in eager})
+        step = 1
+        for name in lazy:
+            stored = selected[name].encoding.get("preferred_chunks", {}).get("draw")
+            if stored and self.thin == 1:
+                step = int(np.lcm(step, int(stored)))
+        if 1 < step <= most:
+            per_chunk = max(step, per_chunk // step * step)
+        return selected, lazy, per_chunk
 
     def chunks(self, frame: pd.DataFrame, max_cells: int) -> Iterator[_FitChunk]:
         frame = frame.reset_index(drop=True)
@@ -320,20 +405,35 @@ class FitModel:
         # few design columns in which it differs (scenario and mediator columns, interactions).
         reference = self.prepare(frame)
         self._reference = {
-            o.name: self._matrix(reference, o, dict.fromkeys(self.outcomes[o.name].parents, 0))[1]
+            o.name: self._matrix(reference, o, dict.fromkeys(self.outcomes[o.name].parents, 0))
             for o in self.spec.outcomes
         }
         chains, draws = self.posterior.sizes["chain"], self.posterior.sizes["draw"]
         per_chunk = max(1, max_cells // max(1, len(frame) * chains))
+        # Storage chunks may stretch a chunk up to 4x max_cells (a chunk is one draw per chain
+        # at national size, as is a stored chunk of the township effects).
+        most = max(1, 4 * max_cells // max(1, len(frame) * chains))
+        source, lazy, per_chunk = self._chunk_source(per_chunk, most)
+        # Each row's groups, once: the string keys of every row cost more than a chunk's gather.
+        rows = group_rows(
+            self.spec,
+            source,
+            frame,
+            composite=self.fit.composite,
+            group_effects=self.group_effects,
+        )
         for start in range(0, draws, per_chunk):
-            posterior = self.posterior.isel(draw=slice(start, start + per_chunk))
+            posterior = source.isel(draw=slice(start, start + per_chunk))
+            if lazy:
+                posterior = posterior.compute()
             effects = group_effect_draws(
                 self.spec,
                 posterior,
-                frame,
+                None,
                 composite=self.fit.composite,
                 group_effects=self.group_effects,
                 seed=self.seed,
+                rows=rows,
             )
             beta: dict[str, np.ndarray | None] = {}
             params: dict[str, dict[str, np.ndarray]] = {}
@@ -353,39 +453,53 @@ class FitModel:
 
     def _matrix(
         self, state: _FitState, outcome: OutcomeSpec, values: Mapping[str, int]
-    ) -> tuple[pd.DataFrame, np.ndarray]:
-        """The table with the outcome's mediator parents set, and its design matrix."""
-        parents = self.outcomes[outcome.name].parents
-        frame = state.frame
-        if parents:
-            frame = frame.assign(**{self.mediator_columns[m]: int(values[m]) for m in parents})
-        terms, matrix = design_matrix(frame, outcome, self.scaling)
+    ) -> np.ndarray:
+        """The design matrix of the table with the outcome's mediator parents set."""
+        terms, matrix = design_matrix(
+            self._with_parents(state, outcome, values), outcome, self.scaling
+        )
         coords = list(self.coords.get(f"{outcome.name}_term", terms))
         if terms and list(terms) != coords:
             # Align the design with the order of the posterior's coefficients.
             matrix = matrix[:, [list(terms).index(term) for term in coords]]
-        return frame, matrix
+        return matrix
 
-    def _design(
+    def _with_parents(
         self, state: _FitState, outcome: OutcomeSpec, values: Mapping[str, int]
-    ) -> tuple[pd.DataFrame, np.ndarray, np.ndarray]:
+    ) -> pd.DataFrame:
+        parents = self.outcomes[outcome.name].parents
+        if not parents:
+            return state.frame
+        return state.frame.assign(**{self.mediator_columns[m]: int(values[m]) for m in parents})
+
+    def _design(self, state: _FitState, outcome: OutcomeSpec, values: Mapping[str, int]) -> _Design:
         parents = self.outcomes[outcome.name].parents
         key = (outcome.name, tuple(int(values[m]) for m in parents))
         if key not in state.designs:
-            frame, matrix = self._matrix(state, outcome, values)
-            difference = matrix - self._reference[outcome.name]
+            difference = self._matrix(state, outcome, values) - self._reference[outcome.name]
             columns = np.flatnonzero(np.any(difference != 0, axis=0))
-            state.designs[key] = (frame, columns, difference[:, columns])
+            late_key: tuple[int, ...] = ()
+            late_matrix = None
+            if outcome.family == "survival" and outcome.time_varying:
+                late_key = tuple(
+                    int(values[m])
+                    for m in parents
+                    if self.mediator_columns[m] in outcome.time_varying
+                )
+                late_matrix = late_design_matrix(
+                    self._with_parents(state, outcome, values), outcome, self.scaling
+                )[1]
+            state.designs[key] = _Design(columns, difference[:, columns], late_key, late_matrix)
         return state.designs[key]
 
     def predict(
         self, chunk: _FitChunk, state: _FitState, outcome: str, values: Mapping[str, int]
     ) -> np.ndarray:
         spec = self._spec_outcomes[outcome]
-        frame, columns, difference = self._design(state, spec, values)
+        design = self._design(state, spec, values)
         eta = chunk.eta[outcome]
-        if columns.size:
-            eta = eta + chunk.beta[outcome][:, columns] @ difference.T
+        if design.columns.size:
+            eta = eta + chunk.beta[outcome][:, design.columns] @ design.difference.T
         params = chunk.params[outcome]
         # Binary and ordinal outcomes in closed form (the maths of LogisticFamily.predict and
         # OrdinalFamily.predict, which a test holds them to): these are most of the predictions,
@@ -399,25 +513,32 @@ class FitModel:
             k = self._threshold_index(spec)
             # E[Y] = level_1 + sum_j (level_{j+1} - level_j) P(Y > level_j).
             steps = np.diff(levels)
-            result = np.empty((*eta.shape, 2))
-            result[..., 0] = 1.0
-            result[..., 1] = levels[0]
+            # Contiguous accumulators, stacked once: accumulating into result[..., 1] (every
+            # other element) is several times slower at national size; the sums are the same.
+            at_least: np.ndarray | float = 1.0
+            expected = np.full(eta.shape, levels[0])
             for j in range(steps.size):
                 above = expit(eta - cuts[:, j, None])
-                result[..., 1] += steps[j] * above
+                expected += steps[j] * above
                 if j == k - 1:
-                    result[..., 0] = above
+                    at_least = above
+            result = np.empty((*eta.shape, 2))
+            result[..., 0] = at_least
+            result[..., 1] = expected
             return result
-        prediction = FAMILIES[spec.family].predict(
-            spec,
-            params,
-            eta,
-            coords=self.coords,
-            frame=frame,
-            scaling=self.scaling,
-            times=self.times,
-        )
-        return prediction.arrays[f"{outcome}_S"][1]
+        # Survival: SurvivalFamily.predict's maths, with the baseline computed once per chunk
+        # and the total hazard once per table and late-effect values (not per mediator value).
+        family = FAMILIES["survival"]
+        if outcome not in chunk.baselines:
+            chunk.baselines[outcome] = family.baseline_hazards(spec, params, self.times)
+        cumulative, early = chunk.baselines[outcome]
+        key = (id(state), outcome, design.late_key)
+        if key not in chunk.totals:
+            late_eta = None
+            if design.late_matrix is not None:
+                late_eta = params[f"{outcome}_beta_late"] @ design.late_matrix.T
+            chunk.totals[key] = total_hazard(cumulative, early, late_eta)
+        return survival_from_total(eta, chunk.totals[key])
 
 
 def _check_choice(name: str, value: str, allowed: Sequence[str]) -> None:
@@ -564,6 +685,7 @@ def evaluate(
     groupings: Sequence[Grouping],
     *,
     max_cells: int = DEFAULT_MAX_CELLS,
+    workers: int | None = None,
 ) -> Iterator[dict[tuple[str, Regime, str], np.ndarray]]:
     """Per chunk of draws: ``(outcome, regime, grouping) -> (chains, draws, groups, Q)``.
 
@@ -576,20 +698,46 @@ def evaluate(
     groupings : sequence of Grouping
     max_cells : int
         Draws x rows per chunk.
+    workers : int, optional
+        Threads evaluating chunks at once (default ``DEFAULT_WORKERS``: the cores, at most 2);
+        the model's ``predict`` must then be safe to call from several threads (its per-table
+        caches are filled by the first chunk, evaluated alone).
     """
     keys = list(tables)
     first = tables[keys[0]].reset_index(drop=True)
     states = {key: model.prepare(table) for key, table in tables.items()}
     averager = _Averager(groupings)
-    for chunk in model.chunks(first, max_cells):
+    workers = DEFAULT_WORKERS if workers is None else max(1, int(workers))
+
+    def run(chunk: Chunk) -> dict[tuple[str, Regime, str], np.ndarray]:
         out: dict[tuple[str, Regime, str], np.ndarray] = {}
         cache: dict[tuple[str, str, tuple[int, ...]], np.ndarray] = {}
         for request in requests:
             _evaluate_outcome(model, chunk, states, request, averager, out, cache)
-        yield {
+        return {
             key: value.reshape(chunk.n_chains, chunk.n_draws, *value.shape[1:])
             for key, value in out.items()
         }
+
+    chunks = iter(model.chunks(first, max_cells))
+    # The first chunk alone: it fills the per-table caches (designs) that later chunks read.
+    for chunk in itertools.islice(chunks, 1):
+        yield run(chunk)
+    if workers == 1:
+        for chunk in chunks:
+            yield run(chunk)
+        return
+    # Chunks are independent and their work is numpy and scipy ufuncs, which release the
+    # GIL: threads use every core, and results come back in chunk order (bit-identical to
+    # one worker). The next chunk's draws are read while the workers compute.
+    with ThreadPoolExecutor(workers) as pool:
+        pending: deque[Future[dict[tuple[str, Regime, str], np.ndarray]]] = deque()
+        for chunk in chunks:
+            pending.append(pool.submit(run, chunk))
+            if len(pending) >= workers:
+                yield pending.popleft().result()
+        while pending:
+            yield pending.popleft().result()
 
 
 def _evaluate_outcome(

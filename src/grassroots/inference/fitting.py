@@ -38,6 +38,13 @@ from grassroots.models.design import Scaling
 from grassroots.models.spec import ModelSpec, load_spec, spec_from_dict
 
 BUNDLE_FORMAT = 1
+#: Bytes of a stored variable's zarr chunk, at most (unless one draw of one chain is larger):
+#: chunks split ``chain`` and ``draw`` so that a reader of a few draws (the estimands, chunk by
+#: chunk) decompresses little more than it uses.
+CHUNK_BYTES = 2 * 2**20
+#: :meth:`Fit.load` reads a posterior of at most this many bytes into memory, a larger one
+#: lazily (a national fit's township effects alone are ~6 GB).
+LAZY_BYTES = 2**30
 _VERSIONED_PACKAGES = (
     "grassroots",
     "pymc",
@@ -384,7 +391,10 @@ class Fit:
                 import shutil
 
                 shutil.rmtree(trace_path)
-            _to_storable(self.trace).to_zarr(trace_path, mode="w", consolidated=False)
+            storable = _to_storable(self.trace)
+            storable.to_zarr(
+                trace_path, mode="w", consolidated=False, encoding=_draw_chunking(storable)
+            )
             (tmp / "fit.json").write_text(
                 json.dumps(self.metadata(), indent=2, allow_nan=False, default=_json_default),
                 encoding="utf-8",
@@ -399,6 +409,7 @@ class Fit:
         data: pd.DataFrame | StudyLike | None = None,
         *,
         data_hash: str | None = None,
+        lazy: bool | None = None,
     ) -> Fit:
         """Read a bundle.
 
@@ -411,6 +422,11 @@ class Fit:
             the fitted data's.
         data_hash : str, optional
             The same check with a known hash.
+        lazy : bool, optional
+            Leave the draws on disk, read when used (a slice of draws reads only its storage
+            chunks); ``None``: lazily when the stored draws exceed ``LAZY_BYTES`` (1 GiB), else
+            into memory. A lazy fit reads the bundle again whenever a computation needs all
+            the draws of a variable, and the bundle must stay in place while it is used.
 
         Raises
         ------
@@ -435,8 +451,14 @@ class Fit:
                 f"{path} was fitted to other data (data hash {meta['data_hash'][:12]}…, the data "
                 f"given hash to {expected[:12]}…); refit the model on these data"
             )
-        with xr.open_datatree(trace_path, engine="zarr", consolidated=False) as stored:
-            trace = _from_stored(stored.load())
+        stored = xr.open_datatree(trace_path, engine="zarr", consolidated=False)
+        if lazy is None:
+            lazy = sum(node.to_dataset().nbytes for node in stored.subtree) > LAZY_BYTES
+        if lazy:
+            trace = _from_stored(stored)
+        else:
+            with stored:
+                trace = _from_stored(stored.load())
         return cls(
             spec=spec_from_dict(meta["spec"], source=meta.get("spec_source")),
             trace=trace,
@@ -470,6 +492,32 @@ def _to_storable(trace: xr.DataTree) -> xr.DataTree:
                 dataset = dataset.assign_coords({coord: dataset[coord].astype(str)})
         groups[name] = dataset
     return xr.DataTree.from_dict(groups)
+
+
+def _draw_chunking(trace: xr.DataTree) -> dict[str, dict[str, dict[str, tuple[int, ...]]]]:
+    """Zarr chunks of every ``chain, draw`` variable: one chain, at most ``CHUNK_BYTES``.
+
+    Other dims are whole, so that reading a few draws reads their chunks only (zarr's default
+    chunks span many draws, and a chunk is decompressed whole).
+    """
+    encoding: dict[str, dict[str, dict[str, tuple[int, ...]]]] = {}
+    for name, node in trace.children.items():
+        per_variable = {}
+        for variable, array in node.to_dataset().data_vars.items():
+            if "chain" not in array.dims or "draw" not in array.dims or array.ndim == 0:
+                continue
+            per_draw = array.dtype.itemsize * int(
+                np.prod([n for d, n in array.sizes.items() if d not in ("chain", "draw")])
+            )
+            draws = int(np.clip(CHUNK_BYTES // max(1, per_draw), 1, max(1, array.sizes["draw"])))
+            per_variable[variable] = {
+                "chunks": tuple(
+                    1 if dim == "chain" else draws if dim == "draw" else size
+                    for dim, size in array.sizes.items()
+                )
+            }
+        encoding[f"/{name}"] = per_variable
+    return encoding
 
 
 def _from_stored(trace: xr.DataTree) -> xr.DataTree:
@@ -584,7 +632,7 @@ def fit(
     target = directory / bundle_name(spec, data_hash, seed)
     if reuse and (target / "fit.json").is_file():
         try:
-            return Fit.load(target, data_hash=data_hash)
+            return _whole(Fit.load(target, data_hash=data_hash), spec)
         except BundleError as error:
             warnings.warn(f"ignoring unreadable bundle ({error}); refitting", stacklevel=2)
 
@@ -619,6 +667,23 @@ def fit(
     diagnostics.warn(spec.name)
     if save:
         fitted.save(target)
+    return fitted
+
+
+def _whole(fitted: Fit, spec: ModelSpec) -> Fit:
+    """``fitted``, when it holds every chain and draw of ``spec``'s sampler settings.
+
+    Ctrl-C while sampling used to save the draws made so far as a complete bundle (nutpie and
+    PyMC return them as if sampling had ended); such a bundle is refused, and so refitted,
+    not reused.
+    """
+    sizes = fitted.posterior.sizes
+    got = (sizes.get("chain", 0), sizes.get("draw", 0))
+    if got != (spec.sampler.chains, spec.sampler.draws):
+        raise BundleError(
+            f"{fitted.path} holds {got[0]} chains x {got[1]} draws, not the "
+            f"{spec.sampler.chains} x {spec.sampler.draws} of its spec (an interrupted fit)"
+        )
     return fitted
 
 

@@ -71,17 +71,43 @@ def sample(
     initial_points = dict(initial_points or {})
     if settings.backend == "nutpie":
         try:
-            return _sample_nutpie(
-                model, settings, seed=seed, progress=progress, cores=cores, initial=initial_points
+            return _complete(
+                _sample_nutpie(
+                    model, settings, seed=seed, progress=progress, cores=cores,
+                    initial=initial_points,
+                ),
+                settings,
             )
         except ImportError as error:
             reason = f"nutpie is not available ({error})"
         except Exception as error:  # any compile or sampling failure falls back
             reason = f"nutpie failed: {type(error).__name__}: {error}"
         warnings.warn(f"{reason}; falling back to PyMC's NUTS sampler", UserWarning, stacklevel=2)
-    return _sample_pymc(
-        model, settings, seed=seed, progress=progress, cores=cores, initial=initial_points
+    return _complete(
+        _sample_pymc(
+            model, settings, seed=seed, progress=progress, cores=cores, initial=initial_points
+        ),
+        settings,
     )
+
+
+def _complete(result: SamplingResult, settings: SamplerSettings) -> SamplingResult:
+    """``result``, when it holds every chain and draw asked for.
+
+    Raises
+    ------
+    KeyboardInterrupt
+        When it holds fewer: PyMC answers Ctrl-C by returning the draws made so far as if
+        sampling had ended, and a short trace must never pass for a finished one.
+    """
+    sizes = result.trace["posterior"].sizes
+    got = (sizes.get("chain", 0), sizes.get("draw", 0))
+    if got != (settings.chains, settings.draws):
+        raise KeyboardInterrupt(
+            f"sampling stopped after {got[0]} chains x {got[1]} draws of "
+            f"{settings.chains} x {settings.draws}"
+        )
+    return result
 
 
 def _sample_nutpie(
@@ -101,7 +127,7 @@ def _sample_nutpie(
     start = time.perf_counter()
     compiled = nutpie.compile_pymc_model(model, backend="numba", initial_points=initial or None)
     compiled_at = time.perf_counter()
-    trace = nutpie.sample(
+    sampler = nutpie.sample(
         compiled,
         seed=seed,
         chains=settings.chains,
@@ -113,7 +139,15 @@ def _sample_nutpie(
         adaptation=settings.adaptation,
         save_warmup=False,
         progress_bar=progress,
+        blocking=False,
     )
+    try:
+        trace = sampler.wait()
+    except BaseException:
+        # The blocking call would answer Ctrl-C with the draws made so far, as if sampling had
+        # ended: fit() would then save that short trace as the complete fit and reuse it.
+        sampler.cancel()
+        raise
     done = time.perf_counter()
     if progress:
         print(

@@ -263,14 +263,71 @@ def standard_normal_per_sample(
     return out
 
 
-def group_effect_draws(
+@dataclass(frozen=True)
+class GroupRows:
+    """Which fitted group every row of a table belongs to, per grouping level.
+
+    Computed once per table by :func:`group_rows` (string keys of every row: the costly part at
+    national size) and reused for every chunk of draws by :func:`group_effect_draws`.
+
+    Attributes
+    ----------
+    group_effects : {"fitted", "new", "none"}
+    n_rows : int
+    levels : tuple of (level name, position, new, row codes)
+        ``position``: each unique group's index among the fitted labels (-1 if unseen);
+        ``new``: whether its effect is drawn anew; ``row_codes``: each row's unique group.
+    """
+
+    group_effects: str
+    n_rows: int
+    levels: tuple[tuple[str, np.ndarray, np.ndarray, np.ndarray], ...] = ()
+
+
+def group_rows(
     spec: ModelSpec,
     posterior: xr.Dataset,
     frame: pd.DataFrame,
     *,
     composite: Sequence[bool],
     group_effects: str = "fitted",
+) -> GroupRows:
+    """The groups of ``frame``'s rows among the fitted groups (see :func:`group_effect_draws`).
+
+    Warns once when ``group_effects="fitted"`` and some groups of ``frame`` were not fitted.
+    """
+    if group_effects not in ("fitted", "new", "none"):
+        raise ValueError(f"group_effects must be 'fitted', 'new' or 'none', not {group_effects!r}")
+    if group_effects == "none" or not spec.groups:
+        return GroupRows(group_effects, len(frame))
+    keys_per_level, _ = group_keys(frame, spec.groups, composite)
+    levels = []
+    for level, keys in zip(spec.groups, keys_per_level, strict=True):
+        fitted_labels = pd.Index([str(v) for v in posterior.coords[level.name].values])
+        unique_keys, row_codes = np.unique(keys.astype(str), return_inverse=True)
+        position = fitted_labels.get_indexer(unique_keys)
+        new = position < 0 if group_effects == "fitted" else np.ones(unique_keys.size, bool)
+        if group_effects == "fitted" and new.any():
+            warnings.warn(
+                f"{int(new.sum())} {level.name} group(s) of the new data were not in the fit "
+                f"(e.g. {unique_keys[new][:3].tolist()}); their effects are drawn as for a new "
+                "group",
+                UserWarning,
+                stacklevel=4,
+            )
+        levels.append((level.name, position, new, row_codes))
+    return GroupRows(group_effects, len(frame), tuple(levels))
+
+
+def group_effect_draws(
+    spec: ModelSpec,
+    posterior: xr.Dataset,
+    frame: pd.DataFrame | None,
+    *,
+    composite: Sequence[bool],
+    group_effects: str = "fitted",
     seed: int | None = None,
+    rows: GroupRows | None = None,
 ) -> dict[str, np.ndarray]:
     """Sum of group effects of every row of ``frame`` for every outcome: outcome -> (S, rows).
 
@@ -287,30 +344,25 @@ def group_effect_draws(
         labels of ``frame``: the same seed gives the same effects however the draws are chunked
         or thinned, and two calls on tables with the same groups (a status quo and a scenario)
         share them. ``None``: fresh entropy.
+    rows : GroupRows, optional
+        :func:`group_rows` of ``frame`` (with the same ``group_effects``), computed once by a
+        caller that draws the effects of the same table chunk after chunk; ``frame`` may then
+        be ``None``.
     """
-    if group_effects not in ("fitted", "new", "none"):
-        raise ValueError(f"group_effects must be 'fitted', 'new' or 'none', not {group_effects!r}")
+    if rows is None:
+        if frame is None:
+            raise ValueError("group_effect_draws needs the frame or its group rows")
+        rows = group_rows(spec, posterior, frame, composite=composite, group_effects=group_effects)
+    elif rows.group_effects != group_effects:
+        raise ValueError(
+            f"group rows computed for group_effects={rows.group_effects!r}, not {group_effects!r}"
+        )
     if seed is None:
         seed = int(np.random.SeedSequence().generate_state(1, np.uint64)[0])
     n_samples = posterior.sizes["chain"] * posterior.sizes["draw"]
-    totals = {o.name: np.zeros((n_samples, len(frame))) for o in spec.outcomes}
-    if group_effects == "none" or not spec.groups:
-        return totals
-    keys_per_level, _ = group_keys(frame, spec.groups, composite)
-    for level, keys in zip(spec.groups, keys_per_level, strict=True):
-        fitted_labels = pd.Index([str(v) for v in posterior.coords[level.name].values])
-        unique_keys, row_codes = np.unique(keys.astype(str), return_inverse=True)
-        position = fitted_labels.get_indexer(unique_keys)
-        new = position < 0 if group_effects == "fitted" else np.ones(unique_keys.size, bool)
-        if group_effects == "fitted" and new.any():
-            warnings.warn(
-                f"{int(new.sum())} {level.name} group(s) of the new data were not in the fit "
-                f"(e.g. {unique_keys[new][:3].tolist()}); their effects are drawn as for a new "
-                "group",
-                UserWarning,
-                stacklevel=3,
-            )
-        effects = _level_effects(spec, posterior, level.name, position, new, seed)
+    totals = {o.name: np.zeros((n_samples, rows.n_rows)) for o in spec.outcomes}
+    for level, position, new, row_codes in rows.levels:
+        effects = _level_effects(spec, posterior, level, position, new, seed)
         for name, per_group in effects.items():
             totals[name] += per_group[:, row_codes]
     return totals
@@ -330,6 +382,10 @@ def _level_effects(
     result: dict[str, np.ndarray] = {}
     if level == spec.correlated:
         fitted = stack_draws(posterior, f"{level}_effect")[:, safe, :]  # (S, G, K)
+        if not new.any():
+            # Every group fitted: no draw is needed (at national size the normals, Cholesky
+            # factors and products of every sample would cost more than the rest of a chunk).
+            return {o.name: fitted[:, :, k] for k, o in enumerate(spec.outcomes)}
         sds = stack_draws(posterior, f"{level}_sd")  # (S, K)
         corr = stack_draws(posterior, f"{level}_corr")  # (S, K, K)
         cov = sds[:, :, None] * corr * sds[:, None, :]
@@ -343,6 +399,9 @@ def _level_effects(
         return result
     for outcome in spec.outcomes:
         fitted = stack_draws(posterior, f"{outcome.name}_effect_{level}")[:, safe]
+        if not new.any():
+            result[outcome.name] = fitted
+            continue
         sd = stack_draws(posterior, f"{outcome.name}_sd_{level}")
         z = standard_normal_per_sample(seed, f"{level}/{outcome.name}", posterior, (n_groups,))
         drawn = sd[:, None] * z

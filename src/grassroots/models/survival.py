@@ -139,12 +139,41 @@ def survival_function(
     late_eta : ndarray, shape (S, n), optional
         Linear predictor of the late effects.
     """
+    return survival_from_total(eta, total_hazard(cumulative_hazard, early, late_eta))
+
+
+def total_hazard(
+    cumulative_hazard: np.ndarray,
+    early: np.ndarray | None = None,
+    late_eta: np.ndarray | None = None,
+) -> np.ndarray:
+    """``H(t | x) / exp(eta)``: the baseline, with the late effects after the onset.
+
+    Shape (S, 1, T) without late effects, else (S, n, T); see :func:`survival_function`. A
+    caller that predicts several linear predictors with the same late effects (g-computation
+    over mediators) computes this once.
+    """
     if late_eta is None or early is None:
-        total = cumulative_hazard[:, None, :]
-    else:
-        late = cumulative_hazard - early
-        total = early[:, None, :] + np.exp(late_eta)[:, :, None] * late[:, None, :]
-    return np.exp(-np.exp(eta)[:, :, None] * total)
+        return cumulative_hazard[:, None, :]
+    late = cumulative_hazard - early
+    factor = np.exp(late_eta)
+    out = np.empty((*factor.shape, late.shape[-1]), dtype=np.result_type(factor, late, early))
+    # One time at a time: broadcasting over a last axis of 3 runs numpy's inner loops 3
+    # elements at a time (~15x slower); the products and sums are the same.
+    for k in range(late.shape[-1]):
+        np.multiply(factor, late[:, k, None], out=out[:, :, k])
+        np.add(early[:, k, None], out[:, :, k], out=out[:, :, k])
+    return out
+
+
+def survival_from_total(eta: np.ndarray, total: np.ndarray) -> np.ndarray:
+    """``S(t | x) = exp(-exp(eta) * total)``: (S, n) and :func:`total_hazard` -> (S, n, T)."""
+    scale = -np.exp(eta)
+    out = np.empty((*scale.shape, total.shape[-1]), dtype=np.result_type(scale, total))
+    # One time at a time, as in total_hazard.
+    for k in range(total.shape[-1]):
+        np.multiply(scale, total[:, :, k], out=out[:, :, k])
+    return np.exp(out, out=out)
 
 
 class SurvivalFamily(Family):
@@ -268,19 +297,10 @@ class SurvivalFamily(Family):
             dims=f"{name}_obs",
         )
 
-    def predict(
-        self,
-        outcome: OutcomeSpec,
-        params: Mapping[str, np.ndarray],
-        eta: np.ndarray,
-        *,
-        coords: Mapping[str, list[Any]],
-        times: Sequence[float] = DEFAULT_TIMES,
-        frame: pd.DataFrame | None = None,
-        scaling: Scaling | None = None,
-        **options: Any,
-    ) -> Prediction:
-        """``<outcome>_S``: S(t | x, group) with dims (sample, row, ``<outcome>_time``)."""
+    def baseline_hazards(
+        self, outcome: OutcomeSpec, params: Mapping[str, np.ndarray], times: Sequence[float]
+    ) -> tuple[np.ndarray, np.ndarray | None]:
+        """Baseline ``H0(t)`` (S, T) and, with late effects, ``H0(min(t, onset))`` (else None)."""
         name = outcome.name
         times = [float(t) for t in times]
         onset = outcome.onset
@@ -301,6 +321,24 @@ class SurvivalFamily(Family):
                 if early_times is not None
                 else None
             )
+        return cumulative, early
+
+    def predict(
+        self,
+        outcome: OutcomeSpec,
+        params: Mapping[str, np.ndarray],
+        eta: np.ndarray,
+        *,
+        coords: Mapping[str, list[Any]],
+        times: Sequence[float] = DEFAULT_TIMES,
+        frame: pd.DataFrame | None = None,
+        scaling: Scaling | None = None,
+        **options: Any,
+    ) -> Prediction:
+        """``<outcome>_S``: S(t | x, group) with dims (sample, row, ``<outcome>_time``)."""
+        name = outcome.name
+        times = [float(t) for t in times]
+        cumulative, early = self.baseline_hazards(outcome, params, times)
         late_eta = None
         if outcome.time_varying:
             _, late_matrix = late_design_matrix(frame, outcome, scaling)

@@ -271,7 +271,7 @@ def run_coverage(
     """Run the replicates not yet on disk under ``out_dir`` on Dask; return their records."""
     from dask.distributed import as_completed
 
-    from grassroots.validation.sbc import dask_client
+    from grassroots._dask import dask_client
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
