@@ -154,3 +154,10 @@ def test_fit_and_reproduce_save_bundles_under_fitted_dir(
         assert result.exit_code == 0, result.output
     assert [s.fitted_dir for s in seen] == [bundles, bundles]
     assert [s.draws for s in seen] == [None, 60]
+    assert [(s.workers, s.scheduler) for s in seen] == [(1, None), (1, None)]
+    result = runner.invoke(
+        app, ["reproduce", str(study), "--out", str(tmp_path / "reports"), "--workers", "2",
+              "--scheduler", "tcp://127.0.0.1:8786"],
+    )
+    assert result.exit_code == 0, result.output
+    assert (seen[-1].workers, seen[-1].scheduler) == (2, "tcp://127.0.0.1:8786")

@@ -6,6 +6,7 @@ on exit code 2 nothing has been written.
 
 from __future__ import annotations
 
+import dataclasses
 import sys
 import warnings
 from enum import StrEnum
@@ -307,6 +308,16 @@ def reproduce(
                      "in minutes; its tables say that the fits did not converge."),
     ] = False,
     fitted_dir: FittedDirOption = None,
+    workers: Annotated[
+        int,
+        typer.Option(min=1, help="Fit the models not yet saved on a local Dask cluster of this "
+                     "many processes (1: one after the other, here)."),
+    ] = 1,
+    scheduler: Annotated[
+        str | None,
+        typer.Option(help="Fit them on the existing Dask cluster at this address instead; the "
+                     "fitted folder must be shared with its workers."),
+    ] = None,
 ) -> None:
     """Run the whole analysis: validate, fit every spec, estimands, every table and figure.
 
@@ -325,6 +336,7 @@ def reproduce(
         if quick
         else ReproduceSettings(seed=seed, fitted_dir=fitted_dir)
     )
+    settings = dataclasses.replace(settings, workers=workers, scheduler=scheduler)
     written = run(study, reports, settings, source_note=source, echo=typer.echo)
     typer.echo(f"wrote {len(written)} files under {reports}")
 
