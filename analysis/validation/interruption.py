@@ -44,6 +44,7 @@ from __future__ import annotations
 import argparse
 import json
 import random
+import shutil
 import signal
 import sys
 import tempfile
@@ -94,59 +95,72 @@ def campaign(command: str, n_random: int, every_change: bool, seed: int) -> dict
 def sampling_campaign(command: str, minutes: float, seed: int) -> dict[str, object]:
     """Kill ``fit`` or ``reproduce`` for about ``minutes`` of wall time; returns the tally."""
     started = time.monotonic()
-    with tempfile.TemporaryDirectory(prefix=f"grassroots-kill-{command}-") as tmp:
-        folder = Path(tmp)
-        inputs = _interrupt.make_study(folder / "inputs")
-        # Rerun while a run compiles anything anew: a model's first compile on a machine gives
-        # other draws than the cached compiles of every later run.
-        reference, clean, replacing = _interrupt.clean_reference(
-            command, inputs, folder / "clean", max_runs=3 if command == "fit" else 2
-        )
-        print(f"  clean run: {clean.seconds:.0f} s, {_interrupt.events_of(clean)} changes, "
-              f"{len(reference.bundles)} bundles, {len(reference.files)} other files",
-              flush=True)
-        rng = random.Random(f"{seed}-{command}")
-        if command == "fit":
-            planner = _interrupt.fit_planner(rng, clean, replacing)
-            recoveries: list[Path] = []
+    # Kept when a check fails (the folder to look at is named in the message), removed else.
+    folder = Path(tempfile.mkdtemp(prefix=f"grassroots-kill-{command}-"))
+    try:
+        result = _sampling_campaign(command, minutes, seed, folder, started)
+    except BaseException:
+        print(f"  kept {folder} for a look", flush=True)
+        raise
+    shutil.rmtree(folder, ignore_errors=True)
+    return result
 
-            def forget(out: Path) -> None:
-                recoveries.append(out)
-                if len(recoveries) % 2:
-                    _interrupt.forget_bundles(out, rng, keep=0.0)
 
-            # The last recovery is one fit run.
-            margin = clean.seconds
-        else:
-            planner = _interrupt.reproduce_planner(rng, clean)
+def _sampling_campaign(
+    command: str, minutes: float, seed: int, folder: Path, started: float
+) -> dict[str, object]:
+    """The campaign of :func:`sampling_campaign` in ``folder``."""
+    inputs = _interrupt.make_study(folder / "inputs")
+    # Rerun while a run compiles anything anew: a model's first compile on a machine gives
+    # other draws than the cached compiles of every later run.
+    reference, clean, replacing = _interrupt.clean_reference(
+        command, inputs, folder / "clean", max_runs=3 if command == "fit" else 2
+    )
+    print(f"  clean run: {clean.seconds:.0f} s, {_interrupt.events_of(clean)} changes, "
+          f"{len(reference.bundles)} bundles, {len(reference.files)} other files",
+          flush=True)
+    rng = random.Random(f"{seed}-{command}")
+    if command == "fit":
+        planner = _interrupt.fit_planner(rng, clean, replacing)
+        recoveries: list[Path] = []
 
-            def forget(out: Path) -> None:
-                _interrupt.forget_bundles(out, rng, keep=0.75)
+        def forget(out: Path) -> None:
+            recoveries.append(out)
+            if len(recoveries) % 2:
+                _interrupt.forget_bundles(out, rng, keep=0.0)
 
-            # The last recovery refits what the kills since the last one did not.
-            margin = clean.seconds / 3
-        tally = _interrupt.Tally()
-        _interrupt.interrupt_series(
-            command,
-            folder / "series",
-            reference,
-            planner=planner,
-            n_planned=10**6,
-            recover_every=3,
-            tally=tally,
-            study=inputs,
-            after_recovery=forget,
-            deadline=started + 60 * minutes - margin,
-            log=lambda line: print(line, flush=True),
-        )
-        return {
-            "bundles": len(reference.bundles),
-            "other files": len(reference.files),
-            "changes per clean run": _interrupt.events_of(clean),
-            "clean run seconds": round(clean.seconds),
-            "wall minutes": round((time.monotonic() - started) / 60, 1),
-            **tally.as_dict(),
-        }
+        # The last recovery is one fit run.
+        margin = clean.seconds
+    else:
+        planner = _interrupt.reproduce_planner(rng, clean)
+
+        def forget(out: Path) -> None:
+            _interrupt.forget_bundles(out, rng, keep=0.75)
+
+        # The last recovery refits what the kills since the last one did not.
+        margin = clean.seconds / 3
+    tally = _interrupt.Tally()
+    _interrupt.interrupt_series(
+        command,
+        folder / "series",
+        reference,
+        planner=planner,
+        n_planned=10**6,
+        recover_every=3,
+        tally=tally,
+        study=inputs,
+        after_recovery=forget,
+        deadline=started + 60 * minutes - margin,
+        log=lambda line: print(line, flush=True),
+    )
+    return {
+        "bundles": len(reference.bundles),
+        "other files": len(reference.files),
+        "changes per clean run": _interrupt.events_of(clean),
+        "clean run seconds": round(clean.seconds),
+        "wall minutes": round((time.monotonic() - started) / 60, 1),
+        **tally.as_dict(),
+    }
 
 
 def _merge(path: Path, results: dict[str, dict[str, object]], argv: list[str]) -> dict:

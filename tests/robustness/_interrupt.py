@@ -831,6 +831,9 @@ def interrupt_series(
             where = kill_phase(run) if command in SAMPLING_COMMANDS else ""
             log(f"  kill {number}: {kill[0]} {kill[1]} {signal.Signals(signum).name} -> exit "
                 f"{run.returncode} after {run.seconds:.0f} s {where}")
+        assert "falling back to PyMC" not in run.stderr, (
+            f"grassroots {command} fell back to PyMC after {kill}: {run.stderr[-4000:]}"
+        )
         if run.returncode == 0:
             tally.finished_first += 1
         else:
@@ -846,11 +849,22 @@ def interrupt_series(
                     for name, data in expected_files(command, reference).items()}
         if files != expected or temporaries(work):
             tally.during_writes += 1
-        check_interrupted(command, out, reference)
+        try:
+            check_interrupted(command, out, reference)
+        except AssertionError as error:
+            raise AssertionError(
+                f"{error}\n--- after kill {number} {kill}, exit {run.returncode}; its stderr "
+                f"ends:\n{run.stderr[-4000:]}"
+            ) from error
         last = number == total or (deadline is not None and time.monotonic() > deadline)
         if since_recovery == recover_every or last:
             recovery = run_clean(command, out, study=study)
-            check_recovered(command, out, reference)
+            try:
+                check_recovered(command, out, reference)
+            except AssertionError as error:
+                raise AssertionError(
+                    f"{error}\n--- the recovery's stderr ends:\n{recovery.stderr[-4000:]}"
+                ) from error
             tally.recoveries += 1
             since_recovery = 0
             if log is not None:

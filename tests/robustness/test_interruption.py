@@ -144,6 +144,41 @@ def test_a_short_trace_is_an_interrupt_not_a_fit() -> None:
             _complete(result(chains, draws), settings)
 
 
+def test_ctrl_c_inside_nutpie_stops_instead_of_falling_back_to_pymc(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A KeyboardInterrupt raised in one of nutpie's Python callbacks (its initial point)
+    comes back as nutpie's RuntimeError, and an error while handling one (cancelling the
+    sampler) hides it as its context; sample() must stop, not sample again with PyMC."""
+    import grassroots.inference.sampling as sampling
+    from grassroots.models.spec import SamplerSettings
+
+    def in_a_callback(*args, **kwargs):
+        raise RuntimeError(
+            "Failed to generate a new initial position\n\nCaused by:\n    0: Failed to "
+            "initialize point\n    1: KeyboardInterrupt: "
+        )
+
+    def while_handling(*args, **kwargs):
+        try:
+            raise KeyboardInterrupt
+        except KeyboardInterrupt:
+            raise RuntimeError("a sampler thread failed") from None
+
+    def pymc(*args, **kwargs):
+        raise AssertionError("fell back to PyMC after Ctrl-C")
+
+    monkeypatch.setattr(sampling, "_sample_pymc", pymc)
+    for failure in (in_a_callback, while_handling):
+        monkeypatch.setattr(sampling, "_sample_nutpie", failure)
+        with pytest.raises(KeyboardInterrupt):
+            sampling.sample(None, SamplerSettings(chains=2, draws=10, tune=10), seed=1)
+    # Other nutpie failures still fall back (with a warning).
+    monkeypatch.setattr(sampling, "_sample_nutpie", lambda *a, **k: 1 / 0)
+    with pytest.warns(UserWarning, match="falling back"), pytest.raises(AssertionError):
+        sampling.sample(None, SamplerSettings(chains=2, draws=10, tune=10), seed=1)
+
+
 @pytest.mark.filterwarnings("ignore::grassroots.inference.ConvergenceWarning")
 def test_a_saved_short_bundle_is_refitted_not_reused(tmp_path: Path, fake_sampler) -> None:
     """A bundle saved from an interrupted sampling (before the fix) holds fewer draws than its

@@ -8,6 +8,7 @@ random_seed=...)`` was seen not to, so nutpie is called directly.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 import time
@@ -81,6 +82,9 @@ def sample(
         except ImportError as error:
             reason = f"nutpie is not available ({error})"
         except Exception as error:  # any compile or sampling failure falls back
+            if _interrupted(error):
+                # Ctrl-C must stop the run, not start PyMC on it (other draws, saved as the fit).
+                raise KeyboardInterrupt(str(error)) from error
             reason = f"nutpie failed: {type(error).__name__}: {error}"
         warnings.warn(f"{reason}; falling back to PyMC's NUTS sampler", UserWarning, stacklevel=2)
     return _complete(
@@ -89,6 +93,20 @@ def sample(
         ),
         settings,
     )
+
+
+def _interrupted(error: BaseException) -> bool:
+    """Whether ``error`` stems from a KeyboardInterrupt: one raised inside a Python callback of
+    nutpie's Rust code comes back as nutpie's own error, e.g. ``RuntimeError: Failed to
+    generate a new initial position ... KeyboardInterrupt``, with the cause in its text only."""
+    seen: set[int] = set()
+    current: BaseException | None = error
+    while current is not None and id(current) not in seen:
+        if isinstance(current, KeyboardInterrupt) or "KeyboardInterrupt" in str(current):
+            return True
+        seen.add(id(current))
+        current = current.__cause__ or current.__context__
+    return False
 
 
 def _complete(result: SamplingResult, settings: SamplerSettings) -> SamplingResult:
@@ -145,8 +163,10 @@ def _sample_nutpie(
         trace = sampler.wait()
     except BaseException:
         # The blocking call would answer Ctrl-C with the draws made so far, as if sampling had
-        # ended: fit() would then save that short trace as the complete fit and reuse it.
-        sampler.cancel()
+        # ended: fit() would then save that short trace as the complete fit and reuse it. An
+        # error of the cancel must not replace the interrupt (sample() would fall back).
+        with contextlib.suppress(Exception):
+            sampler.cancel()
         raise
     done = time.perf_counter()
     if progress:
