@@ -164,21 +164,28 @@ def _sampling_campaign(
 
 
 def _merge(path: Path, results: dict[str, dict[str, object]], argv: list[str]) -> dict:
-    """The new results, and the old file's entries for the commands not run this time."""
+    """The new results, and the old file's entries for the commands not run this time (marked
+    as from an earlier run, with the earlier runs' notes)."""
     old = json.loads(path.read_text()) if path.exists() else {}
+    notes = list(old.get("notes (earlier runs)", []))
+    for key in ("note (earlier run)", "note"):
+        if key in old and old[key] not in notes:
+            notes.append(old[key])
     merged: dict[str, object] = {
         "note": "python analysis/validation/interruption.py " + " ".join(argv)
         + "; 'kills survived' counts runs the signal stopped, not those that ended first.",
     }
+    merged.update(results)
+    merged["kills survived, total (this run)"] = sum(
+        int(r["kills survived"]) for r in results.values()
+    )
     for key, value in old.items():
         name = key.removesuffix(EARLIER)
-        if key in ("note", "kills survived, total") or name in results:
+        if key.startswith(("note", "kills survived, total")) or name in results:
             continue
-        merged[key if key.endswith(EARLIER) else key + EARLIER] = value
-    if "note" in old:
-        merged["note (earlier run)"] = old["note"]
-    merged.update(results)
-    merged["kills survived, total"] = sum(int(r["kills survived"]) for r in results.values())
+        merged[name + EARLIER] = value
+    if notes:
+        merged["notes (earlier runs)"] = notes
     return merged
 
 
