@@ -433,6 +433,15 @@ def summarise(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return table
 
 
+def _measured_at(runs: list[dict[str, Any]]) -> dict[str, set[str]]:
+    """The dates (UTC) each size's fits were measured on: sizes may come from separate runs."""
+    dates: dict[str, set[str]] = {}
+    for record in runs:
+        stamp = record.get("measured_at") or "an earlier run"
+        dates.setdefault(record["size"], set()).add(stamp[:16].replace("T", " "))
+    return dates
+
+
 def markdown(report: dict[str, Any]) -> str:
     machine = report["machine"]
     settings = report["settings"]
@@ -444,6 +453,13 @@ def markdown(report: dict[str, Any]) -> str:
         f"target accept 0.9, max tree depth 10, diagonal mass matrix, "
         f"{settings['repeats']} repetition(s), engines interleaved, one fit at a time; "
         f"compile caches {'warm' if settings['warm_cache'] else 'cold (emptied for every fit)'}).",
+        "",
+        "Measured: "
+        + "; ".join(
+            f"{size} at {', '.join(sorted(times))}"
+            for size, times in _measured_at(report["runs"]).items()
+        )
+        + ".",
         "",
         f"Machine: {machine['cpu']}, {machine['logical_cores']} logical cores, "
         f"{machine['memory_gib']} GiB; {machine['os']}; Python {machine['python']}; "
@@ -574,11 +590,26 @@ def main(argv: list[str] | None = None) -> int:
     check_path = args.out / "engines-check.json"
     if args.check:
         results = [check(SIZES[name], args.workdir / name) for name in args.sizes]
-        write_json(check_path, {"machine": machine_info(), "check": results})
+        earlier = json.loads(check_path.read_text())["check"] if check_path.is_file() else []
+        merged = [entry for entry in earlier if entry["size"] not in args.sizes] + results
+        write_json(check_path, {"machine": machine_info(), "check": merged})
         print(f"wrote {check_path}")
         return 0 if all(r["passed"] for r in results) else 1
 
-    runs: list[dict[str, Any]] = []
+    # Runs of sizes and engines not measured this time are kept from the last report, so sizes
+    # can be measured in separate sessions and still share one table.
+    planned = {(size, engine) for size in args.sizes for engine in args.engines}
+    previous_path = args.out / "engines.json"
+    kept: list[dict[str, Any]] = []
+    if previous_path.is_file():
+        previous = json.loads(previous_path.read_text())
+        kept = [
+            {"measured_at": previous.get("finished")} | record
+            for record in previous.get("runs", [])
+            if (record["size"], record["engine"]) not in planned
+        ]
+        sizes = previous.get("sizes", {}) | sizes
+    runs: list[dict[str, Any]] = list(kept)
     report: dict[str, Any] = {
         "started": datetime.now(UTC).isoformat(timespec="seconds"),
         "machine": machine_info(),
@@ -603,7 +634,11 @@ def main(argv: list[str] | None = None) -> int:
                     f"[{datetime.now():%H:%M:%S}] {name} / {engine} (repeat {repeat})", flush=True
                 )
                 record = run_fit(engine, args.workdir / name, prefix, args)
-                record |= {"size": name, "repeat": repeat}
+                record |= {
+                    "size": name,
+                    "repeat": repeat,
+                    "measured_at": datetime.now(UTC).isoformat(timespec="seconds"),
+                }
                 runs.append(record)
                 brief = {
                     k: record.get(k)
