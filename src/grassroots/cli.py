@@ -36,6 +36,12 @@ class Language(StrEnum):
     zh = "zh"
 
 
+class Method(StrEnum):
+    nuts = "nuts"
+    advi = "advi"
+    fullrank_advi = "fullrank_advi"
+
+
 DataArgument = Annotated[
     Path | None,
     typer.Argument(
@@ -217,13 +223,27 @@ def _summary_text(fitted) -> str:
                            "display.max_rows", 500, "display.float_format", "{:.3f}".format):
         body = table.to_string()
     overview = fitted.diagnostics.overview()
+    heading = (
+        f"{fitted.spec.name} ({fitted.spec.family}), seed {fitted.seed}, "
+        f"{overview['n_samples']:,d} draws"
+    )
+    if fitted.diagnostics.approximate:
+        run = fitted.diagnostics.optimisation
+        return (
+            f"{heading} of the fitted approximation, method {fitted.method}\n"
+            f"WARNING: {fitted.diagnostics.problems()[0]}\n"
+            f"optimisation: {run['iterations']:,d} of {run['max_iterations']:,d} iterations, "
+            f"final ELBO {run['final_elbo']:,.1f}, "
+            + ("converged" if run["converged"] else "NOT CONVERGED")
+            + f" (tolerance {run['tolerance']:g}), "
+            f"{fitted.timings.get('sample_seconds', float('nan')):.1f} s\n\n{body}"
+        )
     verdict = (
         "converged" if not fitted.diagnostics.problems()
         else "NOT CONVERGED: " + "; ".join(fitted.diagnostics.problems())
     )
     return (
-        f"{fitted.spec.name} ({fitted.spec.family}), seed {fitted.seed}, "
-        f"{overview['n_samples']:,d} draws, backend {fitted.backend}\n"
+        f"{heading}, backend {fitted.backend}\n"
         f"diagnostics: max R-hat {overview['max_rhat']:.3f}, min bulk ESS "
         f"{overview['min_ess_bulk']:.0f}, min tail ESS {overview['min_ess_tail']:.0f}, "
         f"{overview['n_divergent']} divergences - {verdict}\n\n{body}"
@@ -253,15 +273,23 @@ def fit(
                                              "the spec's).", show_default=False)] = None,
     refit: Annotated[bool, typer.Option("--refit", help="Sample again even when a saved fit "
                                         "of the same spec, data and seed exists.")] = False,
+    method: Annotated[
+        Method | None,
+        typer.Option(help="nuts, or a variational approximation for data too large for NUTS: "
+                     "advi (mean-field) or fullrank_advi. Approximate fits are not NUTS; "
+                     "validate them against NUTS before reporting. Default: the spec's (nuts).",
+                     show_default=False),
+    ] = None,
     fitted_dir: FittedDirOption = None,
 ) -> None:
     """Fit a model spec and save the fit bundle under models/fitted/ (or --fitted-dir).
 
-    A saved fit with the same spec, data and seed is reused unless --refit is given. The
-    summary is printed with its convergence diagnostics; a fit that missed R-hat <= 1.01,
-    ESS >= 400 or had divergences says so.
+    A saved fit with the same spec, data, seed and method is reused unless --refit is given.
+    The summary is printed with its convergence diagnostics; a fit that missed R-hat <= 1.01,
+    ESS >= 400 or had divergences says so, and an approximate fit (--method advi or
+    fullrank_advi) says that it is not NUTS and how its optimisation went.
     """
-    from grassroots.inference import ConvergenceWarning
+    from grassroots.inference import ApproximationError, ConvergenceWarning
     from grassroots.inference import fit as run_fit
     from grassroots.models import ModelDataError, SpecError
 
@@ -271,9 +299,13 @@ def fit(
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", ConvergenceWarning)
             fitted = run_fit(study, spec, seed=seed, chains=chains, draws=draws, tune=tune,
+                             method=None if method is None else method.value,
                              reuse=not refit, directory=fitted_dir)
     except (SpecError, ModelDataError, FileNotFoundError) as error:
         _fail(f"grassroots fit: {error}")
+    except ApproximationError as error:
+        typer.echo(f"grassroots fit: {error}", err=True)
+        raise typer.Exit(1) from error
     typer.echo(_summary_text(fitted))
     typer.echo(f"\nsaved {fitted.path}")
 

@@ -7,7 +7,13 @@
 
 from __future__ import annotations
 
-from grassroots.inference.diagnostics import ConvergenceWarning, Diagnostics, compute_diagnostics
+from grassroots.inference.approximate import ApproximationError, ApproximationResult, approximate
+from grassroots.inference.diagnostics import (
+    ApproximationWarning,
+    ConvergenceWarning,
+    Diagnostics,
+    compute_diagnostics,
+)
 from grassroots.inference.fitting import (
     BundleError,
     DataMismatchError,
@@ -20,12 +26,16 @@ from grassroots.inference.fitting import (
 from grassroots.inference.sampling import SamplingResult, sample
 
 __all__ = [
+    "ApproximationError",
+    "ApproximationResult",
+    "ApproximationWarning",
     "BundleError",
     "ConvergenceWarning",
     "DataMismatchError",
     "Diagnostics",
     "Fit",
     "SamplingResult",
+    "approximate",
     "compute_diagnostics",
     "fit",
     "fitted_dir",

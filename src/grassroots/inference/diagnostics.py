@@ -3,6 +3,10 @@
 Thresholds follow Vehtari et al. (2021): rank-normalised split R-hat <= 1.01 and bulk and tail
 ESS >= 400 for every parameter element, no divergent transition; E-BFMI below 0.3 and
 tree-depth saturation are reported too.
+
+A variational approximation (``method`` ``advi`` or ``fullrank_advi``) has no R-hat or ESS: its
+diagnostics record the optimisation instead (iterations, final ELBO, whether it converged), and
+it is always flagged as approximate (:func:`approximation_note`), never passed off as NUTS.
 """
 
 from __future__ import annotations
@@ -25,6 +29,38 @@ _TREEDEPTH_STATS = ("maxdepth_reached", "reached_max_treedepth")
 
 class ConvergenceWarning(UserWarning):
     """The sampler may not have converged: R-hat > 1.01, ESS < 400, divergences or low E-BFMI."""
+
+
+class ApproximationWarning(ConvergenceWarning):
+    """The posterior is a variational approximation, not NUTS draws: R-hat and ESS do not apply,
+    and its estimates need validating against NUTS before they are reported."""
+
+
+METHOD_LABELS = {"nuts": "NUTS", "advi": "ADVI", "fullrank_advi": "full-rank ADVI"}
+_APPROXIMATION_NOTE = {
+    "en": "approximate ({label}): not NUTS; validate before reporting",
+    "zh": "近似推断（{label}）：非 NUTS，报告前须验证",
+}
+_OPTIMISATION_NOT_CONVERGED = {
+    "en": " (the optimisation did not converge within {iterations:,d} iterations)",
+    "zh": "（优化在 {iterations:,d} 次迭代内未收敛）",
+}
+
+
+def approximation_note(
+    method: str, lang: str = "en", *, converged: bool = True, iterations: int = 0
+) -> str:
+    """What every report of an approximate fit says about it, e.g. ``"approximate (ADVI): not
+    NUTS; validate before reporting"``; ``""`` for NUTS.
+
+    ``converged=False`` adds that the optimisation stopped at its budget of ``iterations``.
+    """
+    if method == "nuts":
+        return ""
+    note = _APPROXIMATION_NOTE[lang].format(label=METHOD_LABELS.get(method, method))
+    if not converged:
+        note += _OPTIMISATION_NOT_CONVERGED[lang].format(iterations=int(iterations))
+    return note
 
 
 def flatten(dataset: xr.Dataset) -> pd.Series:
@@ -59,6 +95,14 @@ class Diagnostics:
         Draws whose trajectory stopped at the maximum tree depth.
     ebfmi : tuple of float
         E-BFMI per chain.
+    method : str
+        ``nuts``, ``advi`` or ``fullrank_advi``. An approximate fit's table is all NaN (R-hat and
+        ESS do not apply) and it has no sampler statistics.
+    optimisation : dict
+        Approximate fits only: ``iterations`` run, ``max_iterations``, ``tolerance``,
+        ``converged`` (no variational parameter moved by more than ``tolerance`` over
+        ``check_every`` steps before the budget ran out), ``final_elbo`` (mean ELBO of the last
+        ``elbo_window`` iterations) and ``latent_dimensions``.
     """
 
     table: pd.DataFrame
@@ -66,10 +110,30 @@ class Diagnostics:
     n_samples: int
     treedepth_hits: int
     ebfmi: tuple[float, ...] = field(default_factory=tuple)
+    method: str = "nuts"
+    optimisation: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def approximate(self) -> bool:
+        return self.method != "nuts"
+
+    @property
+    def optimisation_converged(self) -> bool:
+        return bool(self.optimisation.get("converged", False))
+
+    def note(self, lang: str = "en") -> str:
+        """:func:`approximation_note` of this fit (``""`` for NUTS)."""
+        return approximation_note(
+            self.method,
+            lang,
+            converged=self.optimisation_converged or not self.approximate,
+            iterations=int(self.optimisation.get("max_iterations", 0)),
+        )
 
     @property
     def max_rhat(self) -> float:
-        return float(np.nanmax(self.table["r_hat"])) if len(self.table) else float("nan")
+        values = self.table["r_hat"]
+        return float(np.nanmax(values)) if values.notna().any() else float("nan")
 
     @property
     def min_ess_bulk(self) -> float:
@@ -80,7 +144,10 @@ class Diagnostics:
         return _nanmin(self.table["ess_tail"])
 
     def problems(self) -> list[str]:
-        """Human-readable list of failed checks (empty when all pass)."""
+        """Human-readable list of failed checks (empty when all pass); an approximate fit's
+        first item is always its :meth:`note`."""
+        if self.approximate:
+            return [f"{self.note()}; R-hat and ESS do not apply"]
         found = []
         table = self.table
         bad_rhat = table.index[table["r_hat"] > RHAT_MAX]
@@ -107,7 +174,10 @@ class Diagnostics:
 
     @property
     def converged(self) -> bool:
-        """R-hat, ESS and divergences pass (E-BFMI and tree depth are advisory)."""
+        """R-hat, ESS and divergences pass (E-BFMI and tree depth are advisory); never for an
+        approximate fit, which has none of them."""
+        if self.approximate:
+            return False
         return not (
             (self.table["r_hat"] > RHAT_MAX).any()
             or (self.table["ess_bulk"] < ESS_MIN).any()
@@ -116,7 +186,16 @@ class Diagnostics:
         )
 
     def overview(self) -> dict[str, Any]:
-        """The headline numbers, e.g. for a table footnote."""
+        """The headline numbers, e.g. for a table footnote; an approximate fit's add whether
+        its optimisation converged and its iteration budget."""
+        approximation = (
+            {
+                "optimisation_converged": self.optimisation_converged,
+                "max_iterations": int(self.optimisation.get("max_iterations", 0)),
+            }
+            if self.approximate
+            else {}
+        )
         return {
             "max_rhat": self.max_rhat,
             "min_ess_bulk": self.min_ess_bulk,
@@ -126,6 +205,8 @@ class Diagnostics:
             "treedepth_hits": self.treedepth_hits,
             "min_ebfmi": min(self.ebfmi) if self.ebfmi else float("nan"),
             "converged": self.converged,
+            "method": self.method,
+            **approximation,
         }
 
     def to_dict(self) -> dict[str, Any]:
@@ -138,6 +219,8 @@ class Diagnostics:
             "n_samples": self.n_samples,
             "treedepth_hits": self.treedepth_hits,
             "ebfmi": list(self.ebfmi),
+            "method": self.method,
+            "optimisation": self.optimisation,
         }
 
     @classmethod
@@ -154,10 +237,21 @@ class Diagnostics:
             n_samples=int(table["n_samples"]),
             treedepth_hits=int(table["treedepth_hits"]),
             ebfmi=tuple(float(v) for v in table["ebfmi"]),
+            method=table.get("method", "nuts"),
+            optimisation=dict(table.get("optimisation", {})),
         )
 
     def warn(self, name: str = "model") -> None:
-        """Issue a :class:`ConvergenceWarning` listing the failed checks, if any."""
+        """Issue a :class:`ConvergenceWarning` listing the failed checks, if any; an
+        :class:`ApproximationWarning` for every approximate fit."""
+        if self.approximate:
+            warnings.warn(
+                f"{name}: {self.problems()[0]}. Compare its estimates with a NUTS fit (e.g. "
+                "analysis/validation/approximate_vs_nuts.py), group SDs first.",
+                ApproximationWarning,
+                stacklevel=3,
+            )
+            return
         found = self.problems()
         if found:
             warnings.warn(
@@ -218,3 +312,21 @@ def compute_diagnostics(trace: xr.DataTree, var_names: list[str] | None = None) 
             values = azs.bfmi(stats["energy"].transpose("chain", "draw").to_numpy())
             ebfmi = tuple(float(v) for v in np.atleast_1d(values))
     return Diagnostics(table, n_divergent, n_samples, treedepth_hits, ebfmi)
+
+
+def approximate_diagnostics(trace: xr.DataTree, optimisation: dict[str, Any]) -> Diagnostics:
+    """The diagnostics of a variational approximation's draws: no R-hat or ESS (the table has
+    the parameter elements :func:`compute_diagnostics` would check, all NaN), the optimisation
+    record of :func:`grassroots.inference.approximate.approximate`."""
+    posterior = trace["posterior"].to_dataset()
+    checked = posterior[[name for name in posterior.data_vars if not name.endswith("_chol")]]
+    index = flatten(checked.isel(chain=0, draw=0)).index
+    table = pd.DataFrame(np.nan, index=index, columns=["r_hat", "ess_bulk", "ess_tail"])
+    return Diagnostics(
+        table=table,
+        n_divergent=0,
+        n_samples=posterior.sizes["chain"] * posterior.sizes["draw"],
+        treedepth_hits=0,
+        method=str(optimisation["method"]),
+        optimisation=dict(optimisation),
+    )

@@ -8,8 +8,10 @@ A bundle is a folder under ``models/fitted/`` (ignored by git)::
         trace.zarr/   the posterior and sampler statistics (an xarray DataTree)
 
 ``<key>`` hashes the spec (sampler settings included), the data and the seed, so :func:`fit`
-finds and reuses a bundle when nothing changed. Bundles are written atomically: a reader never
-sees half a bundle.
+finds and reuses a bundle when nothing changed. An approximate fit (``method`` ``advi`` or
+``fullrank_advi``) is saved as ``<spec name>-<method>-seed<seed>-<key>``: the method is in the
+key too, so it never collides with the NUTS bundle of the same spec, data and seed. Bundles are
+written atomically: a reader never sees half a bundle.
 """
 
 from __future__ import annotations
@@ -31,7 +33,13 @@ import xarray as xr
 
 from grassroots._io import atomic_directory
 from grassroots._paths import repository_root
-from grassroots.inference.diagnostics import Diagnostics, compute_diagnostics, flatten
+from grassroots.inference.approximate import approximate
+from grassroots.inference.diagnostics import (
+    Diagnostics,
+    approximate_diagnostics,
+    compute_diagnostics,
+    flatten,
+)
 from grassroots.inference.sampling import sample
 from grassroots.models.builder import FAMILIES, build_model, predict_draws, prepare_inputs
 from grassroots.models.design import Scaling
@@ -107,7 +115,8 @@ def fitted_dir() -> Path:
 
 def bundle_name(spec: ModelSpec, data_hash: str, seed: int) -> str:
     key = hashlib.sha256(f"{spec.hash()}|{data_hash}|{seed}".encode()).hexdigest()[:12]
-    return f"{spec.name}-seed{seed}-{key}"
+    method = f"-{spec.sampler.method}" if spec.sampler.approximate else ""
+    return f"{spec.name}{method}-seed{seed}-{key}"
 
 
 def package_versions() -> dict[str, str]:
@@ -139,11 +148,12 @@ class Fit:
     counts : dict
         Rows, observed rows per outcome and groups per level.
     timings : dict
-        ``compile_seconds`` and ``sample_seconds``.
+        NUTS: ``compile_seconds`` and ``sample_seconds``. Approximate fits: ``fit_seconds``
+        (compiling and optimising), ``draw_seconds`` and ``sample_seconds`` (their sum).
     versions : dict
         Package versions at fit time.
     backend : str
-        ``nutpie`` or ``pymc``.
+        ``nutpie`` or ``pymc`` (approximate fits: ``pymc``, its variational module).
     model_coords : dict
         Model coordinates other than rows (terms, intervals, ordinal levels, groups).
     path : Path, optional
@@ -167,11 +177,22 @@ class Fit:
 
     @property
     def posterior(self) -> xr.Dataset:
-        """Posterior draws (dims ``chain, draw, ...``)."""
+        """Posterior draws (dims ``chain, draw, ...``); one chain for an approximate fit."""
         return self.trace["posterior"].to_dataset()
+
+    @property
+    def method(self) -> str:
+        """``nuts``, ``advi`` or ``fullrank_advi``."""
+        return self.spec.sampler.method
 
     def __repr__(self) -> str:
         overview = self.diagnostics.overview()
+        if self.diagnostics.approximate:
+            return (
+                f"Fit(spec={self.spec.name!r}, family={self.spec.family!r}, seed={self.seed}, "
+                f"draws={overview['n_samples']}, method={self.method!r}, "
+                f"optimisation_converged={self.diagnostics.optimisation_converged})"
+            )
         return (
             f"Fit(spec={self.spec.name!r}, family={self.spec.family!r}, seed={self.seed}, "
             f"draws={overview['n_samples']}, max_rhat={overview['max_rhat']:.3f}, "
@@ -210,10 +231,16 @@ class Fit:
         -------
         DataFrame
             Index ``name[coord]``; columns ``outcome``, ``parameter``, ``term``, ``mean``, ``sd``,
-            the interval bounds (``2.5%``, ``97.5%``), ``r_hat``, ``ess_bulk``, ``ess_tail``,
-            and for coefficients ``ratio`` (HR or OR), ``per`` (``SD``, ``1 vs 0``, ``vs
-            <reference>`` or ``product``) with ``ratio_median`` and the ratio's interval.
+            the interval bounds (``2.5%``, ``97.5%``), ``r_hat``, ``ess_bulk``, ``ess_tail``
+            (NaN for an approximate fit), and for coefficients ``ratio`` (HR or OR), ``per``
+            (``SD``, ``1 vs 0``, ``vs <reference>`` or ``product``) with ``ratio_median`` and
+            the ratio's interval. ``attrs["convergence_note"]`` is the note a table of these
+            estimates carries (:func:`grassroots.reporting.convergence.convergence_note`):
+            ``""`` for a converged NUTS fit, the failed checks otherwise, and "approximate
+            (ADVI): not NUTS; validate before reporting" for an approximate fit.
         """
+        from grassroots.reporting.convergence import convergence_note
+
         posterior = self.posterior
         names = [
             name
@@ -256,6 +283,9 @@ class Fit:
         table["ratio_median"] = np.where(is_beta, np.exp(median.reindex(table.index)), np.nan)
         table[f"ratio_{low_label}"] = np.where(is_beta, np.exp(table[low_label]), np.nan)
         table[f"ratio_{high_label}"] = np.where(is_beta, np.exp(table[high_label]), np.nan)
+        table.attrs["convergence_note"] = convergence_note(
+            {self.spec.name: self.diagnostics.overview()}
+        )
         return table
 
     def _row_order(self, table: pd.DataFrame) -> np.ndarray:
@@ -364,6 +394,7 @@ class Fit:
             "format": BUNDLE_FORMAT,
             "spec": self.spec.to_dict(),
             "spec_hash": self.spec.hash(),
+            "method": self.method,
             "spec_source": self.spec.source,
             "data_hash": self.data_hash,
             "seed": self.seed,
@@ -580,6 +611,7 @@ def fit(
     tune: int | None = None,
     target_accept: float | None = None,
     backend: str | None = None,
+    method: str | None = None,
     progress: bool = True,
     save: bool = True,
     reuse: bool = True,
@@ -599,6 +631,20 @@ def fit(
         The run's seed; the same seed, spec and data give the same draws.
     chains, draws, tune, target_accept, backend : optional
         Override the spec's ``[sampler]`` settings (and so the bundle key).
+    method : {"nuts", "advi", "fullrank_advi"}, optional
+        How the posterior is obtained (default: the spec's ``[sampler] method``, ``"nuts"``).
+        ``"advi"`` (mean-field) and ``"fullrank_advi"`` fit PyMC's variational approximation
+        (``pm.fit``) for data too large for NUTS: at most ``[sampler] iterations`` steps
+        (50,000), stopped once no variational parameter moves by more than ``[sampler]
+        tolerance`` (0.05) in 1,000 steps; the fit then holds ``chains * draws`` draws of the
+        approximation as one chain, drawn with ``seed`` (the same seed gives the same bytes), so
+        summaries, predictions and estimands work unchanged. Its diagnostics record the
+        iterations, final ELBO, whether the optimisation converged and the wall time; R-hat and
+        ESS do not apply. It is never presented as NUTS: its summary and tables say
+        "approximate (ADVI): not NUTS; validate before reporting". Mean-field ADVI tends to
+        understate posterior SDs (group SDs most), so compare it with NUTS at a size NUTS can
+        fit (``analysis/validation/approximate_vs_nuts.py``). The method is part of the bundle
+        name and key.
     progress : bool
         Show the sampler's progress.
     save : bool
@@ -614,40 +660,83 @@ def fit(
     -------
     Fit
 
+    Raises
+    ------
+    SpecError
+        For an unknown ``method`` (or another invalid sampler setting).
+    ApproximationError
+        When the variational optimisation produced a NaN.
+
     Warns
     -----
     ConvergenceWarning
         When R-hat > 1.01, ESS < 400, or a transition diverged.
+    ApproximationWarning
+        (a ``ConvergenceWarning``) Whenever the fit is approximate, fitted or reused.
 
     Examples
     --------
     >>> fitted = fit(frame, "survival_m1", seed=1)          # doctest: +SKIP
     >>> fitted.summary()[["mean", "2.5%", "97.5%", "ratio_median"]]  # doctest: +SKIP
+    >>> rough = fit(frame, "structural", seed=1, method="advi")  # doctest: +SKIP
+    >>> rough.summary().attrs["convergence_note"]                 # doctest: +SKIP
+    '⚠ structural: approximate (ADVI): not NUTS; validate before reporting.'
     """
     spec = load_spec(spec).with_sampler(
-        chains=chains, draws=draws, tune=tune, target_accept=target_accept, backend=backend
+        chains=chains,
+        draws=draws,
+        tune=tune,
+        target_accept=target_accept,
+        backend=backend,
+        method=method,
     )
     frame, data_hash = resolve_data(data)
     directory = Path(directory) if directory is not None else fitted_dir()
     target = directory / bundle_name(spec, data_hash, seed)
     if reuse and (target / "fit.json").is_file():
         try:
-            return _whole(Fit.load(target, data_hash=data_hash), spec)
+            reused = _whole(Fit.load(target, data_hash=data_hash), spec)
         except BundleError as error:
             warnings.warn(f"ignoring unreadable bundle ({error}); refitting", stacklevel=2)
+        else:
+            if reused.diagnostics.approximate:
+                reused.diagnostics.warn(spec.name)
+            return reused
 
     built = build_model(spec, frame)
-    result = sample(
-        built.model,
-        spec.sampler,
-        seed=seed,
-        progress=progress,
-        initial_points=built.initial_points,
-    )
-    trace = result.trace
+    if spec.sampler.approximate:
+        approximation = approximate(
+            built.model,
+            spec.sampler,
+            seed=seed,
+            progress=progress,
+            initial_points=built.initial_points,
+        )
+        trace = approximation.trace
+        diagnostics = approximate_diagnostics(trace, approximation.optimisation)
+        timings = {
+            "fit_seconds": approximation.fit_seconds,
+            "draw_seconds": approximation.draw_seconds,
+            "sample_seconds": approximation.fit_seconds + approximation.draw_seconds,
+        }
+        used_backend = "pymc"
+    else:
+        result = sample(
+            built.model,
+            spec.sampler,
+            seed=seed,
+            progress=progress,
+            initial_points=built.initial_points,
+        )
+        trace = result.trace
+        diagnostics = compute_diagnostics(trace)
+        timings = {
+            "compile_seconds": result.compile_seconds,
+            "sample_seconds": result.sample_seconds,
+        }
+        used_backend = result.backend
     if log_likelihood:
         trace = _with_log_likelihood(trace, built.model)
-    diagnostics = compute_diagnostics(trace)
     fitted = Fit(
         spec=spec,
         trace=trace,
@@ -657,11 +746,8 @@ def fit(
         seed=seed,
         diagnostics=diagnostics,
         counts=built.inputs.summary_counts(),
-        timings={
-            "compile_seconds": result.compile_seconds,
-            "sample_seconds": result.sample_seconds,
-        },
-        backend=result.backend,
+        timings=timings,
+        backend=used_backend,
         model_coords=_plain_coords(built.inputs.coords()),
     )
     diagnostics.warn(spec.name)
@@ -679,10 +765,11 @@ def _whole(fitted: Fit, spec: ModelSpec) -> Fit:
     """
     sizes = fitted.posterior.sizes
     got = (sizes.get("chain", 0), sizes.get("draw", 0))
-    if got != (spec.sampler.chains, spec.sampler.draws):
+    expected = spec.sampler.draw_shape
+    if got != expected:
         raise BundleError(
             f"{fitted.path} holds {got[0]} chains x {got[1]} draws, not the "
-            f"{spec.sampler.chains} x {spec.sampler.draws} of its spec (an interrupted fit)"
+            f"{expected[0]} x {expected[1]} of its spec (an interrupted fit)"
         )
     return fitted
 

@@ -67,6 +67,12 @@ BaselineKind = Literal["piecewise", "weibull"]
 # coarser later; the last interval runs from 84 months to infinity.
 DEFAULT_CUTS: tuple[float, ...] = (6.0, 12.0, 18.0, 24.0, 36.0, 48.0, 60.0, 84.0)
 BACKENDS = ("nutpie", "pymc")
+#: How the posterior is obtained: NUTS, or a variational approximation (PyMC's mean-field or
+#: full-rank ADVI) for data too large for NUTS.
+METHODS = ("nuts", "advi", "fullrank_advi")
+# Settings that only an approximate method reads; a NUTS spec leaves them out of its dict and
+# hash, so bundle keys of NUTS fits made before they existed still match.
+_APPROXIMATION_SETTINGS = ("method", "iterations", "tolerance")
 ADAPTATIONS = ("diag", "low_rank")
 # Dimension names the package itself uses; a grouping level may not take them.
 RESERVED_DIMS = frozenset({"chain", "draw", "row", "sample", "outcome", "outcome2", "quantile"})
@@ -90,10 +96,17 @@ class Baseline:
 
 @dataclass(frozen=True)
 class SamplerSettings:
-    """NUTS settings; ``backend`` is ``nutpie`` (default) or ``pymc``.
+    """How the posterior is obtained: NUTS (default) or an approximation.
 
-    ``adaptation`` is nutpie's mass-matrix adaptation: ``diag`` (default) or ``low_rank``
-    (adapts to posterior correlations; ignored by the PyMC backend).
+    NUTS: ``backend`` is ``nutpie`` (default) or ``pymc``; ``adaptation`` is nutpie's mass-matrix
+    adaptation: ``diag`` (default) or ``low_rank`` (adapts to posterior correlations; ignored by
+    the PyMC backend).
+
+    ``method`` ``advi`` or ``fullrank_advi`` fits PyMC's mean-field or full-rank ADVI instead:
+    at most ``iterations`` optimisation steps, stopped early once no variational parameter moved
+    by more than ``tolerance`` over 1,000 steps; ``chains * draws`` draws of the fitted
+    approximation are kept, as one chain (:attr:`draw_shape`). ``tune``, ``target_accept``,
+    ``max_treedepth``, ``backend`` and ``adaptation`` are NUTS-only.
     """
 
     chains: int = 4
@@ -103,6 +116,29 @@ class SamplerSettings:
     max_treedepth: int = 10
     backend: str = "nutpie"
     adaptation: str = "diag"
+    method: str = "nuts"
+    iterations: int = 50_000
+    tolerance: float = 0.05
+
+    @property
+    def approximate(self) -> bool:
+        """Whether the posterior is a variational approximation rather than NUTS draws."""
+        return self.method != "nuts"
+
+    @property
+    def draw_shape(self) -> tuple[int, int]:
+        """``(chains, draws)`` of the posterior a fit with these settings holds."""
+        if self.approximate:
+            return 1, self.chains * self.draws
+        return self.chains, self.draws
+
+    def to_dict(self) -> dict[str, Any]:
+        """The settings as a dict; a NUTS spec's leaves out the approximation settings."""
+        settings = dict(self.__dict__)
+        if not self.approximate:
+            for key in _APPROXIMATION_SETTINGS:
+                settings.pop(key)
+        return settings
 
 
 @dataclass(frozen=True)
@@ -217,7 +253,7 @@ class ModelSpec:
             "correlated": self.correlated if self.correlated is not None else False,
             "categorical": {key: value for key, value in self.categorical.items()},
             "priors": _priors_to_dict(self.priors),
-            "sampler": dict(self.sampler.__dict__),
+            "sampler": self.sampler.to_dict(),
             "outcomes": outcomes,
             "spec_family": self.family,
         }
@@ -537,7 +573,19 @@ def _validate_sampler(raw: Any, *, where: str) -> SamplerSettings:
         )
     if values["backend"] not in BACKENDS:
         raise SpecError(f"{where}: 'backend' must be one of {BACKENDS}, not {values['backend']!r}")
+    if values["method"] not in METHODS:
+        raise SpecError(
+            f"{where}: 'method' must be one of {METHODS} (NUTS, mean-field ADVI, full-rank ADVI), "
+            f"not {values['method']!r}"
+        )
+    iterations = values["iterations"]
+    if isinstance(iterations, bool) or not isinstance(iterations, int) or iterations < 1:
+        raise SpecError(f"{where}: 'iterations' must be a positive integer, not {iterations!r}")
+    tolerance = values["tolerance"]
+    if isinstance(tolerance, bool) or not isinstance(tolerance, int | float) or tolerance <= 0:
+        raise SpecError(f"{where}: 'tolerance' must be a positive number, not {tolerance!r}")
     values["target_accept"] = float(target)
+    values["tolerance"] = float(tolerance)
     return SamplerSettings(**values)
 
 

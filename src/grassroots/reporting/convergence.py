@@ -5,7 +5,8 @@ Everything here takes plain numbers per model (max R-hat, min bulk and tail ESS,
 transitions), so any fit object can feed it: ``Diagnostics.overview()`` of
 :mod:`grassroots.inference.diagnostics` already has these keys. Thresholds follow Vehtari et al.
 (2021), as in that module: R-hat <= 1.01, ESS >= 400, no divergence; a value *at* the threshold
-passes.
+passes. A model whose ``method`` is not ``nuts`` (a variational approximation, which has no R-hat
+or ESS) is always flagged as approximate.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import numpy as np
 import pandas as pd
 
 from grassroots.data.schema import Lang
+from grassroots.inference.diagnostics import approximation_note
 from grassroots.reporting.labels import text
 
 __all__ = [
@@ -48,6 +50,7 @@ _FLAG: Mapping[Lang, str] = {
     "zh": "⚠ 未收敛（要求 R-hat ≤ {rhat}、bulk 与 tail ESS ≥ {ess}、无发散转移）：{details}。"
     "相关估计须谨慎解读。",
 }
+_APPROXIMATE_FLAG: Mapping[Lang, str] = {"en": "⚠ {model}: {note}.", "zh": "⚠ {model}：{note}。"}
 _DETAIL: Mapping[Lang, Mapping[str, str]] = {
     "en": {
         "max_rhat": "max R-hat {value}",
@@ -159,7 +162,10 @@ def convergence_note(
     -------
     str
         E.g. ``"⚠ Not converged (required: ...): M3 max R-hat 1.04. Read these estimates with
-        caution."``, naming every failing model and number, in the summary's model order.
+        caution."``, naming every failing model and number, in the summary's model order. A
+        model with a ``method`` other than ``nuts`` adds ``"⚠ M3: approximate (ADVI): not NUTS;
+        validate before reporting."`` (see
+        :func:`grassroots.inference.diagnostics.approximation_note`).
 
     Examples
     --------
@@ -182,11 +188,37 @@ def convergence_note(
         ]
         if items:
             details.append(words["model"].format(model=model) + words["item_sep"].join(items))
-    if not details:
-        return ""
-    return _FLAG[lang].format(
-        rhat=f"{rhat_max:g}", ess=f"{ess_min:g}", details=words["model_sep"].join(details)
-    )
+    flags = [
+        _APPROXIMATE_FLAG[lang].format(model=model, note=note)
+        for model, note in _approximation_notes(summary, lang).items()
+    ]
+    if details:
+        flags.insert(0, _FLAG[lang].format(
+            rhat=f"{rhat_max:g}", ess=f"{ess_min:g}", details=words["model_sep"].join(details)
+        ))  # fmt: skip
+    return " ".join(flags)
+
+
+def _approximation_notes(summary: DiagnosticsSummary, lang: Lang) -> dict[str, str]:
+    """Per approximate model (``method`` not ``nuts``), its approximation note."""
+    if isinstance(summary, pd.DataFrame):
+        frame = summary.set_index("model") if "model" in summary.columns else summary
+        rows = {str(model): row.to_dict() for model, row in frame.iterrows()}
+    else:
+        rows = {str(model): dict(values) for model, values in summary.items()}
+    notes = {}
+    for model, values in rows.items():
+        method = values.get("method")
+        if not isinstance(method, str) or method == "nuts":
+            continue
+        converged = values.get("optimisation_converged")
+        notes[model] = approximation_note(
+            method,
+            lang,
+            converged=True if converged is None or pd.isna(converged) else bool(converged),
+            iterations=int(values.get("max_iterations") or 0),
+        )
+    return notes
 
 
 def convergence_notes(
