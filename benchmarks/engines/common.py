@@ -62,6 +62,7 @@ SIZES: dict[str, Size] = {
     "small": Size("small", 30, 300, 1200),
     "bundled": Size("bundled"),
     "medium": Size("medium", 100, 1500, 6000),
+    "national": Size("national", 2800, 37876, 149568),
 }
 
 
