@@ -26,8 +26,9 @@ and the machine, and writes ``reports/benchmarks/contrasts_national.json`` atomi
 times the first N draws of every chain of the full bundle (both workers; the rest is never
 read); ``--bundle`` keeps and reuses the bundle between runs (writing the ~6 GB of township
 effects takes a minute or more). The workers inherit the environment: prefix
-``OPENBLAS_NUM_THREADS=1`` to measure with one BLAS thread, ``PYTHONPATH=<other src>`` to
-measure another version of the package on the same bundle.
+``OPENBLAS_NUM_THREADS=1`` to give the reference one BLAS thread too (the engine limits its own
+to one), ``PYTHONPATH=<other src>`` to measure another version of the package on the same
+bundle. The report's ``command`` is the command line as run.
 """
 
 from __future__ import annotations
@@ -39,6 +40,7 @@ import os
 import pickle
 import platform
 import resource
+import shlex
 import shutil
 import statistics
 import subprocess
@@ -322,11 +324,23 @@ def _environment() -> dict[str, str]:
         "cpu": cpu,
         "cpus": str(os.cpu_count()),
         "memory": memory,
-        # The engine's thin matrix products are ~10x slower with OpenBLAS's threads on a busy
-        # machine; results differ in the last bit with the thread count (see the report).
+        # The engine runs its BLAS products on one thread whatever this says (threadpoolctl);
+        # it applies to the reference's product.
         "OPENBLAS_NUM_THREADS": os.environ.get("OPENBLAS_NUM_THREADS", "default"),
         "grassroots": str(Path(grassroots.__file__).parent),
     }
+
+
+def _command(argv: list[str]) -> str:
+    """The command line of this run, as given (niceness and PYTHONPATH included)."""
+    parts = []
+    if os.nice(0):
+        parts.append(f"nice -n {os.nice(0)}")
+    if os.environ.get("PYTHONPATH"):
+        parts.append(f"PYTHONPATH={shlex.quote(os.environ['PYTHONPATH'])}")
+    parts.append(".venv/bin/python benchmarks/contrasts_national.py")
+    parts += [shlex.quote(arg) for arg in argv]
+    return " ".join(parts)
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
@@ -366,7 +380,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     first = runs["contrasts"][0]
     report: dict[str, Any] = {
         "benchmark": "contrasts_national",
-        "command": "nice -n 5 .venv/bin/python benchmarks/contrasts_national.py",
+        "command": _command(args.argv),
         "seed": args.seed,
         "repeats": args.repeats,
         "max_cells": args.max_cells or "default",
@@ -472,6 +486,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--worker", choices=["contrasts", "reference"], help=argparse.SUPPRESS)
     parser.add_argument("worker_args", nargs="*", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    args.argv = list(sys.argv[1:] if argv is None else argv)
     if args.worker == "contrasts":
         folder, max_cells, measure = args.worker_args
         print(json.dumps(_worker_contrasts(Path(folder), int(max_cells) or None, int(measure))))

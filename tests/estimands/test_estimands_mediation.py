@@ -330,3 +330,76 @@ def test_closed_forms_match_the_families_predictions(structural, frame):
     }
     for estimand, expected in pairs.items():
         np.testing.assert_allclose(status_quo.sel(estimand=estimand), expected, atol=1e-12)
+
+
+def test_mediators_in_interactions_equal_explicit_sums(frame):
+    """A mediator that enters an interaction moves each row's linear predictor differently
+    (no per-draw shift): the engine then encodes every mediator value's design."""
+    spec = make_spec(
+        {
+            "survival": {
+                "family": "survival",
+                "time": "months",
+                "event": "discontinued",
+                "predictors": ["resources", "extensive"],
+                "interactions": ["resources:extensive"],
+                "time_varying": {"extensive": 12},
+                "baseline": {"kind": "piecewise", "cuts": CUTS},
+            },
+            "demand_fit": {
+                "family": "ordinal",
+                "column": "demand_fit",
+                "levels": [1, 2, 3, 4, 5],
+                "predictors": ["resources", "extensive"],
+                "interactions": ["resources:extensive"],
+            },
+            "extensive": {"family": "logistic", "column": "extensive", "predictors": ["resources"]},
+        },
+        groups=(),
+    )
+    rng = np.random.default_rng(7)
+
+    def draw(base, scale, shape=()):
+        return base + scale * rng.standard_normal((CHAINS, DRAWS, *shape))
+
+    values = {
+        "survival_log_hazard": draw(-3.5, 0.1, (4,)),
+        "survival_beta": draw(np.array([-0.3, 0.4, -0.5]), 0.05, (3,)),
+        "survival_beta_late": draw(0.6, 0.05, (1,)),
+        "demand_fit_cutpoints": np.sort(draw(0.0, 1.5, (4,)), axis=-1),
+        "demand_fit_beta": draw(np.array([0.3, -0.4, 0.6]), 0.05, (3,)),
+        "extensive_intercept": draw(-0.5, 0.1),
+        "extensive_beta": draw(np.array([0.8]), 0.05, (1,)),
+    }
+    fit = fake_fit(spec, frame, values, chains=CHAINS, draws=DRAWS)
+    levels = contrasts(fit, frame, [UP]).levels["fake"].sel(group="all")
+    reference = frame["resources"].to_numpy(float)
+    starts = np.array([0.0, *CUTS])
+    widths = np.diff(np.append(starts, np.inf))
+
+    def h0(time):
+        exposure = np.clip(time - starts, 0, widths)
+        return (np.exp(values["survival_log_hazard"]) * exposure).sum(-1)[..., None]
+
+    for table, cf in (("status_quo", frame), ("up", UP.apply(frame))):
+        x = (cf["resources"].to_numpy(float) - reference.mean()) / reference.std(ddof=1)
+        p_e = expit(values["extensive_intercept"][..., None] + values["extensive_beta"] * x)
+        survival = at_least = expected = 0.0
+        for e in (0, 1):
+            weight = p_e if e else 1.0 - p_e
+            b = values["survival_beta"]
+            eta = b[..., :1] * x + b[..., 1:2] * e + b[..., 2:] * x * e
+            late = h0(12.0) + np.exp(values["survival_beta_late"] * e) * (h0(24.0) - h0(12.0))
+            survival = survival + weight * np.exp(-np.exp(eta) * late)
+            d = values["demand_fit_beta"]
+            eta_d = d[..., :1] * x + d[..., 1:2] * e + d[..., 2:] * x * e
+            above = expit(eta_d[..., None] - values["demand_fit_cutpoints"][..., None, :])
+            at_least = at_least + weight * above[..., 2]
+            expected = expected + weight * (1.0 + above.sum(-1))
+        for estimand, want in (
+            ("survival:S(24)", survival),
+            ("demand_fit:P(>=4)", at_least),
+            ("demand_fit:E", expected),
+        ):
+            got = levels.sel(table=table, estimand=estimand).to_numpy()
+            np.testing.assert_allclose(got, want.mean(-1), rtol=0, atol=1e-12)

@@ -24,6 +24,7 @@ joined in draw order. A fit loaded lazily (a national-size bundle) is read chunk
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import os
 from collections import deque
@@ -32,15 +33,16 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+import numba
 import numpy as np
 import pandas as pd
 import xarray as xr
-from scipy.special import expit
+from threadpoolctl import threadpool_limits
 
 from grassroots.models.builder import FAMILIES, group_effect_draws, group_rows, stack_draws
 from grassroots.models.design import Scaling, design_matrix, late_design_matrix
 from grassroots.models.spec import ModelSpec, OutcomeSpec
-from grassroots.models.survival import survival_from_total, total_hazard
+from grassroots.models.survival import total_hazard
 
 #: Times (months) at which survival outcomes give S(t).
 DEFAULT_TIMES: tuple[float, ...] = (12.0, 24.0, 36.0)
@@ -220,17 +222,31 @@ class _FitChunk:
     # leave the late effects alone.
     baselines: dict[str, tuple[np.ndarray, np.ndarray | None]] = field(default_factory=dict)
     totals: dict[tuple[int, str, tuple[int, ...]], np.ndarray] = field(default_factory=dict)
+    # exp(+-linear predictor) per (table, outcome, base key): the one exponential per row that
+    # all mediator values share when they move the linear predictor by a per-draw constant
+    # (see _Design); a logistic or ordinal probability is then a product, a sum and a division.
+    exponentials: dict[tuple[int, str, tuple[int, ...]], np.ndarray] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
 class _Design:
-    """How a table with some mediator parents set differs from the reference design."""
+    """How a table with some mediator parents set differs from the reference design.
 
-    # The design columns that differ from the reference design, and their difference.
+    The linear predictor is ``eta_ref + beta[:, columns] @ difference.T`` (row by row) plus
+    ``beta[:, shift_columns] @ shift`` (the same for every row). When no mediator parent enters
+    an interaction, the mediators' design columns are the same in every row, so the row-varying
+    part is the table's design with the parents at 0 (``base_key == ()``, shared by every
+    mediator value) and the mediator values only shift it; otherwise the row-varying part is
+    the design of these mediator values (``base_key`` = the values) and ``shift`` is empty.
+    """
+
+    base_key: tuple[int, ...]
     columns: np.ndarray
     difference: np.ndarray
-    # Survival outcomes with late effects: the late design matrix, and the values of the
-    # mediator parents it depends on (its cache key).
+    shift_columns: np.ndarray
+    shift: np.ndarray
+    # Survival outcomes with late effects: the late design matrix (one row when it is the same
+    # for every row), and the values of the mediator parents it depends on (its cache key).
     late_key: tuple[int, ...] = ()
     late_matrix: np.ndarray | None = None
 
@@ -240,6 +256,12 @@ class _FitState:
     # Only the columns the model reads: the designs set mediator columns on copies of it.
     frame: pd.DataFrame
     designs: dict[tuple[str, tuple[int, ...]], _Design] = field(default_factory=dict)
+    # (outcome, base key) -> (columns, difference) of the row-varying part of _Design.
+    bases: dict[tuple[str, tuple[int, ...]], tuple[np.ndarray, np.ndarray]] = field(
+        default_factory=dict
+    )
+    # (outcome, late key) -> the late design matrix.
+    late: dict[tuple[str, tuple[int, ...]], np.ndarray] = field(default_factory=dict)
 
 
 class FitModel:
@@ -404,10 +426,19 @@ class FitModel:
         # with the coefficients per chunk; every other table and mediator value adds only the
         # few design columns in which it differs (scenario and mediator columns, interactions).
         reference = self.prepare(frame)
+        self._reference_frame = reference.frame
         self._reference = {
-            o.name: self._matrix(reference, o, dict.fromkeys(self.outcomes[o.name].parents, 0))
+            o.name: self._matrix(
+                self._with_parents(
+                    reference.frame, o, dict.fromkeys(self.outcomes[o.name].parents, 0)
+                ),
+                o,
+            )
             for o in self.spec.outcomes
         }
+        # (outcome, mediator values) -> the design shift of the values (see _Design): the same
+        # in every table.
+        self._shifts: dict[tuple[str, tuple[int, ...]], np.ndarray] = {}
         chains, draws = self.posterior.sizes["chain"], self.posterior.sizes["draw"]
         per_chunk = max(1, max_cells // max(1, len(frame) * chains))
         # Storage chunks may stretch a chunk up to 4x max_cells (a chunk is one draw per chain
@@ -451,13 +482,9 @@ class FitModel:
                     eta[outcome.name] = eta[outcome.name] + beta[outcome.name] @ matrix.T
             yield _FitChunk(chains, posterior.sizes["draw"], beta, params, effects, eta)
 
-    def _matrix(
-        self, state: _FitState, outcome: OutcomeSpec, values: Mapping[str, int]
-    ) -> np.ndarray:
-        """The design matrix of the table with the outcome's mediator parents set."""
-        terms, matrix = design_matrix(
-            self._with_parents(state, outcome, values), outcome, self.scaling
-        )
+    def _matrix(self, frame: pd.DataFrame, outcome: OutcomeSpec) -> np.ndarray:
+        """The outcome's design matrix of ``frame``, columns in the posterior's term order."""
+        terms, matrix = design_matrix(frame, outcome, self.scaling)
         coords = list(self.coords.get(f"{outcome.name}_term", terms))
         if terms and list(terms) != coords:
             # Align the design with the order of the posterior's coefficients.
@@ -465,67 +492,180 @@ class FitModel:
         return matrix
 
     def _with_parents(
-        self, state: _FitState, outcome: OutcomeSpec, values: Mapping[str, int]
+        self, frame: pd.DataFrame, outcome: OutcomeSpec, values: Mapping[str, int]
     ) -> pd.DataFrame:
         parents = self.outcomes[outcome.name].parents
         if not parents:
-            return state.frame
-        return state.frame.assign(**{self.mediator_columns[m]: int(values[m]) for m in parents})
+            return frame
+        return frame.assign(**{self.mediator_columns[m]: int(values[m]) for m in parents})
+
+    def _shifts_only(self, outcome: OutcomeSpec) -> bool:
+        """Whether the mediator parents move the outcome's design by the same amount in every
+        row: a column's own design columns depend on its value only; interactions multiply
+        them by other columns."""
+        columns = {self.mediator_columns[m] for m in self.outcomes[outcome.name].parents}
+        return not any(columns & set(parts) for parts in outcome.interactions)
 
     def _design(self, state: _FitState, outcome: OutcomeSpec, values: Mapping[str, int]) -> _Design:
         parents = self.outcomes[outcome.name].parents
-        key = (outcome.name, tuple(int(values[m]) for m in parents))
-        if key not in state.designs:
-            difference = self._matrix(state, outcome, values) - self._reference[outcome.name]
-            columns = np.flatnonzero(np.any(difference != 0, axis=0))
-            late_key: tuple[int, ...] = ()
-            late_matrix = None
-            if outcome.family == "survival" and outcome.time_varying:
-                late_key = tuple(
-                    int(values[m])
-                    for m in parents
-                    if self.mediator_columns[m] in outcome.time_varying
+        given = tuple(int(values[m]) for m in parents)
+        key = (outcome.name, given)
+        if key in state.designs:
+            return state.designs[key]
+        zeros = dict.fromkeys(parents, 0)
+        first_row = state.frame.iloc[:1]
+        if parents and len(first_row) and self._shifts_only(outcome):
+            base_key: tuple[int, ...] = ()
+            base_values: Mapping[str, int] = zeros
+            if key not in self._shifts:
+                self._shifts[key] = (
+                    self._matrix(self._with_parents(first_row, outcome, values), outcome)
+                    - self._matrix(self._with_parents(first_row, outcome, zeros), outcome)
+                )[0]
+            shift = self._shifts[key]
+        else:
+            base_key, base_values = given, values
+            shift = np.zeros(self._reference[outcome.name].shape[1])
+        if (outcome.name, base_key) not in state.bases:
+            state.bases[(outcome.name, base_key)] = self._difference(
+                state.frame, outcome, base_values
+            )
+        columns, difference = state.bases[(outcome.name, base_key)]
+        shift_columns = np.flatnonzero(shift != 0)
+        late_key: tuple[int, ...] = ()
+        late_matrix = None
+        if outcome.family == "survival" and outcome.time_varying:
+            late_key = tuple(
+                int(values[m]) for m in parents if self.mediator_columns[m] in outcome.time_varying
+            )
+            if (outcome.name, late_key) not in state.late:
+                mediator_columns = {self.mediator_columns[m] for m in parents}
+                # Late effects of mediators only are the same in every row: one row suffices.
+                rows = (
+                    first_row
+                    if len(first_row) and set(outcome.time_varying) <= mediator_columns
+                    else state.frame
                 )
-                late_matrix = late_design_matrix(
-                    self._with_parents(state, outcome, values), outcome, self.scaling
+                state.late[(outcome.name, late_key)] = late_design_matrix(
+                    self._with_parents(rows, outcome, values), outcome, self.scaling
                 )[1]
-            state.designs[key] = _Design(columns, difference[:, columns], late_key, late_matrix)
+            late_matrix = state.late[(outcome.name, late_key)]
+        state.designs[key] = _Design(
+            base_key,
+            columns,
+            difference,
+            shift_columns,
+            shift[shift_columns],
+            late_key,
+            late_matrix,
+        )
         return state.designs[key]
+
+    def _difference(
+        self, frame: pd.DataFrame, outcome: OutcomeSpec, values: Mapping[str, int]
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """The design columns in which ``frame`` with the mediator parents set to ``values``
+        differs from the reference design (parents at 0), and the difference (rows x columns).
+
+        Only the predictors whose values differ, and the interactions that use them, are
+        encoded (a design is one block per predictor, an interaction the product of its parts'
+        blocks): a scenario changes a column or two, and encoding every column of every table
+        took most of a national-size set-up.
+        """
+        reference = self._reference_frame
+        parents = self.outcomes[outcome.name].parents
+        given = {self.mediator_columns[m]: int(values[m]) for m in parents}
+        changed = {
+            c
+            for c in outcome.predictors
+            if (given[c] != 0 if c in given else not frame[c].equals(reference[c]))
+        }
+        n = len(frame)
+        if not changed:
+            return np.zeros(0, dtype=np.int64), np.zeros((n, 0))
+        order = self.coords.get(f"{outcome.name}_term")
+        if order is None:
+            difference = (
+                self._matrix(self._with_parents(frame, outcome, values), outcome)
+                - self._reference[outcome.name]
+            )
+            columns = np.flatnonzero(np.any(difference != 0, axis=0))
+            return columns, difference[:, columns]
+        interactions = tuple(parts for parts in outcome.interactions if changed & set(parts))
+        used = changed.union(*map(set, interactions))
+        reduced = dataclasses.replace(
+            outcome,
+            predictors=tuple(c for c in outcome.predictors if c in used),
+            interactions=interactions,
+        )
+        columns = list(reduced.predictors)
+        terms, matrix = design_matrix(
+            frame[columns].assign(**{c: v for c, v in given.items() if c in used}),
+            reduced,
+            self.scaling,
+        )
+        _, before = design_matrix(
+            reference[columns].assign(**{c: 0 for c in given if c in used}),
+            reduced,
+            self.scaling,
+        )
+        difference = matrix - before
+        positions = np.array([list(order).index(term) for term in terms], dtype=np.int64)
+        kept = np.flatnonzero(np.any(difference != 0, axis=0))
+        # In the order of the posterior's terms, as the whole design would give them.
+        kept = kept[np.argsort(positions[kept], kind="stable")]
+        return positions[kept], difference[:, kept]
+
+    def _exponential(
+        self, chunk: _FitChunk, state: _FitState, spec: OutcomeSpec, design: _Design
+    ) -> np.ndarray:
+        """``exp(eta)`` (survival) or ``exp(-eta)`` (ordinal; logistic with its intercept) of
+        the row-varying part of the linear predictor, once per chunk, table and base."""
+        outcome = spec.name
+        key = (id(state), outcome, design.base_key)
+        if key not in chunk.exponentials:
+            eta = chunk.eta[outcome]
+            linear = None
+            if design.columns.size:
+                linear = eta + chunk.beta[outcome][:, design.columns] @ design.difference.T
+            if spec.family == "logistic":
+                intercept = chunk.params[outcome][f"{outcome}_intercept"][:, None]
+                linear = (
+                    eta + intercept if linear is None else np.add(linear, intercept, out=linear)
+                )
+            sign = 1.0 if spec.family == "survival" else -1.0
+            # A fresh array either way: chunk.eta is shared by every table.
+            linear = (
+                np.multiply(eta, sign) if linear is None else np.multiply(linear, sign, out=linear)
+            )
+            chunk.exponentials[key] = np.exp(linear, out=linear)
+        return chunk.exponentials[key]
 
     def predict(
         self, chunk: _FitChunk, state: _FitState, outcome: str, values: Mapping[str, int]
     ) -> np.ndarray:
         spec = self._spec_outcomes[outcome]
         design = self._design(state, spec, values)
-        eta = chunk.eta[outcome]
-        if design.columns.size:
-            eta = eta + chunk.beta[outcome][:, design.columns] @ design.difference.T
+        exponential = self._exponential(chunk, state, spec, design)
+        shift = None
+        if design.shift_columns.size:
+            shift = chunk.beta[outcome][:, design.shift_columns] @ design.shift
         params = chunk.params[outcome]
         # Binary and ordinal outcomes in closed form (the maths of LogisticFamily.predict and
         # OrdinalFamily.predict, which a test holds them to): these are most of the predictions,
         # and the families' predict also builds every category's probability.
         if spec.family == "logistic":
-            return expit(params[f"{outcome}_intercept"][:, None] + eta)[..., None]
+            # expit(a + eta + shift) = 1 / (1 + exp(-(a + eta)) exp(-shift)).
+            factor = None if shift is None else np.exp(-shift)
+            return _inverse_one_plus(exponential, factor)[..., None]
         if spec.family == "ordinal":
             levels = np.asarray(self._levels(spec), dtype=float)
             cuts = params[f"{outcome}_cutpoints"]  # (S, K-1)
-            # P(Y >= level_k) = P(Y > level_{k-1}) = expit(eta - c_{k-1}).
-            k = self._threshold_index(spec)
-            # E[Y] = level_1 + sum_j (level_{j+1} - level_j) P(Y > level_j).
-            steps = np.diff(levels)
-            # Contiguous accumulators, stacked once: accumulating into result[..., 1] (every
-            # other element) is several times slower at national size; the sums are the same.
-            at_least: np.ndarray | float = 1.0
-            expected = np.full(eta.shape, levels[0])
-            for j in range(steps.size):
-                above = expit(eta - cuts[:, j, None])
-                expected += steps[j] * above
-                if j == k - 1:
-                    at_least = above
-            result = np.empty((*eta.shape, 2))
-            result[..., 0] = at_least
-            result[..., 1] = expected
-            return result
+            # P(Y > level_j) = expit(eta + shift - c_j) = 1 / (1 + exp(-eta) exp(c_j - shift)).
+            factors = np.exp(cuts if shift is None else cuts - shift[:, None])
+            result = np.empty((exponential.shape[0], 2, exponential.shape[1]))
+            _ordinal_kernel(exponential, factors, levels, self._threshold_index(spec), result)
+            return result.transpose(0, 2, 1)
         # Survival: SurvivalFamily.predict's maths, with the baseline computed once per chunk
         # and the total hazard once per table and late-effect values (not per mediator value).
         family = FAMILIES["survival"]
@@ -538,7 +678,78 @@ class FitModel:
             if design.late_matrix is not None:
                 late_eta = params[f"{outcome}_beta_late"] @ design.late_matrix.T
             chunk.totals[key] = total_hazard(cumulative, early, late_eta)
-        return survival_from_total(eta, chunk.totals[key])
+        return _survival(exponential, chunk.totals[key], None if shift is None else np.exp(shift))
+
+
+@numba.njit(nogil=True, cache=True, error_model="numpy")
+def _ordinal_kernel(exponential, factors, levels, threshold, out):  # pragma: no cover - compiled
+    """P(Y >= levels[threshold]) and E[Y] from ``exp(-eta)`` (S, n) and ``exp(c_j - shift)``
+    (S, K-1) into ``out`` (S, 2, n), with P(Y > level_j) = 1 / (1 + exp(-eta) exp(c_j - shift))
+    and E[Y] = level_1 + sum_j (level_{j+1} - level_j) P(Y > level_j).
+
+    Two array passes per cut-point instead of numpy's five, and no transcendental function
+    (the exponentials come from numpy's vector exp). The loops run over one draw's rows at a
+    time, and numpy's error model (no zero-division check): both keep them vectorised.
+    """
+    for s in range(exponential.shape[0]):
+        row = exponential[s]
+        at_least = out[s, 0]
+        expected = out[s, 1]
+        for i in range(row.shape[0]):
+            at_least[i] = 1.0
+            expected[i] = levels[0]
+        for j in range(factors.shape[1]):
+            factor = factors[s, j]
+            step = levels[j + 1] - levels[j]
+            if j == threshold - 1:
+                for i in range(row.shape[0]):
+                    above = 1.0 / (1.0 + row[i] * factor)
+                    at_least[i] = above
+                    expected[i] += step * above
+            else:
+                for i in range(row.shape[0]):
+                    expected[i] += step * (1.0 / (1.0 + row[i] * factor))
+
+
+def _inverse_one_plus(exponential: np.ndarray, factor: np.ndarray | None) -> np.ndarray:
+    """``1 / (1 + exponential * factor)`` (S, n), ``factor`` per draw (S,): expit with the
+    exponential of the rows shared by every mediator value."""
+    out = np.empty_like(exponential)
+    if factor is None:
+        np.add(exponential, 1.0, out=out)
+        return np.divide(1.0, out, out=out)
+    _inverse_one_plus_kernel(exponential, factor, out)
+    return out
+
+
+@numba.njit(nogil=True, cache=True, error_model="numpy")
+def _inverse_one_plus_kernel(exponential, factor, out):  # pragma: no cover - compiled
+    """``out = 1 / (1 + exponential * factor[:, None])`` in one pass (numpy takes three)."""
+    for s in range(exponential.shape[0]):
+        row = exponential[s]
+        result = out[s]
+        for i in range(row.shape[0]):
+            result[i] = 1.0 / (1.0 + row[i] * factor[s])
+
+
+def _survival(risk: np.ndarray, total: np.ndarray, factor: np.ndarray | None) -> np.ndarray:
+    """``S(t) = exp(-risk * factor * total)``: ``risk = exp(eta)`` (S, n), ``factor`` per draw
+    (S,) or None, ``total`` from :func:`total_hazard` (S, 1 or n, T) -> (S, n, T).
+
+    Computed time by time in a contiguous (S, T, n) buffer (numpy's vector loops need unit
+    strides) and returned as an (S, n, T) view of it.
+    """
+    out = np.empty((risk.shape[0], total.shape[-1], risk.shape[1]))
+    if total.shape[1] == 1:
+        # The same total hazard in every row: one product per row and time.
+        rate = -total[:, 0, :] if factor is None else total[:, 0, :] * -factor[:, None]
+        for k in range(rate.shape[-1]):
+            np.multiply(risk, rate[:, k, None], out=out[:, k])
+    else:
+        scale = -risk if factor is None else risk * -factor[:, None]
+        for k in range(total.shape[-1]):
+            np.multiply(scale, total[:, :, k], out=out[:, k])
+    return np.exp(out, out=out).transpose(0, 2, 1)
 
 
 def _check_choice(name: str, value: str, allowed: Sequence[str]) -> None:
@@ -639,7 +850,9 @@ class _Averager:
     """
 
     def __init__(self, groupings: Sequence[Grouping]) -> None:
-        small = [g for g in groupings if len(g.labels) <= _MATMUL_GROUPS]
+        # One group of every row: a weighted sum, with no (draws, 1, rows) weight array.
+        self.whole = [(g.name, g.codes.size) for g in groupings if len(g.labels) == 1]
+        small = [g for g in groupings if 1 < len(g.labels) <= _MATMUL_GROUPS]
         self.large = [g for g in groupings if len(g.labels) > _MATMUL_GROUPS]
         self.matrix = (
             np.concatenate([g.averaging_matrix() for g in small]) if small else np.zeros((0, 0))
@@ -657,6 +870,13 @@ class _Averager:
 
     def __call__(self, array: np.ndarray, weight: np.ndarray | None) -> dict[str, np.ndarray]:
         result: dict[str, np.ndarray] = {}
+        if self.whole:
+            total = (
+                array.sum(axis=1, keepdims=True)
+                if weight is None
+                else np.matmul(weight[:, None, :], array)
+            )
+            result |= {name: total / max(size, 1) for name, size in self.whole}
         if self.small:
             left = self.matrix if weight is None else weight[:, None, :] * self.matrix[None]
             stacked = np.matmul(left, array)
@@ -712,13 +932,28 @@ def evaluate(
     def run(chunk: Chunk) -> dict[tuple[str, Regime, str], np.ndarray]:
         out: dict[tuple[str, Regime, str], np.ndarray] = {}
         cache: dict[tuple[str, str, tuple[int, ...]], np.ndarray] = {}
+        joints: dict[tuple[tuple[str, ...], tuple[str, ...]], dict[tuple[int, ...], Any]] = {}
         for request in requests:
-            _evaluate_outcome(model, chunk, states, request, averager, out, cache)
+            _evaluate_outcome(model, chunk, states, request, averager, out, cache, joints)
         return {
             key: value.reshape(chunk.n_chains, chunk.n_draws, *value.shape[1:])
             for key, value in out.items()
         }
 
+    # One BLAS thread: the products are thin (a few coefficients by many rows) and chunks
+    # already run on every core; OpenBLAS's own threads make them several times slower on a
+    # busy machine, and the last bits of the results would depend on the thread count.
+    with threadpool_limits(limits=1, user_api="blas"):
+        yield from _evaluate_chunks(model, first, max_cells, workers, run)
+
+
+def _evaluate_chunks(
+    model: Model,
+    first: pd.DataFrame,
+    max_cells: int,
+    workers: int,
+    run: Any,
+) -> Iterator[dict[tuple[str, Regime, str], np.ndarray]]:
     chunks = iter(model.chunks(first, max_cells))
     # The first chunk alone: it fills the per-table caches (designs) that later chunks read.
     for chunk in itertools.islice(chunks, 1):
@@ -748,6 +983,7 @@ def _evaluate_outcome(
     averager: _Averager,
     out: dict[tuple[str, Regime, str], np.ndarray],
     cache: dict[tuple[str, str, tuple[int, ...]], np.ndarray],
+    joints: dict[tuple[tuple[str, ...], tuple[str, ...]], dict[tuple[int, ...], Any]],
 ) -> None:
     info = model.outcomes[request.outcome]
 
@@ -770,7 +1006,7 @@ def _evaluate_outcome(
     for reg in request.regimes:
         signature = tuple(reg.table_of(m) for m in info.ancestors)
         if signature not in weights:
-            weights[signature] = _parent_weights(model, info, signature, probability)
+            weights[signature] = _parent_weights(model, info, signature, probability, joints)
     for parent_values in itertools.product((0, 1), repeat=len(info.parents)):
         for table in dict.fromkeys(reg.outcome for reg in request.regimes):
             prediction = predict(table, request.outcome, parent_values)
@@ -791,25 +1027,37 @@ def _parent_weights(
     info: OutcomeInfo,
     signature: tuple[str, ...],
     probability: Any,
+    joints: dict[tuple[tuple[str, ...], tuple[str, ...]], dict[tuple[int, ...], Any]],
 ) -> dict[tuple[int, ...], np.ndarray | None]:
     """P(parents of Y = m) for every m: the joint over the ancestors, summed over the others.
 
     Ancestors are visited in causal order, so each mediator's own parents already have values
-    when its probability is needed.
+    when its probability is needed. ``joints`` keeps the joints of leading ancestors (and the
+    tables they see) for the other outcomes of the chunk: outcomes share upstream mediators.
     """
     ancestors = info.ancestors
     if not ancestors:
         return {(): None}
     joint: dict[tuple[int, ...], np.ndarray | None] = {(): None}
     for position, mediator in enumerate(ancestors):
+        prefix = (ancestors[: position + 1], signature[: position + 1])
+        if prefix in joints:
+            joint = joints[prefix]
+            continue
         own_parents = model.outcomes[mediator].parents
         extended: dict[tuple[int, ...], np.ndarray | None] = {}
         for combo, weight in joint.items():
             assigned = dict(zip(ancestors[:position], combo, strict=True))
             p = probability(signature[position], mediator, tuple(assigned[m] for m in own_parents))
-            extended[(*combo, 1)] = p if weight is None else weight * p
-            extended[(*combo, 0)] = (1.0 - p) if weight is None else weight * (1.0 - p)
+            if weight is None:
+                extended[(*combo, 1)], extended[(*combo, 0)] = p, 1.0 - p
+            else:
+                extended[(*combo, 1)] = with_mediator = weight * p
+                extended[(*combo, 0)] = weight - with_mediator
         joint = extended
+        if position < len(ancestors) - 1:
+            # Leading ancestors only: the whole joint of an outcome's ancestors is its own.
+            joints[prefix] = extended
     index = [ancestors.index(m) for m in info.parents]
     marginal: dict[tuple[int, ...], np.ndarray | None] = {}
     for combo, weight in joint.items():
