@@ -206,3 +206,36 @@ def test_no_save(fake_sampler, small_frame, tmp_path):
     assert fitted.path is None and not list(tmp_path.iterdir())
     saved = fitted.save(tmp_path / "here")
     assert (saved / "fit.json").is_file() and (saved / "trace.zarr").is_dir()
+
+
+def test_loo_estimates_are_kept_in_the_bundle(fake_sampler, small_frame, tmp_path, monkeypatch):
+    import arviz_stats as azs
+
+    spec = spec_from_dict(SPEC)
+    outcome = spec.outcomes[0].name
+    first = fit(small_frame, spec, seed=4, directory=tmp_path, progress=False,
+                log_likelihood=True)  # fmt: skip
+    direct = azs.loo(first.trace, var_name=outcome)
+    estimates = first.loo_estimates(outcome)
+    # Prior draws (the fake sampler) can make the estimate NaN: compare NaN-aware.
+    np.testing.assert_equal(
+        [estimates["elpd"], estimates["se"], estimates["p_loo"], estimates["n_high_k"]],
+        [float(direct.elpd), float(direct.se), float(direct.p),
+         int((direct.pareto_k > direct.good_k).sum())],
+    )  # fmt: skip
+    np.testing.assert_equal(json.loads((first.path / "loo.json").read_text())[outcome], estimates)
+
+    def no_recompute(*args, **kwargs):
+        raise AssertionError("PSIS-LOO recomputed although the bundle holds it")
+
+    monkeypatch.setattr(azs, "loo", no_recompute)
+    again = fit(small_frame, spec, seed=4, directory=tmp_path, progress=False,
+                log_likelihood=True)  # fmt: skip
+    np.testing.assert_equal(again.loo_estimates(outcome), estimates)
+    assert fake_sampler == [4]
+
+
+def test_loo_estimates_without_a_stored_log_likelihood(fake_sampler, small_frame, tmp_path):
+    spec = spec_from_dict(SPEC)
+    fitted = fit(small_frame, spec, seed=4, directory=tmp_path, progress=False)
+    assert fitted.loo_estimates(spec.outcomes[0].name) is None

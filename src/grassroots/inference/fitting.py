@@ -6,6 +6,7 @@ A bundle is a folder under ``models/fitted/`` (ignored by git)::
         fit.json      spec, spec hash, data hash, seed, scaling, group labelling, diagnostics,
                       timings, counts and package versions
         trace.zarr/   the posterior and sampler statistics (an xarray DataTree)
+        loo.json      PSIS-LOO estimates per outcome, added the first time they are computed
 
 ``<key>`` hashes the spec (sampler settings included), the data and the seed, so :func:`fit`
 finds and reuses a bundle when nothing changed. An approximate fit (``method`` ``advi`` or
@@ -16,6 +17,7 @@ written atomically: a reader never sees half a bundle.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import platform
@@ -31,7 +33,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from grassroots._io import atomic_directory
+from grassroots._io import atomic_directory, write_text_atomic
 from grassroots._paths import repository_root
 from grassroots.inference.approximate import approximate
 from grassroots.inference.diagnostics import (
@@ -53,6 +55,8 @@ CHUNK_BYTES = 2 * 2**20
 #: :meth:`Fit.load` reads a posterior of at most this many bytes into memory, a larger one
 #: lazily (a national fit's township effects alone are ~6 GB).
 LAZY_BYTES = 2**30
+#: The bundle's file of PSIS-LOO estimates per outcome (:meth:`Fit.loo_estimates`).
+LOO_FILE = "loo.json"
 _VERSIONED_PACKAGES = (
     "grassroots",
     "pymc",
@@ -174,6 +178,9 @@ class Fit:
     path: Path | None = None
     model_coords: dict[str, list[Any]] = field(default_factory=dict)
     _loo: dict[str, Any] = field(default_factory=dict, init=False, repr=False, compare=False)
+    _loo_stored: dict[str, dict[str, float] | None] | None = field(
+        default=None, init=False, repr=False, compare=False
+    )
 
     @property
     def posterior(self) -> xr.Dataset:
@@ -216,6 +223,46 @@ class Fit:
                 warnings.simplefilter("ignore")
                 self._loo[outcome] = azs.loo(self.trace, var_name=outcome) if stored else None
         return self._loo[outcome]
+
+    def loo_estimates(self, outcome: str) -> dict[str, float] | None:
+        """The PSIS-LOO estimates a table reports for ``outcome``, kept in the bundle.
+
+        Returns
+        -------
+        dict or None
+            ``elpd``, ``se``, ``p_loo``, ``n_high_k`` (observations whose Pareto k exceeds the
+            sample-size dependent threshold ``good_k``, where the estimate is unreliable) and
+            ``good_k``; ``None`` when the fit stored no pointwise log-likelihood for
+            ``outcome``.
+
+        Notes
+        -----
+        PSIS smooths every observation's weights in turn (arviz_stats loops over them in
+        Python), which made LOO the largest cost of a run on saved fits; a saved fit therefore
+        writes its estimates to ``loo.json`` in its bundle the first time they are computed,
+        and later loads read them from there.
+        """
+        cached = self._stored_loo()
+        if outcome not in cached:
+            result = self.loo(outcome)
+            cached[outcome] = None if result is None else _loo_estimates(result)
+            if self.path is not None and (self.path / "fit.json").is_file():
+                # A read-only bundle still answers; it just computes again next time.
+                with contextlib.suppress(OSError):
+                    write_text_atomic(
+                        self.path / LOO_FILE, json.dumps(cached, indent=2, sort_keys=True) + "\n"
+                    )
+        return cached[outcome]
+
+    def _stored_loo(self) -> dict[str, dict[str, float] | None]:
+        if self._loo_stored is None:
+            self._loo_stored = {}
+            if self.path is not None and (self.path / LOO_FILE).is_file():
+                with contextlib.suppress(OSError, ValueError):
+                    self._loo_stored = json.loads(
+                        (self.path / LOO_FILE).read_text(encoding="utf-8")
+                    )
+        return self._loo_stored
 
     def summary(self, prob: float = 0.95, *, group_effects: bool = False) -> pd.DataFrame:
         """Posterior summary of the parameters.
@@ -505,6 +552,17 @@ class Fit:
             path=path,
             model_coords=meta.get("model_coords", {}),
         )
+
+
+def _loo_estimates(result: Any) -> dict[str, float]:
+    high = int((result.pareto_k > result.good_k).sum()) if result.pareto_k is not None else 0
+    return {
+        "elpd": float(result.elpd),
+        "se": float(result.se),
+        "p_loo": float(result.p),
+        "n_high_k": high,
+        "good_k": float(result.good_k),
+    }
 
 
 def _json_default(value: Any) -> Any:

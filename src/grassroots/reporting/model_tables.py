@@ -344,27 +344,16 @@ def variance_components(
 
 
 def loo_summary(fit: Fit, *, outcome: str | None = None) -> dict[str, float] | None:
-    """PSIS-LOO of one outcome from the fit's stored pointwise log-likelihood.
+    """PSIS-LOO of one outcome (default: the fit's only one) from the fit's stored pointwise
+    log-likelihood: :meth:`grassroots.inference.Fit.loo_estimates`.
 
     Returns
     -------
     dict or None
-        ``elpd``, ``se``, ``p_loo``, ``n_high_k`` (observations whose Pareto k exceeds the
-        sample-size dependent threshold ``good_k``, where the estimate is unreliable) and
-        ``good_k``; ``None`` when the fit stored no log-likelihood (fit with
-        ``log_likelihood=True``) or none for this outcome.
+        ``elpd``, ``se``, ``p_loo``, ``n_high_k`` and ``good_k``; ``None`` when the fit stored no
+        log-likelihood (fit with ``log_likelihood=True``) or none for this outcome.
     """
-    result = fit.loo(outcome_of(fit, outcome))
-    if result is None:
-        return None
-    high = int((result.pareto_k > result.good_k).sum()) if result.pareto_k is not None else 0
-    return {
-        "elpd": float(result.elpd),
-        "se": float(result.se),
-        "p_loo": float(result.p),
-        "n_high_k": high,
-        "good_k": float(result.good_k),
-    }
+    return fit.loo_estimates(outcome_of(fit, outcome))
 
 
 def diagnostics_overview(fits: Mapping[str, Fit]) -> dict[str, dict[str, float]]:
