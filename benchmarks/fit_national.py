@@ -24,6 +24,7 @@ largest RSS seen while polling. Writes ``reports/benchmarks/fit_national.json`` 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import platform
@@ -57,8 +58,10 @@ def _iterations(trace: Any, group: str) -> dict[str, Any]:
     if group not in trace.children:
         return {"per_chain": [], "steps": 0, "steps_per_chain": []}
     stats = trace[group].to_dataset()
-    steps = stats["n_steps"].values  # (chain, draw); unfinished draws are missing or NaN
-    done = np.isfinite(steps) if steps.dtype.kind == "f" else np.ones(steps.shape, bool)
+    # (chain, draw); a zarr store holds every draw from the start, unfinished ones as 0 (a
+    # finished draw takes at least one leapfrog step), an aborted arrow trace may hold NaN.
+    steps = np.nan_to_num(stats["n_steps"].values.astype(float), nan=0.0)
+    done = steps > 0
     return {
         "per_chain": done.sum(axis=1).tolist(),
         "steps": int(np.nansum(np.where(done, steps, 0))),
@@ -71,6 +74,15 @@ def _iterations(trace: Any, group: str) -> dict[str, Any]:
         if "depth" in stats and done.any()
         else None,
     }
+
+
+def _finished(sampler: Any) -> bool:
+    """Whether nutpie's background sampler is done (its check raises TimeoutError while the
+    chains still run)."""
+    try:
+        return bool(sampler.is_finished)
+    except TimeoutError:
+        return False
 
 
 def run(minutes: float, seed: int, chains: int, draws: int, tune: int, stream: bool) -> dict:
@@ -113,6 +125,7 @@ def run(minutes: float, seed: int, chains: int, draws: int, tune: int, stream: b
     if stream:
         from nutpie import zarr_store
 
+        (store_dir / "trace.zarr").mkdir()
         options["zarr_store"] = zarr_store.LocalStore(str(store_dir / "trace.zarr"))
     sampler = nutpie.sample(
         compiled,
@@ -131,16 +144,19 @@ def run(minutes: float, seed: int, chains: int, draws: int, tune: int, stream: b
     sampling_started = time.perf_counter()
     deadline = started + 60 * minutes
     largest_rss = _status_mib("VmRSS")
+    finished = False
     try:
-        while not sampler.is_finished() and time.perf_counter() < deadline:
+        while not finished and time.perf_counter() < deadline:
             time.sleep(5)
             largest_rss = max(largest_rss, _status_mib("VmRSS"))
-        finished = sampler.is_finished()
+            finished = _finished(sampler)
         elapsed = time.perf_counter() - sampling_started
-        trace = sampler.wait() if finished else sampler.inspect()
-    finally:
-        if not sampler.is_finished():
+        # abort() stops the chains and returns what they drew, warm-up included.
+        trace = sampler.wait() if finished else sampler.abort()
+    except BaseException:
+        with contextlib.suppress(Exception):
             sampler.cancel()
+        raise
     largest_rss = max(largest_rss, _status_mib("VmRSS"))
 
     warmup = _iterations(trace, "warmup_sample_stats")
