@@ -56,7 +56,7 @@ from common import (
     write_json,
 )
 
-ENGINES = ("grassroots", "pymc", "numpyro", "stan")
+ENGINES = ("grassroots", "grassroots_low_rank", "pymc", "numpyro", "stan")
 REFERENCE = "stan"
 
 

@@ -28,17 +28,20 @@ TARGET_ACCEPT = 0.9  # models/structural.toml's [sampler]; every engine gets the
 MAX_TREEDEPTH = 10
 
 
-def run_grassroots(workdir: Path, args: argparse.Namespace) -> tuple[dict, dict]:
+def run_grassroots(
+    workdir: Path, args: argparse.Namespace, adaptation: str = "diag"
+) -> tuple[dict, dict]:
     """``grassroots.fit``: nutpie on the PyMC model (the package's default path)."""
     from common import pymc_comparable
 
     import grassroots
+    from grassroots.models import load_spec
 
     frame = pickle.loads((workdir / "frame.pkl").read_bytes())
     start = time.perf_counter()
     fitted = grassroots.fit(
         frame,
-        SPEC_NAME,
+        load_spec(SPEC_NAME).with_sampler(adaptation=adaptation),
         seed=args.seed,
         chains=args.chains,
         draws=args.draws,
@@ -56,7 +59,7 @@ def run_grassroots(workdir: Path, args: argparse.Namespace) -> tuple[dict, dict]
         "other_seconds": wall - sum(fitted.timings.values()),
         "divergences": int(stats["diverging"].sum()),
         "backend": fitted.backend,
-        "settings": {"cores": min(args.chains, os.cpu_count() or 1), "adaptation": "diag"},
+        "settings": {"cores": min(args.chains, os.cpu_count() or 1), "adaptation": adaptation},
     }
     return result, pymc_comparable(fitted.posterior)
 
@@ -218,8 +221,14 @@ def run_numpyro(workdir: Path, args: argparse.Namespace) -> tuple[dict, dict]:
     return result, derived_draws(raw)
 
 
+def run_grassroots_low_rank(workdir: Path, args: argparse.Namespace) -> tuple[dict, dict]:
+    """The package's path with nutpie's low-rank mass matrix (``[sampler] adaptation``)."""
+    return run_grassroots(workdir, args, adaptation="low_rank")
+
+
 ENGINES = {
     "grassroots": run_grassroots,
+    "grassroots_low_rank": run_grassroots_low_rank,
     "pymc": run_pymc,
     "numpyro": run_numpyro,
     "stan": run_stan,
