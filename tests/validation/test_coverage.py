@@ -44,7 +44,9 @@ def _rows(n_replicates: int, rng: np.random.Generator) -> pd.DataFrame:
             rows.append({
                 "replicate": r, "parameter": parameter, "truth": truth, "mean": centre,
                 "q05": centre - 1.6449, "q25": centre - 0.6745, "q75": centre + 0.6745,
-                "q95": centre + 1.6449, "max_rhat": 1.0 if r % 10 else 1.05,
+                "q95": centre + 1.6449, "r_hat": 1.0 if r % 10 else 1.05,
+                "ess_bulk": 800.0 if parameter.startswith("survival") else 300.0,
+                "ess_tail": 900.0, "max_rhat": 1.0 if r % 10 else 1.05,
                 "divergences": 0, "sample_seconds": 1.0,
             })  # fmt: skip
     return pd.DataFrame(rows)
@@ -59,8 +61,12 @@ def test_coverage_table_measures_calibrated_intervals_near_nominal():
     assert abs(overall["rmse"] - 1.0) < 0.05
     by_group = table.set_index(["outcome", "group"])
     assert by_group.loc[("survival", "township SD"), "parameters"] == 1
+    # Township SDs (ESS 300) and every 10th replicate (R-hat 1.05) miss the reporting standard.
+    assert by_group.loc[("survival", "township SD"), "flagged"] == 1.0
+    assert by_group.loc[("survival", "coefficients"), "flagged"] == pytest.approx(0.1)
     converged = coverage.coverage_table(_rows(100, np.random.default_rng(0)), converged_only=True)
-    assert converged.iloc[-1]["replicates"] == 90
+    assert converged.iloc[-1]["replicates"] == 90 and converged.iloc[-1]["parameters"] == 1
+    assert converged.iloc[-1]["flagged"] == 0.0
 
 
 def test_biased_intervals_show_as_undercoverage():

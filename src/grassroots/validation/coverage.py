@@ -32,6 +32,7 @@ import numpy as np
 import pandas as pd
 
 from grassroots._io import write_text_atomic
+from grassroots.inference.diagnostics import ESS_MIN, RHAT_MAX
 
 __all__ = [
     "CoverageSettings",
@@ -56,15 +57,17 @@ class CoverageSettings:
     spec : str
         The shipped spec fitted (the joint structural model, whose every parameter has a truth).
     chains, draws, tune : int
-        Sampler settings (fewer draws than the spec's 4 x 2000: the intervals, not their fourth
-        decimal, are what is measured; 2 x 600 left R-hat near 1.05 on the township SDs, so the
-        warm-up stays long). The diagnostics of every replicate are recorded.
+        Sampler settings: half the spec's draws, so that 100 replicates fit in about seven
+        CPU-hours. The intervals, not their fourth decimal, are what is measured, but the
+        township SDs of the binary mediators mix slowly (bulk ESS 57 of 4 x 500 draws in a
+        trial at this size), so every interval keeps its own R-hat and ESS and the table
+        reports the share below the reporting standard.
     """
 
     spec: str = "structural"
     chains: int = 4
     draws: int = 1000
-    tune: int = 1500
+    tune: int = 1000
 
 
 def replicate_seed(seed: int, replicate: int) -> int:
@@ -184,6 +187,10 @@ def run_replicate(
                 "q95": wide.loc[truth.index, "95%"].to_numpy(),
             }
         )
+        # Each interval's own diagnostics: the study's few draws leave some parameters (the
+        # township SDs of the binary mediators first) below the reporting standard.
+        for column in ("r_hat", "ess_bulk", "ess_tail"):
+            frame[column] = wide.loc[truth.index, column].to_numpy()
         overview = fitted.diagnostics.overview()
         frame["max_rhat"] = float(overview["max_rhat"])
         frame["min_ess_bulk"] = float(overview["min_ess_bulk"])
@@ -218,11 +225,27 @@ def coverage_table(rows: pd.DataFrame, *, converged_only: bool = False) -> pd.Da
     rows
         Rows of :func:`read_replicates`.
     converged_only
-        Keep only replicates whose fit had R-hat <= 1.01 and no divergence.
+        Keep only the intervals that meet the reporting standard of
+        :mod:`grassroots.inference.diagnostics` (the parameter's R-hat, bulk and tail ESS; no
+        divergence in its fit). Which intervals pass depends on the
+        data set, so this table is a check, not an unbiased estimate.
+
+    Returns
+    -------
+    One row per (outcome, parameter group) and a last row over all parameters: coverage of the
+    50% and 90% intervals with binomial standard errors at the nominal level, mean error, RMSE,
+    and ``flagged``, the share of intervals below the reporting standard.
     """
     frame = rows.copy()
+    meets_standard = (
+        (frame["r_hat"] <= RHAT_MAX)
+        & (frame["ess_bulk"] >= ESS_MIN)
+        & (frame["ess_tail"] >= ESS_MIN)
+        & (frame["divergences"] == 0)
+    )
+    frame["flagged"] = ~meets_standard
     if converged_only:
-        frame = frame[(frame["max_rhat"] <= 1.01) & (frame["divergences"] == 0)]
+        frame = frame[meets_standard]
     groups = [parameter_group(p) for p in frame["parameter"]]
     frame["outcome"] = [o for o, _ in groups]
     frame["group"] = [g for _, g in groups]
@@ -237,6 +260,7 @@ def coverage_table(rows: pd.DataFrame, *, converged_only: bool = False) -> pd.Da
         coverage_90=("covered_90", "mean"),
         mean_error=("error", "mean"),
         rmse=("error", lambda e: float(np.sqrt(np.mean(np.square(e))))),
+        flagged=("flagged", "mean"),
     )
     # Binomial standard errors at the nominal level: how far off a coverage may fall by chance
     # (intervals of one replicate are correlated, so these are a lower bound).
@@ -251,6 +275,7 @@ def coverage_table(rows: pd.DataFrame, *, converged_only: bool = False) -> pd.Da
             "coverage_90": [frame["covered_90"].mean()],
             "mean_error": [frame["error"].mean()],
             "rmse": [float(np.sqrt(np.mean(np.square(frame["error"]))))],
+            "flagged": [frame["flagged"].mean()],
             "se_50": [np.sqrt(0.25 / max(1, len(frame)))],
             "se_90": [np.sqrt(0.09 / max(1, len(frame)))],
         },
@@ -291,8 +316,10 @@ def run_coverage(
         for future in as_completed(futures):
             record = future.result()
             records.append(record)
-            state = "failed" if "error" in record else (
-                f"R-hat {record['max_rhat']:.3f}, {record['divergences']} divergences"
+            state = (
+                "failed"
+                if "error" in record
+                else (f"R-hat {record['max_rhat']:.3f}, {record['divergences']} divergences")
             )
             echo(f"  replicate {record['replicate']:4d}: {record['seconds']:7.1f} s  {state}")
     log = out / "runs.jsonl"
