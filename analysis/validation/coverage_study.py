@@ -1,7 +1,7 @@
 """Coverage of the structural model's 50% and 90% intervals over simulated studies of the
 bundled size, per parameter group, with mean error and RMSE.
 
-Each replicate is written to ``reports/validation/coverage/replicate-NNNN.csv`` when it ends, so
+Each replicate is written to ``reports/validation/coverage/replicate-NNNN.parquet`` when it ends, so
 a stopped campaign resumes where it stopped; the summary is rewritten from every replicate on
 disk at the end (or alone with ``--summarise``):
 

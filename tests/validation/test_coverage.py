@@ -1,7 +1,10 @@
-"""The coverage study's bookkeeping: seeds, parameter groups, the summary table, resuming."""
+"""The coverage study: the truth on the model's scale, seeds, parameter groups, the summary
+table, resuming."""
 
 from __future__ import annotations
 
+import copy
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -28,6 +31,8 @@ def test_replicate_seeds_do_not_depend_on_how_many_are_run():
         ("demand_fit_cutpoints[1|2]", ("demand_fit", "intercept / cut points")),
         ("short_sighted_sd_county", ("short_sighted", "county SD")),
         ("township_sd[expedient]", ("expedient", "township SD")),
+        ("short_sighted_effect_county[C007]", ("short_sighted", "county effects")),
+        ("township_effect[T0601, demand_fit]", ("demand_fit", "township effects")),
     ],
 )
 def test_parameter_groups(parameter, expected):
@@ -77,10 +82,73 @@ def test_biased_intervals_show_as_undercoverage():
 
 
 def test_finished_replicates_are_read_back_and_skipped(tmp_path: Path, monkeypatch):
-    _rows(3, np.random.default_rng(2)).query("replicate == 1").to_csv(
-        tmp_path / "replicate-0001.csv", index=False
+    _rows(3, np.random.default_rng(2)).query("replicate == 1").to_parquet(
+        tmp_path / "replicate-0001.parquet", index=False
     )
     assert coverage.read_replicates(tmp_path)["replicate"].unique().tolist() == [1]
     messages = []
     records = coverage.run_coverage([1], seed=5, out_dir=tmp_path, echo=messages.append)
     assert records == [] and "running 0" in messages[0]
+
+
+@pytest.fixture
+def small_structural_fit(fake_sampler):
+    """A structural fit (prior draws for a sampler) of a small simulated study, and its truth."""
+    from grassroots.data.simulate import SimulationConfig, simulate
+    from grassroots.inference import ConvergenceWarning, fit
+    from grassroots.models import load_spec
+
+    config = SimulationConfig(n_counties=5, townships_per_county=4, projects_per_township=3)
+    study = simulate(seed=8, config=config)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        fitted = fit(study.flat(), load_spec("structural"), seed=8, chains=2, draws=20, tune=10,
+                     progress=False, save=False, reuse=False)  # fmt: skip
+    return fitted, study.truth
+
+
+def test_every_true_value_is_a_summary_row_and_group_effects_sum_to_zero(small_structural_fit):
+    fitted, truth = small_structural_fit
+    values = coverage.true_values(fitted, truth, group_effects=True)
+    summary = fitted.summary(prob=0.9, group_effects=True)
+    assert not set(values.index) - set(summary.index)
+    groups = pd.DataFrame([coverage.parameter_group(p) for p in values.index], index=values.index,
+                          columns=["outcome", "group"])  # fmt: skip
+    assert "other" not in set(groups["group"])
+    effects = values[groups["group"].str.endswith("effects")]
+    coords = fitted.posterior.coords
+    assert len(effects) == 5 * (coords["county"].size + coords["township"].size)
+    sums = effects.groupby([groups["outcome"], groups["group"]]).sum()
+    assert np.allclose(sums, 0.0, atol=1e-12)
+    without = coverage.true_values(fitted, truth)
+    assert without.index.equals(values.index[: len(without)])
+
+
+def test_a_constant_moved_between_intercept_and_group_effects_leaves_the_truth_unchanged(
+    small_structural_fit,
+):
+    """Adding c to every county effect and -c to the intercept is the same simulator, and so is
+    adding c to every township effect and c to the ordinal cut points."""
+    fitted, truth = small_structural_fit
+    shifted = copy.deepcopy(truth)
+    effects = shifted["group_effects"]
+    effects["county"]["effects"]["extensive"] = [
+        e + 0.7 for e in effects["county"]["effects"]["extensive"]
+    ]
+    shifted["outcomes"]["extensive"]["intercept"] -= 0.7
+    effects["township"]["effects"]["demand_fit"] = [
+        e + 0.3 for e in effects["township"]["effects"]["demand_fit"]
+    ]
+    shifted["outcomes"]["demand_fit"]["cutpoints"] = [
+        c + 0.3 for c in shifted["outcomes"]["demand_fit"]["cutpoints"]
+    ]
+    original = coverage.true_values(fitted, truth, group_effects=True)
+    moved = coverage.true_values(fitted, shifted, group_effects=True)
+    pd.testing.assert_series_equal(original, moved, atol=1e-12, rtol=0)
+    # And the intercept does move when only the effects do.
+    effects["county"]["effects"]["short_sighted"] = [
+        e + 0.5 for e in effects["county"]["effects"]["short_sighted"]
+    ]
+    changed = coverage.true_values(fitted, shifted, group_effects=True) - original
+    assert changed["short_sighted_intercept"] == pytest.approx(0.5)
+    assert np.allclose(changed.drop("short_sighted_intercept"), 0.0, atol=1e-12)

@@ -8,7 +8,7 @@ group the share of 50% and 90% intervals that cover (with its binomial standard 
 error (posterior mean - truth) and the RMSE.
 
 Replicates are independent, so they run as tasks on Dask (a local cluster by default, an
-existing one by address) and each is written to its own CSV file as soon as it finishes
+existing one by address) and each is written to its own Parquet file as soon as it finishes
 (atomically): a campaign stopped at any point keeps what it did and resumes where it stopped.
 
 Seeds: ``SeedSequence(seed).spawn(n)`` gives replicate ``r`` its own seed, used for both the
@@ -31,7 +31,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from grassroots._io import write_text_atomic
+from grassroots._io import atomic_path, write_text_atomic
 from grassroots.inference.diagnostics import ESS_MIN, RHAT_MAX
 
 __all__ = [
@@ -76,15 +76,40 @@ def replicate_seed(seed: int, replicate: int) -> int:
     return int(child.generate_state(1, np.uint32)[0])
 
 
-def true_values(fitted: Any, truth: Mapping[str, Any]) -> pd.Series:
+def _true_group_effects(fitted: Any, truth: Mapping[str, Any]) -> dict[tuple[str, str], pd.Series]:
+    """``(level, outcome)`` -> the simulator's effects of the groups the model fitted."""
+    effects = {}
+    for level in fitted.spec.groups:
+        simulated = truth["group_effects"][level.name]
+        fitted_ids = [str(i) for i in fitted.posterior.coords[level.name].values]
+        for outcome in fitted.spec.outcomes:
+            by_id = pd.Series(simulated["effects"][outcome.name], index=simulated["ids"])
+            effects[level.name, outcome.name] = by_id.loc[fitted_ids].astype(float)
+    return effects
+
+
+def true_values(fitted: Any, truth: Mapping[str, Any], *, group_effects: bool = False) -> pd.Series:
     """The simulator's truth on the model's scale, indexed like ``Fit.summary()``.
 
     The simulator centres every term (binary ones too) and writes interactions as products of
     centred components; the model keeps binary and dummy columns at 0/1 and reports intercepts
     and cut points at the reference profile, so both are converted here.
+
+    The model's group effects sum to zero over the fitted groups, so their truth is the
+    simulated effect minus its mean over those groups, and that mean moves to the intercept
+    (the cut points, with the opposite sign). With ``group_effects``, every county and township
+    effect is included, labelled as ``Fit.summary(group_effects=True)`` labels it.
     """
     values = {}
     scaling = fitted.scaling.predictors
+    simulated_effects = _true_group_effects(fitted, truth)
+    effect_mean = {
+        outcome.name: sum(
+            float(simulated_effects[level.name, outcome.name].mean())
+            for level in fitted.spec.groups
+        )
+        for outcome in fitted.spec.outcomes
+    }
     for outcome in fitted.spec.outcomes:
         name = outcome.name
         terms = truth["outcomes"][name]["terms"]
@@ -109,8 +134,9 @@ def true_values(fitted: Any, truth: Mapping[str, Any]) -> pd.Series:
                 values[f"{name}_beta[{term}]"] = slope * scaling[term].sd
             else:
                 values[f"{name}_beta[{term}]"] = coef(term)
-        # Value of the simulator's centred predictor at the model's reference profile.
-        at_reference = -sum(
+        # Value of the simulator's linear predictor at the model's reference profile, group
+        # effects at their mean over the fitted groups.
+        at_reference = effect_mean[name] - sum(
             float(v["coef"]) * float(v["mean"])
             for v in terms.values()
             if v["kind"] in ("binary", "contrast")
@@ -129,6 +155,16 @@ def true_values(fitted: Any, truth: Mapping[str, Any]) -> pd.Series:
             values[f"{name}_beta_late[{column}]"] = float(late_truth[column]["log_hr"])
         values[f"{name}_sd_county"] = float(truth["group_effects"]["sd"]["county"][name])
         values[f"township_sd[{name}]"] = float(truth["group_effects"]["sd"]["township"][name])
+    if group_effects:
+        for (level, outcome), effects in simulated_effects.items():
+            centred = effects - effects.mean()
+            for group_id, value in centred.items():
+                label = (
+                    f"{level}_effect[{group_id}, {outcome}]"
+                    if level == fitted.spec.correlated
+                    else f"{outcome}_effect_{level}[{group_id}]"
+                )
+                values[label] = float(value)
     return pd.Series(values)
 
 
@@ -138,6 +174,8 @@ _GROUP_PATTERNS = (
     (re.compile(r"^(?P<o>\w+?)_(intercept|cutpoints)"), "intercept / cut points"),
     (re.compile(r"^(?P<o>\w+?)_sd_county$"), "county SD"),
     (re.compile(r"^township_sd\[(?P<o>\w+)\]$"), "township SD"),
+    (re.compile(r"^(?P<o>\w+?)_effect_county\["), "county effects"),
+    (re.compile(r"^township_effect\[[^,\]]+, (?P<o>\w+)\]$"), "township effects"),
 )
 
 
@@ -152,7 +190,7 @@ def parameter_group(parameter: str) -> tuple[str, str]:
 def run_replicate(
     replicate: int, seed: int, settings: CoverageSettings, out_dir: str | Path
 ) -> dict[str, Any]:
-    """Simulate, fit and score one replicate; write ``replicate-<r>.csv`` under ``out_dir``.
+    """Simulate, fit and score one replicate; write ``replicate-<r>.parquet`` under ``out_dir``.
 
     Returns a small record (replicate, seed, seconds, diagnostics, or the error).
     """
@@ -173,8 +211,9 @@ def run_replicate(
                 draws=settings.draws, tune=settings.tune, progress=False, save=False,
                 reuse=False,
             )  # fmt: skip
-        truth = true_values(fitted, study.truth)
-        wide, narrow = fitted.summary(prob=0.9), fitted.summary(prob=0.5)
+        truth = true_values(fitted, study.truth, group_effects=True)
+        wide = fitted.summary(prob=0.9, group_effects=True)
+        narrow = fitted.summary(prob=0.5, group_effects=True)
         frame = pd.DataFrame(
             {
                 "replicate": replicate,
@@ -196,10 +235,9 @@ def run_replicate(
         frame["min_ess_bulk"] = float(overview["min_ess_bulk"])
         frame["divergences"] = int(overview["n_divergent"])
         frame["sample_seconds"] = float(fitted.timings.get("sample_seconds", np.nan))
-        write_text_atomic(
-            Path(out_dir) / f"replicate-{replicate:04d}.csv",
-            frame.to_csv(index=False, lineterminator="\n", float_format="%.6g"),
-        )
+        # Parquet: with every group effect a replicate has ~3,400 intervals.
+        with atomic_path(Path(out_dir) / f"replicate-{replicate:04d}.parquet") as partial:
+            frame.to_parquet(partial, index=False)
         record.update(
             max_rhat=float(overview["max_rhat"]), divergences=int(overview["n_divergent"])
         )
@@ -211,10 +249,10 @@ def run_replicate(
 
 def read_replicates(out_dir: str | Path) -> pd.DataFrame:
     """Every finished replicate's rows (empty frame when none)."""
-    files = sorted(Path(out_dir).glob("replicate-*.csv"))
+    files = sorted(Path(out_dir).glob("replicate-*.parquet"))
     if not files:
         return pd.DataFrame()
-    return pd.concat([pd.read_csv(f) for f in files], ignore_index=True)
+    return pd.concat([pd.read_parquet(f) for f in files], ignore_index=True)
 
 
 def coverage_table(rows: pd.DataFrame, *, converged_only: bool = False) -> pd.DataFrame:
@@ -301,7 +339,7 @@ def run_coverage(
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    done = {int(p.stem.split("-")[1]) for p in out.glob("replicate-*.csv")}
+    done = {int(p.stem.split("-")[1]) for p in out.glob("replicate-*.parquet")}
     todo = [r for r in replicates if r not in done]
     echo(f"{len(done)} replicate(s) already on disk; running {len(todo)}")
     records: list[dict[str, Any]] = []
