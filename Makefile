@@ -4,7 +4,8 @@ SHELL := /bin/bash
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: reproduce test test-slow lint bench bench-engines bench-engines-check setup
+.PHONY: reproduce test test-slow lint bench bench-engines bench-engines-check setup \
+	validate-sbc validate-coverage
 
 setup:
 	@scripts/setup-venv
@@ -33,3 +34,12 @@ bench-engines-check:
 
 bench-engines: bench-engines-check
 	nice -n 5 .venv-bench/bin/python benchmarks/engines/run.py $(BENCH_ENGINES_ARGS)
+
+# The validation studies (reports/validation/README.md): hours of sampling, resumable, on a local
+# Dask cluster; VALIDATION_ARGS="--scheduler ADDRESS" runs them on an existing one.
+VALIDATION_ARGS ?= --workers 2
+validate-sbc: setup
+	nice -n 10 $(BIN)/python analysis/validation/sbc.py --simulations 200 $(VALIDATION_ARGS)
+
+validate-coverage: setup
+	nice -n 10 $(BIN)/python analysis/validation/coverage_study.py --replicates 100 $(VALIDATION_ARGS)
