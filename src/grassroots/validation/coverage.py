@@ -57,11 +57,11 @@ class CoverageSettings:
     spec : str
         The shipped spec fitted (the joint structural model, whose every parameter has a truth).
     chains, draws, tune : int
-        Sampler settings: half the spec's draws, so that 100 replicates fit in about seven
-        CPU-hours. The intervals, not their fourth decimal, are what is measured, but the
-        township SDs of the binary mediators mix slowly (bulk ESS 57 of 4 x 500 draws in a
-        trial at this size), so every interval keeps its own R-hat and ESS and the table
-        reports the share below the reporting standard.
+        Sampler settings: half the spec's draws and less warm-up (a replicate takes 3-4 min of
+        a 2-core machine, so 100 take about six hours). The intervals, not their fourth
+        decimal, are what is measured, but the township SDs of the binary mediators mix slowly
+        (bulk ESS 57 of 4 x 500 draws in a trial at this size), so every interval keeps its own
+        R-hat and ESS and the table reports the share below the reporting standard.
     """
 
     spec: str = "structural"
@@ -265,8 +265,8 @@ def coverage_table(rows: pd.DataFrame, *, converged_only: bool = False) -> pd.Da
     converged_only
         Keep only the intervals that meet the reporting standard of
         :mod:`grassroots.inference.diagnostics` (the parameter's R-hat, bulk and tail ESS; no
-        divergence in its fit). Which intervals pass depends on the
-        data set, so this table is a check, not an unbiased estimate.
+        divergence in its fit). Which intervals pass depends on the data set, so this table
+        is a check, not an unbiased estimate.
 
     Returns
     -------
