@@ -223,6 +223,8 @@ def test_write_results_writes_tables_ranks_fits_and_plots(tmp_path):
     assert len(table) == 5 and table["p_value"].between(0, 1).all()
     markdown = (tmp_path / "sbc_results.md").read_text()
     assert "`c[1|2]`" in markdown and "| ordinal |" in markdown
+    # The campaign's span and worker time, not the report's own seconds.
+    assert "worker-hours in all" in markdown and "wall time" not in markdown
     ranks = pd.read_csv(tmp_path / "sbc_ordinal_ranks.csv")
     assert ranks.shape == (30, 5)
     assert (tmp_path / "sbc_ordinal_ecdf.png").read_bytes()[:4] == b"\x89PNG"

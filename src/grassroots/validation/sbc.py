@@ -1223,6 +1223,16 @@ def run_sbc(
     return SBCResult(results, seed, settings, wall)
 
 
+def _time_line(result: SBCResult) -> str:
+    # The campaign's cost, not this invocation's: a report of resumed chunks takes seconds.
+    worker_hours = sum(r.worker_seconds for r in result.families.values()) / 3600
+    span_hours = result.settings.get("chunks_span_seconds", result.wall_seconds) / 3600
+    return (
+        f"Seed {result.seed}; the chunks ran over {span_hours:.1f} h, from the first one's start "
+        f"to the last one's end (resumed runs included), {worker_hours:.1f} worker-hours in all."
+    )
+
+
 def _span(results: Sequence[ChunkResult]) -> float:
     if not results:
         return 0.0
@@ -1407,7 +1417,7 @@ def write_results(result: SBCResult, out: str | Path, *, plots: bool = True) -> 
         f"`pot_c`; Holm correction over the quantities of each family; alpha = "
         f"{result.settings.get('alpha', ALPHA)}.",
         "",
-        f"Seed {result.seed}; wall time {result.wall_seconds / 60:.1f} min.",
+        _time_line(result),
         "",
     ]
     if result.settings.get("chunks_not_run"):
