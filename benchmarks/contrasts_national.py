@@ -39,11 +39,9 @@ import json
 import os
 import pickle
 import platform
-import resource
 import shlex
 import shutil
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -51,24 +49,13 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from _process import REPOSITORY, peak_rss_mb, run_worker
 
-REPOSITORY = Path(__file__).resolve().parents[1]
 DEFAULT_OUT = REPOSITORY / "reports" / "benchmarks" / "contrasts_national.json"
 BUDGET_SECONDS = 30.0
 BUDGET_RSS_MB = 4096.0
 # The reference's chunk: draws per chain read and computed at once.
 REFERENCE_DRAWS_PER_CHUNK = 10
-
-
-def _peak_rss_mb() -> float:
-    """Peak resident memory of this process, MB (``VmHWM``: restarts at ``exec``)."""
-    status = Path("/proc/self/status")
-    if status.is_file():
-        for line in status.read_text().splitlines():
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024
-    scale = 1024 * 1024 if sys.platform == "darwin" else 1024
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / scale
 
 
 # ---------------------------------------------------------------------------------------------
@@ -202,7 +189,7 @@ def _worker_contrasts(folder: Path, max_cells: int | None, measure: int | None) 
     from grassroots.inference import Fit
 
     frame = pickle.loads((folder / "frame.pkl").read_bytes())
-    rss_before = _peak_rss_mb()
+    rss_before = peak_rss_mb()
     start = time.perf_counter()
     fitted = Fit.load(folder / "bundle", frame)
     if measure:
@@ -218,7 +205,7 @@ def _worker_contrasts(folder: Path, max_cells: int | None, measure: int | None) 
         "seconds": done - start,
         "load_seconds": loaded - start,
         "contrasts_seconds": done - loaded,
-        "peak_rss_mb": _peak_rss_mb(),
+        "peak_rss_mb": peak_rss_mb(),
         "rss_before_mb": rss_before,
         "table_rows": len(table),
         "status_quo_s24": float(s24["status_quo"].iloc[0]),
@@ -246,7 +233,7 @@ def _worker_reference(folder: Path, measure: int | None) -> dict[str, Any]:
     terms, matrix = design_matrix(frame, outcome, scaling)
     keys, _ = group_keys(frame, spec.groups, tuple(meta["composite"]))
     exposure, _ = piecewise_exposure(np.array([24.0]), outcome.baseline.cuts)
-    rss_before = _peak_rss_mb()
+    rss_before = peak_rss_mb()
     start = time.perf_counter()
     tree = xr.open_datatree(folder / "bundle" / "trace.zarr", engine="zarr", consolidated=False)
     posterior = tree["posterior"].to_dataset()
@@ -273,26 +260,10 @@ def _worker_reference(folder: Path, measure: int | None) -> dict[str, Any]:
     done = time.perf_counter()
     return {
         "seconds": done - start,
-        "peak_rss_mb": _peak_rss_mb(),
+        "peak_rss_mb": peak_rss_mb(),
         "rss_before_mb": rss_before,
         "status_quo_s24": float(np.median(averages)),
     }
-
-
-def _run_worker(kind: str, *args: str) -> dict[str, Any]:
-    result = subprocess.run(
-        [sys.executable, __file__, "--worker", kind, *args],
-        check=False,
-        capture_output=True,
-        text=True,
-        cwd=REPOSITORY,
-    )
-    if result.returncode != 0:
-        raise RuntimeError(f"{kind} worker failed ({result.returncode}):\n{result.stderr[-4000:]}")
-    report = json.loads(result.stdout.strip().splitlines()[-1])
-    # Cross-check of the worker's own VmHWM: the largest peak of any child waited for so far.
-    report["children_max_rss_mb"] = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
-    return report
 
 
 def _environment() -> dict[str, str]:
@@ -364,7 +335,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         for i in range(args.repeats):
             order = ("contrasts", "reference") if i % 2 == 0 else ("reference", "contrasts")
             for kind in order:
-                runs[kind].append(_run_worker(kind, *worker_args[kind]))
+                runs[kind].append(run_worker(__file__, kind, *worker_args[kind]))
                 last = runs[kind][-1]
                 print(
                     f"  repetition {i + 1}/{args.repeats} {kind:<9} {last['seconds']:7.2f} s, "

@@ -24,39 +24,21 @@ import json
 import os
 import pickle
 import platform
-import resource
 import statistics
-import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
-REPOSITORY = Path(__file__).resolve().parents[1]
+from _process import REPOSITORY, peak_rss_mb, run_worker
+
 DEFAULT_OUT = REPOSITORY / "reports" / "benchmarks" / "simulate_national.json"
-
-
-def _peak_rss_mb() -> float:
-    """Peak resident memory of this process, MB.
-
-    On Linux VmHWM of /proc/self/status: unlike ``ru_maxrss``, it restarts at ``exec``, so a
-    worker does not inherit the peak of the parent that forked it.
-    """
-    status = Path("/proc/self/status")
-    if status.is_file():
-        for line in status.read_text().splitlines():
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024
-    # ru_maxrss is in kilobytes on Linux and in bytes on macOS.
-    scale = 1024 * 1024 if sys.platform == "darwin" else 1024
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / scale
 
 
 def _worker_simulate(seed: int, folder: Path) -> dict[str, float]:
     from grassroots.data.simulate import national_config, simulate, write_simulation
 
-    rss_before = _peak_rss_mb()
+    rss_before = peak_rss_mb()
     start = time.perf_counter()
     sim = simulate(seed, national_config())
     simulated = time.perf_counter()
@@ -66,7 +48,7 @@ def _worker_simulate(seed: int, folder: Path) -> dict[str, float]:
         "seconds": done - start,
         "simulate_seconds": simulated - start,
         "write_seconds": done - simulated,
-        "peak_rss_mb": _peak_rss_mb(),
+        "peak_rss_mb": peak_rss_mb(),
         "rss_after_imports_mb": rss_before,
         "n_projects": len(sim.projects),
         "n_townships": len(sim.townships),
@@ -78,26 +60,15 @@ def _worker_reference(tables: Path, folder: Path) -> dict[str, float]:
     import pandas as pd  # noqa: F401  (imported before the clock starts, like the simulator)
 
     frames = pickle.loads(tables.read_bytes())
-    rss_before = _peak_rss_mb()
+    rss_before = peak_rss_mb()
     start = time.perf_counter()
     for name, frame in frames.items():
         frame.to_csv(folder / f"{name}.csv", index=False)
     return {
         "seconds": time.perf_counter() - start,
-        "peak_rss_mb": _peak_rss_mb(),
+        "peak_rss_mb": peak_rss_mb(),
         "rss_after_imports_mb": rss_before,
     }
-
-
-def _run_worker(kind: str, *args: str) -> dict[str, float]:
-    result = subprocess.run(
-        [sys.executable, __file__, "--worker", kind, *args],
-        check=True,
-        capture_output=True,
-        text=True,
-        cwd=REPOSITORY,
-    )
-    return json.loads(result.stdout.strip().splitlines()[-1])
 
 
 def _versions() -> dict[str, str]:
@@ -133,9 +104,9 @@ def run(repeats: int, seed: int, out: Path) -> dict[str, Any]:
                 folder = tmp_path / f"{kind}-{i}"
                 folder.mkdir()
                 if kind == "simulate":
-                    runs[kind].append(_run_worker(kind, str(seed), str(folder)))
+                    runs[kind].append(run_worker(__file__, kind, str(seed), str(folder)))
                 else:
-                    runs[kind].append(_run_worker(kind, str(tables), str(folder)))
+                    runs[kind].append(run_worker(__file__, kind, str(tables), str(folder)))
                 print(f"  repetition {i + 1}/{repeats} {kind:<9} {runs[kind][-1]['seconds']:.2f} s")
 
     sim_s = [r["seconds"] for r in runs["simulate"]]
