@@ -336,6 +336,7 @@ def run_coverage(
     from dask.distributed import as_completed
 
     from grassroots._dask import dask_client
+    from grassroots._fresh_process import call_in_fresh_process
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -346,13 +347,20 @@ def run_coverage(
     if not todo:
         return records
     with dask_client(workers, scheduler) as client:
-        futures = [
-            client.submit(run_replicate, r, seed, settings, str(out), key=f"coverage-{seed}-{r}",
-                          pure=False)
-            for r in todo
-        ]  # fmt: skip
-        for future in as_completed(futures):
-            record = future.result()
+        # Each replicate in a new interpreter: a long-lived worker piles up what every fit
+        # leaves behind (see grassroots._fresh_process). A child that died is tried once more.
+        replicate_of = {}
+        for r in todo:
+            future = client.submit(
+                call_in_fresh_process, run_replicate, r, seed, settings, str(out),
+                key=f"coverage-{seed}-{r}", pure=False, retries=1,
+            )  # fmt: skip
+            replicate_of[future] = r
+        for future in as_completed(list(replicate_of)):
+            try:
+                record = future.result()
+            except Exception as error:  # a crashed child, twice: reported, the campaign goes on
+                record = {"replicate": replicate_of[future], "error": repr(error), "seconds": 0.0}
             records.append(record)
             state = (
                 "failed"

@@ -95,6 +95,7 @@ import xarray as xr
 from arviz_base import extract
 
 from grassroots._dask import dask_client
+from grassroots._fresh_process import call_in_fresh_process
 from grassroots._io import atomic_path, write_text_atomic
 from grassroots.data.simulate import DAYS_PER_MONTH, SimulationConfig, event_times, simulate
 from grassroots.models import ModelSpec, build_model, prepare_inputs, spec_from_dict
@@ -1167,26 +1168,36 @@ def run_sbc(
     if pending and run_pending:
         with dask_client(workers, scheduler) as client:
             # Dask does not keep submission order by itself: explicit priorities do.
-            futures = [
+            # Each chunk in a new interpreter: a long-lived worker piles up what every fit
+            # leaves behind (see grassroots._fresh_process). A child that died is tried again.
+            task_of = {
                 client.submit(
+                    call_in_fresh_process,
                     run_chunk,
                     task,
                     pure=False,
                     key=f"sbc-{task.family}-{task.chunk}",
                     priority=len(pending) - position,
-                )
+                    retries=1,
+                ): task
                 for position, task in enumerate(pending)
-            ]
-            tasks_by_key = {(t.family, t.chunk): t for t in pending}
-            for done, future in enumerate(as_completed(futures), start=1):
-                result = future.result()
+            }
+            for done, future in enumerate(as_completed(list(task_of)), start=1):
+                try:
+                    result = future.result()
+                except Exception as error:  # a crashed child, twice: a failed chunk
+                    task = task_of[future]
+                    result = ChunkResult(
+                        task.family, task.chunk, task.seed, pd.DataFrame(), pd.DataFrame(),
+                        time.time(), 0.0, error=f"{type(error).__name__}: {error}",
+                    )  # fmt: skip
                 by_family[result.family].append(result)
                 if checkpoints is not None and result.error is None:
-                    save_chunk(checkpoints, tasks_by_key[result.family, result.chunk], result)
+                    save_chunk(checkpoints, task_of[future], result)
                 if progress is not None:
                     status = "FAILED" if result.error else "ok"
                     progress(
-                        f"[{time.perf_counter() - started:7.0f} s] {done}/{len(futures)} "
+                        f"[{time.perf_counter() - started:7.0f} s] {done}/{len(task_of)} "
                         f"{result.family} chunk {result.chunk}: {status} in "
                         f"{result.seconds:.0f} s"
                     )
