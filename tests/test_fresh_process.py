@@ -4,6 +4,11 @@ from __future__ import annotations
 
 import operator
 import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
 
 import pytest
 
@@ -25,3 +30,45 @@ def test_an_exception_of_the_call_is_raised_again_with_the_child_traceback():
 def test_a_child_that_dies_without_a_result_is_an_error_naming_its_exit():
     with pytest.raises(FreshProcessError, match=r"posix\._exit died .*exit code 7"):
         call_in_fresh_process(os._exit, 7)
+
+
+def _children_of(pid: int) -> list[int]:
+    children = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid:
+            children.append(int(stat.parent.name))
+    return children
+
+
+def _running(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"  # a zombie has exited; only its reaper is late
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").is_file(), reason="reads /proc")
+def test_the_child_exits_when_its_parent_is_killed():
+    parent = subprocess.Popen(
+        [sys.executable, "-c",
+         "import time; from grassroots._fresh_process import call_in_fresh_process; "
+         "call_in_fresh_process(time.sleep, 120)"],
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 60
+        while not (children := _children_of(parent.pid)) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert children, "the parent never started its child"
+        parent.send_signal(signal.SIGKILL)
+        parent.wait()
+        deadline = time.monotonic() + 30
+        while _running(children[0]) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert not _running(children[0]), "the orphan went on running"
+    finally:
+        parent.kill()
