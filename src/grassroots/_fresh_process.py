@@ -51,7 +51,14 @@ def call_in_fresh_process(function: Callable[..., Any], *args: Any, **kwargs: An
         answer = Path(folder) / "answer.pickle"
         call.write_bytes(pickle.dumps((function, args, kwargs), protocol=pickle.HIGHEST_PROTOCOL))
         done = subprocess.run(
-            [sys.executable, "-m", "grassroots._fresh_process", str(call), str(answer)],
+            [
+                sys.executable,
+                "-m",
+                "grassroots._fresh_process",
+                str(call),
+                str(answer),
+                str(os.getpid()),
+            ],
             stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,
@@ -91,8 +98,10 @@ def _exit_with_parent(parent: int, every_seconds: float = 2.0) -> None:
             os._exit(3)
 
 
-def _child(call: Path, answer: Path) -> int:
-    threading.Thread(target=_exit_with_parent, args=(os.getppid(),), daemon=True).start()
+def _child(call: Path, answer: Path, parent: int) -> int:
+    # The parent's pid comes from the parent: one that dies while this interpreter starts has
+    # already been replaced by the reaper when ``os.getppid()`` could first be asked.
+    threading.Thread(target=_exit_with_parent, args=(parent,), daemon=True).start()
     function, args, kwargs = pickle.loads(call.read_bytes())
     try:
         outcome = ("ok", function(*args, **kwargs), "")
@@ -114,4 +123,4 @@ def _child(call: Path, answer: Path) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(_child(Path(sys.argv[1]), Path(sys.argv[2])))
+    sys.exit(_child(Path(sys.argv[1]), Path(sys.argv[2]), int(sys.argv[3])))
