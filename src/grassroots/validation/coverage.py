@@ -362,15 +362,14 @@ def run_coverage(
             except Exception as error:  # a crashed child, twice: reported, the campaign goes on
                 record = {"replicate": replicate_of[future], "error": repr(error), "seconds": 0.0}
             records.append(record)
+            # At once, so that a campaign stopped midway keeps the records of what it finished.
+            log = out / "runs.jsonl"
+            previous = log.read_text(encoding="utf-8") if log.exists() else ""
+            write_text_atomic(log, previous + json.dumps(record, sort_keys=True) + "\n")
             state = (
                 "failed"
                 if "error" in record
                 else (f"R-hat {record['max_rhat']:.3f}, {record['divergences']} divergences")
             )
             echo(f"  replicate {record['replicate']:4d}: {record['seconds']:7.1f} s  {state}")
-    log = out / "runs.jsonl"
-    previous = log.read_text(encoding="utf-8") if log.exists() else ""
-    write_text_atomic(
-        log, previous + "".join(json.dumps(r, sort_keys=True) + "\n" for r in records)
-    )
     return records
