@@ -152,3 +152,40 @@ def test_a_constant_moved_between_intercept_and_group_effects_leaves_the_truth_u
     changed = coverage.true_values(fitted, shifted, group_effects=True) - original
     assert changed["short_sighted_intercept"] == pytest.approx(0.5)
     assert np.allclose(changed.drop("short_sighted_intercept"), 0.0, atol=1e-12)
+
+
+def _shrunk_effects(sd_estimates: list[float], rng: np.random.Generator) -> pd.DataFrame:
+    """Township effects u ~ N(0, 0.4) seen through y = u + N(0, 0.5), posteriors computed with
+    each replicate's SD estimate: calibrated when it is right, too narrow when it is low."""
+    true_sd, noise = 0.4, 0.5
+    rows = []
+    for r, sd in enumerate(sd_estimates):
+        rows.append({"replicate": r, "parameter": "township_sd[extensive]", "truth": true_sd,
+                     "mean": sd, "q05": sd / 2, "q25": sd, "q75": sd, "q95": sd * 2})  # fmt: skip
+        u = rng.normal(0, true_sd, 400)
+        shrink = sd**2 / (sd**2 + noise**2)
+        centre = shrink * (u + rng.normal(0, noise, u.size))
+        spread = np.sqrt(shrink) * noise
+        for i in range(u.size):
+            rows.append({
+                "replicate": r, "parameter": f"township_effect[T{i:04d}, extensive]",
+                "truth": u[i], "mean": centre[i],
+                "q05": centre[i] - 1.6449 * spread, "q25": centre[i] - 0.6745 * spread,
+                "q75": centre[i] + 0.6745 * spread, "q95": centre[i] + 1.6449 * spread,
+            })  # fmt: skip
+    frame = pd.DataFrame(rows)
+    return frame.assign(r_hat=1.0, ess_bulk=1000.0, ess_tail=1000.0, divergences=0)
+
+
+def test_group_effects_cover_nominally_where_their_sd_was_estimated_well():
+    estimates = [0.4] * 6 + [0.15] * 3 + [0.7] * 3
+    table = coverage.coverage_by_sd_estimate(_shrunk_effects(estimates, np.random.default_rng(3)))
+    by_bin = table.set_index("sd_estimate")
+    assert table["level"].unique().tolist() == ["township"]
+    assert by_bin["replicates"].to_dict() == {"below 0.8": 3, "0.8 to 1.2": 6, "above 1.2": 3}
+    assert by_bin.loc["0.8 to 1.2", "mean_sd_ratio"] == pytest.approx(1.0)
+    # 2,400 intervals: SE 0.006 at 90%, 0.010 at 50%.
+    assert by_bin.loc["0.8 to 1.2", "coverage_90"] == pytest.approx(0.9, abs=0.025)
+    assert by_bin.loc["0.8 to 1.2", "coverage_50"] == pytest.approx(0.5, abs=0.04)
+    assert by_bin.loc["below 0.8", "coverage_90"] < 0.75
+    assert by_bin.loc["above 1.2", "coverage_90"] > 0.93
