@@ -64,11 +64,14 @@ def test_the_child_exits_when_its_parent_is_killed():
         while not (children := _children_of(parent.pid)) and time.monotonic() < deadline:
             time.sleep(0.1)
         assert children, "the parent never started its child"
+        call = Path(Path(f"/proc/{children[0]}/cmdline").read_bytes().split(b"\0")[3].decode())
+        assert call.name == "call.pickle"
         parent.send_signal(signal.SIGKILL)
         parent.wait()
         deadline = time.monotonic() + 30
         while _running(children[0]) and time.monotonic() < deadline:
             time.sleep(0.2)
         assert not _running(children[0]), "the orphan went on running"
+        assert not call.parent.exists(), "the dead parent's call folder was left behind"
     finally:
         parent.kill()

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import os
 import pickle
+import shutil
 import signal
 import subprocess
 import sys
@@ -90,18 +91,20 @@ def _exit_reason(returncode: int) -> str:
     return f"exit code {returncode}"
 
 
-def _exit_with_parent(parent: int, every_seconds: float = 2.0) -> None:
-    # An orphan would go on fitting for minutes, on cores its campaign no longer owns.
+def _exit_with_parent(parent: int, folder: Path, every_seconds: float = 2.0) -> None:
+    # An orphan would go on fitting for minutes, on cores its campaign no longer owns; the
+    # folder of the call is the dead parent's, which can no longer remove it.
     while True:
         time.sleep(every_seconds)
         if os.getppid() != parent:
+            shutil.rmtree(folder, ignore_errors=True)
             os._exit(3)
 
 
 def _child(call: Path, answer: Path, parent: int) -> int:
     # The parent's pid comes from the parent: one that dies while this interpreter starts has
     # already been replaced by the reaper when ``os.getppid()`` could first be asked.
-    threading.Thread(target=_exit_with_parent, args=(parent,), daemon=True).start()
+    threading.Thread(target=_exit_with_parent, args=(parent, call.parent), daemon=True).start()
     function, args, kwargs = pickle.loads(call.read_bytes())
     try:
         outcome = ("ok", function(*args, **kwargs), "")
