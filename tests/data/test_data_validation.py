@@ -349,8 +349,10 @@ def test_problems_are_sorted_by_file_and_row(tmp_path: Path, tables) -> None:
 
 
 def test_the_message_lists_up_to_the_limit(tmp_path: Path, tables) -> None:
-    tables["projects"] = _as_object(tables["projects"], "months")
-    tables["projects"].loc[:4, "months"] = "x"
+    columns = ["months", "discontinued", "extensive", "expedient", "short_sighted"]
+    tables["projects"] = _as_object(tables["projects"], *columns)
+    for position, column in enumerate(columns):  # five causes: one bad cell in five columns
+        tables["projects"].loc[position, column] = "x"
     folder = write_tables(tmp_path / "s", tables)
     with pytest.raises(DataValidationError, match=r"\.\.\. and 3 more") as info:
         load_study(folder, max_problems=2)
@@ -360,13 +362,18 @@ def test_the_message_lists_up_to_the_limit(tmp_path: Path, tables) -> None:
     assert len(info.value.problems) == 5  # every problem is kept in the table
 
 
-def test_default_limit_is_fifty(tmp_path: Path) -> None:
+def test_many_bad_cells_of_one_cause_are_one_entry(tmp_path: Path) -> None:
     tables = make_tables(n_projects=80)
     tables["projects"]["discontinued"] = 3
     folder = write_tables(tmp_path / "s", tables)
-    with pytest.raises(DataValidationError, match=r"\.\.\. and 30 more") as info:
+    with pytest.raises(DataValidationError) as info:
         load_study(folder)
-    assert len(info.value.problems) == 80
+    message = str(info.value)
+    assert message.startswith("80 problems found (1 cause)")
+    assert "rows 2, 3, 4, 5, 6 and 75 more, column 'discontinued' [80 cells]" in message
+    assert "Values: '3' (80x)" in message
+    assert "  2. " not in message
+    assert len(info.value.problems) == 80  # the table still has one row per cell
 
 
 def test_problem_table_columns_and_message_format() -> None:

@@ -33,9 +33,6 @@ PARENT: dict[TableName, TableName | None] = {
 }
 LEVEL_TABLE: dict[str, TableName] = {"county": "counties", "township": "townships"}
 VARIABLE_TYPES = ("id", "categorical", "continuous", "binary", "ordinal", "duration", "date")
-# Types whose codebook range is a hard domain. Continuous predictors are only required to be
-# finite: a user's survey may measure them on its own scale.
-RANGE_ENFORCED_TYPES = ("categorical", "binary", "ordinal", "duration")
 Lang = Literal["en", "zh"]
 
 

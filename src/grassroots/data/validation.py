@@ -16,7 +16,7 @@ Checks, in the order they report:
   ``months``, ``discontinued``), a column in the file its table belongs to;
 * values, one column at a time: ids present; ``months`` finite and >= 0; ``discontinued`` and the
   other binary columns in {0, 1}; ``demand_fit`` an integer 1-5 or missing; continuous predictors
-  numeric and finite; categorical levels known after recoding; dates parse; missing values only
+  numeric, finite and within the codebook's range (``data/codebook.csv``); categorical levels known after recoding; dates parse; missing values only
   where the codebook allows them (or, for predictors, where the mapping asks to drop the rows);
 * relations: ids unique per table; every township in exactly one county; every project's township
   in the townships table and every township's county in the counties table; in a flat table,
@@ -108,28 +108,95 @@ def _shorten(text: str) -> str:
     return text if len(text) <= _MAX_VALUE_CHARS else text[: _MAX_VALUE_CHARS - 3] + "..."
 
 
+# A problem group shows this many of its rows and distinct values; the rest are counted.
+GROUP_ROWS_SHOWN = 5
+GROUP_VALUES_SHOWN = 5
+GROUP_COLUMNS = ("file", "column", "problem", "hint", "count", "rows", "values")
+
+
+def group_problems(problems: pd.DataFrame) -> pd.DataFrame:
+    """One row per cause: the problems of one file and column with the same fix (``hint``).
+
+    Many bad cells of one kind (a thousand ``"是"`` in a 0/1 column) are one cause, listed once
+    with how many cells it covers, its first rows and its distinct values with their counts.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns ``file``, ``column``, ``problem`` (the first cell's text), ``hint``, ``count``
+        (cells), ``rows`` (the first :data:`GROUP_ROWS_SHOWN` rows, ascending; empty for whole
+        file or column problems) and ``values`` (the most frequent distinct values as
+        ``(value, count)`` pairs, at most :data:`GROUP_VALUES_SHOWN`), in the order the causes
+        first appear in ``problems``.
+    """
+    problems = _normalise_problems(problems)
+    if problems.empty:
+        return pd.DataFrame(columns=list(GROUP_COLUMNS))
+    grouped = problems.groupby(["file", "column", "hint"], sort=False, dropna=False)
+    records = []
+    for _, group in grouped:
+        rows = group["row"].dropna().astype("int64").sort_values()
+        counts = group["value"].dropna().value_counts(sort=True)
+        first = group.iloc[0]
+        records.append(
+            {
+                "file": first["file"],
+                "column": first["column"],
+                "problem": first["problem"],
+                "hint": first["hint"],
+                "count": len(group),
+                "rows": rows.head(GROUP_ROWS_SHOWN).tolist(),
+                "values": list(counts.head(GROUP_VALUES_SHOWN).items()),
+            }
+        )
+    return pd.DataFrame.from_records(records, columns=list(GROUP_COLUMNS))
+
+
+def _group_location(group) -> str:
+    where = [str(group.file)] if group.file is not None else []
+    if group.rows:
+        label = "row" if group.count == 1 else "rows"
+        shown = ", ".join(str(row) for row in group.rows)
+        more = group.count - len(group.rows)
+        where.append(f"{label} {shown}" + (f" and {more} more" if more > 0 else ""))
+    if group.column is not None:
+        where.append(f"column {group.column!r}")
+    if group.count == 1 and group.values:
+        where.append(f"value {_shorten(str(group.values[0][0]))!r}")
+    return ", ".join(where)
+
+
+def _group_values(group) -> str:
+    shown = ", ".join(f"{_shorten(str(value))!r} ({count}x)" for value, count in group.values)
+    return shown
+
+
 def format_problems(problems: pd.DataFrame, max_problems: int = DEFAULT_MAX_PROBLEMS) -> str:
-    """The message of a :class:`DataValidationError`: the first problems, then how many more."""
+    """The message of a :class:`DataValidationError`: one entry per cause (see
+    :func:`group_problems`), the first ``max_problems`` causes, then how many more."""
     total = len(problems)
-    shown = problems.head(max(int(max_problems), 0))
+    groups = group_problems(problems)
+    shown = groups.head(max(int(max_problems), 0))
     noun = "problem" if total == 1 else "problems"
-    lines = [f"{total} {noun} found; nothing was loaded."]
-    for number, record in enumerate(shown.itertuples(index=False), start=1):
-        where = [str(record.file)] if record.file is not None else []
-        if not pd.isna(record.row):
-            where.append(f"row {int(record.row)}")
-        if record.column is not None:
-            where.append(f"column {record.column!r}")
-        if record.value is not None:
-            where.append(f"value {_shorten(str(record.value))!r}")
-        location = ", ".join(where)
-        lines.append(f"  {number}. {location + ': ' if location else ''}{record.problem}")
-        if record.hint:
-            lines.append(f"     Fix: {record.hint}")
-    if total > len(shown):
+    causes = (
+        "" if len(groups) in (0, total)
+        else f" ({len(groups)} {'cause' if len(groups) == 1 else 'causes'})"
+    )
+    lines = [f"{total} {noun} found{causes}; nothing was loaded."]
+    for number, group in enumerate(shown.itertuples(index=False), start=1):
+        location = _group_location(group)
+        cells = f" [{group.count} cells]" if group.count > 1 else ""
         lines.append(
-            f"  ... and {total - len(shown)} more (the full list is in the error's .problems "
-            "table)."
+            f"  {number}. {location + cells + ': ' if location or cells else ''}{group.problem}"
+        )
+        if group.count > 1 and group.values:
+            lines.append(f"     Values: {_group_values(group)}")
+        if group.hint:
+            lines.append(f"     Fix: {group.hint}")
+    if len(groups) > len(shown):
+        lines.append(
+            f"  ... and {len(groups) - len(shown)} more (every problem, one row per cell, is in "
+            "the error's .problems table; the command line writes it with --problems-csv)."
         )
     return "\n".join(lines)
 
@@ -488,6 +555,18 @@ class ColumnContext:
     categories: dict[str, str] | None = None  # the mapping's [categories.<name>]: label -> level
     value_labels: dict[object, str] | None = None  # Stata/SPSS value labels: code -> label
     mapping_file: str | None = None
+    user_name: str | None = None  # the column's name in the user's file, when it differs
+
+    def name(self, var: schema.Variable) -> str:
+        """How messages name the column: the user's own name, with the codebook's after it
+        when the two differ (``存续月数 (months)``)."""
+        if self.user_name is None or self.user_name == var.name:
+            return var.name
+        return f"{self.user_name} ({var.name})"
+
+    def column(self, var: schema.Variable) -> str:
+        """The ``column`` of a problem: the name in the user's file."""
+        return self.user_name or var.name
 
 
 def parse_column(
@@ -506,21 +585,21 @@ def parse_column(
         rows = raw.index[parsed.missing.to_numpy()]
         log.add(
             context.file,
-            f"{var.name} is missing",
-            _missing_hint(var),
-            column=var.name,
+            f"{context.name(var)} is missing",
+            _missing_hint(var, context.name(var)),
+            column=context.column(var),
             rows=rows,
         )
     return parsed
 
 
-def _missing_hint(var: schema.Variable) -> str:
+def _missing_hint(var: schema.Variable, name: str) -> str:
     if var.role in ("weakness", "strength", "control", "remedy", "mediator"):
         return (
-            f"fill in {var.name}, or set drop_rows_with_missing_predictors = true under "
+            f"fill in {name}, or set drop_rows_with_missing_predictors = true under "
             "[options] of your mapping file to drop these rows"
         )
-    return f"fill in {var.name} ({var.label_en}: {var.definition})"
+    return f"fill in {name} ({var.label_en}: {var.definition})"
 
 
 def _report_invalid(
@@ -535,7 +614,7 @@ def _report_invalid(
     if invalid.any():
         mask = invalid.to_numpy()
         log.add(
-            context.file, problem, hint, column=var.name, rows=raw.index[mask], values=raw[mask]
+            context.file, problem, hint, column=context.column(var), rows=raw.index[mask], values=raw[mask]
         )
 
 
@@ -553,7 +632,7 @@ def _parse_number_column(raw, var, context, log, *, check_range: bool) -> Parsed
         var,
         raw,
         not_numeric,
-        f"{var.name} must be a number, not text",
+        f"{context.name(var)} must be a number, not text",
         "write a number, using '.' for decimals and no thousands separators; leave the cell "
         "empty if the value is missing",
     )
@@ -564,7 +643,7 @@ def _parse_number_column(raw, var, context, log, *, check_range: bool) -> Parsed
         var,
         raw,
         infinite,
-        f"{var.name} must be finite",
+        f"{context.name(var)} must be finite",
         "replace the infinite value with the real one, or leave the cell empty if unknown",
     )
     invalid = not_numeric | infinite
@@ -577,7 +656,7 @@ def _parse_number_column(raw, var, context, log, *, check_range: bool) -> Parsed
             var,
             raw,
             out_of_range,
-            f"{var.name} must lie in {var.interval} ({var.unit or var.label_en})",
+            f"{context.name(var)} must lie in {var.interval} ({var.unit or var.label_en})",
             f"correct the value: {var.definition}",
         )
         invalid = invalid | out_of_range
@@ -586,11 +665,10 @@ def _parse_number_column(raw, var, context, log, *, check_range: bool) -> Parsed
 
 
 def _parse_continuous(raw, var, context, log) -> Parsed:
-    # Continuous predictors are only required to be finite: a user's survey may measure them on
-    # its own scale (schema.RANGE_ENFORCED_TYPES).
-    return _parse_number_column(
-        raw, var, context, log, check_range=var.type in schema.RANGE_ENFORCED_TYPES
-    )
+    # The codebook's range is the variable's domain (an index is 0-100, a share 0-1): a value
+    # outside it is a typo or a different scale, and would reach the model unnoticed
+    # (authority = 1e300 once passed here and broke the fit after sampling).
+    return _parse_number_column(raw, var, context, log, check_range=True)
 
 
 def _parse_set_of_integers(raw, var, context, log, *, hint: str, dtype: str) -> Parsed:
@@ -599,7 +677,7 @@ def _parse_set_of_integers(raw, var, context, log, *, hint: str, dtype: str) -> 
     outside = ~missing & ~numbers.isin(allowed)
     range_text = var.range_text
     _report_invalid(
-        log, context, var, raw, outside, f"{var.name} must be one of {range_text}", hint
+        log, context, var, raw, outside, f"{context.name(var)} must be one of {range_text}", hint
     )
     values = numbers.where(~outside)
     if dtype == "int64":
@@ -659,7 +737,7 @@ def _parse_categorical(raw, var, context, log) -> Parsed:
         var,
         raw,
         unknown,
-        f"unknown {var.name} level",
+        f"unknown {context.name(var)} level",
         f"allowed levels are {', '.join(allowed)}; recode the value, or add a "
         f'[categories.{var.name}] entry such as "<your label>" = "{allowed[0]}"{where}',
     )
@@ -675,7 +753,7 @@ def _parse_date(raw, var, context, log) -> Parsed:
         var,
         raw,
         invalid,
-        f"{var.name} is not a date",
+        f"{context.name(var)} is not a date",
         "write dates as YYYY-MM-DD (e.g. 2023-05-01) between the years 1678 and 2261, or as "
         "dates in your spreadsheet",
     )
