@@ -396,6 +396,9 @@ class _Input:
     file: str
     frame: pd.DataFrame
     value_labels: dict[str, dict[object, str]]
+    # Canonical name -> the column's name in the user's file, for the columns the mapping
+    # renamed: problems name columns as the user knows them.
+    user_names: dict[str, str] = field(default_factory=dict)
 
 
 def _read_inputs(files: dict[str, Path], mapping: Mapping, max_problems: int) -> dict[str, _Input]:
@@ -507,14 +510,18 @@ def _build_study(
         if item.frame.empty:
             log.add(item.file, "the table has no data rows", f"add one row per {_ROW_NAME[table]}")
         if ID_COLUMN[table] in typed[table]:
-            check_unique_ids(typed[table][ID_COLUMN[table]], item.file, ID_COLUMN[table], log)
+            id_column = ID_COLUMN[table]
+            check_unique_ids(
+                typed[table][id_column], item.file, item.user_names.get(id_column, id_column), log
+            )
     drop = _cascade_drops(typed, drop, plan)
     kept = {table: frame.loc[~drop[table].to_numpy()] for table, frame in typed.items()}
     _check_relations(kept, inputs, plan, log)
     _check_derived_constant(kept, inputs, invalid, plan, log)
     projects_file = inputs["projects"].file
     check_dates(kept["projects"], file=projects_file, log=log, invalid=invalid["projects"])
-    log.raise_if_any(max_problems)
+    if len(log):
+        raise DataValidationError(_in_user_names(log.frame(), inputs), max_problems)
 
     dropped_rows = int(drop["projects"].sum())
     if any(mask.any() for mask in drop.values()):
@@ -552,6 +559,7 @@ def _apply_mapping_names(inputs: dict[str, _Input], mapping: Mapping, log: Probl
                 continue
             renames[user_name] = canonical
         item.frame = item.frame.rename(columns=renames)
+        item.user_names = {canonical: user for user, canonical in renames.items()}
         item.value_labels = {renames.get(k, k): v for k, v in item.value_labels.items()}
     all_columns = [c for item in inputs.values() for c in item.frame.columns]
     for canonical, user_name in mapping.columns.items():
@@ -566,6 +574,19 @@ def _apply_mapping_names(inputs: dict[str, _Input], mapping: Mapping, log: Probl
                 column=f"columns.{canonical}",
                 values=[user_name],
             )
+
+
+def _in_user_names(problems: pd.DataFrame, inputs: dict[str, _Input]) -> pd.DataFrame:
+    """The problems with each data file's columns named as in that file (``存续月数``, not
+    ``months``)."""
+    problems = problems.copy()
+    for item in inputs.values():
+        if not item.user_names:
+            continue
+        in_file = (problems["file"] == item.file).to_numpy()
+        renamed = problems.loc[in_file, "column"].map(lambda c: item.user_names.get(c, c))
+        problems.loc[in_file, "column"] = renamed
+    return problems
 
 
 def _fill_survey_date(item: _Input, survey_date) -> None:
@@ -672,6 +693,7 @@ def _parse_table(
             categories=mapping.categories.get(column),
             value_labels=item.value_labels.get(column),
             mapping_file=str(mapping.path) if mapping.path is not None else None,
+            user_name=item.user_names.get(column),
         )
         result: Parsed = parse_column(
             frame[column], var, context, log, missing_ok=var.missing_allowed or droppable
@@ -723,7 +745,7 @@ def _check_relations(
             kept[outer][key],
             child_file=inputs[child_table].file,
             parent_file=Path(inputs[outer].file).name,
-            column=key,
+            column=inputs[child_table].user_names.get(key, key),
             log=log,
         )
 

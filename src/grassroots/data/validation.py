@@ -295,8 +295,8 @@ def _is_missing_scalar(value: object) -> bool:
 
 def _display(value: object) -> str:
     """A cell as the user would recognise it: 3 not 3.0, dates without a time of day."""
-    if isinstance(value, float) and value.is_integer():
-        return str(int(value))
+    if isinstance(value, float) and value.is_integer() and abs(value) < 1e16:
+        return str(int(value))  # 1e300 stays "1e+300", not its 301 digits
     if isinstance(value, pd.Timestamp):
         return value.strftime("%Y-%m-%d") if value == value.normalize() else str(value)
     if isinstance(value, dt.datetime) and value.time() == dt.time(0):  # outside Timestamp's years
