@@ -209,9 +209,11 @@ def test_whitespace_only_csv_is_empty(tmp_path: Path) -> None:
 def test_undecodable_bytes(tmp_path: Path) -> None:
     path = tmp_path / "p.csv"
     path.write_bytes(b"project_id,months\n\xff\xfe\xfa,1\n")
-    with pytest.raises(DataValidationError, match=r"neither UTF-8 nor GB18030") as info:
+    with pytest.raises(DataValidationError, match=r"bytes are not utf-8 text") as info:
         read_table(path)
-    assert "UTF-8" in info.value.problems.loc[0, "hint"]
+    problem = info.value.problems.loc[0]
+    assert (problem["row"], problem["column"], problem["value"]) == (2, "project_id", "bytes FF FE FA")
+    assert "UTF-8" in problem["hint"]
 
 
 def test_duplicate_column_names_in_the_header(tmp_path: Path) -> None:

@@ -10,6 +10,7 @@ Paths in ``[files]`` count from the mapping file's folder. Example (also in
     projects = "projects.csv"
     # flat = "survey.sav"         # instead of the three tables: one row per project
     # sheet = "Sheet1"            # for .xlsx files: the sheet to read (default: the first)
+    # encoding = "gbk"            # CSV files wholly in GBK (default: UTF-8)
 
     [levels]
     groups = ["county", "township"]   # outer to inner; ["township"], ["county"] or [] allowed
@@ -28,7 +29,7 @@ Paths in ``[files]`` count from the mapping file's folder. Example (also in
 Rules:
 
 * ``[files]``: ``counties``, ``townships``, ``projects`` (the three tables; ``projects`` is
-  required) or ``flat`` (one table), and ``sheet``. Each file must exist. A data source given
+  required) or ``flat`` (one table), ``sheet`` and ``encoding`` (of the CSV files). Each file must exist. A data source given
   to :func:`grassroots.data.load_study` directly takes the place of ``[files]``.
 * ``[levels] groups``: the grouping levels, outer to inner, from ``county`` and ``township``.
   Without it, the levels are the tables given (or, for a flat table, the id columns present).
@@ -69,7 +70,7 @@ from grassroots.data.validation import DataValidationError, ProblemLog, did_you_
 _Report = Callable[..., None]
 
 SECTIONS = ("files", "levels", "columns", "categories", "options")
-FILE_KEYS = ("counties", "townships", "projects", "flat", "sheet")
+FILE_KEYS = ("counties", "townships", "projects", "flat", "sheet", "encoding")
 OPTION_KEYS = ("drop_rows_with_missing_predictors", "survey_date")
 
 
@@ -85,6 +86,9 @@ class Mapping:
         Data files by table (``counties``, ``townships``, ``projects``) or ``flat``; absolute.
     sheet
         The sheet to read from ``.xlsx`` files, or ``None`` for the first sheet.
+    encoding
+        The text encoding of every CSV file (e.g. ``"gbk"``), or ``None``: UTF-8, or GB18030
+        for a file that is consistently GB18030 (:func:`grassroots.data.readers.read_table`).
     levels
         Grouping levels, outer to inner, or ``None`` to infer them from the data.
     columns
@@ -100,6 +104,7 @@ class Mapping:
     path: Path | None = None
     files: dict[str, Path] = field(default_factory=dict)
     sheet: str | None = None
+    encoding: str | None = None
     levels: tuple[str, ...] | None = None
     columns: dict[str, str] = field(default_factory=dict)
     categories: dict[str, dict[str, str]] = field(default_factory=dict)
@@ -185,7 +190,7 @@ def mapping_from_dict(document: dict[str, Any], *, path: Path | None = None) -> 
         if section in document and not isinstance(document[section], dict):
             problem(section, f"{section} must be a section [{section}]", f"write [{section}]")
 
-    files, sheet = _read_files(_section(document, "files"), base, problem)
+    files, sheet, encoding = _read_files(_section(document, "files"), base, problem)
     levels = _read_levels(document.get("levels"), problem)
     columns = _read_columns(_section(document, "columns"), problem)
     categories = _read_categories(_section(document, "categories"), problem)
@@ -195,6 +200,7 @@ def mapping_from_dict(document: dict[str, Any], *, path: Path | None = None) -> 
         path=path,
         files=files,
         sheet=sheet,
+        encoding=encoding,
         levels=levels,
         columns=columns,
         categories=categories,
@@ -210,9 +216,10 @@ def _section(document: dict[str, Any], section: str) -> dict[str, Any]:
 
 def _read_files(
     section: dict[str, Any], base: Path, problem: _Report
-) -> tuple[dict[str, Path], str | None]:
+) -> tuple[dict[str, Path], str | None, str | None]:
     files: dict[str, Path] = {}
     sheet: str | None = None
+    encoding: str | None = None
     for key, value in section.items():
         full_key = f"files.{key}"
         if key not in FILE_KEYS:
@@ -227,6 +234,9 @@ def _read_files(
             continue
         if key == "sheet":
             sheet = value
+            continue
+        if key == "encoding":
+            encoding = value.strip()
             continue
         file = (base / value).resolve() if not Path(value).is_absolute() else Path(value)
         if not file.is_file():
@@ -249,7 +259,7 @@ def _read_files(
             "the projects table is missing",
             'add projects = "<file>" to [files] (or give one flat table as flat = "<file>")',
         )
-    return files, sheet
+    return files, sheet, encoding
 
 
 def _read_levels(section: Any, problem: _Report) -> tuple[str, ...] | None:

@@ -5,8 +5,8 @@ Formats, chosen by extension:
 ========  ===================================================  ==========================
 suffix    how                                                  row numbers (index)
 ========  ===================================================  ==========================
-.csv      UTF-8 (a byte-order mark is fine), else GB18030;     line in the file, header =
-          UTF-16 with a byte-order mark                        1, first data row = 2
+.csv      UTF-8 (a byte-order mark is fine), or a whole-file   record in the file, header
+          GB18030, or ``encoding=``; UTF-16 with a BOM         = 1, first data row = 2
 .xlsx     openpyxl; the first sheet unless one is named        sheet row, header = 1
 .parquet  pyarrow                                              record number from 1
 .dta      Stata, via pyreadstat                                record number from 1
@@ -63,6 +63,7 @@ def read_table(
     *,
     sheet: str | None = None,
     text_columns: Iterable[str] = DEFAULT_TEXT_COLUMNS,
+    encoding: str | None = None,
 ) -> pd.DataFrame:
     """Read one data file, choosing the reader by its extension.
 
@@ -74,6 +75,9 @@ def read_table(
         For ``.xlsx``: the sheet to read (default: the first). Ignored for other formats.
     text_columns
         Columns read as text from a CSV (ids). Typed formats keep their own types.
+    encoding
+        For ``.csv``: the text encoding of the whole file (e.g. ``"gbk"``). Default: UTF-8,
+        or GB18030 when the whole file is consistently GB18030 (see :func:`_decode`).
 
     Returns
     -------
@@ -117,7 +121,7 @@ def read_table(
     text_columns = tuple(text_columns)
     value_labels: dict[str, dict[object, str]] = {}
     if suffix == ".csv":
-        frame, header = _read_csv(path, text_columns)
+        frame, header = _read_csv(path, text_columns, encoding)
     elif suffix == ".xlsx":
         frame, header = _read_xlsx(path, sheet)
     elif suffix == ".parquet":
@@ -141,23 +145,132 @@ def row_number(frame: pd.DataFrame, position: int) -> int:
 # ----------------------------------------------------------------------------------------------
 
 
-def _decode(path: Path, data: bytes) -> str:
-    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
-        encodings = ("utf-16",)
-    else:
-        # utf-8-sig drops a byte-order mark and reads plain UTF-8; Chinese survey exports from
-        # Excel or SPSS are often GB18030 (a superset of GBK and GB2312).
-        encodings = ("utf-8-sig", "gb18030")
-    for encoding in encodings:
+def _decode(path: Path, data: bytes, encoding: str | None = None) -> str:
+    """The file's text, decoded by one encoding for the whole file, never a mix.
+
+    The rule (a careful user's): with ``encoding`` given, that one, strictly. Otherwise a
+    UTF-16 byte-order mark means UTF-16; else the file must be UTF-8 (a byte-order mark is
+    fine). A file that is not UTF-8 is read as GB18030 (a superset of GBK and GB2312, what
+    Chinese Excel and SPSS export) only when the whole file decodes as GB18030 *and* no cell
+    holds valid UTF-8 Chinese text: a UTF-8 file with one GBK cell is never turned into
+    mojibake; its bad cells are reported with row and column instead.
+    """
+    if encoding is not None:
         try:
-            return data.decode(encoding)
+            "".encode(encoding)
+        except LookupError as exc:
+            raise DataValidationError.single(
+                str(path),
+                f"unknown text encoding {encoding!r}",
+                "give an encoding Python knows, such as utf-8, gbk or gb18030",
+            ) from exc
+        codec = "utf-8-sig" if encoding.lower().replace("_", "-") in ("utf-8", "utf8") else encoding
+        try:
+            return data.decode(codec)
         except UnicodeDecodeError:
-            continue
-    raise DataValidationError.single(
-        str(path),
-        f"the file's bytes are neither UTF-8 nor GB18030 text (tried {', '.join(encodings)})",
-        "open the file in a spreadsheet or text editor and save it as CSV UTF-8",
-    )
+            _raise_undecodable(path, data, encoding, given=True)
+    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
+        try:
+            return data.decode("utf-16")
+        except UnicodeDecodeError as exc:
+            raise DataValidationError.single(
+                str(path),
+                "the file starts like UTF-16 text but its bytes are not UTF-16",
+                "open the file in a spreadsheet or text editor and save it as CSV UTF-8",
+            ) from exc
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        pass
+    _, utf8_chinese_cells, _ = _scan_cells(data)
+    if not utf8_chinese_cells:
+        try:
+            return data.decode("gb18030")
+        except UnicodeDecodeError:
+            pass
+    _raise_undecodable(path, data, "utf-8", given=False)
+    raise AssertionError("unreachable")  # _raise_undecodable always raises
+
+
+# A character from U+0800 up (Chinese text is U+4E00-U+9FFF) in a cell that is valid UTF-8:
+# GBK bytes that happen to be valid UTF-8 almost always give two-byte characters below U+0800.
+def _has_wide_character(text: str) -> bool:
+    return any(ord(char) >= 0x800 and not 0xDC80 <= ord(char) <= 0xDCFF for char in text)
+
+
+def _csv_records(text: str) -> list[list[str]]:
+    try:
+        return list(csv.reader(io.StringIO(text)))
+    except csv.Error:
+        return [line.split(",") for line in text.splitlines()]
+
+
+def _is_escaped(char: str) -> bool:
+    return 0xDC80 <= ord(char) <= 0xDCFF  # a byte that did not decode (surrogateescape)
+
+
+def _scan_cells(
+    data: bytes, codec: str = "utf-8"
+) -> tuple[list[tuple[int, int, bytes]], int, list[str]]:
+    """Cells whose bytes do not decode as (row, column position, bytes), how many cells hold
+    decoded text with Chinese (or other wide) characters, and the header's names (``""`` for
+    a name that does not decode)."""
+    if codec.lower().replace("_", "-") in ("utf-8", "utf8", "utf-8-sig"):
+        data, codec = data.removeprefix(b"\xef\xbb\xbf"), "utf-8"
+    text = data.decode(codec, errors="surrogateescape")
+    bad: list[tuple[int, int, bytes]] = []
+    wide = 0
+    records = _csv_records(text)
+    for row, record in enumerate(records, start=1):
+        for position, cell in enumerate(record):
+            if any(_is_escaped(char) for char in cell):
+                bad.append((row, position, cell.encode(codec, errors="surrogateescape")))
+            elif _has_wide_character(cell):
+                wide += 1
+    header = records[0] if records else []
+    names = ["" if any(map(_is_escaped, name)) else name.strip() for name in header]
+    return bad, wide, names
+
+
+def _as_gbk(raw: bytes) -> str | None:
+    try:
+        return raw.decode("gb18030")
+    except UnicodeDecodeError:
+        return None
+
+
+def _raise_undecodable(path: Path, data: bytes, encoding: str, *, given: bool) -> None:
+    bad_cells, _, names = _scan_cells(data, encoding)
+    if given:
+        hint = (
+            f"the file was read as {encoding}, as asked, but these bytes are not {encoding}: "
+            "correct the cells, or give the file's real encoding (or re-save it as CSV UTF-8)"
+        )
+    else:
+        hint = (
+            "the file is UTF-8 but these cells are not (pasted from a GBK file?): retype them, "
+            "or open the file in a spreadsheet and save it again as CSV UTF-8; if the WHOLE file "
+            "is GBK/GB18030, say so: encoding='gbk' (command line: --encoding gbk)"
+        )
+    if not bad_cells:
+        raise DataValidationError.single(
+            str(path), f"the file's bytes are not {encoding} text", hint
+        )
+    log = ProblemLog()
+    for row, position, raw in bad_cells:
+        name = names[position] if position < len(names) else ""
+        problem = f"the cell's bytes are not {encoding} text"
+        if not given and (as_gbk := _as_gbk(raw)) is not None:
+            problem += f" (as GBK they would read {as_gbk!r})"
+        log.add(
+            str(path),
+            problem,
+            hint,
+            column=name or f"column {position + 1}",
+            rows=[row],
+            values=["bytes " + raw.hex(" ").upper()],
+        )
+    log.raise_if_any()
 
 
 # Columns that stay text although they parse as numbers: zero-padded codes ("007" is an
@@ -166,8 +279,10 @@ def _decode(path: Path, data: bytes) -> str:
 _KEEP_AS_TEXT = r"^\s*[+-]?(0\d|\d{16,}\s*$)"
 
 
-def _read_csv(path: Path, text_columns: tuple[str, ...]) -> tuple[pd.DataFrame, list[str]]:
-    text = _decode(path, path.read_bytes())
+def _read_csv(
+    path: Path, text_columns: tuple[str, ...], encoding: str | None = None
+) -> tuple[pd.DataFrame, list[str]]:
+    text = _decode(path, path.read_bytes(), encoding)
     if not text.strip():
         raise DataValidationError.single(
             str(path), "the file is empty", "export the table again, with its header row"

@@ -23,6 +23,7 @@ How the tables are arranged, whatever the input:
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import os
 import warnings
@@ -230,6 +231,7 @@ def load_study(
     *,
     mapping: Mapping | str | os.PathLike[str] | None = None,
     max_problems: int = DEFAULT_MAX_PROBLEMS,
+    encoding: str | None = None,
 ) -> Study:
     """Read, map and validate a study.
 
@@ -245,7 +247,11 @@ def load_study(
         columns present. When ``source`` is a data folder or file, it replaces the mapping's
         ``[files]``.
     max_problems
-        How many problems the error message lists (the ``problems`` table has all).
+        How many causes of problems the error message lists (the ``problems`` table has
+        every problem).
+    encoding
+        The text encoding of the CSV files when they are wholly in one other than UTF-8
+        (``"gbk"``); overrides the mapping's ``[files] encoding``.
 
     Returns
     -------
@@ -296,6 +302,8 @@ def load_study(
                 DataValidationWarning,
                 stacklevel=2,
             )
+    if encoding is not None:
+        resolved = dataclasses.replace(resolved, encoding=encoding)
     inputs = _read_inputs(files, resolved, max_problems)
     sources = {name: str(path) for name, path in files.items()}
     if resolved.path is not None:
@@ -408,7 +416,9 @@ def _read_inputs(files: dict[str, Path], mapping: Mapping, max_problems: int) ->
     log = ProblemLog()
     for name, path in files.items():
         try:
-            frame = read_table(path, sheet=mapping.sheet, text_columns=text_columns)
+            frame = read_table(
+                path, sheet=mapping.sheet, text_columns=text_columns, encoding=mapping.encoding
+            )
         except DataValidationError as error:
             log.extend(error.problems)
             continue
