@@ -355,7 +355,7 @@ def test_example_mapping_loads_data_named_as_it_says(tmp_path: Path) -> None:
         frame = pd.read_csv(TEMPLATES / f"{name}.csv", dtype=str)
         for variable, recode in document["categories"].items():
             if variable in frame:
-                inverse = {level: label for label, level in recode.items()}
+                inverse = {str(level): label for label, level in recode.items()}
                 frame[variable] = frame[variable].map(inverse)
         frame.rename(columns=rename).to_csv(tmp_path / file, index=False)
     shutil.copy(example, tmp_path / "mapping.toml")

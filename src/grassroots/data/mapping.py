@@ -41,7 +41,10 @@ Rules:
 * ``[categories.<variable>]``: for the categorical variables of the codebook (``region``,
   ``township_type``, ``project_type``, ``funding_source``): your label, or the numeric code of a
   Stata/SPSS file, as the key, a level from the codebook as the value. Labels not listed must
-  already be canonical levels.
+  already be canonical levels. The binary (0/1) variables take the same table with 1 or 0 as
+  the value (``[categories.outsourced]`` with ``"是" = 1`` and ``"否" = 0``, or ``"TRUE" = 1``);
+  a label that is neither mapped nor 0/1 is reported once per column with its count and rows.
+  Spreadsheet booleans (TRUE/FALSE cells of an .xlsx) are 1/0 without a table.
 * ``[options]``: ``drop_rows_with_missing_predictors`` (default false: missing predictor values
   are an error; true: such rows are dropped, with a warning and the count in
   ``Study.dropped_rows``) and ``survey_date`` (a date, used for every project when the data have
@@ -94,7 +97,8 @@ class Mapping:
     columns
         Canonical name -> the user's column name.
     categories
-        Canonical categorical variable -> {user label: canonical level}.
+        Canonical categorical or binary variable -> {user label: canonical level}
+        (``"1"`` or ``"0"`` for a binary variable).
     drop_rows_with_missing_predictors
         Drop rows with missing predictor values (with a warning) instead of failing.
     survey_date
@@ -341,26 +345,40 @@ def _read_columns(section: dict[str, Any], problem: _Report) -> dict[str, str]:
 
 
 def _read_categories(section: dict[str, Any], problem: _Report) -> dict[str, dict[str, str]]:
-    categorical = [var.name for var in schema.variables().values() if var.type == "categorical"]
+    recodable = [
+        var.name for var in schema.variables().values() if var.type in ("categorical", "binary")
+    ]
     categories: dict[str, dict[str, str]] = {}
     for variable_name, recode in section.items():
         full_key = f"categories.{variable_name}"
-        if variable_name not in categorical:
+        if variable_name not in recodable:
             problem(
                 full_key,
-                f"{variable_name!r} is not a categorical variable"
-                f"{did_you_mean(variable_name, categorical)}",
-                f"[categories.<name>] sections exist for {', '.join(categorical)}",
+                f"{variable_name!r} is not a categorical or binary variable"
+                f"{did_you_mean(variable_name, recodable)}",
+                f"[categories.<name>] sections exist for {', '.join(recodable)}",
             )
             continue
         if not isinstance(recode, dict):
             problem(full_key, "must be a section", f'write [{full_key}] then "label" = "level"')
             continue
-        allowed = schema.variable(variable_name).allowed or ()
+        var = schema.variable(variable_name)
+        allowed = var.allowed or ()
         entries: dict[str, str] = {}
         for label, level in recode.items():
             entry_key = f"{full_key}.{label}"
-            if not isinstance(level, str):
+            if var.type == "binary":
+                # 1, "1" and true all mean 1: a 0/1 column is coded by numbers or booleans.
+                level = _binary_level(level)
+                if level is None:
+                    problem(
+                        entry_key,
+                        "must be 1 or 0",
+                        f'write "{label}" = 1 (yes) or "{label}" = 0 (no)',
+                        recode[label],
+                    )
+                    continue
+            elif not isinstance(level, str):
                 problem(entry_key, "must be a string (a level)", f"use one of {allowed}", level)
                 continue
             if level not in allowed:
@@ -374,6 +392,16 @@ def _read_categories(section: dict[str, Any], problem: _Report) -> dict[str, dic
             entries[str(label).strip()] = level
         categories[variable_name] = entries
     return categories
+
+
+def _binary_level(value: Any) -> str | None:
+    if isinstance(value, bool):
+        return "1" if value else "0"
+    if isinstance(value, int) and value in (0, 1):
+        return str(value)
+    if isinstance(value, str) and value.strip() in ("0", "1"):
+        return value.strip()
+    return None
 
 
 def _read_options(section: dict[str, Any], problem: _Report) -> tuple[bool, dt.date | None]:

@@ -671,14 +671,19 @@ def _parse_continuous(raw, var, context, log) -> Parsed:
     return _parse_number_column(raw, var, context, log, check_range=True)
 
 
-def _parse_set_of_integers(raw, var, context, log, *, hint: str, dtype: str) -> Parsed:
+def _parse_set_of_integers(
+    raw, var, context, log, *, hint: str, dtype: str, text_hint: str | None = None
+) -> Parsed:
     numbers, missing, not_numeric = to_numbers(raw)
     allowed = [float(level) for level in var.allowed or ()]
     outside = ~missing & ~numbers.isin(allowed)
     range_text = var.range_text
-    _report_invalid(
-        log, context, var, raw, outside, f"{context.name(var)} must be one of {range_text}", hint
-    )
+    problem = f"{context.name(var)} must be one of {range_text}"
+    if text_hint is None:
+        _report_invalid(log, context, var, raw, outside, problem, hint)
+    else:  # labels (是, TRUE) are one cause, numbers outside the set another
+        _report_invalid(log, context, var, raw, outside & ~not_numeric, problem, hint)
+        _report_invalid(log, context, var, raw, outside & not_numeric, problem, text_hint)
     values = numbers.where(~outside)
     if dtype == "int64":
         values = values.fillna(-1).astype("int64")  # rows with -1 are invalid and never used
@@ -687,13 +692,46 @@ def _parse_set_of_integers(raw, var, context, log, *, hint: str, dtype: str) -> 
     return Parsed(values, missing, outside.astype(bool))
 
 
+def _recode_binary(raw: pd.Series, context: ColumnContext) -> pd.Series:
+    """Labels to 0/1 through the mapping's ``[categories.<binary>]`` (the raw code or, for a
+    Stata/SPSS code, its value label), and spreadsheet booleans (TRUE/FALSE cells) to 1/0.
+    Other cells are left as they are, for the 0/1 check to report."""
+    recode = context.categories or {}
+    is_bool = (
+        _each(raw, lambda v: isinstance(v, bool | np.bool_))
+        if raw.dtype == object
+        else np.zeros(len(raw), dtype=bool)
+    )
+    if not recode and not is_bool.any():
+        return raw
+    result = raw.astype(object).copy()
+    if is_bool.any():
+        result[is_bool] = raw[is_bool].astype(int).to_numpy()
+    if recode:
+        missing = missing_cells(raw).to_numpy()
+        codes = raw.where(~missing & ~is_bool)
+        recoded = parse_ids(codes).map(recode)
+        if context.value_labels and pd.api.types.is_numeric_dtype(raw.dtype):
+            labels = {float(code): label for code, label in context.value_labels.items()}
+            labelled = codes.astype("float64").map(labels).map(recode)
+            recoded = recoded.where(recoded.notna(), labelled)
+        hit = recoded.notna().to_numpy()
+        result[hit] = recoded[hit].astype("int64").to_numpy()
+    return result
+
+
 def _parse_binary(raw, var, context, log) -> Parsed:
+    where = f" in {context.mapping_file}" if context.mapping_file else " of your mapping file"
     return _parse_set_of_integers(
-        raw,
+        _recode_binary(raw, context),
         var,
         context,
         log,
         hint=f"recode to 0/1: {var.definition}",
+        text_hint=(
+            f"recode to 0/1, or map your labels to 1 and 0 under [categories.{var.name}]{where}, "
+            'e.g. "是" = 1 and "否" = 0 (or "TRUE" = 1, "FALSE" = 0)'
+        ),
         dtype="int64",
     )
 
