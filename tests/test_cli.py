@@ -161,3 +161,75 @@ def test_fit_and_reproduce_save_bundles_under_fitted_dir(
     )
     assert result.exit_code == 0, result.output
     assert (seen[-1].workers, seen[-1].scheduler) == (2, "tcp://127.0.0.1:8786")
+
+
+# --------------------------------------------------------------------------------------------
+# Issue 13: the problem table, --problems-csv, --encoding
+# --------------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def many_bad_cells(tmp_path: Path) -> Path:
+    """A flat table whose 30 rows all hold 是/否 in the 0/1 column outsourced: one cause."""
+    flat = pd.read_csv(Path(__file__).parents[1] / "data" / "templates" / "flat.csv", dtype=str)
+    rows = pd.concat([flat] * 30, ignore_index=True)
+    rows["project_id"] = [f"P{i}" for i in range(30)]
+    rows["outsourced"] = ["是", "否"] * 15
+    path = tmp_path / "survey.csv"
+    rows.to_csv(path, index=False)
+    return path
+
+
+def test_validate_prints_one_entry_per_cause(many_bad_cells: Path) -> None:
+    result = runner.invoke(app, ["validate", str(many_bad_cells)])
+    assert result.exit_code == 2
+    assert "30 problems found (1 cause)" in result.output
+    assert "rows 2, 3, 4, 5, 6 and 25 more, column 'outsourced' [30 cells]" in result.output
+    assert "'是' (15x), '否' (15x)" in result.output
+    assert "[categories.outsourced]" in result.output
+    assert "  2. " not in result.output
+
+
+def test_problems_csv_holds_every_cell(many_bad_cells: Path, tmp_path: Path) -> None:
+    out = tmp_path / "out" / "problems.csv"
+    out.parent.mkdir()
+    result = runner.invoke(app, ["validate", str(many_bad_cells), "--problems-csv", str(out)])
+    assert result.exit_code == 2
+    assert f"wrote all 30 problems to {out}" in result.output
+    problems = pd.read_csv(out)
+    assert list(problems.columns) == ["file", "row", "column", "value", "problem", "hint"]
+    assert problems["row"].tolist() == list(range(2, 32))
+    assert _files(out.parent) == [out]  # no temporary left beside it
+
+
+def test_problems_csv_on_valid_data_has_no_rows(tmp_path: Path) -> None:
+    out = tmp_path / "problems.csv"
+    result = runner.invoke(app, ["validate", "--problems-csv", str(out)])
+    assert result.exit_code == 0, result.output
+    assert pd.read_csv(out).empty
+
+
+def test_describe_problems_csv_and_nothing_else_written(
+    many_bad_cells: Path, tmp_path: Path
+) -> None:
+    reports = tmp_path / "reports"
+    out = tmp_path / "problems.csv"
+    result = runner.invoke(
+        app, ["describe", str(many_bad_cells), "--out", str(reports), "--problems-csv", str(out)]
+    )
+    assert result.exit_code == 2
+    assert out.is_file() and _files(reports) == []
+
+
+def test_encoding_option_reads_a_whole_gbk_file(tmp_path: Path) -> None:
+    flat = pd.read_csv(Path(__file__).parents[1] / "data" / "templates" / "flat.csv", dtype=str)
+    flat = flat.rename(columns={"region": "地区"})
+    path = tmp_path / "survey.csv"
+    path.write_bytes(flat.to_csv(index=False).encode("gbk"))
+    mapping = tmp_path / "mapping.toml"
+    mapping.write_text('[columns]\nregion = "地区"\n', encoding="utf-8")
+    as_utf8 = runner.invoke(app, ["validate", str(path), "-m", str(mapping), "--encoding", "utf-8"])
+    assert as_utf8.exit_code == 2
+    assert "bytes are not utf-8 text" in as_utf8.output
+    as_gbk = runner.invoke(app, ["validate", str(path), "-m", str(mapping), "--encoding", "gbk"])
+    assert as_gbk.exit_code == 0, as_gbk.output

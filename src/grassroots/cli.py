@@ -1,7 +1,12 @@
 """The ``grassroots`` command: simulate, validate, describe and reproduce.
 
 Exit codes: 0 success, 1 an unexpected failure, 2 invalid input (data, mapping file, options);
-on exit code 2 nothing has been written.
+on exit code 2 nothing has been written, except the problem table that ``--problems-csv``
+asks for.
+
+Invalid data are reported as a table of problems, one entry per cause (a file's column and the
+fix it needs) with the number of cells, their first rows and their values; ``--problems-csv
+PATH`` writes every problem, one row per cell, to a CSV file (atomically).
 """
 
 from __future__ import annotations
@@ -65,25 +70,74 @@ MappingOption = Annotated[
 ]
 
 
+ProblemsCsvOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--problems-csv",
+        help="Write every data problem, one row per cell (file, row, column, value, problem, "
+        "hint), to this CSV file; written on success too (then with no rows).",
+        show_default=False,
+    ),
+]
+EncodingOption = Annotated[
+    str | None,
+    typer.Option(
+        "--encoding",
+        help="Text encoding of CSV files that are wholly in one other than UTF-8 (e.g. gbk). "
+        "Default: UTF-8; cells that are not UTF-8 are reported with row and column.",
+        show_default=False,
+    ),
+]
+
+
+def _write_problems(path: Path, problems) -> None:
+    from grassroots._io import write_text_atomic
+
+    write_text_atomic(path, problems.to_csv(index=False, lineterminator="\n"))
+
+
 def _fail(message: str) -> NoReturn:
     typer.echo(message, err=True)
     raise typer.Exit(EXIT_INVALID_INPUT)
 
 
-def _load(data: Path | None, mapping: Path | None, max_problems: int = 50):
-    """Load and validate a study; the bundled one when no path is given."""
+def _load(
+    data: Path | None,
+    mapping: Path | None,
+    max_problems: int = 50,
+    *,
+    problems_csv: Path | None = None,
+    encoding: str | None = None,
+):
+    """Load and validate a study; the bundled one when no path is given.
+
+    Invalid data: print the problem table (one entry per cause), write every problem to
+    ``problems_csv`` when asked, and exit 2.
+    """
     from grassroots.data import DataValidationError, load_dataset, load_study
+    from grassroots.data.validation import PROBLEM_COLUMNS
 
     try:
         if data is None and mapping is None:
-            return load_dataset(), "Data: the bundled synthetic study (simulated, not real)."
-        if data is None:
-            data = mapping
-            mapping = None
-        study = load_study(data, mapping=mapping, max_problems=max_problems)
-        return study, f"Data: {data}."
+            result = load_dataset(), "Data: the bundled synthetic study (simulated, not real)."
+        else:
+            if data is None:
+                data = mapping
+                mapping = None
+            study = load_study(data, mapping=mapping, max_problems=max_problems,
+                               encoding=encoding)
+            result = study, f"Data: {data}."
     except DataValidationError as error:
-        _fail(str(error))
+        message = str(error)
+        if problems_csv is not None:
+            _write_problems(problems_csv, error.problems)
+            message += f"\nwrote all {len(error.problems):,d} problems to {problems_csv}"
+        _fail(message)
+    if problems_csv is not None:
+        import pandas as pd
+
+        _write_problems(problems_csv, pd.DataFrame(columns=list(PROBLEM_COLUMNS)))
+    return result
 
 
 def _counts(study) -> str:
@@ -97,14 +151,17 @@ def validate(
     data: DataArgument = None,
     mapping: MappingOption = None,
     max_problems: Annotated[
-        int, typer.Option(help="Report at most this many problems.", min=1)
+        int, typer.Option(help="List at most this many causes of problems.", min=1)
     ] = 50,
+    problems_csv: ProblemsCsvOption = None,
+    encoding: EncodingOption = None,
 ) -> None:
     """Check a data set against the codebook; list every problem with file, row and column.
 
     Exits 0 when the data are valid and 2 when they are not.
     """
-    study, source = _load(data, mapping, max_problems)
+    study, source = _load(data, mapping, max_problems, problems_csv=problems_csv,
+                          encoding=encoding)
     typer.echo(f"valid: {_counts(study)}. {source}")
     if study.dropped_rows:
         typer.echo(
@@ -125,6 +182,8 @@ def describe(
         typer.Option(help="Folder for tables/table1_descriptives.* (md, tex, html, docx, csv). "
         "Default: reports/."),
     ] = None,
+    problems_csv: ProblemsCsvOption = None,
+    encoding: EncodingOption = None,
 ) -> None:
     """Table 1: descriptive statistics by level (counties, townships, projects).
 
@@ -132,7 +191,7 @@ def describe(
     """
     from grassroots.reporting.descriptives import table1
 
-    study, source = _load(data, mapping)
+    study, source = _load(data, mapping, problems_csv=problems_csv, encoding=encoding)
     table = table1(study, lang=lang.value, source_note=source)
     written = table.write((out or default_reports_dir()) / "tables")
     typer.echo(table.to_markdown())
@@ -350,6 +409,8 @@ def reproduce(
         typer.Option(help="Fit them on the existing Dask cluster at this address instead; the "
                      "fitted folder must be shared with its workers."),
     ] = None,
+    problems_csv: ProblemsCsvOption = None,
+    encoding: EncodingOption = None,
 ) -> None:
     """Run the whole analysis: validate, fit every spec, estimands, every table and figure.
 
@@ -361,7 +422,7 @@ def reproduce(
 
     reports = out or default_reports_dir()
     typer.echo("[1/5] validating the data")
-    study, source = _load(data, mapping)
+    study, source = _load(data, mapping, problems_csv=problems_csv, encoding=encoding)
     typer.echo(f"      valid: {_counts(study)}")
     settings = (
         ReproduceSettings.quick(seed, fitted_dir=fitted_dir)

@@ -158,7 +158,9 @@ def test_unknown_category_target(tmp_path: Path) -> None:
 
 def test_categories_for_a_non_categorical_variable(tmp_path: Path) -> None:
     error = _error(_mapping(tmp_path, '[categories.regions]\n"东部" = "east"\n'))
-    assert "'regions' is not a categorical or binary variable (did you mean 'region'?)" in str(error)
+    assert "'regions' is not a categorical or binary variable (did you mean 'region'?)" in str(
+        error
+    )
 
 
 def test_unknown_section_and_option(tmp_path: Path) -> None:

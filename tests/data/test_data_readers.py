@@ -212,7 +212,11 @@ def test_undecodable_bytes(tmp_path: Path) -> None:
     with pytest.raises(DataValidationError, match=r"bytes are not utf-8 text") as info:
         read_table(path)
     problem = info.value.problems.loc[0]
-    assert (problem["row"], problem["column"], problem["value"]) == (2, "project_id", "bytes FF FE FA")
+    assert (problem["row"], problem["column"], problem["value"]) == (
+        2,
+        "project_id",
+        "bytes FF FE FA",
+    )
     assert "UTF-8" in problem["hint"]
 
 

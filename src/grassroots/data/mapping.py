@@ -29,8 +29,9 @@ Paths in ``[files]`` count from the mapping file's folder. Example (also in
 Rules:
 
 * ``[files]``: ``counties``, ``townships``, ``projects`` (the three tables; ``projects`` is
-  required) or ``flat`` (one table), ``sheet`` and ``encoding`` (of the CSV files). Each file must exist. A data source given
-  to :func:`grassroots.data.load_study` directly takes the place of ``[files]``.
+  required) or ``flat`` (one table), ``sheet`` and ``encoding`` (of the CSV files). Each file
+  must exist. A data source given to :func:`grassroots.data.load_study` directly takes the
+  place of ``[files]``.
 * ``[levels] groups``: the grouping levels, outer to inner, from ``county`` and ``township``.
   Without it, the levels are the tables given (or, for a flat table, the id columns present).
   A table given for a level not listed is joined onto the next level inside it, so its columns

@@ -594,8 +594,8 @@ def _in_user_names(problems: pd.DataFrame, inputs: dict[str, _Input]) -> pd.Data
         if not item.user_names:
             continue
         in_file = (problems["file"] == item.file).to_numpy()
-        renamed = problems.loc[in_file, "column"].map(lambda c: item.user_names.get(c, c))
-        problems.loc[in_file, "column"] = renamed
+        names = item.user_names
+        problems.loc[in_file, "column"] = problems.loc[in_file, "column"].replace(names)
     return problems
 
 

@@ -15,9 +15,11 @@ Checks, in the order they report:
 * structure: required columns present (the id of each grouping level, ``project_id``,
   ``months``, ``discontinued``), a column in the file its table belongs to;
 * values, one column at a time: ids present; ``months`` finite and >= 0; ``discontinued`` and the
-  other binary columns in {0, 1}; ``demand_fit`` an integer 1-5 or missing; continuous predictors
-  numeric, finite and within the codebook's range (``data/codebook.csv``); categorical levels known after recoding; dates parse; missing values only
-  where the codebook allows them (or, for predictors, where the mapping asks to drop the rows);
+  other binary columns in {0, 1} (labels such as 是/否 recoded by the mapping's
+  ``[categories.<binary>]``); ``demand_fit`` an integer 1-5 or missing; continuous predictors
+  numeric, finite and within the codebook's range (``data/codebook.csv``); categorical levels
+  known after recoding; dates parse; missing values only where the codebook allows them (or,
+  for predictors, where the mapping asks to drop the rows);
 * relations: ids unique per table; every township in exactly one county; every project's township
   in the townships table and every township's county in the counties table; in a flat table,
   township-level columns constant within a township and county-level ones within a county;
@@ -179,7 +181,8 @@ def format_problems(problems: pd.DataFrame, max_problems: int = DEFAULT_MAX_PROB
     shown = groups.head(max(int(max_problems), 0))
     noun = "problem" if total == 1 else "problems"
     causes = (
-        "" if len(groups) in (0, total)
+        ""
+        if len(groups) in (0, total)
         else f" ({len(groups)} {'cause' if len(groups) == 1 else 'causes'})"
     )
     lines = [f"{total} {noun} found{causes}; nothing was loaded."]
@@ -614,7 +617,12 @@ def _report_invalid(
     if invalid.any():
         mask = invalid.to_numpy()
         log.add(
-            context.file, problem, hint, column=context.column(var), rows=raw.index[mask], values=raw[mask]
+            context.file,
+            problem,
+            hint,
+            column=context.column(var),
+            rows=raw.index[mask],
+            values=raw[mask],
         )
 
 
