@@ -90,6 +90,18 @@ EncodingOption = Annotated[
 ]
 
 
+HeaderRowOption = Annotated[
+    int | None,
+    typer.Option(
+        "--header-row",
+        min=1,
+        help="The row of the column names in .xlsx sheets. Default: row 1, or the first row "
+        "below title rows (skipped with a warning).",
+        show_default=False,
+    ),
+]
+
+
 def _write_problems(path: Path, problems) -> None:
     from grassroots._io import write_text_atomic
 
@@ -108,6 +120,7 @@ def _load(
     *,
     problems_csv: Path | None = None,
     encoding: str | None = None,
+    header_row: int | None = None,
 ):
     """Load and validate a study; the bundled one when no path is given.
 
@@ -125,7 +138,7 @@ def _load(
                 data = mapping
                 mapping = None
             study = load_study(data, mapping=mapping, max_problems=max_problems,
-                               encoding=encoding)
+                               encoding=encoding, header_row=header_row)
             result = study, f"Data: {data}."
     except DataValidationError as error:
         message = str(error)
@@ -155,13 +168,14 @@ def validate(
     ] = 50,
     problems_csv: ProblemsCsvOption = None,
     encoding: EncodingOption = None,
+    header_row: HeaderRowOption = None,
 ) -> None:
     """Check a data set against the codebook; list every problem with file, row and column.
 
     Exits 0 when the data are valid and 2 when they are not.
     """
     study, source = _load(data, mapping, max_problems, problems_csv=problems_csv,
-                          encoding=encoding)
+                          encoding=encoding, header_row=header_row)
     typer.echo(f"valid: {_counts(study)}. {source}")
     if study.dropped_rows:
         typer.echo(
@@ -184,6 +198,7 @@ def describe(
     ] = None,
     problems_csv: ProblemsCsvOption = None,
     encoding: EncodingOption = None,
+    header_row: HeaderRowOption = None,
 ) -> None:
     """Table 1: descriptive statistics by level (counties, townships, projects).
 
@@ -191,7 +206,8 @@ def describe(
     """
     from grassroots.reporting.descriptives import table1
 
-    study, source = _load(data, mapping, problems_csv=problems_csv, encoding=encoding)
+    study, source = _load(data, mapping, problems_csv=problems_csv, encoding=encoding,
+                          header_row=header_row)
     table = table1(study, lang=lang.value, source_note=source)
     written = table.write((out or default_reports_dir()) / "tables")
     typer.echo(table.to_markdown())
@@ -411,6 +427,7 @@ def reproduce(
     ] = None,
     problems_csv: ProblemsCsvOption = None,
     encoding: EncodingOption = None,
+    header_row: HeaderRowOption = None,
 ) -> None:
     """Run the whole analysis: validate, fit every spec, estimands, every table and figure.
 
@@ -422,7 +439,8 @@ def reproduce(
 
     reports = out or default_reports_dir()
     typer.echo("[1/5] validating the data")
-    study, source = _load(data, mapping, problems_csv=problems_csv, encoding=encoding)
+    study, source = _load(data, mapping, problems_csv=problems_csv, encoding=encoding,
+                          header_row=header_row)
     typer.echo(f"      valid: {_counts(study)}")
     settings = (
         ReproduceSettings.quick(seed, fitted_dir=fitted_dir)

@@ -10,6 +10,10 @@ Paths in ``[files]`` count from the mapping file's folder. Example (also in
     projects = "projects.csv"
     # flat = "survey.sav"         # instead of the three tables: one row per project
     # sheet = "Sheet1"            # for .xlsx files: the sheet to read (default: the first)
+    # sheets = { projects = "项目", townships = "乡镇", counties = "县" }  # one workbook,
+    #                             # three sheets (list the workbook under each table)
+    # header_row = 3              # .xlsx: the row of the column names (default: found below
+    #                             # any title rows, with a warning)
     # encoding = "gbk"            # CSV files wholly in GBK (default: UTF-8)
 
     [levels]
@@ -29,7 +33,8 @@ Paths in ``[files]`` count from the mapping file's folder. Example (also in
 Rules:
 
 * ``[files]``: ``counties``, ``townships``, ``projects`` (the three tables; ``projects`` is
-  required) or ``flat`` (one table), ``sheet`` and ``encoding`` (of the CSV files). Each file
+  required) or ``flat`` (one table); ``sheet`` (for every .xlsx) or ``sheets`` (per table, for
+  one workbook holding several tables), ``header_row`` (.xlsx) and ``encoding`` (CSV). Each file
   must exist. A data source given to :func:`grassroots.data.load_study` directly takes the
   place of ``[files]``.
 * ``[levels] groups``: the grouping levels, outer to inner, from ``county`` and ``township``.
@@ -74,7 +79,16 @@ from grassroots.data.validation import DataValidationError, ProblemLog, did_you_
 _Report = Callable[..., None]
 
 SECTIONS = ("files", "levels", "columns", "categories", "options")
-FILE_KEYS = ("counties", "townships", "projects", "flat", "sheet", "encoding")
+FILE_KEYS = (
+    "counties",
+    "townships",
+    "projects",
+    "flat",
+    "sheet",
+    "sheets",
+    "encoding",
+    "header_row",
+)
 OPTION_KEYS = ("drop_rows_with_missing_predictors", "survey_date")
 
 
@@ -90,6 +104,12 @@ class Mapping:
         Data files by table (``counties``, ``townships``, ``projects``) or ``flat``; absolute.
     sheet
         The sheet to read from ``.xlsx`` files, or ``None`` for the first sheet.
+    sheets
+        Per table (``counties``, ``townships``, ``projects``, ``flat``): the sheet to read,
+        when one workbook holds several tables (``sheets = {projects = "项目"}``).
+    header_row
+        For ``.xlsx`` files: the row of the column names, or ``None`` to find it below any
+        title rows.
     encoding
         The text encoding of every CSV file (e.g. ``"gbk"``), or ``None``: UTF-8, or GB18030
         for a file that is consistently GB18030 (:func:`grassroots.data.readers.read_table`).
@@ -109,7 +129,9 @@ class Mapping:
     path: Path | None = None
     files: dict[str, Path] = field(default_factory=dict)
     sheet: str | None = None
+    sheets: dict[str, str] = field(default_factory=dict)
     encoding: str | None = None
+    header_row: int | None = None
     levels: tuple[str, ...] | None = None
     columns: dict[str, str] = field(default_factory=dict)
     categories: dict[str, dict[str, str]] = field(default_factory=dict)
@@ -195,7 +217,7 @@ def mapping_from_dict(document: dict[str, Any], *, path: Path | None = None) -> 
         if section in document and not isinstance(document[section], dict):
             problem(section, f"{section} must be a section [{section}]", f"write [{section}]")
 
-    files, sheet, encoding = _read_files(_section(document, "files"), base, problem)
+    files, sheet, extras = _read_files(_section(document, "files"), base, problem)
     levels = _read_levels(document.get("levels"), problem)
     columns = _read_columns(_section(document, "columns"), problem)
     categories = _read_categories(_section(document, "categories"), problem)
@@ -205,7 +227,9 @@ def mapping_from_dict(document: dict[str, Any], *, path: Path | None = None) -> 
         path=path,
         files=files,
         sheet=sheet,
-        encoding=encoding,
+        sheets=extras["sheets"],
+        encoding=extras["encoding"],
+        header_row=extras["header_row"],
         levels=levels,
         columns=columns,
         categories=categories,
@@ -221,10 +245,11 @@ def _section(document: dict[str, Any], section: str) -> dict[str, Any]:
 
 def _read_files(
     section: dict[str, Any], base: Path, problem: _Report
-) -> tuple[dict[str, Path], str | None, str | None]:
+) -> tuple[dict[str, Path], str | None, dict[str, Any]]:
     files: dict[str, Path] = {}
     sheet: str | None = None
-    encoding: str | None = None
+    # sheets, encoding and header_row: how to read the files
+    extras: dict[str, Any] = {"sheets": {}, "encoding": None, "header_row": None}
     for key, value in section.items():
         full_key = f"files.{key}"
         if key not in FILE_KEYS:
@@ -234,6 +259,9 @@ def _read_files(
                 f"[files] takes {', '.join(FILE_KEYS)}",
             )
             continue
+        if key in ("sheets", "header_row"):
+            _read_sheet_setting(key, value, extras, problem)
+            continue
         if not isinstance(value, str):
             problem(full_key, "must be a string", f'write {key} = "your_file.csv"', value)
             continue
@@ -241,7 +269,7 @@ def _read_files(
             sheet = value
             continue
         if key == "encoding":
-            encoding = value.strip()
+            extras["encoding"] = value.strip()
             continue
         file = (base / value).resolve() if not Path(value).is_absolute() else Path(value)
         if not file.is_file():
@@ -264,7 +292,39 @@ def _read_files(
             "the projects table is missing",
             'add projects = "<file>" to [files] (or give one flat table as flat = "<file>")',
         )
-    return files, sheet, encoding
+    if extras["sheets"] and not extras["sheets"].keys() <= files.keys():
+        unlisted = sorted(extras["sheets"].keys() - files.keys())
+        problem(
+            "files.sheets",
+            f"sheets are named for tables without a file: {', '.join(unlisted)}",
+            'list the workbook for each of them too (e.g. projects = "survey.xlsx")',
+        )
+    return files, sheet, extras
+
+
+def _read_sheet_setting(key: str, value: Any, extras: dict[str, Any], problem: _Report) -> None:
+    full_key = f"files.{key}"
+    if key == "header_row":
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            problem(full_key, "must be a whole number from 1", "write header_row = 3", value)
+        else:
+            extras["header_row"] = value
+        return
+    tables = ("counties", "townships", "projects", "flat")
+    if not isinstance(value, dict):
+        problem(full_key, "must be a table", 'write sheets = { projects = "项目" }', value)
+        return
+    for table, sheet_name in value.items():
+        if table not in tables:
+            problem(
+                f"{full_key}.{table}",
+                f"unknown table{did_you_mean(table, tables)}",
+                f"sheets takes {', '.join(tables)}",
+            )
+        elif not isinstance(sheet_name, str) or not sheet_name.strip():
+            problem(f"{full_key}.{table}", "must be a sheet name", f'write {table} = "Sheet1"')
+        else:
+            extras["sheets"][table] = sheet_name
 
 
 def _read_levels(section: Any, problem: _Report) -> tuple[str, ...] | None:

@@ -7,7 +7,8 @@ suffix    how                                                  row numbers (inde
 ========  ===================================================  ==========================
 .csv      UTF-8 (a byte-order mark is fine), or a whole-file   record in the file, header
           GB18030, or ``encoding=``; UTF-16 with a BOM         = 1, first data row = 2
-.xlsx     openpyxl; the first sheet unless one is named        sheet row, header = 1
+.xlsx     openpyxl; the first sheet unless one is named;       sheet row, header = 1 (or
+          title rows above the header are skipped (warned)     the row found/given)
 .parquet  pyarrow                                              record number from 1
 .dta      Stata, via pyreadstat                                record number from 1
 .sav      SPSS, via pyreadstat                                 record number from 1
@@ -41,6 +42,7 @@ import csv
 import datetime as dt
 import io
 import os
+import warnings
 from collections import Counter
 from collections.abc import Iterable
 from pathlib import Path
@@ -50,7 +52,12 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from grassroots.data.validation import DataValidationError, ProblemLog, text_to_numbers
+from grassroots.data.validation import (
+    DataValidationError,
+    DataValidationWarning,
+    ProblemLog,
+    text_to_numbers,
+)
 
 SUPPORTED_SUFFIXES = (".csv", ".xlsx", ".parquet", ".dta", ".sav")
 DEFAULT_TEXT_COLUMNS = ("county_id", "township_id", "project_id")
@@ -64,6 +71,8 @@ def read_table(
     sheet: str | None = None,
     text_columns: Iterable[str] = DEFAULT_TEXT_COLUMNS,
     encoding: str | None = None,
+    header_row: int | None = None,
+    expected_columns: Iterable[str] = (),
 ) -> pd.DataFrame:
     """Read one data file, choosing the reader by its extension.
 
@@ -78,6 +87,12 @@ def read_table(
     encoding
         For ``.csv``: the text encoding of the whole file (e.g. ``"gbk"``). Default: UTF-8,
         or GB18030 when the whole file is consistently GB18030 (see :func:`_decode`).
+    header_row
+        For ``.xlsx``: the sheet row (from 1) that holds the column names. Default: found
+        by :func:`find_header_row` (title rows above the header are skipped, with a warning).
+    expected_columns
+        Column names the table should have (canonical and mapped names); they tell a title
+        row above an ``.xlsx`` header from the header itself.
 
     Returns
     -------
@@ -123,7 +138,7 @@ def read_table(
     if suffix == ".csv":
         frame, header = _read_csv(path, text_columns, encoding)
     elif suffix == ".xlsx":
-        frame, header = _read_xlsx(path, sheet)
+        frame, header = _read_xlsx(path, sheet, header_row, tuple(expected_columns))
     elif suffix == ".parquet":
         frame, header = _read_parquet(path)
     else:
@@ -426,7 +441,9 @@ def _drop_unnamed_empty(frame: pd.DataFrame, header: list[str]) -> pd.DataFrame:
 # ----------------------------------------------------------------------------------------------
 
 
-def _read_xlsx(path: Path, sheet: str | None) -> tuple[pd.DataFrame, list[str]]:
+def _read_xlsx(
+    path: Path, sheet: str | None, header_row: int | None, expected_columns: tuple[str, ...]
+) -> tuple[pd.DataFrame, list[str]]:
     import openpyxl
 
     try:
@@ -449,24 +466,52 @@ def _read_xlsx(path: Path, sheet: str | None) -> tuple[pd.DataFrame, list[str]]:
                 f"name one of its sheets: {', '.join(map(repr, workbook.sheetnames))}",
             )
         rows = list(worksheet.iter_rows(values_only=True))
+        sheet_name = worksheet.title
     finally:
         workbook.close()
-    if not rows or all(cell is None for cell in rows[0]):
+    if header_row is None:
+        header_index = find_header_row(rows, expected_columns)
+        if header_index > 0:
+            title = next(
+                (str(cell) for row in rows[:header_index] for cell in row if cell is not None),
+                None,
+            )
+            seen = "are empty" if title is None else f"look like a title ({title[:60]!r})"
+            warnings.warn(
+                f"{path}, sheet {sheet_name!r}: "
+                f"{_row_range(1, header_index)} above the header {seen} and were skipped; "
+                f"the header was read from row "
+                f"{header_index + 1}. If that is wrong, give header_row (command line: "
+                "--header-row) with the row of the column names.",
+                DataValidationWarning,
+                stacklevel=4,
+            )
+    else:
+        if not 1 <= header_row <= max(len(rows), 1):
+            raise DataValidationError.single(
+                str(path),
+                f"header_row {header_row} is outside the sheet {sheet_name!r} ({len(rows)} rows)",
+                "give the row (from 1) that holds the column names",
+            )
+        header_index = header_row - 1
+    if not rows or all(cell is None for cell in rows[header_index]):
         raise DataValidationError.single(
             str(path),
-            "the sheet is empty or its first row (the header) is blank",
-            "put the column names in row 1 of the sheet",
+            f"the sheet is empty or its header row (row {header_index + 1}) is blank",
+            "put the column names in row 1 of the sheet, or give header_row (command line: "
+            "--header-row)",
         )
-    header_cells = list(rows[0])
+    header_cells = list(rows[header_index])
     while header_cells and header_cells[-1] is None:
         header_cells.pop()
     width = len(header_cells)
-    body = [tuple(row[:width]) + (None,) * (width - len(row)) for row in rows[1:]]
+    body = [tuple(row[:width]) + (None,) * (width - len(row)) for row in rows[header_index + 1 :]]
     header = ["" if cell is None else str(cell) for cell in header_cells]
     _check_header(path, header)  # before the columns are used by name
     names = _column_names(header)
     data = np.array(body, dtype=object).reshape(len(body), width)
-    frame = pd.DataFrame(data, columns=names, index=pd.RangeIndex(2, 2 + len(body)))
+    first = header_index + 2  # the sheet's row number of the first data row
+    frame = pd.DataFrame(data, columns=names, index=pd.RangeIndex(first, first + len(body)))
     frame = frame.loc[frame.notna().any(axis=1)]
     frame = _drop_unnamed_empty(frame, header)
     # A column of numbers becomes numeric and a column of dates datetime; a column with any
@@ -474,6 +519,41 @@ def _read_xlsx(path: Path, sheet: str | None) -> tuple[pd.DataFrame, list[str]]:
     for column in frame.columns:
         frame[column] = _typed_cells(frame[column])
     return frame, header
+
+
+# How far down a sheet a header is looked for under title rows.
+MAX_TITLE_ROWS = 10
+
+
+def find_header_row(rows: list[tuple], expected_columns: Iterable[str] = ()) -> int:
+    """The 0-based index of a sheet's header row, skipping title rows above it.
+
+    The rule: rows above the header each hold at most one non-empty cell (a title, often a
+    merged cell, or nothing); the header is the first row with two or more non-empty cells,
+    all of them text, within the first :data:`MAX_TITLE_ROWS` rows. When ``expected_columns``
+    are given, the header must hold at least one of them and the rows above none. Anything
+    else keeps row 1 as the header, as before.
+    """
+    expected = {str(name).strip() for name in expected_columns}
+    for index, row in enumerate(rows[: MAX_TITLE_ROWS + 1]):
+        cells = [cell for cell in row if cell is not None and str(cell).strip()]
+        if len(cells) <= 1:
+            if expected and any(str(cell).strip() in expected for cell in cells):
+                return index  # a one-column table's header, not a title
+            continue
+        if index == 0:
+            return 0
+        names = {str(cell).strip() for cell in cells}
+        if not all(isinstance(cell, str) for cell in cells):
+            return 0
+        if expected and not names & expected:
+            return 0
+        return index
+    return 0
+
+
+def _row_range(first: int, last: int) -> str:
+    return f"row {first}" if first == last else f"rows {first}-{last}"
 
 
 def _typed_cells(cells: pd.Series) -> pd.Series:

@@ -232,6 +232,7 @@ def load_study(
     mapping: Mapping | str | os.PathLike[str] | None = None,
     max_problems: int = DEFAULT_MAX_PROBLEMS,
     encoding: str | None = None,
+    header_row: int | None = None,
 ) -> Study:
     """Read, map and validate a study.
 
@@ -239,8 +240,10 @@ def load_study(
     ----------
     source
         One of: a folder holding ``counties.*``, ``townships.*`` and ``projects.*`` (the outer
-        tables are optional), or ``flat.*``, or a single data file; a single flat data file; a
-        ``.toml`` mapping file whose ``[files]`` name the data.
+        tables are optional), or ``flat.*``, or a single data file; a single flat data file; an
+        ``.xlsx`` workbook whose sheets are named ``counties``, ``townships`` and ``projects``
+        (the three tables); a ``.toml`` mapping file whose ``[files]`` name the data (one
+        workbook for several tables: ``sheets`` in ``[files]``).
     mapping
         A :class:`~grassroots.data.mapping.Mapping` or the path of a ``.toml`` mapping file.
         Without one, columns carry canonical names and the levels follow the tables and id
@@ -252,6 +255,9 @@ def load_study(
     encoding
         The text encoding of the CSV files when they are wholly in one other than UTF-8
         (``"gbk"``); overrides the mapping's ``[files] encoding``.
+    header_row
+        The row of the column names in ``.xlsx`` sheets (default: row 1, or the first row
+        below title rows); overrides the mapping's ``[files] header_row``.
 
     Returns
     -------
@@ -295,6 +301,10 @@ def load_study(
     else:
         resolved = _as_mapping(mapping)
         files = _resolve_source(source)
+        workbook_sheets = _table_sheets(files)
+        if workbook_sheets:  # one workbook with a sheet per table
+            files = dict.fromkeys(workbook_sheets, files["flat"])
+            resolved = dataclasses.replace(resolved, sheets={**workbook_sheets, **resolved.sheets})
         if resolved.files:
             warnings.warn(
                 f"{resolved.name}: [files] is ignored because the data source {source} was "
@@ -304,6 +314,8 @@ def load_study(
             )
     if encoding is not None:
         resolved = dataclasses.replace(resolved, encoding=encoding)
+    if header_row is not None:
+        resolved = dataclasses.replace(resolved, header_row=header_row)
     inputs = _read_inputs(files, resolved, max_problems)
     sources = {name: str(path) for name, path in files.items()}
     if resolved.path is not None:
@@ -341,6 +353,26 @@ def _as_mapping(mapping: Mapping | str | os.PathLike[str] | None) -> Mapping:
     if isinstance(mapping, Mapping):
         return mapping
     return load_mapping(mapping)
+
+
+def _table_sheets(files: dict[str, Path]) -> dict[str, str]:
+    """For a single .xlsx source whose sheets are named after the tables (``counties``,
+    ``townships``, ``projects``, any case): table -> sheet name; else empty (a flat sheet)."""
+    path = files.get("flat")
+    if path is None or len(files) != 1 or path.suffix.lower() != ".xlsx":
+        return {}
+    import openpyxl
+
+    try:
+        workbook = openpyxl.load_workbook(path, read_only=True)
+    except Exception:  # a damaged workbook: read_table reports it
+        return {}
+    try:
+        names = {name.strip().lower(): name for name in workbook.sheetnames}
+    finally:
+        workbook.close()
+    sheets = {table: names[table] for table in TABLES if table in names}
+    return sheets if "projects" in sheets else {}
 
 
 def _resolve_source(source: Path) -> dict[str, Path]:
@@ -412,18 +444,28 @@ class _Input:
 def _read_inputs(files: dict[str, Path], mapping: Mapping, max_problems: int) -> dict[str, _Input]:
     ids = [*ID_COLUMN.values()]
     text_columns = set(ids) | {mapping.columns[c] for c in ids if c in mapping.columns}
+    expected = set(schema.canonical_columns()) | set(mapping.columns.values())
+    shared = {path for path in files.values() if list(files.values()).count(path) > 1}
     inputs: dict[str, _Input] = {}
     log = ProblemLog()
     for name, path in files.items():
+        sheet = mapping.sheets.get(name, mapping.sheet)
         try:
             frame = read_table(
-                path, sheet=mapping.sheet, text_columns=text_columns, encoding=mapping.encoding
+                path,
+                sheet=sheet,
+                text_columns=text_columns,
+                encoding=mapping.encoding,
+                header_row=mapping.header_row,
+                expected_columns=expected,
             )
         except DataValidationError as error:
             log.extend(error.problems)
             continue
         table: TableName = "projects" if name == "flat" else name  # type: ignore[assignment]
-        inputs[table] = _Input(table, str(path), frame, frame.attrs.get("value_labels", {}))
+        # Tables of one workbook are told apart by their sheet in every problem.
+        label = f"{path} [sheet {sheet}]" if path in shared and sheet else str(path)
+        inputs[table] = _Input(table, label, frame, frame.attrs.get("value_labels", {}))
     log.raise_if_any(max_problems)
     return inputs
 
