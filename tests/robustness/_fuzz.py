@@ -1247,6 +1247,7 @@ _PROBLEM_KINDS = {
     "is missing": "missing value",
     "neither UTF-8": "encoding",
     "not UTF-8": "encoding",
+    "not utf-8": "encoding",
     "not valid TOML": "not TOML",
     "is not a date": "not a date",
     "is not before survey_date": "launch after survey",
@@ -1287,7 +1288,7 @@ def assert_valid_study(study) -> None:
             if var.type in ("continuous", "duration"):
                 assert values.dtype == "float64", f"{column}: dtype {values.dtype}"
                 assert np.isfinite(present.to_numpy()).all(), f"{column}: not finite"
-            if var.type == "duration" or (var.interval is not None and var.type != "continuous"):
+            if var.interval is not None:  # continuous ranges too (issue 13)
                 assert var.interval.contains(present).all(), f"{column}: out of {var.interval}"
             if var.type in ("binary", "ordinal"):
                 allowed = {float(level) for level in var.allowed or ()}
