@@ -192,3 +192,46 @@ def test_every_problem_is_reported_at_once(tmp_path: Path) -> None:
 def test_missing_mapping_file(tmp_path: Path) -> None:
     with pytest.raises(DataValidationError, match=r"mapping file not found"):
         load_mapping(tmp_path / "nope.toml")
+
+
+# --------------------------------------------------------------------------------------------
+# Issue 13: binary categories, sheets of one workbook, header_row, encoding
+# --------------------------------------------------------------------------------------------
+
+
+def test_binary_categories_take_one_or_zero(tmp_path: Path) -> None:
+    mapping = load_mapping(
+        _mapping(tmp_path, '[categories.outsourced]\n"是" = 1\n"否" = "0"\n"TRUE" = true\n')
+    )
+    assert mapping.categories["outsourced"] == {"是": "1", "否": "0", "TRUE": "1"}
+
+
+def test_binary_category_other_than_one_or_zero(tmp_path: Path) -> None:
+    error = _error(_mapping(tmp_path, '[categories.outsourced]\n"是" = 2\n"否" = "no"\n'))
+    assert error.problems["column"].tolist() == [
+        "categories.outsourced.是",
+        "categories.outsourced.否",
+    ]
+    assert (error.problems["problem"] == "must be 1 or 0").all()
+
+
+def test_sheets_header_row_and_encoding(tmp_path: Path) -> None:
+    text = (
+        '[files]\nprojects = "s.xlsx"\ntownships = "s.xlsx"\nencoding = "gbk"\nheader_row = 3\n'
+        'sheets = { projects = "项目", townships = "乡镇" }\n'
+    )
+    (tmp_path / "s.xlsx").write_bytes(b"")
+    mapping = load_mapping(_mapping(tmp_path, text))
+    assert mapping.sheets == {"projects": "项目", "townships": "乡镇"}
+    assert (mapping.header_row, mapping.encoding) == (3, "gbk")
+
+
+def test_bad_sheets_and_header_row(tmp_path: Path) -> None:
+    text = (
+        '[files]\nprojects = "p.csv"\nheader_row = 0\nsheets = { project = "x", counties = "y" }\n'
+    )
+    error = _error(_mapping(tmp_path, text, files=("p.csv",)))
+    problems = dict(zip(error.problems["column"], error.problems["problem"], strict=True))
+    assert problems["files.header_row"] == "must be a whole number from 1"
+    assert problems["files.sheets.project"] == "unknown table (did you mean 'projects'?)"
+    assert problems["files.sheets"] == "sheets are named for tables without a file: counties"

@@ -13,6 +13,8 @@ import pyreadstat
 import pytest
 
 from grassroots.data import DataValidationError, read_table, row_number
+from grassroots.data.readers import find_header_row
+from grassroots.data.validation import DataValidationWarning
 
 FRAME = pd.DataFrame(
     {
@@ -288,3 +290,53 @@ def test_fast_and_fallback_csv_readers_agree(tmp_path: Path) -> None:
     slow = read_table(_csv(tmp_path / "slow.csv", text.replace("P2", "\nP2")))
     assert slow.index.tolist() == [2, 4, 5]
     pd.testing.assert_frame_equal(fast.reset_index(drop=True), slow.reset_index(drop=True))
+
+
+# --------------------------------------------------------------------------------------------
+# Issue 13: title rows above a sheet's header; one encoding per CSV file
+# --------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("rows", "expected", "header"),
+    [
+        ([("project_id", "months"), ("P1", 3)], (), 0),
+        ([("调查表", None), (None, None), ("project_id", "months"), ("P1", 3)], (), 2),
+        ([("project_id",), ("P1",), ("P2",)], (), 0),  # one column: no title to skip
+        ([("note",), ("P1", 3)], (), 0),  # the row below holds numbers: it is data
+        ([("调查表",), ("a", "b"), ("project_id", "months")], ("project_id",), 0),
+        ([("project_id",), ("P1", "x")], ("project_id",), 0),
+    ],
+)
+def test_find_header_row(rows, expected, header) -> None:
+    assert find_header_row(rows, expected) == header
+
+
+def test_first_blank_rows_of_a_sheet_are_skipped_with_a_warning(tmp_path: Path) -> None:
+    path = tmp_path / "p.xlsx"
+    workbook = openpyxl.Workbook()
+    sheet = workbook.active
+    sheet.append([None])
+    sheet.append(["project_id", "months"])
+    sheet.append(["P1", 4])
+    workbook.save(path)
+    with pytest.warns(DataValidationWarning, match=r"row 1 above the header are empty"):
+        frame = read_table(path)
+    assert frame.index.tolist() == [3] and frame.columns.tolist() == ["project_id", "months"]
+
+
+def test_a_utf8_file_with_gbk_cells_is_never_decoded_as_gb18030(tmp_path: Path) -> None:
+    path = tmp_path / "p.csv"
+    path.write_bytes("project_id,地区\nP1,东部\nP2,".encode() + "西部".encode("gbk") + b"\nP3,\n")
+    with pytest.raises(DataValidationError, match=r"row 3, column '地区'") as info:
+        read_table(path)
+    assert info.value.problems["value"].tolist() == ["bytes CE F7 B2 BF"]
+    assert "as GBK they would read '西部'" in info.value.problems.loc[0, "problem"]
+
+
+def test_explicit_encoding_decodes_the_whole_file(tmp_path: Path) -> None:
+    path = tmp_path / "p.csv"
+    path.write_bytes("project_id,地区\nP1,东部\n".encode("gbk"))
+    assert read_table(path, encoding="gbk")["地区"].tolist() == ["东部"]
+    with pytest.raises(DataValidationError, match=r"unknown text encoding 'nope'"):
+        read_table(path, encoding="nope")

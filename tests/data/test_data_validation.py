@@ -12,7 +12,12 @@ import pytest
 from _study_factories import flatten, make_tables, write_tables
 
 from grassroots.data import DataValidationError, DataValidationWarning, load_study
-from grassroots.data.validation import MONTHS_TOLERANCE, format_problems
+from grassroots.data.validation import (
+    MONTHS_TOLERANCE,
+    ProblemLog,
+    format_problems,
+    group_problems,
+)
 
 
 @pytest.fixture
@@ -459,3 +464,25 @@ def test_nothing_is_written_on_invalid_input(tmp_path: Path, tables) -> None:
     with pytest.raises(DataValidationError):
         load_study(folder, mapping=tmp_path / "m.toml")
     assert {p: p.stat().st_mtime_ns for p in tmp_path.rglob("*")} == before
+
+
+def test_group_problems_one_row_per_cause() -> None:
+    log = ProblemLog()
+    log.add(
+        "a.csv",
+        "x must be 0/1",
+        "recode",
+        column="x",
+        rows=[9, 2, 5, 3, 4, 8, 7],
+        values=["是", "否", "是", "是", "否", "是", "2"],
+    )
+    log.add("a.csv", "y is missing", "fill in y", column="y", rows=[6])
+    groups = group_problems(log.frame())
+    assert groups["column"].tolist() == ["x", "y"]
+    first = groups.iloc[0]
+    assert (first["count"], first["rows"]) == (7, [2, 3, 4, 5, 7])
+    assert first["values"] == [("是", 4), ("否", 2), ("2", 1)]
+    message = format_problems(log.frame())
+    assert message.startswith("8 problems found (2 causes)")
+    assert "a.csv, rows 2, 3, 4, 5, 7 and 2 more, column 'x' [7 cells]: x must be 0/1" in message
+    assert "a.csv, row 6, column 'y': y is missing" in message
