@@ -42,6 +42,7 @@ import csv
 import datetime as dt
 import io
 import os
+import re
 import warnings
 from collections import Counter
 from collections.abc import Iterable
@@ -197,20 +198,27 @@ def _decode(path: Path, data: bytes, encoding: str | None = None) -> str:
         return data.decode("utf-8-sig")
     except UnicodeDecodeError:
         pass
-    _, utf8_chinese_cells, _ = _scan_cells(data)
-    if not utf8_chinese_cells:
-        try:
-            return data.decode("gb18030")
-        except UnicodeDecodeError:
-            pass
+    try:
+        as_gb18030 = data.decode("gb18030")
+    except UnicodeDecodeError:
+        as_gb18030 = None
+    if as_gb18030 is not None and not _UTF8_WIDE_CELL.search(
+        data.removeprefix(b"\xef\xbb\xbf").decode("utf-8", errors="surrogateescape")
+    ):
+        return as_gb18030
     _raise_undecodable(path, data, "utf-8", given=False)
     raise AssertionError("unreachable")  # _raise_undecodable always raises
 
 
-# A character from U+0800 up (Chinese text is U+4E00-U+9FFF) in a cell that is valid UTF-8:
-# GBK bytes that happen to be valid UTF-8 almost always give two-byte characters below U+0800.
-def _has_wide_character(text: str) -> bool:
-    return any(ord(char) >= 0x800 and not 0xDC80 <= ord(char) <= 0xDCFF for char in text)
+# A cell (or the part of a quoted cell between commas) that is valid UTF-8 and holds a
+# character from U+0800 up (Chinese is U+4E00-U+9FFF), in text decoded with surrogateescape
+# (bytes that are not UTF-8 become U+DC80-U+DCFF). GBK bytes that happen to be valid UTF-8
+# almost always give two-byte characters below U+0800, and rarely a whole cell.
+_UTF8_WIDE_CELL = re.compile(
+    '(?:^|(?<=[,\r\n"]))[^,\r\n"\udc80-\udcff]*[\u0800-\udc7f\udd00-\U0010ffff]'
+    '[^,\r\n"\udc80-\udcff]*(?=[,\r\n"]|$)',
+    re.MULTILINE,
+)
 
 
 def _csv_records(text: str) -> list[list[str]]:
@@ -226,25 +234,21 @@ def _is_escaped(char: str) -> bool:
 
 def _scan_cells(
     data: bytes, codec: str = "utf-8"
-) -> tuple[list[tuple[int, int, bytes]], int, list[str]]:
-    """Cells whose bytes do not decode as (row, column position, bytes), how many cells hold
-    decoded text with Chinese (or other wide) characters, and the header's names (``""`` for
-    a name that does not decode)."""
+) -> tuple[list[tuple[int, int, bytes]], list[str]]:
+    """Cells whose bytes do not decode, as (row, column position, bytes), and the header's
+    names (``""`` for a name that does not decode)."""
     if codec.lower().replace("_", "-") in ("utf-8", "utf8", "utf-8-sig"):
         data, codec = data.removeprefix(b"\xef\xbb\xbf"), "utf-8"
-    text = data.decode(codec, errors="surrogateescape")
-    bad: list[tuple[int, int, bytes]] = []
-    wide = 0
-    records = _csv_records(text)
-    for row, record in enumerate(records, start=1):
-        for position, cell in enumerate(record):
-            if any(_is_escaped(char) for char in cell):
-                bad.append((row, position, cell.encode(codec, errors="surrogateescape")))
-            elif _has_wide_character(cell):
-                wide += 1
+    records = _csv_records(data.decode(codec, errors="surrogateescape"))
+    bad = [
+        (row, position, cell.encode(codec, errors="surrogateescape"))
+        for row, record in enumerate(records, start=1)
+        for position, cell in enumerate(record)
+        if any(map(_is_escaped, cell))
+    ]
     header = records[0] if records else []
     names = ["" if any(map(_is_escaped, name)) else name.strip() for name in header]
-    return bad, wide, names
+    return bad, names
 
 
 def _as_gbk(raw: bytes) -> str | None:
@@ -255,7 +259,7 @@ def _as_gbk(raw: bytes) -> str | None:
 
 
 def _raise_undecodable(path: Path, data: bytes, encoding: str, *, given: bool) -> None:
-    bad_cells, _, names = _scan_cells(data, encoding)
+    bad_cells, names = _scan_cells(data, encoding)
     if given:
         hint = (
             f"the file was read as {encoding}, as asked, but these bytes are not {encoding}: "
