@@ -145,6 +145,20 @@ def test_stata_flat_file_with_value_labels(reference: Study, tables, tmp_path: P
     assert study.data_hash() == reference.data_hash()
 
 
+def test_stata_binary_codes_recoded_by_their_labels(
+    reference: Study, tables, tmp_path: Path
+) -> None:
+    flat = flatten(tables)
+    flat["outsourced"] = flat["outsourced"].map({1: 1, 0: 2}).astype(float)  # 1 是, 2 否
+    flat["demand_fit"] = flat["demand_fit"].astype("float64")
+    path = tmp_path / "survey.dta"
+    pyreadstat.write_dta(flat, path, variable_value_labels={"outsourced": {1: "是", 2: "否"}})
+    with pytest.raises(DataValidationError, match=r"outsourced must be one of \{0, 1\}"):
+        load_study(path)  # code 2 is not 0/1 without the table
+    mapping = _mapping(tmp_path, '[categories.outsourced]\n"是" = 1\n"否" = 0\n')
+    assert load_study(path, mapping=mapping).data_hash() == reference.data_hash()
+
+
 def test_from_frames_matches_the_files(reference: Study, tables) -> None:
     study = Study.from_frames(tables["projects"], tables["townships"], tables["counties"])
     assert study.data_hash() == reference.data_hash()
