@@ -138,7 +138,9 @@ def group_problems(problems: pd.DataFrame) -> pd.DataFrame:
     records = []
     for _, group in grouped:
         rows = group["row"].dropna().astype("int64").sort_values()
-        counts = group["value"].dropna().value_counts(sort=True)
+        # Most frequent first; ties in the order the values first appear.
+        counts = group["value"].dropna().value_counts(sort=False)
+        counts = counts.sort_values(ascending=False, kind="stable")
         first = group.iloc[0]
         records.append(
             {
