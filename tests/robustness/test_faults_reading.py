@@ -107,6 +107,11 @@ FAULTS: list[tuple[str, str, str]] = [
         "error names the user's column 权力",
     ),
     (
+        "renamed_dates_in_messages",
+        "launch after survey, dates renamed by the mapping (上线日期, 调查日期)",
+        "error names 上线日期 and 调查日期 in the column and the message",
+    ),
+    (
         "many_bad_cells_one_cause",
         "every row holds the same bad value",
         "error: one entry with the count of cells, not one per cell",
@@ -466,6 +471,23 @@ def renamed_columns_in_messages(folder: Path) -> Case:
         mapping,
         match=r"row 2, column '权力', value '1e\+300': 权力 \(authority\) "
         r"must lie in \[0, 100\]",
+    )
+
+
+@case
+def renamed_dates_in_messages(folder: Path) -> Case:
+    tables = _spoiled("projects", "launch_date", "2026-01-01")
+    names = {"launch_date": "上线日期", "survey_date": "调查日期"}
+    tables["projects"] = tables["projects"].rename(columns=names)
+    data = write_csv(folder / "s", tables)
+    mapping = mapping_file(
+        folder, "[columns]\n" + "".join(f'{k} = "{v}"\n' for k, v in names.items())
+    )
+    return Case(
+        data,
+        mapping,
+        match=r"row 2, column '上线日期', value '2026-01-01': 上线日期 \(launch_date\) is not "
+        r"before 调查日期 \(survey_date\)",
     )
 
 

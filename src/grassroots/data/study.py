@@ -571,7 +571,13 @@ def _build_study(
     _check_relations(kept, inputs, plan, log)
     _check_derived_constant(kept, inputs, invalid, plan, log)
     projects_file = inputs["projects"].file
-    check_dates(kept["projects"], file=projects_file, log=log, invalid=invalid["projects"])
+    check_dates(
+        kept["projects"],
+        file=projects_file,
+        log=log,
+        invalid=invalid["projects"],
+        names=inputs["projects"].user_names,
+    )
     if len(log):
         raise DataValidationError(_in_user_names(log.frame(), inputs), max_problems)
 
@@ -849,6 +855,7 @@ def _check_derived_constant(
             level_name=LEVEL_OF_TABLE[table],
             log=log,
             ignore=masks,
+            names=inputs[source].user_names,
         )
         skip_rows[source] = skip | frame[ID_COLUMN[table]].isin(varying).to_numpy()
 

@@ -885,11 +885,13 @@ def check_constant_within(
     level_name: str,
     log: ProblemLog,
     ignore: dict[str, pd.Series] | None = None,
+    names: dict[str, str] | None = None,
 ) -> set[object]:
     """In a flat table, a group's columns (a township's, a county's) must not vary within it.
 
     Reports the first row of each group that differs from the group's first row, per column.
     Cells already reported as invalid (``ignore``) are skipped so a problem is reported once.
+    ``names`` (canonical -> the user's column name) names the columns in the messages.
     Returns the groups that vary.
     """
     varying: set[object] = set()
@@ -925,8 +927,9 @@ def check_constant_within(
         differing = pd.DataFrame({"key": sub_keys[differs], "value": values[differs]})
         differing = differing[~differing["key"].duplicated(keep="first")]
         first_values = differing["key"].map(reference)
+        shown = _user_name(column, names)
         problems = [
-            f"{column} differs within {level_name} {key!r}: "
+            f"{shown} differs within {level_name} {key!r}: "
             f"{'empty' if _is_missing_scalar(first) else repr(_display(first))} in row "
             f"{first_rows[key]}, another value here"
             for key, first in zip(differing["key"], first_values, strict=True)
@@ -935,11 +938,11 @@ def check_constant_within(
         if column in _PARENT_OF_KEY:
             hint = (
                 f"a {level_name} lies in exactly one {_PARENT_OF_KEY[column]}: correct the "
-                f"{column} of the rows that are wrong"
+                f"{shown} of the rows that are wrong"
             )
         else:
             hint = (
-                f"{column} describes the {level_name}: give every row of a {level_name} the "
+                f"{shown} describes the {level_name}: give every row of a {level_name} the "
                 f"same value, or rename the column to keep it as your own project-level column"
             )
         log.add(
@@ -953,14 +956,26 @@ def check_constant_within(
     return varying
 
 
+def _user_name(column: str, names: dict[str, str] | None) -> str:
+    """``存续月数 (months)`` for a column the mapping renamed, else the canonical name."""
+    user = (names or {}).get(column)
+    return column if user is None or user == column else f"{user} ({column})"
+
+
 def check_dates(
     projects: pd.DataFrame,
     *,
     file: str,
     log: ProblemLog,
     invalid: dict[str, pd.Series],
+    names: dict[str, str] | None = None,
 ) -> None:
-    """``launch_date`` before ``survey_date``; ``months`` within launch-to-survey time."""
+    """``launch_date`` before ``survey_date``; ``months`` within launch-to-survey time.
+
+    ``names`` (canonical -> the user's column name) names the columns in the messages."""
+    launch_name, survey_name, months_name = (
+        _user_name(c, names) for c in ("launch_date", "survey_date", "months")
+    )
     if "launch_date" not in projects or "survey_date" not in projects:
         return
     launch, survey = projects["launch_date"], projects["survey_date"]
@@ -969,7 +984,7 @@ def check_dates(
     if late.any():
         log.add(
             file,
-            [f"launch_date is not before survey_date ({s:%Y-%m-%d})" for s in survey[late]],
+            [f"{launch_name} is not before {survey_name} ({s:%Y-%m-%d})" for s in survey[late]],
             "correct the launch or survey date: a project must have gone live before the survey",
             column="launch_date",
             rows=projects.index[late.to_numpy()],
@@ -987,7 +1002,8 @@ def check_dates(
         log.add(
             file,
             [
-                f"months is longer than the {w:.1f} months from launch_date to survey_date"
+                f"{months_name} is longer than the {w:.1f} months from {launch_name} to "
+                f"{survey_name}"
                 for w in window[too_long]
             ],
             "months counts from launch to discontinuation, or to the survey date if the project "
