@@ -83,6 +83,11 @@ FAULTS: list[tuple[str, str, str]] = [
         "an .xlsx with two title rows above the header",
         "loads, with a warning naming rows 1-2",
     ),
+    (
+        "csv_title_row",
+        "a CSV saved from a sheet with a title row above the header",
+        "loads, with a warning naming the skipped row",
+    ),
     ("xlsx_header_row_given", "title rows and header_row = 3 in the mapping", "loads"),
     (
         "xlsx_header_row_outside",
@@ -399,6 +404,19 @@ def xlsx_title_row(folder: Path) -> Case:
 def xlsx_two_title_rows(folder: Path) -> Case:
     path = write_workbook(folder / "survey.xlsx", clean_tables(), title_rows=2)
     return Case(path, warns=r"sheet 'projects': rows 1-2 above the header .* row 3", spoils=False)
+
+
+@case
+def csv_title_row(folder: Path) -> Case:
+    data = write_csv(folder / "s", clean_tables())
+    path = data / "projects.csv"
+    path.write_text("2025年项目调查,,,\n" + path.read_text(encoding="utf-8"), encoding="utf-8")
+    return Case(
+        data,
+        warns=r"projects\.csv: row 1 above the header look like a title \('2025年项目调查'\) "
+        r"and were skipped; the header was read from row 2",
+        spoils=False,
+    )
 
 
 @case

@@ -31,6 +31,11 @@ What is read as what:
   applied but kept in ``frame.attrs["value_labels"]`` (``{column: {code: label}}``), so a
   categorical column can be recoded by its labels while binary codes stay 0/1.
 
+Title rows above the header (a survey's title, blank rows) are skipped with a
+:class:`~grassroots.data.validation.DataValidationWarning` naming them (see
+:func:`find_header_row`): in a sheet always, in a CSV when ``expected_columns`` say which row is
+the header; ``header_row`` picks a sheet's header row by hand. Row numbers stay the file's.
+
 Every failure (unknown extension, missing, empty, undecodable or corrupt file, duplicate column
 names, unknown sheet) raises :class:`~grassroots.data.validation.DataValidationError` naming the
 file and what to do.
@@ -137,7 +142,7 @@ def read_table(
     text_columns = tuple(text_columns)
     value_labels: dict[str, dict[object, str]] = {}
     if suffix == ".csv":
-        frame, header = _read_csv(path, text_columns, encoding)
+        frame, header = _read_csv(path, text_columns, encoding, tuple(expected_columns))
     elif suffix == ".xlsx":
         frame, header = _read_xlsx(path, sheet, header_row, tuple(expected_columns))
     elif suffix == ".parquet":
@@ -299,13 +304,17 @@ _KEEP_AS_TEXT = r"^\s*[+-]?(0\d|\d{16,}\s*$)"
 
 
 def _read_csv(
-    path: Path, text_columns: tuple[str, ...], encoding: str | None = None
+    path: Path,
+    text_columns: tuple[str, ...],
+    encoding: str | None = None,
+    expected_columns: tuple[str, ...] = (),
 ) -> tuple[pd.DataFrame, list[str]]:
     text = _decode(path, path.read_bytes(), encoding)
     if not text.strip():
         raise DataValidationError.single(
             str(path), "the file is empty", "export the table again, with its header row"
         )
+    text, skipped = _skip_csv_title_lines(path, text, expected_columns)
     try:
         header = next(csv.reader(io.StringIO(text)))
     except (csv.Error, StopIteration) as exc:
@@ -333,13 +342,43 @@ def _read_csv(
             data[position] = column.to_numpy(zero_copy_only=False)
         else:
             data[position] = _numeric_if_clean(column)
-    first = FIRST_DATA_ROW[".csv"]
+    first = FIRST_DATA_ROW[".csv"] + skipped
     frame = pd.DataFrame(data, index=pd.RangeIndex(first, first + n_rows))
     frame.columns = names
     # One row per record keeps the index equal to the file's row numbers; fully empty rows are
     # dropped afterwards, keeping the numbers of the rows after them.
     frame = frame.loc[frame.notna().any(axis=1)]
     return _drop_unnamed_empty(frame, header), header
+
+
+def _skip_csv_title_lines(
+    path: Path, text: str, expected_columns: tuple[str, ...]
+) -> tuple[str, int]:
+    """The text without the title lines above its header (a sheet saved as CSV with its
+    title), and how many lines were skipped (with a warning). Every CSV cell is text, so only
+    the expected column names tell a header from a title: without them nothing is skipped."""
+    if not expected_columns:
+        return text, 0
+    lines = text.split("\n", MAX_TITLE_ROWS + 1)[: MAX_TITLE_ROWS + 1]
+    rows = []
+    for line in lines:
+        records = _csv_records(line)
+        if len(records) > 1:  # a quoted line break: not a simple title line
+            break
+        cells = records[0] if records else []
+        rows.append(tuple(cell if cell.strip() else None for cell in cells))
+    header_index = find_header_row(rows, expected_columns)
+    if header_index == 0:
+        return text, 0
+    title = next((cell for row in rows[:header_index] for cell in row if cell), None)
+    seen = "are empty" if title is None else f"look like a title ({title.strip()[:60]!r})"
+    warnings.warn(
+        f"{path}: {_row_range(1, header_index)} above the header {seen} and were skipped; the "
+        f"header was read from row {header_index + 1}.",
+        DataValidationWarning,
+        stacklevel=5,
+    )
+    return text.split("\n", header_index)[header_index], header_index
 
 
 def _csv_columns_arrow(text: str, header: list[str]) -> list[pa.Array] | None:
