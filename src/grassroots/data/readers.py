@@ -5,8 +5,8 @@ Formats, chosen by extension:
 ========  ===================================================  ==========================
 suffix    how                                                  row numbers (index)
 ========  ===================================================  ==========================
-.csv      UTF-8 (a byte-order mark is fine), or a whole-file   record in the file, header
-          GB18030, or ``encoding=``; UTF-16 with a BOM         = 1, first data row = 2
+.csv      UTF-8 (a byte-order mark is fine), or a whole-file   line in the file, header =
+          GB18030, or ``encoding=``; UTF-16 with a BOM         1, first data row = 2
 .xlsx     openpyxl; the first sheet unless one is named;       sheet row, header = 1 (or
           title rows above the header are skipped (warned)     the row found/given)
 .parquet  pyarrow                                              record number from 1
@@ -189,7 +189,7 @@ def _decode(path: Path, data: bytes, encoding: str | None = None) -> str:
         try:
             return data.decode(codec)
         except UnicodeDecodeError:
-            _raise_undecodable(path, data, encoding, given=True)
+            raise _undecodable(path, data, encoding, given=True) from None
     if data.startswith((b"\xff\xfe", b"\xfe\xff")):
         try:
             return data.decode("utf-16")
@@ -211,8 +211,7 @@ def _decode(path: Path, data: bytes, encoding: str | None = None) -> str:
         data.removeprefix(b"\xef\xbb\xbf").decode("utf-8", errors="surrogateescape")
     ):
         return as_gb18030
-    _raise_undecodable(path, data, "utf-8", given=False)
-    raise AssertionError("unreachable")  # _raise_undecodable always raises
+    raise _undecodable(path, data, "utf-8", given=False)
 
 
 # A cell (or the part of a quoted cell between commas) that is valid UTF-8 and holds a
@@ -263,7 +262,8 @@ def _as_gbk(raw: bytes) -> str | None:
         return None
 
 
-def _raise_undecodable(path: Path, data: bytes, encoding: str, *, given: bool) -> None:
+def _undecodable(path: Path, data: bytes, encoding: str, *, given: bool) -> DataValidationError:
+    """The error for a file that does not decode: each bad cell with row, column, bytes."""
     bad_cells, names = _scan_cells(data, encoding)
     if given:
         hint = (
@@ -277,7 +277,7 @@ def _raise_undecodable(path: Path, data: bytes, encoding: str, *, given: bool) -
             "is GBK/GB18030, say so: encoding='gbk' (command line: --encoding gbk)"
         )
     if not bad_cells:
-        raise DataValidationError.single(
+        return DataValidationError.single(
             str(path), f"the file's bytes are not {encoding} text", hint
         )
     log = ProblemLog()
@@ -294,7 +294,7 @@ def _raise_undecodable(path: Path, data: bytes, encoding: str, *, given: bool) -
             rows=[row],
             values=["bytes " + raw.hex(" ").upper()],
         )
-    log.raise_if_any()
+    return DataValidationError(log.frame())
 
 
 # Columns that stay text although they parse as numbers: zero-padded codes ("007" is an
