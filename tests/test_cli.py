@@ -233,3 +233,11 @@ def test_encoding_option_reads_a_whole_gbk_file(tmp_path: Path) -> None:
     assert "bytes are not utf-8 text" in as_utf8.output
     as_gbk = runner.invoke(app, ["validate", str(path), "-m", str(mapping), "--encoding", "gbk"])
     assert as_gbk.exit_code == 0, as_gbk.output
+
+
+def test_problems_csv_that_cannot_be_written_exits_two(many_bad_cells: Path) -> None:
+    out = many_bad_cells / "problems.csv"  # inside a file, not a folder
+    result = runner.invoke(app, ["validate", str(many_bad_cells), "--problems-csv", str(out)])
+    assert result.exit_code == 2
+    assert "cannot write the problem table" in result.output
+    assert "Traceback" not in result.output

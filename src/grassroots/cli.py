@@ -105,7 +105,10 @@ HeaderRowOption = Annotated[
 def _write_problems(path: Path, problems) -> None:
     from grassroots._io import write_text_atomic
 
-    write_text_atomic(path, problems.to_csv(index=False, lineterminator="\n"))
+    try:
+        write_text_atomic(path, problems.to_csv(index=False, lineterminator="\n"))
+    except OSError as error:
+        _fail(f"cannot write the problem table to {path}: {error.strerror or error}")
 
 
 def _fail(message: str) -> NoReturn:
