@@ -302,7 +302,9 @@ def test_spec_name_from_the_file_name_is_checked_too(tmp_path):
         load_spec(path)
 
 
-@pytest.mark.parametrize("name", ["survival_m4", "survival_m4_prior_x0.5", "survey-2024", "需求匹配"])
+@pytest.mark.parametrize(
+    "name", ["survival_m4", "survival_m4_prior_x0.5", "survey-2024", "需求匹配"]
+)
 def test_plain_spec_names_are_accepted(tmp_path, name):
     path = _write(tmp_path, GOOD.replace('name = "x"', f'name = "{name}"'))
     assert load_spec(path).name == name
