@@ -70,8 +70,17 @@ def _fail(message: str) -> NoReturn:
     raise typer.Exit(EXIT_INVALID_INPUT)
 
 
-def _load(data: Path | None, mapping: Path | None, max_problems: int = 50):
-    """Load and validate a study; the bundled one when no path is given."""
+def _load(
+    data: Path | None,
+    mapping: Path | None,
+    max_problems: int = 50,
+    required_columns: dict[str, str] | None = None,
+):
+    """Load and validate a study; the bundled one when no path is given.
+
+    ``required_columns``: what the projects (or flat) table must hold (``load_study``'s
+    default: ``project_id`` and the survival outcome).
+    """
     from grassroots.data import DataValidationError, load_dataset, load_study
 
     try:
@@ -80,7 +89,9 @@ def _load(data: Path | None, mapping: Path | None, max_problems: int = 50):
         if data is None:
             data = mapping
             mapping = None
-        study = load_study(data, mapping=mapping, max_problems=max_problems)
+        study = load_study(
+            data, mapping=mapping, max_problems=max_problems, required_columns=required_columns
+        )
         return study, f"Data: {data}."
     except DataValidationError as error:
         _fail(str(error))
@@ -206,10 +217,29 @@ FittedDirOption = Annotated[
     typer.Option(
         "--fitted-dir",
         help="Folder of fit bundles: new fits are saved there and saved ones reused from it. "
-        "Default: models/fitted/ of the repository.",
+        "Default: $GRASSROOTS_FITTED_DIR when set, else models/fitted/ of the current folder.",
         show_default=False,
     ),
 ]
+
+
+def _spec_outcome_columns(spec) -> dict[str, str]:
+    """The spec's outcome columns, each with why the data must have it."""
+    return {
+        column: f"spec {spec.name!r} fits it as the outcome {outcome.name!r}"
+        for outcome in spec.outcomes
+        for column in outcome.outcome_columns
+    }
+
+
+def _check_output_folder(command: str, folder: Path) -> None:
+    """Exit 2 before any work when ``folder`` cannot take the command's output."""
+    from grassroots.inference.preflight import OutputFolderError, check_output_folder
+
+    try:
+        check_output_folder(folder)
+    except OutputFolderError as error:
+        _fail(f"grassroots {command}: {error}")
 
 
 def _summary_text(fitted) -> str:
@@ -284,24 +314,48 @@ def fit(
 ) -> None:
     """Fit a model spec and save the fit bundle under models/fitted/ (or --fitted-dir).
 
+    The data need the spec's columns only: its outcome, predictor and grouping columns (after
+    the mapping's renaming); a flat table for an ordinal spec needs no survival columns, and
+    rows without project_id are numbered by their line in the file. Bundles go under
+    --fitted-dir, else $GRASSROOTS_FITTED_DIR, else models/fitted/ of the current folder.
+    Before sampling, the spec's data are checked (an id used as predictor, a survival outcome
+    without events, a grouping level with one group) and so is the folder (a writable folder
+    with room for the bundle): a problem exits with code 2 and writes nothing.
+
     A saved fit with the same spec, data, seed and method is reused unless --refit is given.
     The summary is printed with its convergence diagnostics; a fit that missed R-hat <= 1.01,
     ESS >= 400 or had divergences says so, and an approximate fit (--method advi or
     fullrank_advi) says that it is not NUTS and how its optimisation went.
     """
-    from grassroots.inference import ApproximationError, ConvergenceWarning
+    from grassroots.inference import (
+        ApproximationError,
+        ConvergenceWarning,
+        OutputFolderError,
+        PreflightError,
+    )
     from grassroots.inference import fit as run_fit
-    from grassroots.models import ModelDataError, SpecError
+    from grassroots.inference import fitted_dir as default_fitted_dir
+    from grassroots.models import ModelDataError, SpecError, load_spec
 
-    study, _ = _load(data, mapping)
+    try:
+        model_spec = load_spec(spec)
+    except (SpecError, FileNotFoundError) as error:
+        _fail(f"grassroots fit: {error}")
+    _check_output_folder("fit", fitted_dir or default_fitted_dir())
+    study, _ = _load(data, mapping, required_columns=_spec_outcome_columns(model_spec))
+    data_name = str(data or mapping or "the bundled synthetic study")
     try:
         # The summary below states the convergence verdict itself, in place of the warning.
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", ConvergenceWarning)
-            fitted = run_fit(study, spec, seed=seed, chains=chains, draws=draws, tune=tune,
+            fitted = run_fit(study, model_spec, seed=seed, chains=chains, draws=draws, tune=tune,
                              method=None if method is None else method.value,
                              reuse=not refit, directory=fitted_dir)
-    except (SpecError, ModelDataError, FileNotFoundError) as error:
+    except OutputFolderError as error:
+        _fail(f"grassroots fit: {error}")
+    except (PreflightError, ModelDataError) as error:
+        _fail(f"grassroots fit: {data_name}: {error}")
+    except (SpecError, FileNotFoundError) as error:
         _fail(f"grassroots fit: {error}")
     except ApproximationError as error:
         typer.echo(f"grassroots fit: {error}", err=True)
