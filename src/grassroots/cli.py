@@ -64,6 +64,15 @@ MappingOption = Annotated[
     ),
 ]
 
+AllowOutsideOption = Annotated[
+    bool,
+    typer.Option(
+        "--allow-outside-files",
+        help="Let the mapping file's [files] name data outside its own folder (../, absolute "
+        "paths); refused by default, so that a mapping from elsewhere cannot read your files.",
+    ),
+]
+
 
 def _fail(message: str) -> NoReturn:
     typer.echo(message, err=True)
@@ -75,6 +84,7 @@ def _load(
     mapping: Path | None,
     max_problems: int = 50,
     required_columns: dict[str, str] | None = None,
+    allow_outside_files: bool = False,
 ):
     """Load and validate a study; the bundled one when no path is given.
 
@@ -90,7 +100,11 @@ def _load(
             data = mapping
             mapping = None
         study = load_study(
-            data, mapping=mapping, max_problems=max_problems, required_columns=required_columns
+            data,
+            mapping=mapping,
+            max_problems=max_problems,
+            required_columns=required_columns,
+            allow_outside_files=allow_outside_files,
         )
         return study, f"Data: {data}."
     except DataValidationError as error:
@@ -110,12 +124,13 @@ def validate(
     max_problems: Annotated[
         int, typer.Option(help="Report at most this many problems.", min=1)
     ] = 50,
+    allow_outside_files: AllowOutsideOption = False,
 ) -> None:
     """Check a data set against the codebook; list every problem with file, row and column.
 
     Exits 0 when the data are valid and 2 when they are not.
     """
-    study, source = _load(data, mapping, max_problems)
+    study, source = _load(data, mapping, max_problems, allow_outside_files=allow_outside_files)
     typer.echo(f"valid: {_counts(study)}. {source}")
     if study.dropped_rows:
         typer.echo(
@@ -136,6 +151,7 @@ def describe(
         typer.Option(help="Folder for tables/table1_descriptives.* (md, tex, html, docx, csv). "
         "Default: reports/."),
     ] = None,
+    allow_outside_files: AllowOutsideOption = False,
 ) -> None:
     """Table 1: descriptive statistics by level (counties, townships, projects).
 
@@ -143,7 +159,7 @@ def describe(
     """
     from grassroots.reporting.descriptives import table1
 
-    study, source = _load(data, mapping)
+    study, source = _load(data, mapping, allow_outside_files=allow_outside_files)
     table = table1(study, lang=lang.value, source_note=source)
     written = table.write((out or default_reports_dir()) / "tables")
     typer.echo(table.to_markdown())
@@ -223,6 +239,11 @@ FittedDirOption = Annotated[
 ]
 
 
+def _data_name(data: Path | None, mapping: Path | None) -> str:
+    """How messages name the data the command reads."""
+    return str(data or mapping or "the bundled synthetic study")
+
+
 def _spec_outcome_columns(spec) -> dict[str, str]:
     """The spec's outcome columns, each with why the data must have it."""
     return {
@@ -232,12 +253,16 @@ def _spec_outcome_columns(spec) -> dict[str, str]:
     }
 
 
-def _check_output_folder(command: str, folder: Path) -> None:
-    """Exit 2 before any work when ``folder`` cannot take the command's output."""
+def _check_output_folder(command: str, folder: Path, **message: str) -> None:
+    """Exit 2 before any work when ``folder`` cannot take the command's output.
+
+    ``message``: ``holds`` and ``choice`` of :func:`~grassroots.inference.preflight.
+    check_output_folder` (default: the folder of fit bundles).
+    """
     from grassroots.inference.preflight import OutputFolderError, check_output_folder
 
     try:
-        check_output_folder(folder)
+        check_output_folder(folder, **message)
     except OutputFolderError as error:
         _fail(f"grassroots {command}: {error}")
 
@@ -311,6 +336,7 @@ def fit(
                      show_default=False),
     ] = None,
     fitted_dir: FittedDirOption = None,
+    allow_outside_files: AllowOutsideOption = False,
 ) -> None:
     """Fit a model spec and save the fit bundle under models/fitted/ (or --fitted-dir).
 
@@ -342,8 +368,8 @@ def fit(
     except (SpecError, FileNotFoundError) as error:
         _fail(f"grassroots fit: {error}")
     _check_output_folder("fit", fitted_dir or default_fitted_dir())
-    study, _ = _load(data, mapping, required_columns=_spec_outcome_columns(model_spec))
-    data_name = str(data or mapping or "the bundled synthetic study")
+    study, _ = _load(data, mapping, required_columns=_spec_outcome_columns(model_spec),
+                     allow_outside_files=allow_outside_files)
     try:
         # The summary below states the convergence verdict itself, in place of the warning.
         with warnings.catch_warnings():
@@ -354,7 +380,7 @@ def fit(
     except OutputFolderError as error:
         _fail(f"grassroots fit: {error}")
     except (PreflightError, ModelDataError) as error:
-        _fail(f"grassroots fit: {data_name}: {error}")
+        _fail(f"grassroots fit: {_data_name(data, mapping)}: {error}")
     except (SpecError, FileNotFoundError) as error:
         _fail(f"grassroots fit: {error}")
     except ApproximationError as error:
@@ -404,6 +430,7 @@ def reproduce(
         typer.Option(help="Fit them on the existing Dask cluster at this address instead; the "
                      "fitted folder must be shared with its workers."),
     ] = None,
+    allow_outside_files: AllowOutsideOption = False,
 ) -> None:
     """Run the whole analysis: validate, fit every spec, estimands, every table and figure.
 
@@ -411,11 +438,15 @@ def reproduce(
     are unchanged; every file is written atomically. reports/README.md records versions, seed
     and data hash.
     """
+    from grassroots.inference import OutputFolderError, PreflightError
+    from grassroots.inference import fitted_dir as default_fitted_dir
     from grassroots.pipeline import ReproduceSettings, run
 
     reports = out or default_reports_dir()
+    _check_output_folder("reproduce", reports, holds="tables and figures", choice="--out")
+    _check_output_folder("reproduce", fitted_dir or default_fitted_dir())
     typer.echo("[1/5] validating the data")
-    study, source = _load(data, mapping)
+    study, source = _load(data, mapping, allow_outside_files=allow_outside_files)
     typer.echo(f"      valid: {_counts(study)}")
     settings = (
         ReproduceSettings.quick(seed, fitted_dir=fitted_dir)
@@ -423,7 +454,12 @@ def reproduce(
         else ReproduceSettings(seed=seed, fitted_dir=fitted_dir)
     )
     settings = dataclasses.replace(settings, workers=workers, scheduler=scheduler)
-    written = run(study, reports, settings, source_note=source, echo=typer.echo)
+    try:
+        written = run(study, reports, settings, source_note=source, echo=typer.echo)
+    except OutputFolderError as error:
+        _fail(f"grassroots reproduce: {error}")
+    except PreflightError as error:
+        _fail(f"grassroots reproduce: {_data_name(data, mapping)}: {error}")
     typer.echo(f"wrote {len(written)} files under {reports}")
 
 

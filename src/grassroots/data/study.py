@@ -237,6 +237,7 @@ def load_study(
     mapping: Mapping | str | os.PathLike[str] | None = None,
     max_problems: int = DEFAULT_MAX_PROBLEMS,
     required_columns: dict[str, str] | None = None,
+    allow_outside_files: bool = False,
 ) -> Study:
     """Read, map and validate a study.
 
@@ -260,6 +261,9 @@ def load_study(
         passes the outcome columns of its spec, so that a table for an ordinal spec needs no
         survival columns; when ``project_id`` is not required and absent, the projects are
         numbered by their row in the file (``"2"`` for the first data row under the header).
+    allow_outside_files
+        Accept a mapping file's ``[files]`` outside its folder (refused by default:
+        :mod:`grassroots.data.mapping`).
 
     Returns
     -------
@@ -290,7 +294,7 @@ def load_study(
                 "give the mapping once: load_study('mapping.toml'), or "
                 "load_study('data_folder', mapping='mapping.toml')",
             )
-        resolved = load_mapping(source)
+        resolved = load_mapping(source, allow_outside_files=allow_outside_files)
         if not resolved.files:
             raise DataValidationError.single(
                 str(source),
@@ -301,7 +305,7 @@ def load_study(
             )
         files = dict(resolved.files)
     else:
-        resolved = _as_mapping(mapping)
+        resolved = _as_mapping(mapping, allow_outside_files=allow_outside_files)
         files = _resolve_source(source)
         if resolved.files:
             warnings.warn(
@@ -341,12 +345,14 @@ def load_dataset(name: str = "synthetic_study") -> Study:
     return load_study(folder)
 
 
-def _as_mapping(mapping: Mapping | str | os.PathLike[str] | None) -> Mapping:
+def _as_mapping(
+    mapping: Mapping | str | os.PathLike[str] | None, *, allow_outside_files: bool = False
+) -> Mapping:
     if mapping is None:
         return Mapping()
     if isinstance(mapping, Mapping):
         return mapping
-    return load_mapping(mapping)
+    return load_mapping(mapping, allow_outside_files=allow_outside_files)
 
 
 def _resolve_source(source: Path) -> dict[str, Path]:

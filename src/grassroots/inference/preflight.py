@@ -18,7 +18,6 @@ import difflib
 import math
 import os
 import shutil
-from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -30,9 +29,13 @@ from grassroots.models.spec import ModelSpec
 
 #: Sampler statistics stored per draw, at most (nutpie's and PyMC's numeric ones).
 SAMPLE_STATS_PER_DRAW = 20
-#: Room kept on top of the estimate: metadata, zarr chunk headers, the temporary copy's slack.
+#: Room kept on top of the estimate of the draws: zarr chunk headers, the temporary's slack.
 SIZE_MARGIN = 1.25
 _BYTES_PER_VALUE = 8
+# Fixed costs whatever the draws: zarr metadata of each stored variable (a few KB each, measured
+# at ~13 KB), and each coordinate label in fit.json and the trace.
+_BYTES_PER_VARIABLE = 16 * 2**10
+_BYTES_PER_LABEL = 64
 
 
 class PreflightError(ValueError):
@@ -162,51 +165,67 @@ def _check_groups(spec: ModelSpec, frame: pd.DataFrame) -> None:
 # The output folder
 
 
-def check_output_folder(folder: str | Path, needed_bytes: int = 0) -> None:
+#: How a user picks the folder of fit bundles, named in the messages.
+FITTED_DIR_CHOICE = "--fitted-dir (directory= in Python, or GRASSROOTS_FITTED_DIR)"
+
+
+def check_output_folder(
+    folder: str | Path,
+    needed_bytes: int = 0,
+    *,
+    holds: str = "fit bundles",
+    choice: str = FITTED_DIR_CHOICE,
+) -> None:
     """Raise :class:`OutputFolderError` unless ``folder`` can take ``needed_bytes`` of output.
 
     A folder that does not exist yet is checked through its nearest existing parent, which must
-    be a writable folder; nothing is created.
+    be a writable folder; nothing is created. ``holds`` (what the folder is for) and ``choice``
+    (how to give another folder) go into the message.
     """
     folder = Path(folder).absolute()
     existing = next(path for path in (folder, *folder.parents) if path.exists())
     if not existing.is_dir():
         where = "" if existing == folder else f" (it would hold {folder})"
         raise OutputFolderError(
-            f"{existing} is a file, not a folder{where}: fit bundles cannot be saved there. Give "
-            "another folder with --fitted-dir (directory= in Python), or move the file"
+            f"{existing} is a file, not a folder{where}: {holds} cannot be saved there. Give "
+            f"another folder with {choice}, or move the file"
         )
     if not os.access(existing, os.W_OK | os.X_OK):
         raise OutputFolderError(
-            f"cannot write in {existing}: fit bundles are saved under {folder}. Give a folder "
-            "you can write to with --fitted-dir (directory= in Python, or the environment "
-            "variable GRASSROOTS_FITTED_DIR)"
+            f"cannot write in {existing}: {holds} are saved under {folder}. Give a folder you "
+            f"can write to with {choice}"
         )
     if needed_bytes > 0:
         free = shutil.disk_usage(existing).free
         if free < needed_bytes:
             raise OutputFolderError(
-                f"the fit bundle needs about {_size(needed_bytes)} but the disk of {existing} has "
+                f"{holds} need about {_size(needed_bytes)} but the disk of {existing} has "
                 f"{_size(free)} free. Free some space, give a folder on another disk with "
-                "--fitted-dir, or fit fewer draws (--draws, --chains)"
+                f"{choice}, or fit fewer draws (--draws, --chains)"
             )
 
 
 def bundle_bytes(
     model: Any, draw_shape: tuple[int, int], *, log_likelihood: bool = False
 ) -> int:
-    """An upper bound of a fit bundle's size: chains x draws x stored values x 8 bytes.
+    """An upper bound of a fit bundle's size in bytes.
 
-    The stored values per draw are the model's parameters and deterministics (sizes from their
-    dims), its sampler statistics and, with ``log_likelihood``, one value per observed row.
-    Zarr compresses, so the bundle is usually smaller.
+    Chains x draws x stored values x 8 bytes (x :data:`SIZE_MARGIN`), where the stored values
+    per draw are the model's parameters and deterministics (sizes from their dims), its sampler
+    statistics and, with ``log_likelihood``, one value per observed row; plus the fixed costs of
+    each variable's metadata and of the coordinate labels. Zarr compresses the draws, so the
+    bundle is usually smaller.
     """
-    variables: Iterable[Any] = (*model.free_RVs, *model.deterministics)
+    variables: list[Any] = [*model.free_RVs, *model.deterministics]
     if log_likelihood:
-        variables = (*variables, *model.observed_RVs)
+        variables += model.observed_RVs
     values = sum(_size_of(model, variable) for variable in variables) + SAMPLE_STATS_PER_DRAW
     chains, draws = draw_shape
-    return math.ceil(chains * draws * values * _BYTES_PER_VALUE * SIZE_MARGIN)
+    draws_bytes = chains * draws * values * _BYTES_PER_VALUE * SIZE_MARGIN
+    fixed = _BYTES_PER_VARIABLE * (len(variables) + SAMPLE_STATS_PER_DRAW) + _BYTES_PER_LABEL * sum(
+        len(labels) for labels in model.coords.values()
+    )
+    return math.ceil(draws_bytes + fixed)
 
 
 def _size_of(model: Any, variable: Any) -> int:
