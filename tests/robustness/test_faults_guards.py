@@ -91,6 +91,11 @@ FAULTS: tuple[Fault, ...] = (
     Fault("spec-column-missing", 'predictors = ["authorty"] (a typo)',
           "exit 2: the column is named, with a did-you-mean",
           message=r"lack column\(s\) 'authorty' \(did you mean 'authority'\?\)"),
+    Fault("reproduce-out-is-file", "grassroots reproduce --out names an existing file",
+          "exit 2 before validating the data", message=r"tables and figures cannot be saved"),
+    Fault("reproduce-one-county", "grassroots reproduce on data with one county",
+          "exit 2 before Table 1 and the first fit",
+          message=r"grassroots reproduce: .*'county_id' holds one county"),
     Fault("ordinal-flat-without-survival-columns",
           "ordinal spec; a flat table without project_id, months, discontinued",
           "exit 0: fitted and saved", exit_code=0, message=r"saved .*ordinal_guard-seed"),
@@ -257,6 +262,14 @@ ARRANGE: dict[str, Callable[[Case], list[str]]] = {
         c.data(_with(c, respondent=[f"R{i:05d}" for i in range(len(c.flat))])),
     ),
     "spec-column-missing": lambda c: _ordinal_fit(c, _ordinal(predictors='["authorty"]')),
+    "reproduce-out-is-file": lambda c: [
+        "reproduce", str(c.data()), "--quick", "--out", str(c.data(name="project/reports")),
+        "--fitted-dir", str(c.fitted),
+    ],
+    "reproduce-one-county": lambda c: [
+        "reproduce", str(c.data(c.flat[c.flat["county_id"] == c.flat["county_id"].iloc[0]])),
+        "--quick", "--out", str(c.root / "project" / "reports"), "--fitted-dir", str(c.fitted),
+    ],
     "ordinal-flat-without-survival-columns": lambda c: c.fit(
         c.spec(_ordinal()),
         c.data(c.flat.drop(columns=["project_id", "months", "discontinued"])),
