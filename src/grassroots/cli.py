@@ -313,7 +313,8 @@ def fit(
         typer.Option(
             "--data",
             help="The data: a folder holding counties/townships/projects files, a single flat "
-            "file, or a mapping .toml file. Default: the bundled synthetic study.",
+            "file, or a mapping .toml file; only the spec's columns are required. Default: the "
+            "bundled synthetic study.",
             show_default=False,
         ),
     ] = None,

@@ -5,7 +5,7 @@ A spec names columns, never townships: any flat table with 0, 1 or 2 nested grou
 
 Single-family spec (``family`` is ``survival``, ``ordinal`` or ``logistic``)::
 
-    name = "survival_m1"
+    name = "survival_m1"                       # a plain name: it names the fit's folder
     family = "survival"
     description = "Survival M1: group effects + weaknesses"
     groups = ["county_id", "township_id"]     # outer -> inner; [] for no group effects
