@@ -159,9 +159,11 @@ def describe(
     """
     from grassroots.reporting.descriptives import table1
 
+    folder = (out or default_reports_dir()) / "tables"
+    _check_output_folder("describe", folder, holds="tables", choice="--out")
     study, source = _load(data, mapping, allow_outside_files=allow_outside_files)
     table = table1(study, lang=lang.value, source_note=source)
-    written = table.write((out or default_reports_dir()) / "tables")
+    written = table.write(folder)
     typer.echo(table.to_markdown())
     typer.echo("wrote " + ", ".join(str(path) for path in written))
 
@@ -199,6 +201,7 @@ def simulate(
     from grassroots.data.simulate import SimulationConfig, national_config, write_simulation
     from grassroots.data.simulate import simulate as run
 
+    _check_output_folder("simulate", out, holds="the simulated tables", choice="--out")
     config = national_config() if national else SimulationConfig()
     overrides = {
         "n_counties": counties,

@@ -91,6 +91,12 @@ FAULTS: tuple[Fault, ...] = (
     Fault("spec-column-missing", 'predictors = ["authorty"] (a typo)',
           "exit 2: the column is named, with a did-you-mean",
           message=r"lack column\(s\) 'authorty' \(did you mean 'authority'\?\)"),
+    Fault("simulate-out-is-file", "grassroots simulate --out names an existing file",
+          "exit 2: not a folder (was a traceback)",
+          message=r"grassroots simulate: .* is a file, not a folder"),
+    Fault("describe-out-is-file", "grassroots describe --out names an existing file",
+          "exit 2: not a folder (was a traceback)",
+          message=r"grassroots describe: .* is a file, not a folder"),
     Fault("reproduce-out-is-file", "grassroots reproduce --out names an existing file",
           "exit 2 before validating the data", message=r"tables and figures cannot be saved"),
     Fault("reproduce-one-county", "grassroots reproduce on data with one county",
@@ -262,6 +268,12 @@ ARRANGE: dict[str, Callable[[Case], list[str]]] = {
         c.data(_with(c, respondent=[f"R{i:05d}" for i in range(len(c.flat))])),
     ),
     "spec-column-missing": lambda c: _ordinal_fit(c, _ordinal(predictors='["authorty"]')),
+    "simulate-out-is-file": lambda c: [
+        "simulate", "--counties", "2", "--out", str(c.data(name="project/simulated")),
+    ],
+    "describe-out-is-file": lambda c: [
+        "describe", str(c.data()), "--out", str(c.data(name="project/reports")),
+    ],
     "reproduce-out-is-file": lambda c: [
         "reproduce", str(c.data()), "--quick", "--out", str(c.data(name="project/reports")),
         "--fitted-dir", str(c.fitted),
