@@ -415,3 +415,15 @@ def test_required_columns_replace_the_survival_default(tables, tmp_path: Path) -
     flat.drop(columns="demand_fit").to_csv(unrated, index=False)
     with pytest.raises(DataValidationError, match="'demand_fit' is missing: spec 'x' fits it"):
         load_study(unrated, required_columns={"demand_fit": "spec 'x' fits it"})
+
+
+def test_a_required_codebook_column_is_looked_for_in_its_tables_file(
+    tables, tmp_path: Path
+) -> None:
+    """collaboration is a county column: required, it belongs in counties.csv."""
+    required = {"project_id": "ids", "collaboration": "spec 'x' fits it"}
+    study = load_study(write_tables(tmp_path / "ok", tables), required_columns=required)
+    assert "collaboration" in study.counties.columns
+    without = {**tables, "counties": tables["counties"].drop(columns="collaboration")}
+    with pytest.raises(DataValidationError, match=r"counties\.csv, column 'collaboration'"):
+        load_study(write_tables(tmp_path / "bad", without), required_columns=required)

@@ -59,8 +59,8 @@ ID_COLUMN = schema.ID_COLUMN
 # The table whose codebook row describes an id column used as a key to the next level out.
 KEY_TABLE: dict[str, TableName] = {"county_id": "townships", "township_id": "projects"}
 LEVEL_OF_TABLE: dict[TableName, str] = {"counties": "county", "townships": "township"}
-#: What :func:`load_study` requires of the projects (or flat) table unless told otherwise:
-#: column -> why. A model fit asks for its spec's outcome columns instead.
+#: The columns :func:`load_study` requires unless told otherwise: column -> why. A model fit
+#: asks for its spec's outcome columns instead.
 DEFAULT_REQUIRED_COLUMNS: dict[str, str] = {
     "project_id": "it identifies the rows of the projects table",
     "months": "the survival outcome needs it",
@@ -255,8 +255,9 @@ def load_study(
     max_problems
         How many problems the error message lists (the ``problems`` table has all).
     required_columns
-        The columns the projects (or flat) table must have, canonical name -> why (the reason
-        is part of the message when one is missing). Default
+        The columns the data must have, canonical name -> why (the reason is part of the
+        message when one is missing); each is looked for in the file of its codebook table, a
+        column not in the codebook in the projects (or flat) table. Default
         (:data:`DEFAULT_REQUIRED_COLUMNS`): ``project_id`` and the survival outcome. A fit
         passes the outcome columns of its spec, so that a table for an ordinal spec needs no
         survival columns; when ``project_id`` is not required and absent, the projects are
@@ -608,14 +609,16 @@ def _fill_survey_date(item: _Input, survey_date) -> None:
 
 
 def _required_columns(
-    plan: _Plan, project_columns: dict[str, str]
+    plan: _Plan, columns: dict[str, str]
 ) -> dict[TableName, dict[str, str]]:
     """Per file: required column -> why it is required."""
     required: dict[TableName, dict[str, str]] = {t: {} for t in plan.present}
     for table in plan.present:
         if table != "projects":
             required[table][ID_COLUMN[table]] = f"it identifies the rows of the {table} table"
-    required["projects"].update(project_columns)
+    for column, why in columns.items():
+        # A codebook column is required in the file of its table (collaboration: counties.csv).
+        required[plan.source(_codebook_table(column) or "projects")][column] = why
     for table in plan.chain:
         outer = plan.outer(table)
         if outer is not None:
@@ -639,11 +642,11 @@ def _check_structure(
     plan: _Plan,
     mapping: Mapping,
     log: ProblemLog,
-    project_columns: dict[str, str],
+    required: dict[str, str],
 ) -> None:
     """Required columns, and each codebook column in the file of its table."""
     inverse = mapping.columns
-    for table, needed in _required_columns(plan, project_columns).items():
+    for table, needed in _required_columns(plan, required).items():
         item = inputs[table]
         columns = list(item.frame.columns)
         missing = {c for c in needed if c not in columns}
