@@ -444,7 +444,7 @@ def reproduce(
     """
     from grassroots.inference import OutputFolderError, PreflightError
     from grassroots.inference import fitted_dir as default_fitted_dir
-    from grassroots.pipeline import ReproduceSettings, run
+    from grassroots.pipeline import ReproduceSettings, check_before_fitting, run
 
     reports = out or default_reports_dir()
     _check_output_folder("reproduce", reports, holds="tables and figures", choice="--out")
@@ -459,11 +459,16 @@ def reproduce(
     )
     settings = dataclasses.replace(settings, workers=workers, scheduler=scheduler)
     try:
-        written = run(study, reports, settings, source_note=source, echo=typer.echo)
+        check_before_fitting(study, reports, settings)
     except OutputFolderError as error:
         _fail(f"grassroots reproduce: {error}")
     except PreflightError as error:
         _fail(f"grassroots reproduce: {_data_name(data, mapping)}: {error}")
+    try:
+        written = run(study, reports, settings, source_note=source, echo=typer.echo)
+    except PreflightError as error:  # e.g. the disk filled up between two fits
+        typer.echo(f"grassroots reproduce: {error}", err=True)
+        raise typer.Exit(1) from error
     typer.echo(f"wrote {len(written)} files under {reports}")
 
 

@@ -93,8 +93,16 @@ def _specs_to_fit() -> list[Any]:
     return specs
 
 
-def _check_before_fitting(study: Any, reports: Path, settings: ReproduceSettings) -> None:
-    """Both output folders writable and every spec fittable, before the first file or fit."""
+def check_before_fitting(study: Any, reports: Path, settings: ReproduceSettings) -> None:
+    """Both output folders writable and every spec fittable: :func:`run` checks this before
+    its first file or fit.
+
+    Raises
+    ------
+    PreflightError
+        :class:`~grassroots.inference.preflight.OutputFolderError` for a folder,
+        :class:`~grassroots.inference.preflight.UnfittableDataError` for the data.
+    """
     from grassroots.inference.fitting import fitted_dir
     from grassroots.inference.preflight import check_data, check_output_folder
 
@@ -209,7 +217,7 @@ def run(
     from grassroots.reporting.convergence import convergence_note
     from grassroots.reporting.figures import contrast_density_plot
 
-    _check_before_fitting(study, reports, settings)
+    check_before_fitting(study, reports, settings)
     written: list[Path] = []
     started = time.perf_counter()
     echo("[2/5] Table 1: descriptives by level")

@@ -374,3 +374,19 @@ def test_fit_raises_output_folder_error_when_the_disk_cannot_take_the_bundle(
     with pytest.raises(OutputFolderError, match="need about"):
         fit(flat, spec, seed=2, directory=tmp_path / "fitted", reuse=False)
     assert len(fake_sampler) == 1, "the second fit must stop before sampling"
+
+
+def test_reproduce_run_checks_every_spec_before_writing(
+    tmp_path: Path, flat: pd.DataFrame, fake_sampler: list
+) -> None:
+    from grassroots.data import load_study
+    from grassroots.inference import UnfittableDataError
+    from grassroots.pipeline import ReproduceSettings, run
+
+    path = tmp_path / "survey.csv"
+    flat.assign(discontinued=0).to_csv(path, index=False)
+    reports = tmp_path / "reports"
+    settings = ReproduceSettings.quick(fitted_dir=tmp_path / "fitted")
+    with pytest.raises(UnfittableDataError, match="'discontinued' has no event"):
+        run(load_study(path), reports, settings, echo=lambda _: None)
+    assert fake_sampler == [] and sorted(tmp_path.iterdir()) == [path]
