@@ -27,7 +27,7 @@ from grassroots.data.schema import ID_COLUMN
 from grassroots.models.exceptions import ModelDataError
 from grassroots.models.spec import ModelSpec
 
-#: Sampler statistics stored per draw, at most (nutpie's and PyMC's numeric ones).
+#: Sampler statistics stored per draw: nutpie stores 19 numeric ones, PyMC fewer.
 SAMPLE_STATS_PER_DRAW = 20
 #: Room kept on top of the estimate of the draws: zarr chunk headers, the temporary's slack.
 SIZE_MARGIN = 1.25
