@@ -241,3 +241,54 @@ def test_problems_csv_that_cannot_be_written_exits_two(many_bad_cells: Path) -> 
     assert result.exit_code == 2
     assert "cannot write the problem table" in result.output
     assert "Traceback" not in result.output
+
+
+def test_fit_saves_bundles_in_the_current_folder_by_default(
+    tmp_path: Path, fake_sampler, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Without --fitted-dir, bundles go to ./models/fitted of the folder the user works in (or
+    $GRASSROOTS_FITTED_DIR), never into the package or its checkout."""
+    from grassroots.inference.fitting import fitted_dir
+
+    monkeypatch.delenv("GRASSROOTS_FITTED_DIR", raising=False)
+    study = tmp_path / "study"
+    made = runner.invoke(app, ["simulate", "--seed", "3", "--counties", "4", "--out", str(study)])
+    assert made.exit_code == 0, made.output
+    project = tmp_path / "project"
+    project.mkdir()
+    monkeypatch.chdir(project)
+    args = ["fit", "survival_m1", "--data", str(study), "--chains", "2", "--draws", "20",
+            "--tune", "0"]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    [bundle] = (project / "models" / "fitted").iterdir()
+    assert f"saved {bundle}" in result.output
+
+    elsewhere = tmp_path / "elsewhere"
+    monkeypatch.setenv("GRASSROOTS_FITTED_DIR", str(elsewhere))
+    assert fitted_dir() == elsewhere
+    result = runner.invoke(app, [*args, "--seed", "5"])
+    assert result.exit_code == 0, result.output
+    assert [p.name.split("-")[1] for p in elsewhere.iterdir()] == ["seed5"]
+
+
+def test_fit_on_a_flat_table_needs_only_the_spec_columns(tmp_path: Path, fake_sampler) -> None:
+    """An ordinal spec's table needs no project_id, months or discontinued; a missing outcome
+    column of the spec is named with the spec that reads it."""
+    from grassroots.data import load_dataset
+
+    flat = load_dataset().flat()
+    flat = flat[flat["county_id"].isin(sorted(flat["county_id"].unique())[:4])]
+    table = tmp_path / "ratings.csv"
+    flat.drop(columns=["project_id", "months", "discontinued"]).to_csv(table, index=False)
+    bundles = tmp_path / "bundles"
+    base = ["fit", "--data", str(table), "--chains", "1", "--draws", "10", "--tune", "0",
+            "--fitted-dir", str(bundles)]
+    result = runner.invoke(app, [base[0], "demand_fit_m1", *base[1:]])
+    assert result.exit_code == 0, result.output
+    assert [p.name.split("-")[0] for p in bundles.iterdir()] == ["demand_fit_m1"]
+
+    result = runner.invoke(app, [base[0], "survival_m1", *base[1:]])
+    assert result.exit_code == 2
+    assert "required column 'months' is missing: spec 'survival_m1' fits it" in result.output
+    assert len(fake_sampler) == 1 and len(list(bundles.iterdir())) == 1

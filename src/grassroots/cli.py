@@ -69,6 +69,15 @@ MappingOption = Annotated[
     ),
 ]
 
+AllowOutsideOption = Annotated[
+    bool,
+    typer.Option(
+        "--allow-outside-files",
+        help="Let the mapping file's [files] name data outside its own folder (../, absolute "
+        "paths); refused by default, so that a mapping from elsewhere cannot read your files.",
+    ),
+]
+
 
 ProblemsCsvOption = Annotated[
     Path | None,
@@ -124,11 +133,14 @@ def _load(
     problems_csv: Path | None = None,
     encoding: str | None = None,
     header_row: int | None = None,
+    required_columns: dict[str, str] | None = None,
+    allow_outside_files: bool = False,
 ):
     """Load and validate a study; the bundled one when no path is given.
 
     Invalid data: print the problem table (one entry per cause), write every problem to
-    ``problems_csv`` when asked, and exit 2.
+    ``problems_csv`` when asked, and exit 2. ``required_columns``: what the projects (or flat)
+    table must hold (``load_study``'s default: ``project_id`` and the survival outcome).
     """
     from grassroots.data import DataValidationError, load_dataset, load_study
     from grassroots.data.validation import PROBLEM_COLUMNS
@@ -140,8 +152,15 @@ def _load(
             if data is None:
                 data = mapping
                 mapping = None
-            study = load_study(data, mapping=mapping, max_problems=max_problems,
-                               encoding=encoding, header_row=header_row)
+            study = load_study(
+                data,
+                mapping=mapping,
+                max_problems=max_problems,
+                encoding=encoding,
+                header_row=header_row,
+                required_columns=required_columns,
+                allow_outside_files=allow_outside_files,
+            )
             result = study, f"Data: {data}."
     except DataValidationError as error:
         message = str(error)
@@ -172,13 +191,21 @@ def validate(
     problems_csv: ProblemsCsvOption = None,
     encoding: EncodingOption = None,
     header_row: HeaderRowOption = None,
+    allow_outside_files: AllowOutsideOption = False,
 ) -> None:
     """Check a data set against the codebook; list every problem with file, row and column.
 
     Exits 0 when the data are valid and 2 when they are not.
     """
-    study, source = _load(data, mapping, max_problems, problems_csv=problems_csv,
-                          encoding=encoding, header_row=header_row)
+    study, source = _load(
+        data,
+        mapping,
+        max_problems,
+        problems_csv=problems_csv,
+        encoding=encoding,
+        header_row=header_row,
+        allow_outside_files=allow_outside_files,
+    )
     typer.echo(f"valid: {_counts(study)}. {source}")
     if study.dropped_rows:
         typer.echo(
@@ -202,6 +229,7 @@ def describe(
     problems_csv: ProblemsCsvOption = None,
     encoding: EncodingOption = None,
     header_row: HeaderRowOption = None,
+    allow_outside_files: AllowOutsideOption = False,
 ) -> None:
     """Table 1: descriptive statistics by level (counties, townships, projects).
 
@@ -209,10 +237,18 @@ def describe(
     """
     from grassroots.reporting.descriptives import table1
 
-    study, source = _load(data, mapping, problems_csv=problems_csv, encoding=encoding,
-                          header_row=header_row)
+    folder = (out or default_reports_dir()) / "tables"
+    _check_output_folder("describe", folder, holds="tables", choice="--out")
+    study, source = _load(
+        data,
+        mapping,
+        problems_csv=problems_csv,
+        encoding=encoding,
+        header_row=header_row,
+        allow_outside_files=allow_outside_files,
+    )
     table = table1(study, lang=lang.value, source_note=source)
-    written = table.write((out or default_reports_dir()) / "tables")
+    written = table.write(folder)
     typer.echo(table.to_markdown())
     typer.echo("wrote " + ", ".join(str(path) for path in written))
 
@@ -250,6 +286,7 @@ def simulate(
     from grassroots.data.simulate import SimulationConfig, national_config, write_simulation
     from grassroots.data.simulate import simulate as run
 
+    _check_output_folder("simulate", out, holds="the simulated tables", choice="--out")
     config = national_config() if national else SimulationConfig()
     overrides = {
         "n_counties": counties,
@@ -284,10 +321,38 @@ FittedDirOption = Annotated[
     typer.Option(
         "--fitted-dir",
         help="Folder of fit bundles: new fits are saved there and saved ones reused from it. "
-        "Default: models/fitted/ of the repository.",
+        "Default: $GRASSROOTS_FITTED_DIR when set, else models/fitted/ of the current folder.",
         show_default=False,
     ),
 ]
+
+
+def _data_name(data: Path | None, mapping: Path | None) -> str:
+    """How messages name the data the command reads."""
+    return str(data or mapping or "the bundled synthetic study")
+
+
+def _spec_outcome_columns(spec) -> dict[str, str]:
+    """The spec's outcome columns, each with why the data must have it."""
+    return {
+        column: f"spec {spec.name!r} fits it as the outcome {outcome.name!r}"
+        for outcome in spec.outcomes
+        for column in outcome.outcome_columns
+    }
+
+
+def _check_output_folder(command: str, folder: Path, **message: str) -> None:
+    """Exit 2 before any work when ``folder`` cannot take the command's output.
+
+    ``message``: ``holds`` and ``choice`` of :func:`~grassroots.inference.preflight.
+    check_output_folder` (default: the folder of fit bundles).
+    """
+    from grassroots.inference.preflight import OutputFolderError, check_output_folder
+
+    try:
+        check_output_folder(folder, **message)
+    except OutputFolderError as error:
+        _fail(f"grassroots {command}: {error}")
 
 
 def _summary_text(fitted) -> str:
@@ -336,7 +401,8 @@ def fit(
         typer.Option(
             "--data",
             help="The data: a folder holding counties/townships/projects files, a single flat "
-            "file, or a mapping .toml file. Default: the bundled synthetic study.",
+            "file, or a mapping .toml file; only the spec's columns are required. Default: the "
+            "bundled synthetic study.",
             show_default=False,
         ),
     ] = None,
@@ -359,27 +425,62 @@ def fit(
                      show_default=False),
     ] = None,
     fitted_dir: FittedDirOption = None,
+    allow_outside_files: AllowOutsideOption = False,
+    problems_csv: ProblemsCsvOption = None,
+    encoding: EncodingOption = None,
+    header_row: HeaderRowOption = None,
 ) -> None:
     """Fit a model spec and save the fit bundle under models/fitted/ (or --fitted-dir).
+
+    The data need the spec's columns only: its outcome, predictor and grouping columns (after
+    the mapping's renaming); a flat table for an ordinal spec needs no survival columns, and
+    rows without project_id are numbered by their line in the file. Bundles go under
+    --fitted-dir, else $GRASSROOTS_FITTED_DIR, else models/fitted/ of the current folder.
+    Before sampling, the spec's data are checked (an id used as predictor, a survival outcome
+    without events, a grouping level with one group) and so is the folder (a writable folder
+    with room for the bundle): a problem exits with code 2 and writes nothing.
 
     A saved fit with the same spec, data, seed and method is reused unless --refit is given.
     The summary is printed with its convergence diagnostics; a fit that missed R-hat <= 1.01,
     ESS >= 400 or had divergences says so, and an approximate fit (--method advi or
     fullrank_advi) says that it is not NUTS and how its optimisation went.
     """
-    from grassroots.inference import ApproximationError, ConvergenceWarning
+    from grassroots.inference import (
+        ApproximationError,
+        ConvergenceWarning,
+        OutputFolderError,
+        PreflightError,
+    )
     from grassroots.inference import fit as run_fit
-    from grassroots.models import ModelDataError, SpecError
+    from grassroots.inference import fitted_dir as default_fitted_dir
+    from grassroots.models import ModelDataError, SpecError, load_spec
 
-    study, _ = _load(data, mapping)
+    try:
+        model_spec = load_spec(spec)
+    except (SpecError, FileNotFoundError) as error:
+        _fail(f"grassroots fit: {error}")
+    _check_output_folder("fit", fitted_dir or default_fitted_dir())
+    study, _ = _load(
+        data,
+        mapping,
+        problems_csv=problems_csv,
+        encoding=encoding,
+        header_row=header_row,
+        required_columns=_spec_outcome_columns(model_spec),
+        allow_outside_files=allow_outside_files,
+    )
     try:
         # The summary below states the convergence verdict itself, in place of the warning.
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", ConvergenceWarning)
-            fitted = run_fit(study, spec, seed=seed, chains=chains, draws=draws, tune=tune,
+            fitted = run_fit(study, model_spec, seed=seed, chains=chains, draws=draws, tune=tune,
                              method=None if method is None else method.value,
                              reuse=not refit, directory=fitted_dir)
-    except (SpecError, ModelDataError, FileNotFoundError) as error:
+    except OutputFolderError as error:
+        _fail(f"grassroots fit: {error}")
+    except (PreflightError, ModelDataError) as error:
+        _fail(f"grassroots fit: {_data_name(data, mapping)}: {error}")
+    except (SpecError, FileNotFoundError) as error:
         _fail(f"grassroots fit: {error}")
     except ApproximationError as error:
         typer.echo(f"grassroots fit: {error}", err=True)
@@ -431,6 +532,7 @@ def reproduce(
     problems_csv: ProblemsCsvOption = None,
     encoding: EncodingOption = None,
     header_row: HeaderRowOption = None,
+    allow_outside_files: AllowOutsideOption = False,
 ) -> None:
     """Run the whole analysis: validate, fit every spec, estimands, every table and figure.
 
@@ -438,12 +540,22 @@ def reproduce(
     are unchanged; every file is written atomically. reports/README.md records versions, seed
     and data hash.
     """
-    from grassroots.pipeline import ReproduceSettings, run
+    from grassroots.inference import OutputFolderError, PreflightError
+    from grassroots.inference import fitted_dir as default_fitted_dir
+    from grassroots.pipeline import ReproduceSettings, check_before_fitting, run
 
     reports = out or default_reports_dir()
+    _check_output_folder("reproduce", reports, holds="tables and figures", choice="--out")
+    _check_output_folder("reproduce", fitted_dir or default_fitted_dir())
     typer.echo("[1/5] validating the data")
-    study, source = _load(data, mapping, problems_csv=problems_csv, encoding=encoding,
-                          header_row=header_row)
+    study, source = _load(
+        data,
+        mapping,
+        problems_csv=problems_csv,
+        encoding=encoding,
+        header_row=header_row,
+        allow_outside_files=allow_outside_files,
+    )
     typer.echo(f"      valid: {_counts(study)}")
     settings = (
         ReproduceSettings.quick(seed, fitted_dir=fitted_dir)
@@ -451,7 +563,17 @@ def reproduce(
         else ReproduceSettings(seed=seed, fitted_dir=fitted_dir)
     )
     settings = dataclasses.replace(settings, workers=workers, scheduler=scheduler)
-    written = run(study, reports, settings, source_note=source, echo=typer.echo)
+    try:
+        check_before_fitting(study, reports, settings)
+    except OutputFolderError as error:
+        _fail(f"grassroots reproduce: {error}")
+    except PreflightError as error:
+        _fail(f"grassroots reproduce: {_data_name(data, mapping)}: {error}")
+    try:
+        written = run(study, reports, settings, source_note=source, echo=typer.echo)
+    except PreflightError as error:  # e.g. the disk filled up between two fits
+        typer.echo(f"grassroots reproduce: {error}", err=True)
+        raise typer.Exit(1) from error
     typer.echo(f"wrote {len(written)} files under {reports}")
 
 

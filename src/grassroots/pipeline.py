@@ -93,6 +93,26 @@ def _specs_to_fit() -> list[Any]:
     return specs
 
 
+def check_before_fitting(study: Any, reports: Path, settings: ReproduceSettings) -> None:
+    """Both output folders writable and every spec fittable: :func:`run` checks this before
+    its first file or fit.
+
+    Raises
+    ------
+    PreflightError
+        :class:`~grassroots.inference.preflight.OutputFolderError` for a folder,
+        :class:`~grassroots.inference.preflight.UnfittableDataError` for the data.
+    """
+    from grassroots.inference.fitting import fitted_dir
+    from grassroots.inference.preflight import check_data, check_output_folder
+
+    check_output_folder(reports, holds="tables and figures", choice="--out")
+    check_output_folder(settings.fitted_dir or fitted_dir())
+    frame = study.flat()
+    for spec in _specs_to_fit():
+        check_data(spec, frame)
+
+
 def _keeps_log_likelihood(spec: Any) -> bool:
     """The models of Tables 2-4 keep their pointwise log-likelihood, for LOO."""
     return spec.name in (*SURVIVAL_SPECS, *DEMAND_FIT_SPECS, *STRATEGY_SPECS)
@@ -183,6 +203,13 @@ def run(
     """Fit every spec, compute the estimands and write every table and figure under ``reports``.
 
     Returns the files written, in order.
+
+    Raises
+    ------
+    PreflightError
+        Before anything is written, when ``reports`` or the fitted folder is not a writable
+        folder, or the data cannot identify one of the specs
+        (:func:`grassroots.inference.preflight.check_data`).
     """
     from grassroots import estimands
     from grassroots.models.prior_predictive import prior_predictive
@@ -190,6 +217,7 @@ def run(
     from grassroots.reporting.convergence import convergence_note
     from grassroots.reporting.figures import contrast_density_plot
 
+    check_before_fitting(study, reports, settings)
     written: list[Path] = []
     started = time.perf_counter()
     echo("[2/5] Table 1: descriptives by level")

@@ -235,3 +235,25 @@ def test_bad_sheets_and_header_row(tmp_path: Path) -> None:
     assert problems["files.header_row"] == "must be a whole number from 1"
     assert problems["files.sheets.project"] == "unknown table (did you mean 'projects'?)"
     assert problems["files.sheets"] == "sheets are named for tables without a file: counties"
+
+
+@pytest.mark.parametrize("kind", ["parent", "absolute", "link"])
+def test_files_outside_the_mappings_folder_are_refused_unless_allowed(
+    tmp_path: Path, kind: str
+) -> None:
+    """A mapping from elsewhere must not make the package read (and quote) any file."""
+    outside = tmp_path / "elsewhere" / "private.csv"
+    outside.parent.mkdir()
+    outside.write_text("project_id\nP1\n", encoding="utf-8")
+    folder = tmp_path / "survey"
+    folder.mkdir()
+    if kind == "link":
+        (folder / "linked.csv").symlink_to(outside)
+    value = {"parent": "../elsewhere/private.csv", "absolute": str(outside), "link": "linked.csv"}
+    path = _mapping(folder, f'[files]\nflat = "{value[kind]}"\n')
+    error = _error(path)
+    assert error.problems.loc[0, "column"] == "files.flat"
+    assert "leads outside the mapping file's folder" in error.problems.loc[0, "problem"]
+    assert "--allow-outside-files" in error.problems.loc[0, "hint"]
+    allowed = load_mapping(path, allow_outside_files=True)
+    assert allowed.files["flat"].resolve() == outside.resolve()

@@ -412,3 +412,32 @@ def test_ids_keep_their_zeros_and_numeric_ids_become_text(tables, tmp_path: Path
     path = tmp_path / "survey.dta"
     pyreadstat.write_dta(flat, path)
     assert load_study(path).counties["county_id"].tolist() == ["1", "2", "3", "4"]
+
+
+def test_required_columns_replace_the_survival_default(tables, tmp_path: Path) -> None:
+    """A fit asks for its own outcome columns: a flat table for an ordinal model needs no
+    survival columns, and rows without project_id are numbered as the file counts them."""
+    flat = flatten(tables).drop(columns=["project_id", "months", "discontinued"])
+    path = tmp_path / "ratings.csv"
+    flat.to_csv(path, index=False)
+    with pytest.raises(DataValidationError, match="required column 'months' is missing"):
+        load_study(path)
+    study = load_study(path, required_columns={"demand_fit": "spec 'x' fits it"})
+    assert study.projects["project_id"].tolist() == [str(row) for row in range(2, len(flat) + 2)]
+    assert len(study.projects) == len(flat)
+    unrated = tmp_path / "unrated.csv"
+    flat.drop(columns="demand_fit").to_csv(unrated, index=False)
+    with pytest.raises(DataValidationError, match="'demand_fit' is missing: spec 'x' fits it"):
+        load_study(unrated, required_columns={"demand_fit": "spec 'x' fits it"})
+
+
+def test_a_required_codebook_column_is_looked_for_in_its_tables_file(
+    tables, tmp_path: Path
+) -> None:
+    """collaboration is a county column: required, it belongs in counties.csv."""
+    required = {"project_id": "ids", "collaboration": "spec 'x' fits it"}
+    study = load_study(write_tables(tmp_path / "ok", tables), required_columns=required)
+    assert "collaboration" in study.counties.columns
+    without = {**tables, "counties": tables["counties"].drop(columns="collaboration")}
+    with pytest.raises(DataValidationError, match=r"counties\.csv, column 'collaboration'"):
+        load_study(write_tables(tmp_path / "bad", without), required_columns=required)

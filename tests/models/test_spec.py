@@ -283,3 +283,58 @@ def test_not_toml_and_unknown_names(tmp_path):
         load_spec("survival_m1x")
     with pytest.raises(SpecError, match="spec file not found"):
         load_spec(tmp_path / "missing.toml")
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["../../x", "/tmp/x", "a/b", "a\\\\b", "..", "a..b", ".hidden", "x.", "two words", "x" * 101],
+)
+def test_spec_name_that_is_not_a_plain_name_is_refused(tmp_path, name):
+    """The name becomes the bundle's folder: a path in it would write outside --fitted-dir."""
+    path = _write(tmp_path, GOOD.replace('name = "x"', f'name = "{name}"'))
+    with pytest.raises(SpecError, match=re.escape(str(path)) + ".*key 'name' must be a plain name"):
+        load_spec(path)
+
+
+def test_spec_name_from_the_file_name_is_checked_too(tmp_path):
+    path = _write(tmp_path, GOOD.replace('name = "x"\n', ""), name="my spec.toml")
+    with pytest.raises(SpecError, match="not 'my spec'.*or the file when the spec has no 'name'"):
+        load_spec(path)
+
+
+@pytest.mark.parametrize(
+    "name", ["survival_m4", "survival_m4_prior_x0.5", "survey-2024", "需求匹配"]
+)
+def test_plain_spec_names_are_accepted(tmp_path, name):
+    path = _write(tmp_path, GOOD.replace('name = "x"', f'name = "{name}"'))
+    assert load_spec(path).name == name
+
+
+def test_a_copy_with_a_path_as_name_is_refused():
+    from dataclasses import replace
+
+    with pytest.raises(SpecError, match="must be a plain name"):
+        replace(load_spec("survival_m1"), name="../outside")
+
+
+@pytest.mark.parametrize(
+    ("prior", "message"),
+    [
+        ('beta = { dist = "Normal", mu = 0, sigma = -1 }', "'sigma' of Normal must be positive"),
+        ('beta = { dist = "Normal", mu = 0, sigma = 0 }', "'sigma' of Normal must be positive"),
+        ('sd = { dist = "HalfNormal", sigma = -0.5 }', "'sigma' of HalfNormal must be positive"),
+        ('sd_county = { dist = "Exponential", lam = 0 }', "'lam' of Exponential must be positive"),
+        ('beta = { dist = "StudentT", nu = -3, sigma = 1 }', "'nu' of StudentT must be positive"),
+        ('beta = { dist = "Cauchy", alpha = 0, beta = -2 }', "'beta' of Cauchy must be positive"),
+        ('beta = { dist = "Uniform", lower = 1, upper = -1 }', "Uniform needs lower < upper"),
+    ],
+)
+def test_non_positive_prior_scale_is_refused(tmp_path, prior, message):
+    path = _write(tmp_path, GOOD + "\n[priors]\n" + prior)
+    with pytest.raises(SpecError, match=re.escape(str(path)) + ".*" + message):
+        load_spec(path)
+
+
+def test_negative_prior_location_is_fine(tmp_path):
+    path = _write(tmp_path, GOOD + '\n[priors]\nbeta = { dist = "Cauchy", alpha = -1, beta = 2 }')
+    assert load_spec(path).priors["beta"] == Prior("Cauchy", {"alpha": -1.0, "beta": 2.0})

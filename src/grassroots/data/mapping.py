@@ -35,7 +35,11 @@ Rules:
 * ``[files]``: ``counties``, ``townships``, ``projects`` (the three tables; ``projects`` is
   required) or ``flat`` (one table); ``sheet`` (for every .xlsx) or ``sheets`` (per table, for
   one workbook holding several tables), ``header_row`` (.xlsx) and ``encoding`` (CSV). Each file
-  must exist. A data source given to :func:`grassroots.data.load_study` directly takes the
+  must exist, in the mapping file's folder or a folder under it: a path that leads elsewhere
+  (``../``, an absolute path, a link out) is refused unless the caller allows it
+  (``allow_outside_files=True``, or ``--allow-outside-files`` on the command line), so that a
+  mapping file from someone else cannot make the package read, and quote in its messages, any
+  file of yours. A data source given to :func:`grassroots.data.load_study` directly takes the
   place of ``[files]``.
 * ``[levels] groups``: the grouping levels, outer to inner, from ``county`` and ``township``.
   Without it, the levels are the tables given (or, for a flat table, the id columns present).
@@ -148,13 +152,17 @@ class Mapping:
         return {user: canonical for canonical, user in self.columns.items()}
 
 
-def load_mapping(path: str | os.PathLike[str]) -> Mapping:
+def load_mapping(
+    path: str | os.PathLike[str], *, allow_outside_files: bool = False
+) -> Mapping:
     """Read and check a TOML mapping file.
 
     Parameters
     ----------
     path
         The ``.toml`` file.
+    allow_outside_files
+        Accept ``[files]`` outside the mapping file's folder (refused by default).
 
     Returns
     -------
@@ -188,7 +196,7 @@ def load_mapping(path: str | os.PathLike[str]) -> Mapping:
             'quotes (months = "存续月数"), sections look like [columns]',
             row=line,
         ) from exc
-    return mapping_from_dict(document, path=path)
+    return mapping_from_dict(document, path=path, allow_outside_files=allow_outside_files)
 
 
 def _line_from_message(message: str) -> int | None:
@@ -197,8 +205,14 @@ def _line_from_message(message: str) -> int | None:
     return int(match.group(1)) if match else None
 
 
-def mapping_from_dict(document: dict[str, Any], *, path: Path | None = None) -> Mapping:
-    """Build a :class:`Mapping` from parsed TOML (or an equivalent dict), checking every key."""
+def mapping_from_dict(
+    document: dict[str, Any], *, path: Path | None = None, allow_outside_files: bool = False
+) -> Mapping:
+    """Build a :class:`Mapping` from parsed TOML (or an equivalent dict), checking every key.
+
+    ``[files]`` must lie in the folder of ``path`` (the current folder without one) unless
+    ``allow_outside_files``.
+    """
     log = ProblemLog()
     name = str(path) if path is not None else "mapping"
     base = path.parent if path is not None else Path.cwd()
@@ -217,7 +231,9 @@ def mapping_from_dict(document: dict[str, Any], *, path: Path | None = None) -> 
         if section in document and not isinstance(document[section], dict):
             problem(section, f"{section} must be a section [{section}]", f"write [{section}]")
 
-    files, sheet, extras = _read_files(_section(document, "files"), base, problem)
+    files, sheet, extras = _read_files(
+        _section(document, "files"), base, problem, allow_outside_files
+    )
     levels = _read_levels(document.get("levels"), problem)
     columns = _read_columns(_section(document, "columns"), problem)
     categories = _read_categories(_section(document, "categories"), problem)
@@ -244,7 +260,7 @@ def _section(document: dict[str, Any], section: str) -> dict[str, Any]:
 
 
 def _read_files(
-    section: dict[str, Any], base: Path, problem: _Report
+    section: dict[str, Any], base: Path, problem: _Report, allow_outside: bool
 ) -> tuple[dict[str, Path], str | None, dict[str, Any]]:
     files: dict[str, Path] = {}
     sheet: str | None = None
@@ -272,6 +288,16 @@ def _read_files(
             extras["encoding"] = value.strip()
             continue
         file = (base / value).resolve() if not Path(value).is_absolute() else Path(value)
+        if not allow_outside and not file.resolve().is_relative_to(base.resolve()):
+            problem(
+                full_key,
+                f"the path {value!r} leads outside the mapping file's folder {base.resolve()}",
+                "put the data in that folder (or a folder under it) and name them from there, "
+                "or, if you trust this mapping file, allow it with --allow-outside-files "
+                "(allow_outside_files=True in Python)",
+                value,
+            )
+            continue
         if not file.is_file():
             problem(
                 full_key,

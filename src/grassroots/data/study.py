@@ -60,7 +60,13 @@ ID_COLUMN = schema.ID_COLUMN
 # The table whose codebook row describes an id column used as a key to the next level out.
 KEY_TABLE: dict[str, TableName] = {"county_id": "townships", "township_id": "projects"}
 LEVEL_OF_TABLE: dict[TableName, str] = {"counties": "county", "townships": "township"}
-REQUIRED_PROJECT_COLUMNS = ("project_id", "months", "discontinued")
+#: The columns :func:`load_study` requires unless told otherwise: column -> why. A model fit
+#: asks for its spec's outcome columns instead.
+DEFAULT_REQUIRED_COLUMNS: dict[str, str] = {
+    "project_id": "it identifies the rows of the projects table",
+    "months": "the survival outcome needs it",
+    "discontinued": "the survival outcome needs it",
+}
 _ROW_NAME: dict[TableName, str] = {
     "counties": "county",
     "townships": "township",
@@ -233,6 +239,8 @@ def load_study(
     max_problems: int = DEFAULT_MAX_PROBLEMS,
     encoding: str | None = None,
     header_row: int | None = None,
+    required_columns: dict[str, str] | None = None,
+    allow_outside_files: bool = False,
 ) -> Study:
     """Read, map and validate a study.
 
@@ -258,6 +266,17 @@ def load_study(
     header_row
         The row of the column names in ``.xlsx`` sheets (default: row 1, or the first row
         below title rows); overrides the mapping's ``[files] header_row``.
+    required_columns
+        The columns the data must have, canonical name -> why (the reason is part of the
+        message when one is missing); each is looked for in the file of its codebook table, a
+        column not in the codebook in the projects (or flat) table. Default
+        (:data:`DEFAULT_REQUIRED_COLUMNS`): ``project_id`` and the survival outcome. A fit
+        passes the outcome columns of its spec, so that a table for an ordinal spec needs no
+        survival columns; when ``project_id`` is not required and absent, the projects are
+        numbered by their row in the file (``"2"`` for the first data row under the header).
+    allow_outside_files
+        Accept a mapping file's ``[files]`` outside its folder (refused by default:
+        :mod:`grassroots.data.mapping`).
 
     Returns
     -------
@@ -288,7 +307,7 @@ def load_study(
                 "give the mapping once: load_study('mapping.toml'), or "
                 "load_study('data_folder', mapping='mapping.toml')",
             )
-        resolved = load_mapping(source)
+        resolved = load_mapping(source, allow_outside_files=allow_outside_files)
         if not resolved.files:
             raise DataValidationError.single(
                 str(source),
@@ -299,7 +318,7 @@ def load_study(
             )
         files = dict(resolved.files)
     else:
-        resolved = _as_mapping(mapping)
+        resolved = _as_mapping(mapping, allow_outside_files=allow_outside_files)
         files = _resolve_source(source)
         workbook_sheets = _table_sheets(files)
         if workbook_sheets:  # one workbook with a sheet per table
@@ -320,7 +339,7 @@ def load_study(
     sources = {name: str(path) for name, path in files.items()}
     if resolved.path is not None:
         sources["mapping"] = str(resolved.path)
-    return _build_study(inputs, resolved, sources, max_problems)
+    return _build_study(inputs, resolved, sources, max_problems, required_columns)
 
 
 def load_dataset(name: str = "synthetic_study") -> Study:
@@ -347,12 +366,14 @@ def load_dataset(name: str = "synthetic_study") -> Study:
     return load_study(folder)
 
 
-def _as_mapping(mapping: Mapping | str | os.PathLike[str] | None) -> Mapping:
+def _as_mapping(
+    mapping: Mapping | str | os.PathLike[str] | None, *, allow_outside_files: bool = False
+) -> Mapping:
     if mapping is None:
         return Mapping()
     if isinstance(mapping, Mapping):
         return mapping
-    return load_mapping(mapping)
+    return load_mapping(mapping, allow_outside_files=allow_outside_files)
 
 
 def _table_sheets(files: dict[str, Path]) -> dict[str, str]:
@@ -540,10 +561,18 @@ def _infer_levels(inputs: dict[str, _Input]) -> tuple[str, ...]:
 
 
 def _build_study(
-    inputs: dict[str, _Input], mapping: Mapping, sources: dict[str, str], max_problems: int
+    inputs: dict[str, _Input],
+    mapping: Mapping,
+    sources: dict[str, str],
+    max_problems: int,
+    required_columns: dict[str, str] | None = None,
 ) -> Study:
     log = ProblemLog()
     _apply_mapping_names(inputs, mapping, log)
+    required = DEFAULT_REQUIRED_COLUMNS if required_columns is None else required_columns
+    projects = inputs["projects"]
+    if "project_id" not in required and "project_id" not in projects.frame.columns:
+        projects.frame = projects.frame.assign(project_id=projects.frame.index.astype(str))
     levels = mapping.levels if mapping.levels is not None else _infer_levels(inputs)
     plan = _Plan(
         present=tuple(t for t in TABLES if t in inputs),
@@ -552,7 +581,7 @@ def _build_study(
     if mapping.survey_date is not None:
         _fill_survey_date(inputs["projects"], mapping.survey_date)
 
-    _check_structure(inputs, plan, mapping, log)
+    _check_structure(inputs, plan, mapping, log, required)
     parsed = {table: _parse_table(item, plan, mapping, log) for table, item in inputs.items()}
     typed = {table: frame for table, (frame, _, _) in parsed.items()}
     invalid = {table: masks for table, (_, masks, _) in parsed.items()}
@@ -658,13 +687,17 @@ def _fill_survey_date(item: _Input, survey_date) -> None:
     item.frame = frame
 
 
-def _required_columns(plan: _Plan) -> dict[TableName, dict[str, str]]:
+def _required_columns(
+    plan: _Plan, columns: dict[str, str]
+) -> dict[TableName, dict[str, str]]:
     """Per file: required column -> why it is required."""
     required: dict[TableName, dict[str, str]] = {t: {} for t in plan.present}
     for table in plan.present:
-        required[table][ID_COLUMN[table]] = f"it identifies the rows of the {table} table"
-    for column in REQUIRED_PROJECT_COLUMNS[1:]:
-        required["projects"][column] = "the survival outcome needs it"
+        if table != "projects":
+            required[table][ID_COLUMN[table]] = f"it identifies the rows of the {table} table"
+    for column, why in columns.items():
+        # A codebook column is required in the file of its table (collaboration: counties.csv).
+        required[plan.source(_codebook_table(column) or "projects")][column] = why
     for table in plan.chain:
         outer = plan.outer(table)
         if outer is not None:
@@ -688,10 +721,11 @@ def _check_structure(
     plan: _Plan,
     mapping: Mapping,
     log: ProblemLog,
+    required: dict[str, str],
 ) -> None:
     """Required columns, and each codebook column in the file of its table."""
     inverse = mapping.columns
-    for table, needed in _required_columns(plan).items():
+    for table, needed in _required_columns(plan, required).items():
         item = inputs[table]
         columns = list(item.frame.columns)
         missing = {c for c in needed if c not in columns}

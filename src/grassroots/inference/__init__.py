@@ -23,6 +23,11 @@ from grassroots.inference.fitting import (
     frame_hash,
     model_inputs,
 )
+from grassroots.inference.preflight import (
+    OutputFolderError,
+    PreflightError,
+    UnfittableDataError,
+)
 from grassroots.inference.sampling import SamplingResult, sample
 
 __all__ = [
@@ -34,7 +39,10 @@ __all__ = [
     "DataMismatchError",
     "Diagnostics",
     "Fit",
+    "OutputFolderError",
+    "PreflightError",
     "SamplingResult",
+    "UnfittableDataError",
     "approximate",
     "compute_diagnostics",
     "fit",

@@ -20,6 +20,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
+import os
 import platform
 import warnings
 from collections.abc import Sequence
@@ -34,7 +35,6 @@ import pandas as pd
 import xarray as xr
 
 from grassroots._io import atomic_directory, write_text_atomic
-from grassroots._paths import repository_root
 from grassroots.inference.approximate import approximate
 from grassroots.inference.diagnostics import (
     Diagnostics,
@@ -42,6 +42,7 @@ from grassroots.inference.diagnostics import (
     compute_diagnostics,
     flatten,
 )
+from grassroots.inference.preflight import bundle_bytes, check_data, check_output_folder
 from grassroots.inference.sampling import sample
 from grassroots.models.builder import FAMILIES, build_model, predict_draws, prepare_inputs
 from grassroots.models.design import Scaling
@@ -111,10 +112,22 @@ def resolve_data(data: pd.DataFrame | StudyLike) -> tuple[pd.DataFrame, str]:
     )
 
 
+#: The environment variable that moves the default folder of fit bundles (:func:`fitted_dir`).
+FITTED_DIR_VARIABLE = "GRASSROOTS_FITTED_DIR"
+
+
 def fitted_dir() -> Path:
-    """``models/fitted/`` of the repository (or of the working folder outside a clone)."""
-    root = repository_root()
-    return (root if root is not None else Path.cwd()) / "models" / "fitted"
+    """The default folder of fit bundles: ``$GRASSROOTS_FITTED_DIR`` when set, else
+    ``models/fitted/`` of the current folder.
+
+    The current folder is the user's project (``grassroots fit`` run there, or a script or
+    notebook started there), never the installed package or its checkout. ``fit(directory=...)``
+    and ``grassroots fit --fitted-dir`` choose the folder for one call.
+    """
+    configured = os.environ.get(FITTED_DIR_VARIABLE, "").strip()
+    return Path(configured).expanduser().absolute() if configured else (
+        Path.cwd() / "models" / "fitted"
+    )
 
 
 def bundle_name(spec: ModelSpec, data_hash: str, seed: int) -> str:
@@ -722,6 +735,13 @@ def fit(
     ------
     SpecError
         For an unknown ``method`` (or another invalid sampler setting).
+    UnfittableDataError
+        Before sampling, when the data cannot identify the model (a spec column missing, an id
+        as predictor, a survival outcome without events, a grouping level with one group):
+        :func:`grassroots.inference.preflight.check_data`.
+    OutputFolderError
+        Before sampling, when ``directory`` is not a writable folder or its disk lacks room
+        for the bundle (``save=True`` only).
     ApproximationError
         When the variational optimisation produced a NaN.
 
@@ -761,7 +781,13 @@ def fit(
                 reused.diagnostics.warn(spec.name)
             return reused
 
+    check_data(spec, frame)
     built = build_model(spec, frame)
+    if save:
+        check_output_folder(
+            directory,
+            bundle_bytes(built.model, spec.sampler.draw_shape, log_likelihood=log_likelihood),
+        )
     if spec.sampler.approximate:
         approximation = approximate(
             built.model,

@@ -5,7 +5,7 @@ A spec names columns, never townships: any flat table with 0, 1 or 2 nested grou
 
 Single-family spec (``family`` is ``survival``, ``ordinal`` or ``logistic``)::
 
-    name = "survival_m1"
+    name = "survival_m1"                       # a plain name: it names the fit's folder
     family = "survival"
     description = "Survival M1: group effects + weaknesses"
     groups = ["county_id", "township_id"]     # outer -> inner; [] for no group effects
@@ -49,6 +49,7 @@ from __future__ import annotations
 import difflib
 import hashlib
 import json
+import re
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
@@ -57,7 +58,7 @@ from typing import Any, Literal
 
 from grassroots._paths import repository_root
 from grassroots.models.exceptions import SpecError
-from grassroots.models.priors import validate_priors
+from grassroots.models.priors import Prior, validate_priors
 
 FamilyName = Literal["survival", "ordinal", "logistic"]
 FAMILIES: tuple[str, ...] = ("survival", "ordinal", "logistic")
@@ -76,6 +77,24 @@ _APPROXIMATION_SETTINGS = ("method", "iterations", "tolerance")
 ADAPTATIONS = ("diag", "low_rank")
 # Dimension names the package itself uses; a grouping level may not take them.
 RESERVED_DIMS = frozenset({"chain", "draw", "row", "sample", "outcome", "outcome2", "quantile"})
+#: A spec name becomes a folder name under the fitted folder, so it is a plain name: letters
+#: (any script), digits, "_", "-" and "." (not first or last): no path separator, no "..".
+SPEC_NAME_PATTERN = re.compile(r"\w(?:[\w.-]{0,98}\w)?")
+#: Prior parameters that are scales, rates, shapes or degrees of freedom: PyMC accepts a negative
+#: or zero value when the model is built and fails (or samples nonsense) only after compiling.
+POSITIVE_PRIOR_PARAMETERS: dict[str, frozenset[str]] = {
+    "Normal": frozenset({"sigma", "tau"}),
+    "StudentT": frozenset({"nu", "sigma", "lam"}),
+    "Cauchy": frozenset({"beta"}),
+    "Laplace": frozenset({"b"}),
+    "LogNormal": frozenset({"sigma", "tau"}),
+    "Gamma": frozenset({"alpha", "beta", "mu", "sigma"}),
+    "HalfNormal": frozenset({"sigma", "tau"}),
+    "HalfStudentT": frozenset({"nu", "sigma", "lam"}),
+    "HalfCauchy": frozenset({"beta"}),
+    "Exponential": frozenset({"lam", "scale"}),
+    "InverseGamma": frozenset({"alpha", "beta", "mu", "sigma"}),
+}
 
 
 @dataclass(frozen=True)
@@ -202,6 +221,10 @@ class ModelSpec:
     sampler: SamplerSettings = field(default_factory=SamplerSettings)
     description: str = ""
     source: str | None = field(default=None, compare=False)
+
+    def __post_init__(self) -> None:
+        # Also guards specs made with dataclasses.replace(), which skip spec_from_dict.
+        check_spec_name(self.name, where=self.source or "<spec>")
 
     @property
     def levels(self) -> tuple[str, ...]:
@@ -406,8 +429,7 @@ def spec_from_dict(table: Mapping[str, Any], *, source: str | None = None) -> Mo
     # A round-tripped spec (to_dict) is written in the joint form; restore its own family.
     spec_family = table.pop("spec_family", None)
     name = table.get("name")
-    if not isinstance(name, str) or not name.strip():
-        raise SpecError(f"{where}: key 'name' must be a non-empty string")
+    check_spec_name(name, where=where)
     family = table.get("family")
     if family not in SPEC_FAMILIES:
         raise SpecError(f"{where}: key 'family' must be one of {SPEC_FAMILIES}, not {family!r}")
@@ -419,7 +441,7 @@ def spec_from_dict(table: Mapping[str, Any], *, source: str | None = None) -> Mo
 
     groups = _validate_groups(table.get("groups", []), where=where)
     levels = tuple(level.name for level in groups)
-    priors = validate_priors(table.get("priors", {}), where=where, levels=levels)
+    priors = _validate_priors(table.get("priors", {}), where=where, key="priors", levels=levels)
     categorical = _validate_categorical(table.get("categorical", {}), where=where)
     sampler = _validate_sampler(table.get("sampler", {}), where=f"{where}: key 'sampler'")
 
@@ -487,6 +509,48 @@ def spec_from_dict(table: Mapping[str, Any], *, source: str | None = None) -> Mo
         description=description,
         source=source,
     )
+
+
+def check_spec_name(name: Any, *, where: str) -> None:
+    """Raise :class:`SpecError` unless ``name`` is a plain name (:data:`SPEC_NAME_PATTERN`).
+
+    The name becomes the fit bundle's folder name: ``"../../x"`` or ``"/tmp/x"`` would put the
+    bundle outside the fitted folder.
+    """
+    if isinstance(name, str) and SPEC_NAME_PATTERN.fullmatch(name) and ".." not in name:
+        return
+    raise SpecError(
+        f"{where}: key 'name' must be a plain name of at most 100 letters, digits, '_', '-' and "
+        f"'.' (not first or last, no '..'), such as \"survival_m4\", not {name!r}: it names the "
+        "fit's folder, so it may hold no path. Rename the spec (the key 'name', or the file "
+        "when the spec has no 'name')"
+    )
+
+
+def _validate_priors(
+    table: Any, *, where: str, key: str, levels: tuple[str, ...]
+) -> dict[str, Any]:
+    """:func:`validate_priors`, then every scale-like parameter (:data:`POSITIVE_PRIOR_PARAMETERS`)
+    positive and a Uniform's ``lower`` below its ``upper``."""
+    priors = validate_priors(table, where=where, key=key, levels=levels)
+    for role, prior in priors.items():
+        if not isinstance(prior, Prior):
+            continue
+        for parameter in sorted(POSITIVE_PRIOR_PARAMETERS.get(prior.dist, ())):
+            value = prior.params.get(parameter)
+            if value is not None and value <= 0:
+                raise SpecError(
+                    f"{where}: key '{key}.{role}': parameter {parameter!r} of {prior.dist} must "
+                    f"be positive, not {value:g}; a prior's scale is its width, e.g. "
+                    f"{{ dist = \"{prior.dist}\", {parameter} = 1, ... }}"
+                )
+        lower, upper = prior.params.get("lower"), prior.params.get("upper")
+        if lower is not None and upper is not None and not lower < upper:
+            raise SpecError(
+                f"{where}: key '{key}.{role}': Uniform needs lower < upper, not lower = {lower:g}, "
+                f"upper = {upper:g}"
+            )
+    return priors
 
 
 def _reject_unknown(
@@ -675,7 +739,7 @@ def _validate_outcome(
             key=f"{prefix}time_varying",
         )
 
-    priors = validate_priors(
+    priors = _validate_priors(
         body.get("priors", {}), where=where, key=f"{prefix}priors", levels=levels
     )
     return OutcomeSpec(
