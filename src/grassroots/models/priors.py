@@ -99,6 +99,11 @@ DISTRIBUTIONS: dict[str, type] = {
     "Uniform": pm.Uniform,
 }
 
+#: Version of the rules that turn declared priors into model priors (autoscaling, cut points);
+#: part of a fit bundle's key, so that a fit made under other rules is refitted, not reused.
+#: 2: coefficient priors autoscaled per term, induced-Dirichlet cut points (issue 13).
+PRIOR_RULES_VERSION = 2
+
 #: The cut-point prior induced by a Dirichlet on the category probabilities (cut points only).
 INDUCED_DIRICHLET = "InducedDirichlet"
 

@@ -47,12 +47,14 @@ import pandas as pd
 
 from grassroots.data import schema
 from grassroots.data.schema import Lang
+from grassroots.inference.prior_dominance import dominated_terms
 from grassroots.models.priors import resolve_lkj_eta, resolve_prior
 from grassroots.reporting.convergence import (
     ESS_MIN,
     RHAT_MAX,
     convergence_note,
     diagnostic_rows,
+    prior_dominance_note,
 )
 from grassroots.reporting.labels import level_name, level_plural, term_label, text
 from grassroots.reporting.tables import (
@@ -910,11 +912,29 @@ def model_table(
         note=model_note(shown, lang, outcome=outcome, loo=shown_loo, prob=prob),
         data=tidy,
         panel=PANEL,
-        flags=(convergence_note(diagnostics_overview(shown), lang),),
+        flags=(
+            convergence_note(diagnostics_overview(shown), lang),
+            prior_dominance_note(_dominated_labels(shown, outcome, lang, label), lang),
+        ),
         lang=lang,
         # Explicit: "−123.4 ± 5.6" and "—" cells would otherwise make a model column textual.
         align="l" + "r" * len(models),
     )
+
+
+def _dominated_labels(
+    fits: Mapping[str, Fit], outcome: str | None, lang: Lang, label: Callable[[str, Lang], str]
+) -> dict[str, list[str]]:
+    """Per model, the row labels of the reported outcome's coefficients whose prior dominates."""
+    result = {}
+    for model, fit in fits.items():
+        prefix = f"{outcome_of(fit, outcome)}_beta"
+        result[model] = [
+            label(term.split("[", 1)[1][:-1], lang)
+            for term in dominated_terms(fit)
+            if term.split("[", 1)[0] in (prefix, f"{prefix}_late")
+        ]
+    return result
 
 
 def _span(fits: Mapping[str, Fit]) -> str:
