@@ -105,9 +105,7 @@ def run(*, draws: int = 1000, tune: int = 1000, chains: int = 2, seed: int = 13)
                     "prior_sd": row.get("prior_sd", float("nan")),
                     "prior_sd_ratio": row.get("prior_sd_ratio", float("nan")),
                     "max_rhat": fitted.diagnostics.overview()["max_rhat"],
-                    "warnings": "; ".join(
-                        sorted({type(w.message).__name__ for w in caught})
-                    ),
+                    "warnings": "; ".join(sorted({type(w.message).__name__ for w in caught})),
                 }
             )
     return pd.DataFrame(rows)

@@ -298,3 +298,16 @@ def test_a_structural_fit_reports_one_outcome(study_frame):
     assert "cut points" not in table.note and "LKJ η of correlated township effects 2" in table.note
     demand = table3_demand_fit({"Joint": fit}, outcome="demand_fit")
     assert "cut points Normal(μ=0, σ=2.5)" in demand.note
+
+
+def test_prior_dominance_flag_names_the_dominated_coefficients(study_frame):
+    """Issue 13: a coefficient whose posterior SD exceeds half its prior SD is flagged in the
+    table's notes, beside the convergence flag; data-dominated fits carry no flag."""
+    fits = fits_of({"M1": SURVIVAL["M1"], "M3": SURVIVAL["M3"]}, study_frame, M3={"spread": 2.5})
+    en, zh = table2_survival(fits, "en"), table2_survival(fits, "zh")
+    (flag,) = en.flags
+    assert flag.startswith("⚠ Prior dominates (posterior SD > 0.5 × prior SD")
+    assert f"M3 {coefficient_label('authority')}" in flag and "M1" not in flag
+    assert zh.flags[0].startswith("⚠ 先验主导")
+    quiet = fits_of({"M1": SURVIVAL["M1"]}, study_frame)
+    assert table2_survival(quiet, "en").flags == ()

@@ -440,9 +440,16 @@ def prior_declarations(spec: ModelSpec) -> pd.DataFrame:
 
 # In the order the notes list the priors.
 _ROLE_WORDS: Mapping[str, Mapping[Lang, str]] = {
-    "beta": {"en": "coefficients", "zh": "回归系数"},
+    "beta": {
+        "en": "coefficients per SD of their term (per unit of a 0/1 or dummy term x: "
+        "scale ÷ sd(x))",
+        "zh": "回归系数（按项的标准差；0/1 或虚拟变量 x 每单位：尺度 ÷ sd(x)）",
+    },
     "intercept": {"en": "intercept", "zh": "截距"},
-    "cutpoints": {"en": "cut points", "zh": "切点"},
+    "cutpoints": {
+        "en": "cut points (Dirichlet on the category probabilities at the average profile)",
+        "zh": "切点（平均协变量处各等级概率的 Dirichlet 分布）",
+    },
     "log_hazard": {"en": "baseline log hazard, first interval", "zh": "首区间基线对数风险"},
     "log_hazard_step": {
         "en": "change of the baseline log hazard between intervals",
