@@ -85,7 +85,11 @@ def prior_dominance(fit) -> pd.DataFrame:
     coords = {name: posterior.coords[name].values for name in posterior.coords}
     prior = coefficient_prior_sds(fit.spec, fit.scaling, coords)
     names = sorted({label.split("[", 1)[0] for label in prior.index})
-    posterior_sd = flatten(posterior[names].std(("chain", "draw"), ddof=1)).reindex(prior.index)
+    posterior_sd = (
+        flatten(posterior[names].std(("chain", "draw"), ddof=1)).reindex(prior.index)
+        if names
+        else pd.Series(dtype=float)
+    )
     frame = pd.DataFrame({"posterior_sd": posterior_sd, "prior_sd": prior})
     frame["ratio"] = frame["posterior_sd"] / frame["prior_sd"]
     frame["dominated"] = frame["ratio"] > PRIOR_DOMINANCE_THRESHOLD
