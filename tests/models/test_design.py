@@ -36,7 +36,12 @@ def test_scaling_kinds_and_reference(frame):
     assert x.kind == "continuous"
     assert x.mean == pytest.approx(frame["x"].mean())
     assert x.sd == pytest.approx(frame["x"].std(ddof=1))
-    assert b.kind == "binary" and (b.mean, b.sd) == (0.0, 1.0)
+    # A binary column enters as 0/1; its share of 1s and SD describe it (the SD scales its prior).
+    assert b.kind == "binary"
+    assert (b.mean, b.sd) == pytest.approx((0.5, frame["b"].std(ddof=1)))
+    assert region.level_sds == pytest.approx(
+        [(frame["region"] == level).astype(float).std(ddof=1) for level in ("east", "west")]
+    )
     assert region.kind == "categorical" and region.reference == "central"
     assert region.levels == ("east", "central", "west")  # the categorical dtype's order
     assert kind.reference == "p"  # first level in sorted order when not stated

@@ -18,6 +18,7 @@ from grassroots.reporting.appendix import (
     scale_priors,
     sensitivity_estimates,
 )
+from grassroots.reporting.model_tables import coefficient_label
 from grassroots.reporting.tables import format_estimate
 
 
@@ -66,8 +67,9 @@ def test_appendix_a_without_failures_has_no_flag_and_renders_in_chinese(study_fr
 def test_appendix_b_priors_groups_models_by_prior(mixed_fits):
     table = appendix_b_priors(mixed_fits)
     frame = table.frame.set_index("Parameter")
-    assert frame.loc["coefficients", "Prior"] == "Normal(μ=0, σ=1)"
-    assert frame.loc["coefficients", "Models"] == "M1, M2, extensive, expedient, short_sighted"
+    coefficients = next(label for label in frame.index if label.startswith("coefficients per SD"))
+    assert frame.loc[coefficients, "Prior"] == "Normal(μ=0, σ=1)"
+    assert frame.loc[coefficients, "Models"] == "M1, M2, extensive, expedient, short_sighted"
     assert frame.loc["intercept", "Models"] == "extensive, expedient, short_sighted"
     assert frame.loc["SD of township effects", "Source"] == "package default"
     zh = appendix_b_priors(mixed_fits, "zh").frame
@@ -143,3 +145,19 @@ def test_appendix_tables_write_identical_bytes(tmp_path: Path, mixed_fits):
             second = build(mixed_fits, lang).write(tmp_path / "b")
             assert [p.read_bytes() for p in first] == [p.read_bytes() for p in second]
     assert np.isfinite(appendix_a_diagnostics(mixed_fits).data["max_rhat"]).all()
+
+
+def test_appendix_b_lists_per_unit_priors_of_binary_and_dummy_terms(mixed_fits):
+    """Issue 13: the table says what a 0/1 or dummy coefficient's prior is per unit change."""
+    table = appendix_b_priors(mixed_fits)
+    frame = table.frame.set_index("Parameter")
+    fit = mixed_fits["M2"]
+    sd = fit.scaling.term_sd("collaboration")
+    label = coefficient_label("collaboration")
+    row = next(row for row in frame.index if row.startswith(f"coefficient of {label}"))
+    assert row.endswith("per unit change")
+    assert frame.loc[row, "Prior"] == f"Normal(μ=0, σ={float(f'{1 / sd:.3g}'):g})"
+    assert 1 / sd > 1.9  # not the Normal(0, 1) a standardised predictor gets
+    assert "autoscaled" in table.note and "Dirichlet" in table.note
+    zh = appendix_b_priors(mixed_fits, "zh").frame
+    assert any("每单位变化" in label for label in zh["参数"])

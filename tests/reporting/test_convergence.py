@@ -86,3 +86,15 @@ def test_diagnostic_rows_flag_the_failing_cells() -> None:
         "M2": ["1.012 ⚠", "400", "400", "2 ⚠"],
     }
     assert diagnostic_rows(summary, "zh").iloc[0, 0] == "最大 R-hat"
+
+
+def test_prior_dominance_note():
+    from grassroots.reporting.convergence import prior_dominance_note
+
+    assert prior_dominance_note({"M1": [], "M2": []}) == ""
+    note = prior_dominance_note({"M1": [], "M2": ["sex[2]", "age"]})
+    assert note == (
+        "⚠ Prior dominates (posterior SD > 0.5 × prior SD; these estimates mostly restate the "
+        "prior): M2 sex[2], age."
+    )
+    assert prior_dominance_note({"M2": ["性别"]}, "zh").startswith("⚠ 先验主导")

@@ -196,7 +196,9 @@ def test_chinese_table(survival_fits):
     assert cell(table, "弱势", "权力", "M2") == cell(table2_survival(survival_fits), "Weaknesses",
                                                      "Authority", "M2")  # fmt: skip
     assert table.note.startswith("比例风险模型")
-    assert "π²/6" in table.note and "先验：回归系数 Normal(μ=0, σ=1)" in table.note
+    assert "π²/6" in table.note
+    prior = "先验：回归系数（按项的标准差；0/1 或虚拟变量 x 每单位：尺度 ÷ sd(x)） Normal(μ=0, σ=1)"
+    assert prior in table.note
 
 
 def test_note_names_model_priors_counts_and_formula(survival_fits):
@@ -204,7 +206,8 @@ def test_note_names_model_priors_counts_and_formula(survival_fits):
     for piece in [
         "piecewise-constant baseline hazard (cuts at 6, 12, 18, 24, 36, 48, 60, 84 months)",
         "M0: group effects only; M1: + weaknesses; M2: + strengths, controls; M3: + strategies",
-        "coefficients Normal(μ=0, σ=1)",
+        "coefficients per SD of their term (per unit of a 0/1 or dummy term x: scale ÷ sd(x)) "
+        "Normal(μ=0, σ=1)",
         "SD of township effects HalfNormal(σ=1)",
     ]:
         assert piece in note, piece
@@ -231,7 +234,7 @@ def test_table3_reports_odds_ratios(demand_fits):
     m3 = demand_fits["M3"]
     expected = ratio_cell(draws(m3, "demand_fit_beta", demand_fit_term="extensive"))
     assert cell(table, "Strategies", "Extensive innovation", "M3") == expected
-    assert "cut points Normal(μ=0, σ=2.5)" in table.note
+    assert "at the average profile) InducedDirichlet(α=1)" in table.note
     assert "σ²_l / (Σσ² + π²/3)" in table.note
 
 
@@ -297,4 +300,17 @@ def test_a_structural_fit_reports_one_outcome(study_frame):
     # Only the survival outcome's priors, and the shared LKJ prior.
     assert "cut points" not in table.note and "LKJ η of correlated township effects 2" in table.note
     demand = table3_demand_fit({"Joint": fit}, outcome="demand_fit")
-    assert "cut points Normal(μ=0, σ=2.5)" in demand.note
+    assert "at the average profile) InducedDirichlet(α=1)" in demand.note
+
+
+def test_prior_dominance_flag_names_the_dominated_coefficients(study_frame):
+    """Issue 13: a coefficient whose posterior SD exceeds half its prior SD is flagged in the
+    table's notes, beside the convergence flag; data-dominated fits carry no flag."""
+    fits = fits_of({"M1": SURVIVAL["M1"], "M3": SURVIVAL["M3"]}, study_frame, M3={"spread": 2.5})
+    en, zh = table2_survival(fits, "en"), table2_survival(fits, "zh")
+    (flag,) = en.flags
+    assert flag.startswith("⚠ Prior dominates (posterior SD > 0.5 × prior SD")
+    assert f"M3 {coefficient_label('authority')}" in flag and "M1" not in flag
+    assert zh.flags[0].startswith("⚠ 先验主导")
+    quiet = fits_of({"M1": SURVIVAL["M1"]}, study_frame)
+    assert table2_survival(quiet, "en").flags == ()

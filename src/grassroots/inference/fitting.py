@@ -43,9 +43,11 @@ from grassroots.inference.diagnostics import (
     flatten,
 )
 from grassroots.inference.preflight import bundle_bytes, check_data, check_output_folder
+from grassroots.inference.prior_dominance import prior_dominance, warn_prior_dominance
 from grassroots.inference.sampling import sample
 from grassroots.models.builder import FAMILIES, build_model, predict_draws, prepare_inputs
 from grassroots.models.design import Scaling
+from grassroots.models.priors import PRIOR_RULES_VERSION
 from grassroots.models.spec import ModelSpec, load_spec, spec_from_dict
 
 BUNDLE_FORMAT = 1
@@ -131,7 +133,10 @@ def fitted_dir() -> Path:
 
 
 def bundle_name(spec: ModelSpec, data_hash: str, seed: int) -> str:
-    key = hashlib.sha256(f"{spec.hash()}|{data_hash}|{seed}".encode()).hexdigest()[:12]
+    # The prior rules are code, not spec: a bundle fitted under other rules must not be reused.
+    key = hashlib.sha256(
+        f"{spec.hash()}|{data_hash}|{seed}|priors{PRIOR_RULES_VERSION}".encode()
+    ).hexdigest()[:12]
     method = f"-{spec.sampler.method}" if spec.sampler.approximate else ""
     return f"{spec.name}{method}-seed{seed}-{key}"
 
@@ -297,9 +302,13 @@ class Fit:
             the ratio's interval. ``attrs["convergence_note"]`` is the note a table of these
             estimates carries (:func:`grassroots.reporting.convergence.convergence_note`):
             ``""`` for a converged NUTS fit, the failed checks otherwise, and "approximate
-            (ADVI): not NUTS; validate before reporting" for an approximate fit.
+            (ADVI): not NUTS; validate before reporting" for an approximate fit. Coefficients
+            also have ``prior_sd`` (their autoscaled prior's SD per unit of the term) and
+            ``prior_sd_ratio`` (posterior SD / prior SD); ``attrs["prior_dominated"]`` lists
+            those above :data:`~grassroots.inference.prior_dominance.PRIOR_DOMINANCE_THRESHOLD`
+            and ``attrs["prior_dominance_note"]`` is the note a table of them carries.
         """
-        from grassroots.reporting.convergence import convergence_note
+        from grassroots.reporting.convergence import convergence_note, prior_dominance_note
 
         posterior = self.posterior
         names = [
@@ -345,6 +354,14 @@ class Fit:
         table[f"ratio_{high_label}"] = np.where(is_beta, np.exp(table[high_label]), np.nan)
         table.attrs["convergence_note"] = convergence_note(
             {self.spec.name: self.diagnostics.overview()}
+        )
+        dominance = prior_dominance(self)
+        table["prior_sd"] = dominance["prior_sd"].reindex(table.index)
+        table["prior_sd_ratio"] = dominance["ratio"].reindex(table.index)
+        dominated = dominance.index[dominance["dominated"]].tolist()
+        table.attrs["prior_dominated"] = dominated
+        table.attrs["prior_dominance_note"] = prior_dominance_note(
+            {self.spec.name: [_term_of(label) or label for label in dominated]}
         )
         return table
 
@@ -835,6 +852,7 @@ def fit(
         model_coords=_plain_coords(built.inputs.coords()),
     )
     diagnostics.warn(spec.name)
+    warn_prior_dominance(fitted, spec.name)
     if save:
         fitted.save(target)
     return fitted

@@ -51,7 +51,7 @@ from grassroots.models.design import (
 from grassroots.models.exceptions import ModelDataError
 from grassroots.models.logistic import LogisticFamily
 from grassroots.models.ordinal import OrdinalFamily
-from grassroots.models.priors import resolve_lkj_eta, resolve_prior
+from grassroots.models.priors import coefficient_prior, resolve_lkj_eta, resolve_prior
 from grassroots.models.spec import ModelSpec, OutcomeSpec
 from grassroots.models.survival import SurvivalFamily
 
@@ -150,7 +150,11 @@ def prepare_inputs(
             terms, late = late_design_matrix(frame, outcome, scaling)
             outcomes[outcome.name] = replace(
                 data,
-                values={**data.values, "late_design": late[data.observed]},
+                values={
+                    **data.values,
+                    "late_design": late[data.observed],
+                    "late_term_sds": np.array([scaling.term_sd(term) for term in terms]),
+                },
                 coords={**data.coords, f"{outcome.name}_late_term": list(terms)},
             )
     return ModelInputs(spec, scaling, groups, len(frame), designs, outcomes)
@@ -179,8 +183,12 @@ def build_model(spec: ModelSpec, data: pd.DataFrame | ModelInputs) -> BuiltModel
             eta = pt.zeros(int(observed.sum()))
             shift = pt.constant(0.0)
             if matrix.shape[1]:
-                beta = resolve_prior("beta", *priors).create(
-                    f"{outcome.name}_beta", dims=f"{outcome.name}_term"
+                terms = inputs.designs[outcome.name][0]
+                beta = coefficient_prior(
+                    resolve_prior("beta", *priors),
+                    f"{outcome.name}_beta",
+                    dims=f"{outcome.name}_term",
+                    term_sds=np.array([inputs.scaling.term_sd(term) for term in terms]),
                 )
                 # Centre every design column (dummies and 0/1 columns too): the baseline then
                 # sits at the average profile and stops trading off against the coefficients.

@@ -7,7 +7,17 @@ and scale as the fit:
 * **continuous** columns are standardised, ``(x - mean) / sd``; coefficients are per SD;
 * **binary** columns (numeric with values in {0, 1}) stay 0/1; coefficients compare 1 with 0;
 * **categorical** columns (non-numeric, or declared in the spec's ``[categorical]`` table) become
-  treatment (dummy) columns ``column[level]``, one per level other than the reference.
+  treatment (dummy) columns ``column[level]``, one per level other than the reference;
+* a numeric column with **two values other than 0 and 1** (sex coded 1/2) is never standardised:
+  a two-valued column is a contrast, not a scale, and "per SD" of it means nothing. It is entered
+  as a categorical column with the lower value as reference (``sex[2]``, "vs 1"), with a
+  :class:`PredictorCodingWarning` that says so; declare it in ``[categorical]`` to choose the
+  reference yourself (then no warning). A numeric column with three or more values is continuous
+  (a score, per SD); declare it categorical when its values are codes.
+
+Every design column also has an SD on the fitted data (:meth:`Scaling.term_sd`: 1 for a
+standardised column, ``sd`` of the 0/1 or dummy column otherwise); the coefficient priors are
+stated per SD of their term and scaled by it (:func:`grassroots.models.priors.coefficient_prior`).
 
 An interaction ``a:b`` is the product of the transformed columns of ``a`` and ``b`` (every pair of
 their design columns when one is categorical).
@@ -15,8 +25,9 @@ their design columns when one is categorical).
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import Any, Literal
 
 import numpy as np
@@ -28,9 +39,20 @@ from grassroots.models.spec import GroupLevel, ModelSpec, OutcomeSpec
 PredictorKind = Literal["continuous", "binary", "categorical"]
 
 
+class PredictorCodingWarning(UserWarning):
+    """A predictor was entered in a way its coding did not state (a 1/2 column as a contrast)."""
+
+
 @dataclass(frozen=True)
 class PredictorScaling:
-    """How one predictor column enters the design matrix."""
+    """How one predictor column enters the design matrix.
+
+    ``mean`` and ``sd`` are the column's on the fitted data: for a continuous column the
+    standardisation, for a binary one the share of 1s and the SD of the 0/1 column (both only
+    describe it; the column enters as 0/1). ``level_sds`` are the SDs of a categorical column's
+    dummies, in :attr:`terms` order. Bundles written before these were stored have ``sd = 1``
+    and no ``level_sds``: their terms count as SD 1.
+    """
 
     column: str
     kind: PredictorKind
@@ -38,6 +60,7 @@ class PredictorScaling:
     sd: float = 1.0
     levels: tuple[str, ...] = ()
     reference: str | None = None
+    level_sds: tuple[float, ...] = ()
 
     @property
     def terms(self) -> tuple[str, ...]:
@@ -47,6 +70,15 @@ class PredictorScaling:
                 f"{self.column}[{level}]" for level in self.levels if level != self.reference
             )
         return (self.column,)
+
+    @property
+    def term_sds(self) -> tuple[float, ...]:
+        """SD of each design column (:attr:`terms`) on the fitted data; 1 when standardised."""
+        if self.kind == "continuous":
+            return (1.0,)
+        if self.kind == "binary":
+            return (self.sd,)
+        return self.level_sds or (1.0,) * len(self.terms)
 
     def transform(self, values: pd.Series) -> np.ndarray:
         """Design columns (rows x terms) for ``values``; checks values the fit never saw."""
@@ -122,7 +154,22 @@ class Scaling:
                     "from the spec"
                 )
             if set(unique.tolist()) <= {0.0, 1.0}:
-                result[column] = PredictorScaling(column, "binary")
+                result[column] = PredictorScaling(
+                    column, "binary", mean=float(numeric.mean()), sd=float(numeric.std(ddof=1))
+                )
+            elif unique.size == 2:
+                # The lower value is the reference (string order would put "10" before "9").
+                lower = str(values[numeric == unique[0]].astype(str).iloc[0])
+                scaling = _categorical_scaling(values, column, lower)
+                warnings.warn(
+                    f"predictor {column!r} takes two values {list(scaling.levels)}: entered as a "
+                    f"contrast {scaling.terms[0]} vs {scaling.reference}, not standardised; to "
+                    f"choose the reference, declare it in the spec's [categorical] table "
+                    f'({column} = "{scaling.levels[-1]}")',
+                    PredictorCodingWarning,
+                    stacklevel=2,
+                )
+                result[column] = scaling
             else:
                 result[column] = PredictorScaling(
                     column, "continuous", mean=float(numeric.mean()), sd=float(numeric.std(ddof=1))
@@ -131,7 +178,11 @@ class Scaling:
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            column: {**asdict(scaling), "levels": list(scaling.levels)}
+            column: {
+                **asdict(scaling),
+                "levels": list(scaling.levels),
+                "level_sds": list(scaling.level_sds),
+            }
             for column, scaling in self.predictors.items()
         }
 
@@ -139,10 +190,29 @@ class Scaling:
     def from_dict(cls, table: Mapping[str, Any]) -> Scaling:
         return cls(
             {
-                column: PredictorScaling(**{**entry, "levels": tuple(entry["levels"])})
+                column: PredictorScaling(
+                    **{
+                        **entry,
+                        "levels": tuple(entry["levels"]),
+                        "level_sds": tuple(entry.get("level_sds", ())),
+                    }
+                )
                 for column, entry in table.items()
             }
         )
+
+    def term_sd(self, term: str) -> float:
+        """SD of a design column on the fitted data; an interaction ``a:b`` multiplies its
+        parts' SDs (exact for independent centred parts, and what states its prior per SD of
+        each part)."""
+        result = 1.0
+        for part in term.split(":"):
+            column = part.split("[", 1)[0]
+            scaling = self.predictors.get(column)
+            if scaling is None or part not in scaling.terms:
+                raise KeyError(f"{term!r} is not a design term of this scaling")
+            result *= scaling.term_sds[scaling.terms.index(part)]
+        return result
 
     def frame(self) -> pd.DataFrame:
         """The scaling as a table (one row per predictor), for reports."""
@@ -150,8 +220,8 @@ class Scaling:
             {
                 "column": s.column,
                 "kind": s.kind,
-                "mean": s.mean if s.kind == "continuous" else np.nan,
-                "sd": s.sd if s.kind == "continuous" else np.nan,
+                "mean": s.mean if s.kind != "categorical" else np.nan,
+                "sd": s.sd if s.kind != "categorical" else np.nan,
                 "reference": s.reference,
                 "levels": ", ".join(s.levels),
             }
@@ -194,7 +264,9 @@ def _categorical_scaling(values: pd.Series, column: str, reference: str | None) 
             f"reference level {reference!r} of categorical predictor {column!r} does not occur in "
             f"the data (levels: {list(levels)})"
         )
-    return PredictorScaling(column, "categorical", levels=levels, reference=reference)
+    scaling = PredictorScaling(column, "categorical", levels=levels, reference=reference)
+    dummies = scaling.transform(values)
+    return replace(scaling, level_sds=tuple(float(sd) for sd in dummies.std(axis=0, ddof=1)))
 
 
 def design_matrix(

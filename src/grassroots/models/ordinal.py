@@ -21,7 +21,7 @@ from scipy.special import expit
 
 from grassroots.models.base import Family, OutcomeData, Prediction
 from grassroots.models.exceptions import ModelDataError
-from grassroots.models.priors import resolve_prior
+from grassroots.models.priors import cutpoint_prior, resolve_prior
 from grassroots.models.spec import OutcomeSpec
 
 
@@ -109,10 +109,11 @@ class OrdinalFamily(Family):
         shift: Any,
     ) -> None:
         name = outcome.name
-        cutpoints = resolve_prior("cutpoints", *priors).create(
+        cutpoints = cutpoint_prior(
+            resolve_prior("cutpoints", *priors),
             f"{name}_cutpoints_centred",
             dims=f"{name}_cut",
-            transform=pm.distributions.transforms.ordered,
+            n_cut=len(data.values["levels"]) - 1,
         )
         # c - eta_c = (c + shift) - eta: the reference-profile cut points are shifted up.
         pm.Deterministic(f"{name}_cutpoints", cutpoints + shift, dims=f"{name}_cut")

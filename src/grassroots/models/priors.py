@@ -16,11 +16,17 @@ reference level, and survival times are in months.
 ============== ============================= ===================================================
 role           default                       why
 ============== ============================= ===================================================
-beta           Normal(0, 1)                  log hazard / log odds ratio per SD; a ratio of
-                                             e^2 ~ 7.4 per SD sits at 2 prior SDs
+beta           Normal(0, 1) per SD of the    log hazard / log odds ratio per SD; a ratio of
+               term, i.e. Normal(0, 1/sd(x)) e^2 ~ 7.4 per SD sits at 2 prior SDs. Per unit
+               per unit of a 0/1 or dummy    change of a 0/1 or dummy term x this is
+               term                          Normal(0, 1/sd(x)): Normal(0, 2) for a balanced
+                                             0/1 term, wider for a rare one
 intercept      Normal(0, 2.5)                logistic intercept at the average profile: base
                                              rates from ~1% to ~99%
-cutpoints      Normal(0, 2.5), ordered       cumulative-logit cut points at the average profile
+cutpoints      InducedDirichlet(alpha=1)     cumulative-logit cut points at the average
+                                             profile, through the category probabilities
+                                             there: Dirichlet(1, ..., 1), uniform on the
+                                             simplex for any number of levels
 sd             HalfNormal(1)                 SD of group effects (log hazard / logit scale);
                                              ``sd_<level>`` overrides it for one level
 log_hazard     Normal(-4, 1.5)               piecewise baseline: log events per month in the
@@ -36,6 +42,25 @@ lkj_eta        2                             LKJ prior on the correlation of gro
                                              across outcomes; mildly favours small correlations
 ============== ============================= ===================================================
 
+**Coefficients are autoscaled.** The ``beta`` prior (default or declared) is stated per SD of
+the design term and divided by the term's SD on the fitted data
+(:meth:`grassroots.models.design.Scaling.term_sd`): standardised columns keep it as declared, a
+0/1 or dummy column with SD ``s`` gets its location and scale divided by ``s`` per unit change,
+an interaction by the product of its parts' SDs. This is rstanarm's rule (``autoscale = TRUE``:
+"the scales of the priors on the coefficients are multiplied by 1/sd(x)"; Gabry & Goodrich,
+*Prior Distributions for rstanarm Models*), which bambi's default priors share (slope scale
+``2.5 * sd(y) / sd(x)``, Capretto et al. 2022); without it a Normal(0, 1) meant per SD shrinks a
+0/1 contrast, whose SD is at most 0.5, twice as hard. The ``beta`` role therefore takes a
+location-scale distribution (Normal, StudentT, Cauchy, Laplace).
+
+**Cut points** default to the prior induced on them by a Dirichlet prior on the category
+probabilities at the average profile (Betancourt 2019, *Ordinal Regression*, "induced Dirichlet";
+rstanarm's ``stan_polr`` puts its Dirichlet prior on the same probabilities at the predictors'
+means). Unlike a fixed Normal(0, 2.5), it scales with the number of levels: with K equally likely
+levels the cut points sit around ``logit(k / K)``, so a 9-level rating is not squeezed into the
+range a 3-level one needs. A spec may still declare e.g. ``cutpoints = { dist = "Normal", mu = 0,
+sigma = 3 }`` (an ordered Normal).
+
 Baselines, intercepts and cut points are sampled at the *average* covariate profile (every design
 column centred), where they barely trade off against the coefficients; the fit reports them at
 the reference profile (every design column 0). Survival data in other units (days, years) should
@@ -50,7 +75,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
 import pymc as pm
+import pytensor.tensor as pt
+from scipy import stats
+from scipy.special import logit
 
 from grassroots.models.exceptions import SpecError
 
@@ -68,6 +97,40 @@ DISTRIBUTIONS: dict[str, type] = {
     "Exponential": pm.Exponential,
     "InverseGamma": pm.InverseGamma,
     "Uniform": pm.Uniform,
+}
+
+#: Version of the rules that turn declared priors into model priors (autoscaling, cut points);
+#: part of a fit bundle's key, so that a fit made under other rules is refitted, not reused.
+#: 2: coefficient priors autoscaled per term, induced-Dirichlet cut points (issue 13).
+PRIOR_RULES_VERSION = 2
+
+#: The cut-point prior induced by a Dirichlet on the category probabilities (cut points only).
+INDUCED_DIRICHLET = "InducedDirichlet"
+
+# Parameters that must be positive, per distribution (a negative SD is a typo, not a prior).
+POSITIVE_PARAMETERS: dict[str, frozenset[str]] = {
+    "Normal": frozenset({"sigma", "tau"}),
+    "StudentT": frozenset({"nu", "sigma", "lam"}),
+    "Cauchy": frozenset({"beta"}),
+    "Laplace": frozenset({"b"}),
+    "LogNormal": frozenset({"sigma", "tau"}),
+    "Gamma": frozenset({"alpha", "beta", "mu", "sigma"}),
+    "HalfNormal": frozenset({"sigma", "tau"}),
+    "HalfStudentT": frozenset({"nu", "sigma", "lam"}),
+    "HalfCauchy": frozenset({"beta"}),
+    "Exponential": frozenset({"lam", "scale"}),
+    "InverseGamma": frozenset({"alpha", "beta", "mu", "sigma"}),
+    "Uniform": frozenset(),
+    INDUCED_DIRICHLET: frozenset({"alpha"}),
+}
+
+# Coefficient priors are rescaled per term (autoscaling), so they must be location-scale
+# families: per distribution, its location, scale and precision parameters.
+LOCATION_SCALE: dict[str, tuple[frozenset[str], frozenset[str], frozenset[str]]] = {
+    "Normal": (frozenset({"mu"}), frozenset({"sigma"}), frozenset({"tau"})),
+    "StudentT": (frozenset({"mu"}), frozenset({"sigma"}), frozenset({"lam"})),
+    "Cauchy": (frozenset({"alpha"}), frozenset({"beta"}), frozenset()),
+    "Laplace": (frozenset({"mu"}), frozenset({"b"}), frozenset()),
 }
 
 # Roles whose prior must live on the positive half-line (they are scales).
@@ -130,10 +193,10 @@ class Prior:
             )
         params = dict(value)
         dist = params.pop("dist", None)
-        if dist not in DISTRIBUTIONS:
+        if dist not in DISTRIBUTIONS and dist != INDUCED_DIRICHLET:
             raise SpecError(
                 f"{where}: unknown or missing 'dist' {dist!r}; "
-                f"choose one of {sorted(DISTRIBUTIONS)}"
+                f"choose one of {sorted([*DISTRIBUTIONS, INDUCED_DIRICHLET])}"
             )
         allowed = _parameter_names(dist)
         unknown = sorted(set(params) - allowed)
@@ -147,6 +210,13 @@ class Prior:
                 raise SpecError(f"{where}: parameter {key!r} must be a number, not {number!r}")
             if not math.isfinite(number):
                 raise SpecError(f"{where}: parameter {key!r} must be finite, not {number!r}")
+            if key in POSITIVE_PARAMETERS[dist] and number <= 0:
+                raise SpecError(
+                    f"{where}: {dist} parameter {key!r} is a scale and must be positive, not "
+                    f"{number!r}"
+                )
+        if dist == "Uniform" and params.get("lower", 0.0) >= params.get("upper", 1.0):
+            raise SpecError(f"{where}: Uniform needs lower < upper, not {params}")
         return cls(dist, {key: float(number) for key, number in params.items()})
 
     def create(self, name: str, *, dims: str | tuple[str, ...] | None = None, **kwargs: Any):
@@ -159,6 +229,8 @@ class Prior:
 
 
 def _parameter_names(dist: str) -> set[str]:
+    if dist == INDUCED_DIRICHLET:
+        return {"alpha"}
     signature = inspect.signature(DISTRIBUTIONS[dist].dist)
     skip = {"cls", "args", "kwargs", "size", "shape", "dims", "rng"}
     return {
@@ -171,7 +243,7 @@ def _parameter_names(dist: str) -> set[str]:
 DEFAULT_PRIORS: dict[str, Prior] = {
     "beta": Prior("Normal", {"mu": 0.0, "sigma": 1.0}),
     "intercept": Prior("Normal", {"mu": 0.0, "sigma": 2.5}),
-    "cutpoints": Prior("Normal", {"mu": 0.0, "sigma": 2.5}),
+    "cutpoints": Prior(INDUCED_DIRICHLET, {"alpha": 1.0}),
     "sd": Prior("HalfNormal", {"sigma": 1.0}),
     "log_hazard": Prior("Normal", {"mu": -4.0, "sigma": 1.5}),
     "log_hazard_step": Prior("Normal", {"mu": 0.0, "sigma": 0.5}),
@@ -215,6 +287,14 @@ def validate_priors(
             continue
         prior = Prior.from_dict(value, where=key_where)
         base_role = "sd" if role.startswith("sd_") else role
+        if base_role == "beta" and prior.dist not in LOCATION_SCALE:
+            raise SpecError(
+                f"{key_where}: coefficient priors are stated per SD of a term and rescaled per "
+                f"term, so they need a location-scale distribution: one of "
+                f"{sorted(LOCATION_SCALE)}, not {prior.dist}"
+            )
+        if prior.dist == INDUCED_DIRICHLET and base_role != "cutpoints":
+            raise SpecError(f"{key_where}: {INDUCED_DIRICHLET} is a prior for cut points only")
         if base_role in POSITIVE_ROLES and prior.dist not in POSITIVE_DISTRIBUTIONS:
             raise SpecError(
                 f"{key_where}: a {base_role} must be positive; use one of "
@@ -242,3 +322,97 @@ def resolve_lkj_eta(*tables: Mapping[str, Any]) -> float:
         if "lkj_eta" in table:
             return float(table["lkj_eta"])
     return DEFAULT_LKJ_ETA
+
+
+# ---------------------------------------------------------------------------------------------
+# Coefficients (autoscaled per term) and cut points (induced Dirichlet)
+
+
+def per_term(prior: Prior, term_sd: float | np.ndarray) -> dict[str, Any]:
+    """The parameters of ``prior`` (stated per SD of a term) per unit of a term of SD
+    ``term_sd``: locations and scales divided by it, precisions multiplied by its square.
+
+    Examples
+    --------
+    >>> per_term(Prior("Normal", {"mu": 0.0, "sigma": 1.0}), 0.5)
+    {'mu': 0.0, 'sigma': 2.0}
+    """
+    if prior.dist not in LOCATION_SCALE:
+        raise SpecError(
+            f"coefficient prior {prior!r} is not a location-scale distribution "
+            f"({sorted(LOCATION_SCALE)}); it cannot be stated per SD of a term"
+        )
+    locations, scales, precisions = LOCATION_SCALE[prior.dist]
+    sd = np.asarray(term_sd, dtype=float)
+    if np.any(~np.isfinite(sd)) or np.any(sd <= 0):
+        raise ValueError(f"term SDs must be positive and finite, not {sd.tolist()}")
+    result: dict[str, Any] = {}
+    for key, value in prior.params.items():
+        if key in locations or key in scales:
+            scaled = value / sd
+        elif key in precisions:
+            scaled = value * sd**2
+        else:
+            scaled = np.full(sd.shape, value)
+        result[key] = scaled if scaled.ndim else float(scaled)
+    return result
+
+
+def coefficient_prior(prior: Prior, name: str, *, dims: str, term_sds: np.ndarray):
+    """Create the coefficients ``name`` (dims ``dims``), ``prior`` autoscaled per term."""
+    return DISTRIBUTIONS[prior.dist](name, **per_term(prior, np.asarray(term_sds)), dims=dims)
+
+
+def prior_sd(prior: Prior) -> float:
+    """The SD of a coefficient prior (``inf`` when it has none, e.g. Cauchy or StudentT with
+    ``nu <= 2``)."""
+    params = per_term(prior, 1.0)
+    if prior.dist == "Normal":
+        sigma = params.get("sigma", 1 / math.sqrt(params["tau"]) if "tau" in params else 1.0)
+        frozen = stats.norm(scale=sigma)
+    elif prior.dist == "StudentT":
+        sigma = params.get("sigma", 1 / math.sqrt(params["lam"]) if "lam" in params else 1.0)
+        frozen = stats.t(params["nu"], scale=sigma)
+    elif prior.dist == "Laplace":
+        frozen = stats.laplace(scale=params["b"])
+    else:
+        return math.inf
+    value = float(frozen.std())
+    return value if math.isfinite(value) else math.inf
+
+
+def _induced_dirichlet_logp(value, template, alpha):
+    # Density of the category probabilities p(c) under Dirichlet(alpha, ..., alpha), times the
+    # Jacobian of c -> p: the map c -> sigmoid(c) is diagonal with derivative q (1 - q), and
+    # cumulative -> category probabilities is triangular with a unit diagonal (Betancourt 2019).
+    q = pt.sigmoid(value)
+    p = pt.concatenate([q[..., :1], pt.diff(q, axis=-1), 1 - q[..., -1:]], axis=-1)
+    k = value.shape[-1] + 1
+    dirichlet = pt.gammaln(k * alpha) - k * pt.gammaln(alpha) + ((alpha - 1) * pt.log(p)).sum(-1)
+    jacobian = (-pt.softplus(-value) - pt.softplus(value)).sum(-1)
+    return dirichlet + jacobian
+
+
+def _induced_dirichlet_random(template, alpha, rng=None, size=None):
+    k = np.shape(template)[-1] + 1
+    probabilities = rng.dirichlet(np.full(k, float(alpha)), size=size)
+    return logit(np.cumsum(probabilities, axis=-1)[..., :-1])
+
+
+def cutpoint_prior(prior: Prior, name: str, *, dims: str, n_cut: int):
+    """Create ``n_cut`` ordered cut points ``name``: an induced Dirichlet, or an ordered
+    ``prior`` (e.g. Normal)."""
+    ordered = pm.distributions.transforms.ordered
+    if prior.dist != INDUCED_DIRICHLET:
+        return prior.create(name, dims=dims, transform=ordered)
+    return pm.CustomDist(
+        name,
+        np.zeros(n_cut),
+        float(prior.params.get("alpha", 1.0)),
+        logp=_induced_dirichlet_logp,
+        random=_induced_dirichlet_random,
+        # The zeros only carry the number of cut points into the random generator's signature.
+        signature="(c),()->(c)",
+        transform=ordered,
+        dims=dims,
+    )

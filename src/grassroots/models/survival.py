@@ -37,7 +37,7 @@ import pytensor.tensor as pt
 from grassroots.models.base import Family, OutcomeData, Prediction
 from grassroots.models.design import Scaling, late_design_matrix
 from grassroots.models.exceptions import ModelDataError
-from grassroots.models.priors import resolve_prior
+from grassroots.models.priors import coefficient_prior, resolve_prior
 from grassroots.models.spec import OutcomeSpec
 
 DEFAULT_TIMES: tuple[float, ...] = (12.0, 24.0, 36.0)
@@ -247,8 +247,11 @@ class SurvivalFamily(Family):
         late_eta = pt.zeros(len(values["time"]))
         if outcome.time_varying:
             # Not centred: a centred late term would put a step into the baseline at the onset.
-            beta_late = resolve_prior("beta", *priors).create(
-                f"{name}_beta_late", dims=f"{name}_late_term"
+            beta_late = coefficient_prior(
+                resolve_prior("beta", *priors),
+                f"{name}_beta_late",
+                dims=f"{name}_late_term",
+                term_sds=values["late_term_sds"],
             )
             late_eta = pt.dot(values["late_design"], beta_late)
         if outcome.baseline.kind == "piecewise":

@@ -23,7 +23,7 @@ import pandas as pd
 
 from grassroots.data.schema import Lang
 from grassroots.inference.diagnostics import EBFMI_MIN
-from grassroots.models.priors import DEFAULT_PRIORS, Prior, resolve_prior
+from grassroots.models.priors import DEFAULT_PRIORS, Prior, per_term, resolve_prior
 from grassroots.reporting.convergence import (
     ESS_MIN,
     RHAT_MAX,
@@ -35,6 +35,7 @@ from grassroots.reporting.model_tables import (
     coefficient_estimates,
     coefficient_label,
     diagnostics_overview,
+    format_prior,
     outcome_of,
     prior_declarations,
     role_label,
@@ -205,12 +206,13 @@ def appendix_b_priors(
         named = [(model, fit.spec) for model, fit in fits.items()]
     else:
         named = [(spec.name, spec) for spec in fits]
-    declarations = pd.concat(
-        [prior_declarations(spec).assign(model=model) for model, spec in named],
-        ignore_index=True,
-    )
+    frames = [prior_declarations(spec).assign(model=model) for model, spec in named]
+    if isinstance(fits, Mapping):
+        frames += [per_unit_priors(fit).assign(model=model) for model, fit in fits.items()]
+    declarations = pd.concat(frames, ignore_index=True)
     roles = list(dict.fromkeys(declarations["role"]))
-    order = {role: k for k, role in enumerate(("beta", *[r for r in roles if r != "beta"]))}
+    first = ("beta", PER_UNIT_ROLE)
+    order = {role: k for k, role in enumerate((*first, *[r for r in roles if r not in first]))}
     grouped = (
         declarations.assign(rank=declarations["role"].map(order))
         .groupby(["rank", "role", "level", "prior", "source"], sort=True)["model"]
@@ -218,11 +220,13 @@ def appendix_b_priors(
         .reset_index()
     )
     source_words = {"spec": text("prior_spec", lang), "default": text("prior_default", lang)}
+    per_unit = {"en": "coefficient of {term}, per unit change", "zh": "{term}系数（每单位变化）"}
     frame = pd.DataFrame(
         {
             text("parameter", lang): [
-                role_label(role, level, lang) for role, level in zip(
-                    grouped["role"], grouped["level"], strict=True)
+                per_unit[lang].format(term=coefficient_label(level, lang))
+                if role == PER_UNIT_ROLE else role_label(role, level, lang)
+                for role, level in zip(grouped["role"], grouped["level"], strict=True)
             ],
             text("prior", lang): grouped["prior"],
             text("source", lang): grouped["source"].map(source_words),
@@ -232,18 +236,25 @@ def appendix_b_priors(
     if lang == "zh":
         title = "附表B1 先验分布"
         note = (
-            "系数为标准化预测变量（每标准差）上的对数风险比或对数比值比；"
+            "系数先验按各项的标准差表述（rstanarm 的自动缩放）：标准化的连续变量即为每标准差的"
+            "对数风险比或对数比值比；0/1 变量、虚拟变量及交互项 x 每单位变化的先验尺度为所列尺度"
+            "÷ sd(x)（sd 取自拟合数据，逐项列出）。切点先验由平均协变量处各等级概率的 Dirichlet"
+            "（α）分布导出（Betancourt 2019），随等级数自动伸缩。"
             "基线、截距与切点在平均协变量处抽样，并在参照协变量处报告；"
-            "组效应采用非中心化参数化，标准差为对数风险或 logit 尺度。μ、σ、λ 为分布参数。"
+            "组效应采用非中心化参数化，标准差为对数风险或 logit 尺度。μ、σ、λ、α 为分布参数。"
         )
     else:
         title = "Appendix Table B1. Prior distributions"
         note = (
-            "Coefficients are log hazard or log odds ratios per SD of standardised predictors "
-            "(1 vs 0 for binary, vs the reference level for categorical ones); baselines, "
-            "intercepts and cut points are sampled at the average covariate profile and reported "
-            "at the reference profile; group effects are non-centred, their SDs on the "
-            "log-hazard or logit scale. μ, σ, λ are the distributions' parameters."
+            "Coefficient priors are stated per SD of their term and autoscaled (rstanarm's rule): "
+            "for standardised continuous predictors they are per SD; for a 0/1, dummy or "
+            "interaction term x the scale per unit change is the listed one ÷ sd(x) on the "
+            "fitted data (listed term by term). Cut points have the prior induced by a "
+            "Dirichlet(α) prior on the category probabilities at the average covariate profile "
+            "(Betancourt 2019), which widens with the number of levels. Baselines, intercepts "
+            "and cut points are sampled at the average covariate profile and reported at the "
+            "reference profile; group effects are non-centred, their SDs on the log-hazard or "
+            "logit scale. μ, σ, λ, α are the distributions' parameters."
         )
     return Table(
         name=name,
@@ -254,6 +265,49 @@ def appendix_b_priors(
         lang=lang,
         align="llll",
     )
+
+
+#: Role of the per-unit coefficient priors that :func:`per_unit_priors` lists (level: the term).
+PER_UNIT_ROLE = "beta_per_unit"
+
+
+def per_unit_priors(fit: Fit) -> pd.DataFrame:
+    """The coefficient prior per unit change of every term not standardised (0/1, dummy and
+    interaction terms), as the model used it (:func:`~grassroots.models.priors.per_term`).
+
+    Returns
+    -------
+    DataFrame
+        Columns as :func:`~grassroots.reporting.model_tables.prior_declarations`, with role
+        :data:`PER_UNIT_ROLE` and the term in ``level``.
+    """
+    rows = []
+    coords = {name: fit.posterior.coords[name].values for name in fit.posterior.coords}
+    for outcome in fit.spec.outcomes:
+        tables = (fit.spec.priors, outcome.priors)
+        prior = resolve_prior("beta", *tables)
+        declared = any("beta" in table for table in tables)
+        terms = [
+            term
+            for dim in (f"{outcome.name}_term", f"{outcome.name}_late_term")
+            for term in np.asarray(coords.get(dim, [])).tolist()
+        ]
+        for term in dict.fromkeys(terms):
+            sd = fit.scaling.term_sd(term)
+            if sd == 1.0:
+                continue
+            params = {key: float(f"{value:.3g}") for key, value in per_term(prior, sd).items()}
+            rows.append(
+                {
+                    "model": fit.spec.name,
+                    "outcome": outcome.name,
+                    "role": PER_UNIT_ROLE,
+                    "level": term,
+                    "prior": format_prior(Prior(prior.dist, params)),
+                    "source": "spec" if declared else "default",
+                }
+            )
+    return pd.DataFrame(rows, columns=["model", "outcome", "role", "level", "prior", "source"])
 
 
 # --- appendix B: prior sensitivity --------------------------------------------------------------

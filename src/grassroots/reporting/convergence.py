@@ -30,6 +30,7 @@ __all__ = [
     "diagnostic_rows",
     "diagnostics_frame",
     "failed_checks",
+    "prior_dominance_note",
 ]
 
 RHAT_MAX = 1.01
@@ -275,3 +276,49 @@ def diagnostic_rows(
             row[model] = shown + (" ⚠" if failed.at[model, check] else "")
         rows.append(row)
     return pd.DataFrame(rows, columns=[label_column, *models])
+
+
+_DOMINANCE_FLAG: Mapping[Lang, str] = {
+    "en": "⚠ Prior dominates (posterior SD > {threshold:g} × prior SD; these estimates mostly "
+    "restate the prior): {details}.",
+    "zh": "⚠ 先验主导（后验标准差 > {threshold:g} × 先验标准差，估计主要反映先验）：{details}。",
+}
+
+
+def prior_dominance_note(
+    dominated: Mapping[str, Sequence[str]], lang: Lang = "en", *, threshold: float | None = None
+) -> str:
+    """The flag a table's note carries when a prior dominates some coefficients; ``""`` if none.
+
+    Parameters
+    ----------
+    dominated
+        Per model, the labels of its dominated coefficients (e.g. from
+        :func:`grassroots.inference.prior_dominance.dominated_terms`, translated by the caller).
+    lang
+        ``"en"`` or ``"zh"``.
+    threshold
+        The ratio the check used (default
+        :data:`~grassroots.inference.prior_dominance.PRIOR_DOMINANCE_THRESHOLD`).
+
+    Examples
+    --------
+    >>> prior_dominance_note({"M1": []})
+    ''
+    >>> prior_dominance_note({"M1": ["sex[2]"]})[:18]
+    '⚠ Prior dominates '
+    """
+    from grassroots.inference.prior_dominance import PRIOR_DOMINANCE_THRESHOLD
+
+    words = _DETAIL[lang]
+    details = [
+        words["model"].format(model=model) + words["item_sep"].join(terms)
+        for model, terms in dominated.items()
+        if terms
+    ]
+    if not details:
+        return ""
+    return _DOMINANCE_FLAG[lang].format(
+        threshold=PRIOR_DOMINANCE_THRESHOLD if threshold is None else threshold,
+        details=words["model_sep"].join(details),
+    )

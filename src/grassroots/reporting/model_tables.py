@@ -47,12 +47,14 @@ import pandas as pd
 
 from grassroots.data import schema
 from grassroots.data.schema import Lang
+from grassroots.inference.prior_dominance import dominated_terms
 from grassroots.models.priors import resolve_lkj_eta, resolve_prior
 from grassroots.reporting.convergence import (
     ESS_MIN,
     RHAT_MAX,
     convergence_note,
     diagnostic_rows,
+    prior_dominance_note,
 )
 from grassroots.reporting.labels import level_name, level_plural, term_label, text
 from grassroots.reporting.tables import (
@@ -438,9 +440,16 @@ def prior_declarations(spec: ModelSpec) -> pd.DataFrame:
 
 # In the order the notes list the priors.
 _ROLE_WORDS: Mapping[str, Mapping[Lang, str]] = {
-    "beta": {"en": "coefficients", "zh": "回归系数"},
+    "beta": {
+        "en": "coefficients per SD of their term (per unit of a 0/1 or dummy term x: "
+        "scale ÷ sd(x))",
+        "zh": "回归系数（按项的标准差；0/1 或虚拟变量 x 每单位：尺度 ÷ sd(x)）",
+    },
     "intercept": {"en": "intercept", "zh": "截距"},
-    "cutpoints": {"en": "cut points", "zh": "切点"},
+    "cutpoints": {
+        "en": "cut points (Dirichlet on the category probabilities at the average profile)",
+        "zh": "切点（平均协变量处各等级概率的 Dirichlet 分布）",
+    },
     "log_hazard": {"en": "baseline log hazard, first interval", "zh": "首区间基线对数风险"},
     "log_hazard_step": {
         "en": "change of the baseline log hazard between intervals",
@@ -910,11 +919,29 @@ def model_table(
         note=model_note(shown, lang, outcome=outcome, loo=shown_loo, prob=prob),
         data=tidy,
         panel=PANEL,
-        flags=(convergence_note(diagnostics_overview(shown), lang),),
+        flags=(
+            convergence_note(diagnostics_overview(shown), lang),
+            prior_dominance_note(_dominated_labels(shown, outcome, lang, label), lang),
+        ),
         lang=lang,
         # Explicit: "−123.4 ± 5.6" and "—" cells would otherwise make a model column textual.
         align="l" + "r" * len(models),
     )
+
+
+def _dominated_labels(
+    fits: Mapping[str, Fit], outcome: str | None, lang: Lang, label: Callable[[str, Lang], str]
+) -> dict[str, list[str]]:
+    """Per model, the row labels of the reported outcome's coefficients whose prior dominates."""
+    result = {}
+    for model, fit in fits.items():
+        prefix = f"{outcome_of(fit, outcome)}_beta"
+        result[model] = [
+            label(term.split("[", 1)[1][:-1], lang)
+            for term in dominated_terms(fit)
+            if term.split("[", 1)[0] in (prefix, f"{prefix}_late")
+        ]
+    return result
 
 
 def _span(fits: Mapping[str, Fit]) -> str:
