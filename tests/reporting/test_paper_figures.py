@@ -49,15 +49,19 @@ def test_forest_plot_across_models(survival_fits, tmp_path: Path):
     assert glyph_warnings(fig) == []
     ax = fig.axes[0]
     labels = [t.get_text() for t in ax.get_yticklabels()]
-    # Default panels: weaknesses, strengths, strategies, interactions (controls left out).
-    assert labels[:3] == ["权力", "资源", "技术能力"]
+    # Default panels: the paper's concepts and the interactions (controls left out), with the
+    # labels of Table 2: a main effect in M4's interactions says where it holds.
+    assert labels[:3] == ["权力（M4：跨部门协作机制 = 0 时）", "资源", "技术能力（M4：外包开发 = 0 时）"]
+    assert "跨部门协作机制（M4：权力取均值时）" in labels
     assert "创新短视化（第 12 个月后）" in labels and "地区：西部" not in labels
     assert labels[-1] == "技术能力 × 外包开发"
     assert [t.get_text() for t in ax.get_legend().get_texts()] == ["M1", "M2", "M3", "M4"]
     assert ax.get_xlabel() == "风险比（对数刻度）"
     assert saves_identically(fig, tmp_path, "forest_zh")
-    en = coefficient_forest(survival_fits, "en", models=["M4"], panels=("controls",))
-    assert en.axes[0].get_yticklabels()[0].get_text() == "Cross-department collaboration"
+    en = coefficient_forest(survival_fits, "en", models=["M4"], panels=("remedies",))
+    assert [t.get_text() for t in en.axes[0].get_yticklabels()] == [
+        "Cross-department collaboration (at the mean of Authority)"
+    ]
 
 
 def test_caterpillar_sorted_with_extremes_named(survival_fits, tmp_path: Path):

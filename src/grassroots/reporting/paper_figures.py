@@ -30,6 +30,7 @@ from grassroots.reporting.model_tables import (
     COEFFICIENT_PANELS,
     coefficient_estimates,
     coefficient_label,
+    given_by_term,
     outcome_of,
 )
 
@@ -50,7 +51,14 @@ __all__ = [
 ]
 
 #: Panels a forest plot shows by default: the paper's argument, not the controls.
-FOREST_PANELS: tuple[str, ...] = ("weaknesses", "strengths", "strategies", "interactions")
+FOREST_PANELS: tuple[str, ...] = (
+    "weaknesses",
+    "strengths",
+    "remedies",
+    "strategies",
+    "dilemmas",
+    "interactions",
+)
 
 
 def _capitalised(words: str, lang: Lang) -> str:
@@ -107,12 +115,18 @@ def coefficient_forest(
                                               order.index(t)))  # fmt: skip
     shown = estimates[estimates["model"].isin(models) & estimates["term"].isin(terms)]
     survival = (shown["ratio"] == "HR").all()
+    # The same labels as Tables 2-4: a main effect in an interaction says where it holds.
+    givens = given_by_term(shown)
+
+    def label(term: str, lang: Lang) -> str:
+        return coefficient_label(term, lang, given=givens.get(term, ""))
+
     return forest_plot(
         shown[["model", "term", "estimate", "lower", "upper"]],
         lang,
         models=list(models),
         terms=list(terms),
-        label=coefficient_label,
+        label=label,
         xlabel=text("hazard_ratio" if survival else "odds_ratio", lang),
         title=title,
     )
