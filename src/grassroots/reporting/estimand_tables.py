@@ -46,6 +46,7 @@ from grassroots.reporting.labels import term_label, text
 from grassroots.reporting.tables import PANEL, Table, format_estimate
 
 __all__ = [
+    "contrast_scale",
     "quantity_label",
     "subgroup_label",
     "table5_contrasts",
@@ -132,6 +133,20 @@ def _is_probability(quantity: object) -> bool:
 def _scale(quantity: object) -> tuple[float, int]:
     """Multiplier and decimals of a quantity's cells: percentage points or rating points."""
     return (100.0, 1) if _is_probability(quantity) else (1.0, 2)
+
+
+def contrast_scale(quantity: object) -> tuple[float, str]:
+    """Multiplier and unit (a ``labels.TEXT`` key, "" for none) of a contrast of ``quantity``
+    as Tables 5-7 print it: probabilities in percentage points, ratings in rating points.
+
+    Examples
+    --------
+    >>> contrast_scale("S(12)"), contrast_scale("E"), contrast_scale(None)
+    ((100.0, 'delta_pp'), (1.0, 'delta_rating'), (1.0, ''))
+    """
+    if not _present(quantity):
+        return 1.0, ""
+    return (100.0, "delta_pp") if _is_probability(quantity) else (1.0, "delta_rating")
 
 
 def _delta(row: pd.Series) -> str:

@@ -54,6 +54,8 @@ TEXT: Mapping[str, Mapping[Lang, str]] = {
     "scenario": {"en": "Scenario", "zh": "情景"},
     "contrast": {"en": "Difference from the status quo", "zh": "相对现状的差异"},
     "density": {"en": "Posterior density", "zh": "后验密度"},
+    "delta_pp": {"en": "Δ, percentage points", "zh": "Δ（百分点）"},
+    "delta_rating": {"en": "Δ, rating points", "zh": "Δ（评分分值）"},
     # --- model tables (Tables 2-4) and their appendices -------------------------------------
     "panel_weaknesses": {"en": "Weaknesses", "zh": "弱势"},
     "panel_strengths": {"en": "Strengths", "zh": "优位"},
