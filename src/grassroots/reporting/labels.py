@@ -109,6 +109,9 @@ TEXT: Mapping[str, Mapping[Lang, str]] = {
     },
     "survival_outcome": {"en": "Project survival", "zh": "项目存续"},
     "rank": {"en": "Rank", "zh": "排序"},
+    "mean_delta_cri": {"en": "Mean Δ [95% CrI]", "zh": "Δ 均值 [95% 可信区间]"},
+    "rank_cri": {"en": "Rank [95% CrI]", "zh": "名次 [95% 可信区间]"},
+    "pr_top": {"en": "P(top {k})", "zh": "P(前 {k} 名)"},
     "weakness_tercile_short": {"en": "Weakness tercile", "zh": "弱势三分位"},
     # --- figures ------------------------------------------------------------------------------
     "months_since_launch": {"en": "Months since launch", "zh": "上线后月数"},
