@@ -7,7 +7,6 @@ import pandas as pd
 import pytest
 from _fakes import fake_fit, make_spec
 
-from grassroots.estimands.heterogeneity import rank_summary
 from grassroots.estimands import (
     EstimandError,
     Grouping,
@@ -18,6 +17,7 @@ from grassroots.estimands import (
     targeting,
     weakness_tercile,
 )
+from grassroots.estimands.heterogeneity import rank_summary
 
 UP = Scenario("up", (Shift("resources", 1.0),))
 TECH = Scenario("tech", (Shift("tech_capacity", 1.0),))

@@ -9,10 +9,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from grassroots.data.simulate import config_from_overrides, simulate
 from _paper_fakes import fake_fit
 from matplotlib.figure import Figure
 
+from grassroots.data.simulate import config_from_overrides, simulate
 from grassroots.reporting.figures import save_figure
 from grassroots.reporting.paper_figures import (
     caterpillar_frame,
@@ -52,7 +52,11 @@ def test_forest_plot_across_models(survival_fits, tmp_path: Path):
     labels = [t.get_text() for t in ax.get_yticklabels()]
     # Default panels: the paper's concepts and the interactions (controls left out), with the
     # labels of Table 2: a main effect in M4's interactions says where it holds.
-    assert labels[:3] == ["权力（M4：跨部门协作机制 = 0 时）", "资源", "技术能力（M4：外包开发 = 0 时）"]
+    assert labels[:3] == [
+        "权力（M4：跨部门协作机制 = 0 时）",
+        "资源",
+        "技术能力（M4：外包开发 = 0 时）",
+    ]
     assert "跨部门协作机制（M4：权力取均值时）" in labels
     assert "创新短视化（第 12 个月后）" in labels and "地区：西部" not in labels
     assert labels[-1] == "技术能力 × 外包开发"
