@@ -8,13 +8,20 @@ Every builder takes the fits of one table as a mapping ``column header -> Fit`` 
 panel                     rows
 ========================  ======================================================================
 Weaknesses, Strengths,    HR or OR per SD (binary: 1 vs 0; categorical: vs the reference level)
-Controls, Strategies,     as "posterior median [95% equal-tailed CrI]"; the panel of a term comes
-Interactions              from its codebook role (:func:`term_panel`); "—" where a model lacks it
+Remedies, Strategies,     as "posterior median [95% equal-tailed CrI]"; the panel of a term comes
+Dilemmas, Interactions,   from its codebook role (:func:`term_panel`); "—" where a model lacks it
+Controls
 Variance components       SD of the group effects per level (log-hazard or logit scale) and the
                           share of variance per level (:func:`variance_components`)
 Fit and diagnostics       PSIS-LOO elpd ± SE (:func:`loo_summary`), N per level, max R-hat, min
                           bulk and tail ESS, divergent transitions
 ========================  ======================================================================
+
+A main effect of a column that enters an interaction is the effect where the other column is 0
+(at its mean when standardised, at 0 when binary, at the reference level when categorical); its
+row label says so and in which models (:func:`interaction_given`, :func:`coefficient_label`). A
+late (time-varying) survival effect has two rows: the HR after the onset, ``exp(beta +
+beta_late)`` per draw, and the change at the onset, ``exp(beta_late)``.
 
 The note says which model, which priors (from the specs), which N, how the variance shares are
 defined and how the sampler did; a fit that missed R-hat <= 1.01, ESS >= 400 or had divergent
