@@ -388,6 +388,7 @@ def appendix_c_frequentist(
                 "method": m["method"] if m is not None else "",
             })  # fmt: skip
     frame = pd.DataFrame(rows, columns=headers, index=pd.Index(panels, name=PANEL))
+    late = any("~after" in str(row["term"]) for row in data_rows)
     method_list = ("；" if lang == "zh" else "; ").join(f"{m}: {v}" for m, v in methods.items())
     pct = f"{100 * prob:g}%"
     if lang == "zh":
@@ -399,6 +400,9 @@ def appendix_c_frequentist(
             f"给出 Wald {pct} 置信区间（{method_list}）。最后一列为两者之比。"
             "风险比与比值比不可合并（non-collapsible），故不含组效应的估计通常更接近 1。"
         )
+        if late:
+            note += ("某月之后的风险比：贝叶斯为逐抽样计算的 exp(β + β_late)，极大似然为 "
+                     "exp(β̂ + β̂_late)，其标准误由拟合的协方差矩阵（delta 法）求得。")
         if unconverged:
             note += f"极大似然优化未收敛：{', '.join(unconverged)}。"
     else:
@@ -411,6 +415,9 @@ def appendix_c_frequentist(
             "estimate. Hazard and odds ratios are non-collapsible, so estimates without group "
             "effects tend to lie closer to 1."
         )
+        if late:
+            note += (" HR after a month: Bayesian exp(β + β_late) per draw; ML exp(β̂ + β̂_late) "
+                     "with its SE from the fitted covariance (delta method).")
         if unconverged:
             note += f" ML optimiser did not converge: {', '.join(unconverged)}."
     return Table(
