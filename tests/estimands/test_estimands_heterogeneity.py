@@ -17,6 +17,7 @@ from grassroots.estimands import (
     targeting,
     weakness_tercile,
 )
+from grassroots.estimands.heterogeneity import rank_summary
 
 UP = Scenario("up", (Shift("resources", 1.0),))
 TECH = Scenario("tech", (Shift("tech_capacity", 1.0),))
@@ -144,6 +145,31 @@ def test_targeting_ranks_townships_by_their_average_gain(fit, frame):
         targeting(fit, frame, [UP], quantity="S(25)")
     lowest = targeting(fit, frame, [UP], outcome="extensive", quantity="P", descending=False)
     assert lowest.table["mean"].is_monotonic_increasing
+
+
+def test_targeting_reports_the_posterior_of_the_ranks(fit, frame):
+    result = targeting(fit, frame, [UP], quantity="S(24)", top=5)
+    up = result.table.set_index("township_id")
+    draws = result.draws.sel(scenario="up").stack(sample=("chain", "draw"))
+    labels = [u.split("/")[-1] for u in draws["unit"].to_numpy()]
+    values = draws.to_numpy()  # (unit, sample)
+    # By hand: per draw, how many townships gain more (+1) is the rank; P(rank <= 5).
+    ranks = (values[None, :, :] > values[:, None, :]).sum(axis=1) + 1
+    expected = dict(zip(labels, (ranks <= 5).mean(axis=1), strict=True))
+    assert up["pr_top"].to_dict() == pytest.approx(expected)
+    assert (up["top_k"] == 5).all()
+    assert ((up["rank_lower"] <= up["rank_median"]) & (up["rank_median"] <= up["rank_upper"])).all()
+    assert set(up["rank_lower"]) <= set(range(1, len(up) + 1))
+    assert up["pr_top"].sum() == pytest.approx(5.0)  # five places in the top five, every draw
+
+
+def test_rank_summary_ranks_the_largest_gain_first():
+    samples = np.array([[[0.3, 0.1], [0.2, 0.2], [0.1, 0.3]]])  # 1 scenario, 3 units, 2 draws
+    ranks = rank_summary(samples, prob=0.5, top=1)
+    assert ranks["pr_top"].tolist() == [[0.5, 0.0, 0.5]]
+    lowest = rank_summary(samples, prob=0.5, top=1, descending=False)
+    assert lowest["pr_top"].tolist() == [[0.5, 0.0, 0.5]]
+    assert rank_summary(samples, top=2)["pr_top"].tolist() == [[0.5, 1.0, 0.5]]
 
 
 def test_targeting_counties(fit, frame):

@@ -127,6 +127,25 @@ def test_sensitivity_table_from_refits(study_frame):
     assert "multiplied by 0.5, 1, 2" in table.note
 
 
+def test_sensitivity_labels_say_where_a_main_effect_in_an_interaction_holds(study_frame):
+    by_factor = {factor: fits_of({"M4": SURVIVAL["M4"]}, study_frame) for factor in (1.0, 2.0)}
+    estimates = sensitivity_estimates(by_factor)
+    for lang, authority, collaboration in [
+        ("en", "Authority (at Cross-department collaboration = 0)",
+         "Cross-department collaboration (at the mean of Authority)"),
+        ("zh", "权力（跨部门协作机制 = 0 时）", "跨部门协作机制（权力取均值时）"),
+    ]:  # fmt: skip
+        labels = appendix_b_sensitivity(estimates, lang).frame.iloc[:, 0].tolist()
+        assert labels[0] == authority and collaboration in labels
+    labels = appendix_b_sensitivity(estimates).frame.iloc[:, 0].tolist()
+    # The order of Tables 2-4: remedies, strategies, the dilemma, interactions, controls, SDs.
+    order = [labels.index(label) for label in [
+        "Cross-department collaboration (at the mean of Authority)", "Extensive innovation",
+        "Short-sighted innovation, after month 12", "Cross-department collaboration × Authority",
+        "Region: West", "SD, township"]]  # fmt: skip
+    assert order == sorted(order)
+
+
 def test_sensitivity_table_rejects_bad_input():
     import pandas as pd
 

@@ -223,3 +223,20 @@ def test_table8_shows_the_top_townships_and_keeps_the_whole_list(ranked):
     assert zh.title.startswith("表8") and "高" in "".join(zh.frame.to_numpy().ravel().tolist())
     with pytest.raises(ValueError, match="rank"):
         table8_targeting(ranked.drop(columns="rank"))
+
+
+def test_table8_shows_the_statistic_it_ranks_by_and_the_rank_uncertainty(ranked):
+    # Ranked by the posterior mean: the mean must be the Δ shown, not the median.
+    skewed = ranked.assign(
+        median=ranked["mean"] - 0.03, rank_lower=ranked["rank"], rank_upper=ranked["rank"] + 7,
+        pr_top=(0.9 - ranked["rank"] / 100).round(2), top_k=15,
+    )  # fmt: skip
+    table = table8_targeting(skewed, scenario_labels=LABELS, top=5)
+    first = table.frame.iloc[0]
+    assert first["Mean Δ [95% CrI]"] == "19.5 [14.5, 24.5]"
+    assert first["Rank [95% CrI]"] == "[1, 8]"
+    assert first["P(top 15)"] == "0.89"
+    assert "posterior mean of Δ" in table.note and "top 15" in table.note
+    assert table.align == "r" + "l" * 4 + "rrr" + "rr"
+    zh = table8_targeting(skewed, "zh", top=5)
+    assert list(zh.frame.columns[-3:]) == ["Pr(Δ > 0)", "名次 [95% 可信区间]", "P(前 15 名)"]

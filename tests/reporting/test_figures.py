@@ -140,6 +140,40 @@ def test_contrast_density_plot(draws: pd.DataFrame) -> None:
         contrast_density_plot(draws.drop(columns="value"))
 
 
+def test_contrast_densities_get_one_panel_per_quantity_in_table_units() -> None:
+    rng = np.random.default_rng(4)
+    quantities = [("survival", "S(12)", 0.02), ("survival", "S(24)", 0.05),
+                  ("survival", "S(36)", 0.08), ("demand_fit", "P(>=4)", 0.03),
+                  ("demand_fit", "E", 0.2)]  # fmt: skip
+    draws = pd.concat(
+        [pd.DataFrame({"model": "structural", "scenario": "all", "outcome": outcome,
+                       "quantity": quantity, "value": rng.normal(shift, 0.01, 300)})
+         for outcome, quantity, shift in quantities],
+        ignore_index=True,
+    )  # fmt: skip
+    for lang, titles, units in [
+        ("en", ["S(12): still running at 12 months", "S(24): still running at 24 months",
+                "S(36): still running at 36 months", "P(Demand fit ≥ 4)"],
+         ["Δ, percentage points"] * 4 + ["Δ, rating points"]),
+        ("zh", ["S(12)：12 个月时仍在运行"], ["Δ（百分点）"]),
+    ]:  # fmt: skip
+        fig = contrast_density_plot(draws, lang)
+        panels = [ax for ax in fig.axes if ax.get_visible()]
+        assert len(panels) == len(quantities)
+        assert [ax.get_title(loc="left") for ax in panels][: len(titles)] == titles
+        assert [ax.get_xlabel() for ax in panels][: len(units)] == units
+    assert _glyph_warnings(fig) == []
+    # The median tick sits at the median of the panel's own draws, in percentage points for
+    # probabilities and rating points for the expected rating.
+    en = [ax for ax in contrast_density_plot(draws).axes if ax.get_visible()]
+    for ax, (outcome, quantity, _) in zip(en, quantities, strict=True):
+        values = draws.loc[(draws["outcome"] == outcome) & (draws["quantity"] == quantity),
+                           "value"].to_numpy()  # fmt: skip
+        factor = 1.0 if quantity == "E" else 100.0
+        tick = [line for line in ax.get_lines() if line.get_marker() == "|"][0]
+        assert tick.get_xdata()[0] == pytest.approx(factor * np.median(values))
+
+
 def test_plots_leave_global_settings_alone(estimates: pd.DataFrame) -> None:
     before = list(mpl.rcParams["font.family"])
     forest_plot(estimates, "zh")

@@ -79,7 +79,9 @@ def test_cox_with_a_late_effect_splits_follow_up_at_the_onset(study_frame):
     fit = fake_fit(SURVIVAL["M3"], study_frame)
     estimates = frequentist_estimates(fit, study_frame)
     assert estimates["method"].iloc[0] == "statsmodels PHReg, follow-up split at the onset"
-    assert estimates["term"].iloc[-1] == "short_sighted~after12"
+    assert estimates["term"].iloc[-2:].tolist() == [
+        "short_sighted~change12", "short_sighted~after12"
+    ]
     # Delayed entry reproduces lifelines' time-varying Cox model on the same episodes (the data
     # hold an event exactly at the onset, where the risk-set convention matters).
     assert ((study_frame["months"] == 12) & (study_frame["discontinued"] == 1)).any()
@@ -95,8 +97,37 @@ def test_cox_with_a_late_effect_splits_follow_up_at_the_onset(study_frame):
     )  # fmt: skip
     reference = CoxTimeVaryingFitter().fit(episodes, event_col="event", start_col="start",
                                            stop_col="stop", id_col="id")  # fmt: skip
-    assert np.allclose(estimates["estimate"], reference.params_.to_numpy(), atol=1e-6)
-    assert np.allclose(estimates["se"], reference.standard_errors_.to_numpy(), atol=1e-5)
+    coefficients = estimates.iloc[:-1]
+    assert np.allclose(coefficients["estimate"], reference.params_.to_numpy(), atol=1e-6)
+    assert np.allclose(coefficients["se"], reference.standard_errors_.to_numpy(), atol=1e-5)
+    # After the onset: main + late coefficient, SE by the delta method on the fitted covariance.
+    main, late = reference.params_.iloc[terms.index("short_sighted")], reference.params_.iloc[-1]
+    cov = reference.variance_matrix_.to_numpy()
+    k, j = terms.index("short_sighted"), len(terms) - 2
+    after = estimates.set_index("term").loc["short_sighted~after12"]
+    assert after["estimate"] == pytest.approx(main + late, abs=1e-6)
+    assert after["se"] == pytest.approx(math.sqrt(cov[k, k] + cov[j, j] + 2 * cov[k, j]),
+                                        abs=1e-5)  # fmt: skip
+    assert after["ratio"] == pytest.approx(math.exp(main + late), rel=1e-5)
+    assert after["lower"] < after["estimate"] < after["upper"]
+
+
+def test_appendix_c_labels_conditions_and_late_rows_like_table_2(study_frame):
+    fit = fake_fit(SURVIVAL["M4"], study_frame)
+    table = appendix_c_frequentist({"Survival M4": fit}, study_frame)
+    labels = table.frame.iloc[:, 0].tolist()
+    assert labels[0] == "Authority (at Cross-department collaboration = 0)"
+    assert "Cross-department collaboration (at the mean of Authority)" in labels
+    # Blocks in the order of Tables 2-4: remedies before strategies, the dilemma after them.
+    assert labels.index("Cross-department collaboration (at the mean of Authority)") < (
+        labels.index("Extensive innovation")
+    ) < labels.index("Short-sighted innovation, after month 12") < labels.index("Region: West")
+    after = table.data.set_index("term").loc["short_sighted~after12"]
+    assert np.isfinite(after["ml_ratio"]) and np.isfinite(after["bayes_median"])
+    assert "ML exp(β̂ + β̂_late) with its SE from the fitted covariance" in table.note
+    zh = appendix_c_frequentist({"Survival M4": fit}, study_frame, "zh")
+    assert zh.frame.iloc[0, 0] == "权力（跨部门协作机制 = 0 时）"
+    assert "delta 法" in zh.note
 
 
 def test_episodes_split_follow_up_and_keep_each_event_once():

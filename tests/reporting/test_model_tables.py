@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+import xarray as xr
 from _paper_fakes import STRATEGIES, SURVIVAL, fake_fit, fits_of
 
 from grassroots.inference import Fit
@@ -58,39 +59,75 @@ def test_hazard_ratio_cells_are_exp_of_the_posterior_median_and_quantiles(surviv
     table = table2_survival(survival_fits)
     m2 = survival_fits["M2"]
     expected = ratio_cell(draws(m2, "survival_beta", survival_term="authority"))
-    assert cell(table, "Weaknesses", "Authority", "M2") == expected
+    authority = "Authority (M4: at Cross-department collaboration = 0)"
+    assert cell(table, "Weaknesses", authority, "M2") == expected
     # The fake coefficient of authority is 0.1 (first term): HR ~ exp(0.1).
     assert expected.startswith("1.1")
     m4 = survival_fits["M4"]
     assert cell(table, "Interactions", "Cross-department collaboration × Authority", "M4") == (
         ratio_cell(draws(m4, "survival_beta", survival_term="collaboration:authority"))
     )
-    late = ratio_cell(draws(m4, "survival_beta_late", survival_late_term="short_sighted"))
-    assert cell(table, "Strategies", "Short-sighted innovation, after month 12", "M4") == late
     # A term a model does not have is a dash, and M0 has none at all.
     assert cell(table, "Strengths", "Proximity to residents", "M1") == "—"
-    assert cell(table, "Weaknesses", "Authority", "M0") == "—"
+    assert cell(table, "Weaknesses", authority, "M0") == "—"
+
+
+def test_the_hazard_ratio_after_the_onset_combines_main_and_late_effect_per_draw(
+    survival_fits, study_frame
+):
+    # Main and late coefficient with independent draws, so that the combined ratio's interval
+    # is not the product of the two intervals.
+    m4 = survival_fits["M4"]
+    rng = np.random.default_rng(5)
+    main = draws(m4, "survival_beta", survival_term="short_sighted")
+    late = 0.5 + 0.3 * rng.standard_normal(main.size)
+    posterior = m4.posterior.copy()
+    posterior["survival_beta_late"] = (
+        ("chain", "draw", "survival_late_term"),
+        late.reshape(posterior.sizes["chain"], posterior.sizes["draw"], 1),
+    )
+    trace = m4.trace.copy()
+    trace["posterior"] = xr.DataTree(posterior)
+    fits = {"M4": replace(m4, trace=trace)}
+    table = table2_survival(fits)
+    after = cell(table, "Dilemmas", "Short-sighted innovation, after month 12", "M4")
+    assert after == ratio_cell(main + late)
+    assert after != ratio_cell(late)
+    change = "Short-sighted innovation, change after month 12 (ratio of HRs)"
+    assert cell(table, "Dilemmas", change, "M4") == ratio_cell(late)
+    assert "exp(β + β_late)" in table.note
 
 
 def test_rows_come_in_the_paper_panels(survival_fits):
     table = table2_survival(survival_fits)
     assert panels(table) == [
-        "Weaknesses", "Strengths", "Controls", "Strategies", "Interactions",
-        "Variance components", "Fit and diagnostics",
+        "Weaknesses", "Strengths", "Remedies", "Strategies", "Dilemmas", "Interactions",
+        "Controls", "Variance components", "Fit and diagnostics",
     ]  # fmt: skip
     weaknesses = table.frame.loc[["Weaknesses"]].iloc[:, 0].tolist()
-    assert weaknesses == ["Authority", "Resources", "Technical capacity"]
+    assert weaknesses == [
+        "Authority (M4: at Cross-department collaboration = 0)",
+        "Resources",
+        "Technical capacity (M4: at Outsourced = 0)",
+    ]
+    remedies = table.frame.loc[["Remedies"]].iloc[:, 0].tolist()
+    assert remedies == ["Cross-department collaboration (M4: at the mean of Authority)"]
+    strategies = table.frame.loc[["Strategies"]].iloc[:, 0].tolist()
+    assert strategies == ["Extensive innovation", "Expedient governance"]
+    dilemmas = table.frame.loc[["Dilemmas"]].iloc[:, 0].tolist()
+    assert dilemmas[0] == "Short-sighted innovation"
     controls = table.frame.loc[["Controls"]].iloc[:, 0].tolist()
-    assert controls[:3] == ["Cross-department collaboration", "Region: Central", "Region: West"]
+    assert controls[:2] == ["Region: Central", "Region: West"]
     assert table.frame.columns[1] == ("HR [95% CrI]", "M0")
     assert table.panel == "panel" and table.align == "l" + "r" * 5
 
 
 @pytest.mark.parametrize(
     ("term", "panel"),
-    [("resources", "weaknesses"), ("homogeneity", "strengths"), ("collaboration", "controls"),
+    [("resources", "weaknesses"), ("homogeneity", "strengths"), ("collaboration", "remedies"),
      ("funding_source[regular_budget]", "controls"), ("expedient", "strategies"),
-     ("short_sighted", "strategies"), ("tech_capacity:outsourced", "interactions"),
+     ("short_sighted", "dilemmas"), ("short_sighted~after12", "dilemmas"),
+     ("short_sighted~change12", "dilemmas"), ("tech_capacity:outsourced", "interactions"),
      ("my_own_column", "controls")],
 )  # fmt: skip
 def test_term_panels_follow_the_codebook_roles(term: str, panel: str) -> None:
@@ -187,14 +224,19 @@ def test_chinese_table(survival_fits):
     table = table2_survival(survival_fits, "zh")
     assert table.title.startswith("表2 项目存续")
     assert table.lang == "zh"
-    assert panels(table) == ["弱势", "优位", "控制变量", "策略", "交互项", "方差成分", "拟合与诊断"]
+    assert panels(table) == [
+        "弱势", "优位", "调适举措", "策略", "困境", "交互项", "控制变量", "方差成分", "拟合与诊断",
+    ]  # fmt: skip
     assert table.frame.columns[1] == ("风险比 [95% 可信区间]", "M0")
     rows = table.frame.iloc[:, 0].tolist()
-    for label in ["权力", "地区：西部", "创新短视化（第 12 个月后）", "跨部门协作机制 × 权力",
+    for label in ["权力（M4：跨部门协作机制 = 0 时）", "跨部门协作机制（M4：权力取均值时）",
+                  "地区：西部", "创新短视化（第 12 个月后）",
+                  "创新短视化（第 12 个月后的变化，风险比之比）", "跨部门协作机制 × 权力",
                   "乡镇层标准差", "乡镇层方差占比（%）", "乡镇数", "县数", "最大 R-hat"]:
         assert label in rows, label  # fmt: skip
-    assert cell(table, "弱势", "权力", "M2") == cell(table2_survival(survival_fits), "Weaknesses",
-                                                     "Authority", "M2")  # fmt: skip
+    assert cell(table, "弱势", "权力（M4：跨部门协作机制 = 0 时）", "M2") == cell(
+        table2_survival(survival_fits), "Weaknesses",
+        "Authority (M4: at Cross-department collaboration = 0)", "M2")  # fmt: skip
     assert table.note.startswith("比例风险模型")
     assert "π²/6" in table.note
     prior = "先验：回归系数（按项的标准差；0/1 或虚拟变量 x 每单位：尺度 ÷ sd(x)） Normal(μ=0, σ=1)"
@@ -205,7 +247,8 @@ def test_note_names_model_priors_counts_and_formula(survival_fits):
     note = table2_survival(survival_fits).note
     for piece in [
         "piecewise-constant baseline hazard (cuts at 6, 12, 18, 24, 36, 48, 60, 84 months)",
-        "M0: group effects only; M1: + weaknesses; M2: + strengths, controls; M3: + strategies",
+        "M0: group effects only; M1: + weaknesses; M2: + strengths, remedies, controls; "
+        "M3: + strategies, dilemmas",
         "coefficients per SD of their term (per unit of a 0/1 or dummy term x: scale ÷ sd(x)) "
         "Normal(μ=0, σ=1)",
         "SD of township effects HalfNormal(σ=1)",
@@ -246,7 +289,8 @@ def test_table4_columns_are_the_outcomes(strategy_fits, study_frame):
     )
     # Only short_sighted's model holds the strategies; the others show dashes.
     assert cell(table, "策略", "粗放式创新", "粗放式创新") == "—"
-    assert "各模型" not in table.note and "创新短视化：弱势、优位、控制变量、策略" in table.note
+    assert "各模型" not in table.note
+    assert "创新短视化：弱势、优位、调适举措、控制变量、策略" in table.note
     failing = fits_of(STRATEGIES, study_frame, extensive={"divergent": 1})
     flag = table4_strategies(failing).flags[0]
     assert "Extensive innovation 1 divergent transition(s)" in flag
@@ -259,6 +303,15 @@ def test_estimates_frame_and_labels(survival_fits, study_frame):
     assert row["ratio"] == "HR" and row["per"] == "SD" and row["panel"] == "weaknesses"
     assert row["estimate"] == pytest.approx(math.exp(row["log_median"]))
     assert coefficient_label("short_sighted~after12", "zh") == "创新短视化（第 12 个月后）"
+    # Main effects of interacting columns carry the condition they hold at: the other column at
+    # 0 when it is binary, at its mean when it is standardised.
+    m4 = estimates[estimates["model"] == "M4"].set_index("term")["given"]
+    assert m4["authority"] == "collaboration=0"
+    assert m4["collaboration"] == "authority=mean"
+    assert m4["tech_capacity"] == "outsourced=0" and m4["outsourced"] == "tech_capacity=mean"
+    assert m4["resources"] == "" and m4["collaboration:authority"] == ""
+    m3 = estimates[estimates["model"] == "M3"].set_index("term")["given"]
+    assert (m3 == "").all()
     mixed = {"a": survival_fits["M1"], "b": fake_fit("strategy_extensive", study_frame)}
     with pytest.raises(ValueError, match="mixes outcome families"):
         table2_survival(mixed)

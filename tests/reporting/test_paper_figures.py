@@ -12,6 +12,7 @@ import pytest
 from _paper_fakes import fake_fit
 from matplotlib.figure import Figure
 
+from grassroots.data.simulate import config_from_overrides, simulate
 from grassroots.reporting.figures import save_figure
 from grassroots.reporting.paper_figures import (
     caterpillar_frame,
@@ -49,15 +50,23 @@ def test_forest_plot_across_models(survival_fits, tmp_path: Path):
     assert glyph_warnings(fig) == []
     ax = fig.axes[0]
     labels = [t.get_text() for t in ax.get_yticklabels()]
-    # Default panels: weaknesses, strengths, strategies, interactions (controls left out).
-    assert labels[:3] == ["权力", "资源", "技术能力"]
+    # Default panels: the paper's concepts and the interactions (controls left out), with the
+    # labels of Table 2: a main effect in M4's interactions says where it holds.
+    assert labels[:3] == [
+        "权力（M4：跨部门协作机制 = 0 时）",
+        "资源",
+        "技术能力（M4：外包开发 = 0 时）",
+    ]
+    assert "跨部门协作机制（M4：权力取均值时）" in labels
     assert "创新短视化（第 12 个月后）" in labels and "地区：西部" not in labels
     assert labels[-1] == "技术能力 × 外包开发"
     assert [t.get_text() for t in ax.get_legend().get_texts()] == ["M1", "M2", "M3", "M4"]
     assert ax.get_xlabel() == "风险比（对数刻度）"
     assert saves_identically(fig, tmp_path, "forest_zh")
-    en = coefficient_forest(survival_fits, "en", models=["M4"], panels=("controls",))
-    assert en.axes[0].get_yticklabels()[0].get_text() == "Cross-department collaboration"
+    en = coefficient_forest(survival_fits, "en", models=["M4"], panels=("remedies",))
+    assert [t.get_text() for t in en.axes[0].get_yticklabels()] == [
+        "Cross-department collaboration (at the mean of Authority)"
+    ]
 
 
 def test_caterpillar_sorted_with_extremes_named(survival_fits, tmp_path: Path):
@@ -71,13 +80,39 @@ def test_caterpillar_sorted_with_extremes_named(survival_fits, tmp_path: Path):
     assert glyph_warnings(fig) == []
     county_ax, township_ax = fig.axes
     named = [t.get_text() for t in township_ax.get_xticklabels()]
-    assert named == [*frame["group"].head(3), *frame["group"].tail(3)]
+    middle = frame["group"].iloc[(len(frame) - 1) // 2]
+    assert named == [*frame["group"].head(3), middle, *frame["group"].tail(3)]
     # Every township is drawn, in rank order.
     points = [line for line in township_ax.get_lines() if line.get_marker() == "o"][0]
     assert np.allclose(points.get_ydata(), frame["median"])
     assert township_ax.get_title(loc="left") == f"乡镇（按后验中位数排序） (n = {len(frame)})"
     assert county_ax.get_ylabel() == "县层效应（对数风险）"
     assert saves_identically(fig, tmp_path, "caterpillar_zh")
+
+
+def _overlapping_tick_labels(fig, ax) -> list[tuple[str, str]]:
+    fig.draw_without_rendering()
+    labels = [t for t in ax.get_xticklabels() if t.get_text()]
+    boxes = [t.get_window_extent() for t in labels]
+    return [(labels[i].get_text(), labels[j].get_text())
+            for i in range(len(boxes)) for j in range(i + 1, len(boxes))
+            if boxes[i].overlaps(boxes[j])]  # fmt: skip
+
+
+def test_caterpillar_names_a_readable_subset_of_hundreds_of_townships():
+    config = config_from_overrides(n_counties=20, townships_per_county=25,
+                                   projects_per_township=1)  # fmt: skip
+    fit = fake_fit("survival_m1", simulate(seed=3, config=config).flat(), draws=50)
+    frame = caterpillar_frame(fit, level="township")
+    assert len(frame) > 400
+    for lang in ("en", "zh"):
+        fig = caterpillar_plot(fit, lang, label_extremes=5)
+        township_ax = fig.axes[1]
+        named = [t.get_text() for t in township_ax.get_xticklabels()]
+        assert _overlapping_tick_labels(fig, township_ax) == []
+        # The lowest and the highest township are always named, and a few more at each end.
+        assert named[0] == frame["group"].iloc[0] and named[-1] == frame["group"].iloc[-1]
+        assert 5 <= len(named) <= 11
 
 
 def test_kaplan_meier_respects_censoring(survival_fits, study_frame):

@@ -14,8 +14,9 @@ Contrasts within a group average the projects of that group, so the group contra
 their numbers of projects, add up to the overall contrast draw by draw.
 
 The **targeting list** ranks the townships by their expected gain: the posterior mean of the
-township-average contrast (the average over its projects), with its median, interval and
-Pr(gain > 0).
+township-average contrast (the average over its projects), with its interval and
+Pr(gain > 0). How sure the ranking is comes from the ranks of every draw: the interval of a
+township's rank and the posterior probability that it is among the top 15.
 """
 
 from __future__ import annotations
@@ -61,6 +62,7 @@ __all__ = [
     "TargetingResult",
     "baseline_weakness",
     "heterogeneity",
+    "rank_summary",
     "run_targeting",
     "targeting",
     "weakness_tercile",
@@ -184,8 +186,9 @@ class TargetingResult:
     table : DataFrame
         Per scenario, one row per unit in rank order: ``rank`` (1 = largest expected gain),
         the unit's ids, ``n_rows`` (projects), ``weakness`` and its tercile, the region when the
-        data have one, and the contrast's ``mean``, ``median``, ``lower``, ``upper`` and
-        ``pr_positive``.
+        data have one, the contrast's ``mean``, ``median``, ``lower``, ``upper`` and
+        ``pr_positive``, and the posterior of the rank (:func:`rank_summary`): ``rank_median``,
+        ``rank_lower``, ``rank_upper``, ``pr_top`` with its cut-off ``top_k``.
     draws : xarray.DataArray
         Per-draw unit-average contrasts, dims ``(scenario, unit, chain, draw)``.
     outcome, quantity : str
@@ -206,6 +209,39 @@ class TargetingResult:
         return self.table[self.table["scenario"] == scenario].head(n)
 
 
+def rank_summary(
+    samples: np.ndarray, *, prob: float = 0.95, top: int = 15, descending: bool = True
+) -> dict[str, np.ndarray]:
+    """Posterior of the units' ranks: per draw every unit is ranked (1 = largest gain when
+    ``descending``; ties by unit order), then summarised.
+
+    Parameters
+    ----------
+    samples : ndarray, shape (scenarios, units, samples)
+    prob, top, descending
+        Interval mass, the "top" whose posterior probability is reported, rank direction.
+
+    Returns
+    -------
+    dict
+        ``rank_median``, ``rank_lower``, ``rank_upper`` (equal-tailed interval of the rank,
+        whole ranks) and ``pr_top`` (posterior probability of a rank <= ``top``), each of
+        shape (scenarios, units).
+    """
+    values = -samples if descending else samples
+    ranks = np.argsort(np.argsort(values, axis=1, kind="stable"), axis=1, kind="stable") + 1
+    tail = (1.0 - prob) / 2.0
+    lower, median, upper = np.quantile(
+        ranks, [tail, 0.5, 1.0 - tail], axis=-1, method="inverted_cdf"
+    )
+    return {
+        "rank_median": median,
+        "rank_lower": lower,
+        "rank_upper": upper,
+        "pr_top": (ranks <= top).mean(axis=-1),
+    }
+
+
 def run_targeting(
     model: Model,
     frame: pd.DataFrame,
@@ -217,6 +253,7 @@ def run_targeting(
     groups: Sequence[tuple[str, str]] = DEFAULT_GROUPS,
     prob: float = 0.95,
     descending: bool = True,
+    top: int = 15,
     max_cells: int = DEFAULT_MAX_CELLS,
 ) -> TargetingResult:
     """The targeting list for any engine model (see :func:`targeting`)."""
@@ -240,9 +277,9 @@ def run_targeting(
     draws = draws.assign_coords(unit=list(labels)).drop_vars(
         ["group_by", "group_value", "n_rows"], errors="ignore"
     )
-    stats = summarise(
-        draws.stack(sample=("chain", "draw")).transpose("scenario", "unit", ...).to_numpy(), prob
-    )
+    samples = draws.stack(sample=("chain", "draw")).transpose("scenario", "unit", ...).to_numpy()
+    stats = summarise(samples, prob)
+    rank_stats = rank_summary(samples, prob=prob, top=top, descending=descending)
     context = pd.DataFrame({column: frame[column].to_numpy()[first] for column in id_columns})
     context["n_rows"] = np.bincount(codes, minlength=len(first))
     if all(c in frame.columns for c in WEAKNESS_COLUMNS) and level == "township":
@@ -254,8 +291,9 @@ def run_targeting(
     for i, scenario in enumerate(draws.coords["scenario"].values):
         table = context.copy()
         table.insert(0, "scenario", scenario)
-        for key, values in stats.items():
+        for key, values in (stats | rank_stats).items():
             table[key] = values[i]
+        table["top_k"] = top
         table = table.sort_values("mean", ascending=not descending, kind="stable")
         table.insert(1, "rank", np.arange(1, len(table) + 1))
         tables.append(table)
@@ -279,6 +317,7 @@ def targeting(
     threshold: int | float = DEFAULT_THRESHOLD,
     prob: float = 0.95,
     descending: bool = True,
+    top: int = 15,
     seed: int | None = None,
     thin: int = 1,
     max_cells: int = DEFAULT_MAX_CELLS,
@@ -299,6 +338,9 @@ def targeting(
         The units ranked (``"township"``; ``"county"`` also works).
     descending : bool
         Rank the largest gain first (``False`` for outcomes where lower is better).
+    top : int
+        The rank cut-off of ``pr_top``: the posterior probability that a unit is among the
+        ``top`` that gain most (from the ranks of every draw, :func:`rank_summary`).
     group_effects, mediators, times, threshold, prob, seed, thin, max_cells
         As in :func:`grassroots.estimands.contrasts.contrasts`. Memory: (scenarios + 1) x
         units x draws floats; ``thin`` reduces it.
@@ -328,5 +370,6 @@ def targeting(
         level=level,
         prob=prob,
         descending=descending,
+        top=top,
         max_cells=max_cells,
     )

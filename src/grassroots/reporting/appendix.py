@@ -32,6 +32,7 @@ from grassroots.reporting.convergence import (
 )
 from grassroots.reporting.labels import text
 from grassroots.reporting.model_tables import (
+    COEFFICIENT_PANELS,
     coefficient_estimates,
     coefficient_label,
     diagnostics_overview,
@@ -39,6 +40,7 @@ from grassroots.reporting.model_tables import (
     outcome_of,
     prior_declarations,
     role_label,
+    term_panel,
     variance_components,
 )
 from grassroots.reporting.tables import PANEL, Table, format_estimate
@@ -413,7 +415,8 @@ def sensitivity_estimates(
     -------
     DataFrame
         Columns ``model, term, factor, median, lower, upper``: HR/OR for coefficients, the SD
-        for ``sd_<level>``.
+        for ``sd_<level>``; ``given``: the condition a main effect holds at when its column
+        enters an interaction (:func:`~grassroots.reporting.model_tables.interaction_given`).
     """
     rows = []
     for factor, fits in fits_by_factor.items():
@@ -422,17 +425,27 @@ def sensitivity_estimates(
             estimates = estimates[estimates["term"].isin(terms)]
         rows += [
             {"model": r.model, "term": r.term, "factor": float(factor), "median": r.estimate,
-             "lower": r.lower, "upper": r.upper}
+             "lower": r.lower, "upper": r.upper, "given": r.given}
             for r in estimates.itertuples(index=False)
         ]  # fmt: skip
         for model, fit in fits.items():
             components = variance_components(fit, outcome=outcome_of(fit, outcome), prob=prob)
             rows += [
                 {"model": model, "term": f"sd_{r.level}", "factor": float(factor),
-                 "median": r.sd_median, "lower": r.sd_lower, "upper": r.sd_upper}
+                 "median": r.sd_median, "lower": r.sd_lower, "upper": r.sd_upper, "given": ""}
                 for r in components.itertuples(index=False)
             ]  # fmt: skip
-    return pd.DataFrame(rows, columns=["model", "term", "factor", "median", "lower", "upper"])
+    return pd.DataFrame(
+        rows, columns=["model", "term", "factor", "median", "lower", "upper", "given"]
+    )
+
+
+def _sensitivity_rank(term: object) -> int:
+    """Coefficients in the blocks and order of Tables 2-4, then the group SDs."""
+    term = str(term)
+    if term.startswith("sd_"):
+        return len(COEFFICIENT_PANELS)
+    return COEFFICIENT_PANELS.index(term_panel(term))
 
 
 def appendix_b_sensitivity(
@@ -450,7 +463,8 @@ def appendix_b_sensitivity(
     estimates
         Columns ``model, term, factor, median, lower, upper`` (e.g.
         :func:`sensitivity_estimates`): one row per model, term and prior scale factor, on the
-        scale to print (HR/OR for coefficients, SD for ``sd_<level>``).
+        scale to print (HR/OR for coefficients, SD for ``sd_<level>``); an optional ``given``
+        column puts the condition of a main effect in an interaction into its label.
     lang
         ``"en"`` or ``"zh"``.
     name
@@ -477,10 +491,13 @@ def appendix_b_sensitivity(
     blocks, panels = [], []
     for model in dict.fromkeys(estimates["model"]):
         part = estimates[estimates["model"] == model]
-        for term in dict.fromkeys(part["term"]):
+        for term in sorted(dict.fromkeys(part["term"]), key=_sensitivity_rank):
             rows = part[part["term"] == term].set_index(part.loc[part["term"] == term, "factor"]
                                                         .astype(float))  # fmt: skip
-            cells = {label_column: coefficient_label(str(term), lang)}
+            given = ""
+            if "given" in rows.columns:
+                given = next((str(g) for g in rows["given"] if isinstance(g, str) and g), "")
+            cells = {label_column: coefficient_label(str(term), lang, given=given)}
             for factor, header in zip(factors, headers, strict=True):
                 if factor in rows.index:
                     r = rows.loc[factor]

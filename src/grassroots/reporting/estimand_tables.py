@@ -46,6 +46,7 @@ from grassroots.reporting.labels import term_label, text
 from grassroots.reporting.tables import PANEL, Table, format_estimate
 
 __all__ = [
+    "contrast_scale",
     "quantity_label",
     "subgroup_label",
     "table5_contrasts",
@@ -132,6 +133,20 @@ def _is_probability(quantity: object) -> bool:
 def _scale(quantity: object) -> tuple[float, int]:
     """Multiplier and decimals of a quantity's cells: percentage points or rating points."""
     return (100.0, 1) if _is_probability(quantity) else (1.0, 2)
+
+
+def contrast_scale(quantity: object) -> tuple[float, str]:
+    """Multiplier and unit (a ``labels.TEXT`` key, "" for none) of a contrast of ``quantity``
+    as Tables 5-7 print it: probabilities in percentage points, ratings in rating points.
+
+    Examples
+    --------
+    >>> contrast_scale("S(12)"), contrast_scale("E"), contrast_scale(None)
+    ((100.0, 'delta_pp'), (1.0, 'delta_rating'), (1.0, ''))
+    """
+    if not _present(quantity):
+        return 1.0, ""
+    return (100.0, "delta_pp") if _is_probability(quantity) else (1.0, "delta_rating")
 
 
 def _delta(row: pd.Series) -> str:
@@ -562,13 +577,18 @@ def table8_targeting(
     prob
         Mass of the intervals (for the note).
     """
-    _check(ranked, (*_REQUIRED, "rank", "n_rows", "quantity"), "table8_targeting")
+    _check(ranked, (*_REQUIRED, "rank", "n_rows", "quantity", "mean"), "table8_targeting")
     ids = [c for c in ("county_id", "township_id") if c in ranked.columns]
     headers = [text("rank", lang), *(term_label(c, lang) for c in ids)]
     extra = [c for c in ("region", "weakness_tercile") if c in ranked.columns]
     headers += [text("weakness_tercile_short", lang) if c == "weakness_tercile"
                 else term_label(c, lang) for c in extra]  # fmt: skip
-    headers += [text("n_rows", lang), text("delta_cri", lang), text("pr_positive", lang)]
+    # Ranked by the posterior mean, so the mean is what the table shows.
+    headers += [text("n_rows", lang), text("mean_delta_cri", lang), text("pr_positive", lang)]
+    ranks_known = {"rank_lower", "rank_upper", "pr_top", "top_k"} <= set(ranked.columns)
+    if ranks_known:
+        top_k = int(ranked["top_k"].iloc[0])
+        headers += [text("rank_cri", lang), text("pr_top", lang).format(k=top_k)]
     rows, panels = [], []
     for scenario in dict.fromkeys(ranked["scenario"]):
         part = ranked[ranked["scenario"] == scenario].sort_values("rank").head(top)
@@ -581,7 +601,13 @@ def table8_targeting(
                     if column == "weakness_tercile"
                     else schema.variable(column).level_label(str(value), lang)
                 )
-            cells += [f"{int(row['n_rows']):,d}", _delta(row), f"{row['pr_positive']:.2f}"]
+            factor, digits = _scale(row.get("quantity"))
+            mean = format_estimate(factor * row["mean"], factor * row["lower"],
+                                   factor * row["upper"], digits)  # fmt: skip
+            cells += [f"{int(row['n_rows']):,d}", mean, f"{row['pr_positive']:.2f}"]
+            if ranks_known:
+                cells += [f"[{int(row['rank_lower'])}, {int(row['rank_upper'])}]",
+                          f"{row['pr_top']:.2f}"]  # fmt: skip
             rows.append(cells)
             panels.append(_scenario_label(str(scenario), scenario_labels))
     table_frame = pd.DataFrame(rows, columns=headers, index=pd.Index(panels, name=PANEL))
@@ -590,15 +616,26 @@ def table8_targeting(
     pieces = _common_note(ranked, lang, prob)
     if lang == "zh":
         pieces.append(
-            f"按各乡镇项目平均的 Δ（{quantity}）的后验均值排序，每个情景列出前 {top} 个乡镇；"
-            "完整排序见同名 CSV 文件。"
+            f"按各乡镇项目平均的 Δ（{quantity}）的后验均值排序，表中即为该后验均值及其 "
+            f"{100 * prob:g}% 可信区间；每个情景列出前 {top} 个乡镇，完整排序见同名 CSV 文件。"
         )
+        if ranks_known:
+            pieces.append(
+                f"排序的不确定性：每次抽样对全部乡镇重新排序，给出名次的 {100 * prob:g}% "
+                f"可信区间及位列前 {top_k} 名的后验概率。"
+            )
     else:
         pieces.append(
             f"Townships ranked by the posterior mean of Δ ({quantity}) averaged over their "
-            f"projects; the first {top} per scenario are shown, the CSV file of the same name "
-            "holds the whole ranked list."
+            f"projects, which is the Δ shown, with its {100 * prob:g}% CrI; the first {top} per "
+            "scenario are shown, the CSV file of the same name holds the whole ranked list."
         )
+        if ranks_known:
+            pieces.append(
+                "Rank uncertainty: every township ranked anew in every posterior draw; the "
+                f"{100 * prob:g}% interval of its rank and the posterior probability that it is "
+                f"among the top {top_k}."
+            )
     title = ("表8 干预收益最大的乡镇" if lang == "zh"
              else "Table 8. Townships that would gain most from each remedy")  # fmt: skip
     return Table(
@@ -609,5 +646,5 @@ def table8_targeting(
         data=ranked.reset_index(drop=True),
         panel=PANEL,
         lang=lang,
-        align="r" + "l" * (len(headers) - 4) + "rrr",
+        align="r" + "l" * (len(headers) - 4 - 2 * ranks_known) + "rrr" + "rr" * ranks_known,
     )

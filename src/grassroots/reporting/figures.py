@@ -307,6 +307,26 @@ def _density(values: np.ndarray, grid: np.ndarray) -> np.ndarray:
     return gaussian_kde(values)(grid)
 
 
+def _contrast_panels(
+    draws: pd.DataFrame, outcomes: Sequence[str] | None
+) -> list[tuple[dict[str, Any], pd.DataFrame]]:
+    """One panel per model (when several), outcome and quantity (when given): a density pools
+    nothing that is measured on another scale."""
+    keys = [c for c in ("model", "outcome", "quantity") if c in draws.columns]
+    if "model" in keys and draws["model"].nunique() < 2:
+        keys.remove("model")
+    if outcomes is not None:
+        draws = draws[draws["outcome"].isin(outcomes)]
+        order = {outcome: k for k, outcome in enumerate(outcomes)}
+    else:
+        order = {outcome: k for k, outcome in enumerate(dict.fromkeys(draws["outcome"]))}
+    panels = [
+        (dict(zip(keys, key if isinstance(key, tuple) else (key,), strict=True)), part)
+        for key, part in draws.groupby(keys, sort=False, dropna=False)
+    ]
+    return sorted(panels, key=lambda panel: order[panel[0]["outcome"]])
+
+
 @_styled
 def contrast_density_plot(
     draws: pd.DataFrame,
@@ -319,19 +339,25 @@ def contrast_density_plot(
     columns: int = 3,
     title: str | None = None,
 ) -> Figure:
-    """Posterior densities of contrasts against the status quo, one panel per outcome.
+    """Posterior densities of contrasts against the status quo, one panel per quantity.
 
     Parameters
     ----------
     draws
-        Long frame with columns ``scenario, outcome, value`` (one row per posterior draw; a
-        ``draw`` column may be present and is not needed).
+        Long frame with columns ``scenario, outcome, value`` (one row per posterior draw), and
+        ``quantity`` (``S(12)``, ``P(>=4)``, ``E`` ...) and ``model`` when there are several, as
+        :meth:`~grassroots.estimands.ContrastResult.draws_frame` gives them; a ``draw`` column
+        may be present and is not needed. Every (model, outcome, quantity) gets its own panel,
+        probabilities in percentage points and expected ratings in rating points, as in
+        Tables 5-7.
     lang
-        Language of axis text.
+        Language of axis text and of the panel titles
+        (:func:`~grassroots.reporting.estimand_tables.quantity_label`).
     scenarios, outcomes
         Order of the curves and of the panels (default: order of first appearance).
     scenario_labels, outcome_labels
-        Display names (e.g. ``{"resources_1sd": "资源 +1 SD"}``); names not listed print as is.
+        Display names (e.g. ``{"resources_1sd": "资源 +1 SD"}``); an outcome label replaces the
+        title of a panel without a quantity.
     columns
         Panels per row.
     title
@@ -340,27 +366,30 @@ def contrast_density_plot(
     Returns
     -------
     Figure
-        Each panel: one density per scenario, a dashed line at 0 (no change) and a tick at each
-        scenario's posterior median.
+        Each panel: one density per scenario, a dashed line at 0 (no change), a tick at each
+        scenario's posterior median and the unit in the x-axis label.
     """
+    from grassroots.reporting.estimand_tables import contrast_scale, quantity_label
+
     _check_columns(draws, ("scenario", "outcome", "value"), "contrast_density_plot")
     scenarios = list(dict.fromkeys(draws["scenario"])) if scenarios is None else list(scenarios)
-    outcomes = list(dict.fromkeys(draws["outcome"])) if outcomes is None else list(outcomes)
     scenario_labels = dict(scenario_labels or {})
     outcome_labels = dict(outcome_labels or {})
-    n_cols = max(1, min(columns, len(outcomes)))
-    n_rows = math.ceil(len(outcomes) / n_cols)
-    fig = Figure(figsize=(2.6 * n_cols + 1.6, 2.1 * n_rows + 0.4), layout="constrained")
+    panels = _contrast_panels(draws, outcomes)
+    n_cols = max(1, min(columns, len(panels)))
+    n_rows = max(1, math.ceil(len(panels) / n_cols))
+    fig = Figure(figsize=(2.8 * n_cols + 1.6, 2.3 * n_rows + 0.4), layout="constrained")
     axes = fig.subplots(n_rows, n_cols, squeeze=False)
-    for ax, outcome in zip(axes.flat, outcomes, strict=False):
-        part = draws[draws["outcome"] == outcome]
-        values = part["value"].to_numpy(dtype=float)
+    for ax, (fields, part) in zip(axes.flat, panels, strict=False):
+        outcome, quantity = fields["outcome"], fields.get("quantity")
+        factor, unit = contrast_scale(quantity)
+        values = factor * part["value"].to_numpy(dtype=float)
         low, high = (float(np.min(values)), float(np.max(values))) if values.size else (-1, 1)
         low, high = min(low, 0.0), max(high, 0.0)
         span = (high - low) or 1.0
         grid = np.linspace(low - 0.05 * span, high + 0.05 * span, 256)
         for i, scenario in enumerate(scenarios):
-            sample = part.loc[part["scenario"] == scenario, "value"].to_numpy(dtype=float)
+            sample = factor * part.loc[part["scenario"] == scenario, "value"].to_numpy(float)
             if not sample.size:
                 continue
             colour = PALETTE[i % len(PALETTE)]
@@ -370,10 +399,18 @@ def contrast_density_plot(
             ax.fill_between(grid, density, color=colour, alpha=0.15, linewidth=0)
             ax.plot([np.median(sample)], [0], marker="|", markersize=8, color=colour)
         ax.axvline(0, color="0.4", linestyle="--", linewidth=0.8, zorder=0)
-        ax.set_title(outcome_labels.get(outcome, outcome), loc="left")
+        if quantity is None or pd.isna(quantity):
+            panel_title = outcome_labels.get(outcome, outcome)
+        else:
+            panel_title = quantity_label(str(outcome), quantity, lang)
+        if "model" in fields:
+            panel_title = f"{panel_title} ({fields['model']})"
+        ax.set_title(panel_title, loc="left", wrap=True)
+        if unit:
+            ax.set_xlabel(text(unit, lang))
         ax.set_yticks([])
         ax.spines["left"].set_visible(False)
-    for ax in list(axes.flat)[len(outcomes):]:
+    for ax in list(axes.flat)[len(panels):]:
         ax.set_visible(False)
     fig.supxlabel(text("contrast", lang), fontsize=mpl.rcParams["axes.labelsize"])
     fig.supylabel(text("density", lang), fontsize=mpl.rcParams["axes.labelsize"])

@@ -24,8 +24,9 @@ piecewise constant.
 from __future__ import annotations
 
 import math
+import statistics
 import warnings
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -36,10 +37,13 @@ from grassroots.inference.fitting import StudyLike, resolve_data
 from grassroots.models import prepare_inputs
 from grassroots.reporting.labels import text
 from grassroots.reporting.model_tables import (
+    COEFFICIENT_PANELS,
     coefficient_estimates,
     coefficient_label,
+    late_change_term,
     late_term,
     outcome_of,
+    term_panel,
 )
 from grassroots.reporting.tables import PANEL, Table, format_estimate
 
@@ -116,7 +120,12 @@ def split_at_onset(
 
 
 def _cox(
-    terms: list[str], x: np.ndarray, data: Any, onset: float | None, prob: float
+    terms: list[str],
+    x: np.ndarray,
+    data: Any,
+    onset: float | None,
+    prob: float,
+    late_columns: Sequence[str] = (),
 ) -> tuple[pd.DataFrame, bool, str]:
     alpha = 1 - prob
     time, event = data.values["time"], data.values["event"]
@@ -167,6 +176,24 @@ def _cox(
             "upper": bounds[:, 1],
         }
     )
+    # The log hazard ratio after the onset is main + late coefficient; its SE comes from the
+    # fitted covariance (var_main + var_late + 2 cov), as the Bayesian row sums them per draw.
+    params = np.asarray(model.params, dtype=float)
+    cov = np.asarray(model.cov_params(), dtype=float)
+    z = statistics.NormalDist().inv_cdf(1 - alpha / 2)
+    combined = []
+    for k, term in enumerate(late_columns):
+        if term not in terms:
+            continue
+        main, late_index = terms.index(term), len(terms) + k
+        estimate = params[main] + params[late_index]
+        se = math.sqrt(cov[main, main] + cov[late_index, late_index] + 2 * cov[main, late_index])
+        combined.append({"term": late_term(term, onset), "estimate": estimate, "se": se,
+                         "lower": estimate - z * se, "upper": estimate + z * se})  # fmt: skip
+    result["term"] = result["term"].replace(
+        {f"__late__{k}": late_change_term(t, onset) for k, t in enumerate(late_columns)}
+    )
+    result = pd.concat([result, pd.DataFrame(combined)], ignore_index=True)
     converged = bool(getattr(model, "converged", True))
     return result, converged, _METHODS["survival_late"]
 
@@ -234,8 +261,10 @@ def frequentist_estimates(
         :data:`ESTIMATE_COLUMNS`: per term the log-scale ``estimate``, its ``se`` and interval,
         the ratio (``exp``) and its interval, the ``method``, ``n`` (rows used), ``n_events``
         (survival) and whether the optimiser ``converged``. Terms are named as in
-        :func:`~grassroots.reporting.model_tables.coefficient_estimates` (late effects by
-        :func:`~grassroots.reporting.model_tables.late_term`).
+        :func:`~grassroots.reporting.model_tables.coefficient_estimates`: a late effect's
+        change at the onset by :func:`~grassroots.reporting.model_tables.late_change_term`, the
+        log hazard ratio after it (main + late coefficient, SE from the fitted covariance) by
+        :func:`~grassroots.reporting.model_tables.late_term`.
     """
     frame, data_hash = resolve_data(data)
     if data_hash != fit.data_hash:
@@ -252,11 +281,10 @@ def frequentist_estimates(
     n_events = math.nan
     if family == "survival":
         onset = spec_outcome.onset
-        result, converged, method = _cox(terms, x, observed, onset, prob)
-        if onset is not None:
-            late_terms = observed.coords.get(f"{name}_late_term", list(spec_outcome.time_varying))
-            mapping = {f"__late__{k}": late_term(t, onset) for k, t in enumerate(late_terms)}
-            result["term"] = result["term"].replace(mapping)
+        late_columns = list(
+            observed.coords.get(f"{name}_late_term", list(spec_outcome.time_varying))
+        )
+        result, converged, method = _cox(terms, x, observed, onset, prob, late_columns)
         n_events = float(observed.values["event"].sum())
     else:
         result, converged = _statsmodels(family, terms, x, observed, prob)
@@ -329,14 +357,19 @@ def appendix_c_frequentist(
             methods[model] = str(theirs["method"].iloc[0])
             if not bool(theirs["converged"].all()):
                 unconverged.append(model)
-        for term in dict.fromkeys([*ours.index, *theirs.index]):
+        # Rows in the blocks and order of Tables 2-4.
+        rank = {panel: k for k, panel in enumerate(COEFFICIENT_PANELS)}
+        terms = sorted(dict.fromkeys([*ours.index, *theirs.index]),
+                       key=lambda t: rank.get(term_panel(str(t)), len(rank)))  # fmt: skip
+        for term in terms:
             b = ours.loc[term] if term in ours.index else None
             m = theirs.loc[term] if term in theirs.index else None
             ratio = (
                 b["estimate"] / m["ratio"] if b is not None and m is not None else math.nan
             )
+            given = str(b["given"]) if b is not None else ""
             rows.append([
-                coefficient_label(str(term), lang),
+                coefficient_label(str(term), lang, given=given),
                 format_estimate(b["estimate"], b["lower"], b["upper"]) if b is not None else "—",
                 format_estimate(m["ratio"], m["ratio_lower"], m["ratio_upper"])
                 if m is not None else "—",
@@ -355,6 +388,7 @@ def appendix_c_frequentist(
                 "method": m["method"] if m is not None else "",
             })  # fmt: skip
     frame = pd.DataFrame(rows, columns=headers, index=pd.Index(panels, name=PANEL))
+    late = any("~after" in str(row["term"]) for row in data_rows)
     method_list = ("；" if lang == "zh" else "; ").join(f"{m}: {v}" for m, v in methods.items())
     pct = f"{100 * prob:g}%"
     if lang == "zh":
@@ -366,6 +400,9 @@ def appendix_c_frequentist(
             f"给出 Wald {pct} 置信区间（{method_list}）。最后一列为两者之比。"
             "风险比与比值比不可合并（non-collapsible），故不含组效应的估计通常更接近 1。"
         )
+        if late:
+            note += ("某月之后的风险比：贝叶斯为逐抽样计算的 exp(β + β_late)，极大似然为 "
+                     "exp(β̂ + β̂_late)，其标准误由拟合的协方差矩阵（delta 法）求得。")
         if unconverged:
             note += f"极大似然优化未收敛：{', '.join(unconverged)}。"
     else:
@@ -378,6 +415,9 @@ def appendix_c_frequentist(
             "estimate. Hazard and odds ratios are non-collapsible, so estimates without group "
             "effects tend to lie closer to 1."
         )
+        if late:
+            note += (" HR after a month: Bayesian exp(β + β_late) per draw; ML exp(β̂ + β̂_late) "
+                     "with its SE from the fitted covariance (delta method).")
         if unconverged:
             note += f" ML optimiser did not converge: {', '.join(unconverged)}."
     return Table(

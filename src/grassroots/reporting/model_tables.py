@@ -8,13 +8,20 @@ Every builder takes the fits of one table as a mapping ``column header -> Fit`` 
 panel                     rows
 ========================  ======================================================================
 Weaknesses, Strengths,    HR or OR per SD (binary: 1 vs 0; categorical: vs the reference level)
-Controls, Strategies,     as "posterior median [95% equal-tailed CrI]"; the panel of a term comes
-Interactions              from its codebook role (:func:`term_panel`); "—" where a model lacks it
+Remedies, Strategies,     as "posterior median [95% equal-tailed CrI]"; the panel of a term comes
+Dilemmas, Interactions,   from its codebook role (:func:`term_panel`); "—" where a model lacks it
+Controls
 Variance components       SD of the group effects per level (log-hazard or logit scale) and the
                           share of variance per level (:func:`variance_components`)
 Fit and diagnostics       PSIS-LOO elpd ± SE (:func:`loo_summary`), N per level, max R-hat, min
                           bulk and tail ESS, divergent transitions
 ========================  ======================================================================
+
+A main effect of a column that enters an interaction is the effect where the other column is 0
+(at its mean when standardised, at 0 when binary, at the reference level when categorical); its
+row label says so and in which models (:func:`interaction_given`, :func:`coefficient_label`). A
+late (time-varying) survival effect has two rows: the HR after the onset, ``exp(beta +
+beta_late)`` per draw, and the change at the onset, ``exp(beta_late)``.
 
 The note says which model, which priors (from the specs), which N, how the variance shares are
 defined and how the sampler did; a fit that missed R-hat <= 1.01, ESS >= 400 or had divergent
@@ -78,6 +85,10 @@ __all__ = [
     "coefficient_label",
     "diagnostics_overview",
     "format_prior",
+    "given_by_term",
+    "given_words",
+    "interaction_given",
+    "late_change_term",
     "late_term",
     "loo_summary",
     "model_note",
@@ -92,24 +103,27 @@ __all__ = [
     "variance_components",
 ]
 
-#: Panels of coefficient rows, in table order (keys of ``labels.TEXT["panel_<key>"]``).
+#: Panels of coefficient rows, in table order (keys of ``labels.TEXT["panel_<key>"]``): the
+#: paper's concepts first (weaknesses, strengths, remedies, strategies, dilemmas), then the
+#: interactions, then the controls. Every coefficient table and forest plot uses this order.
 COEFFICIENT_PANELS: tuple[str, ...] = (
     "weaknesses",
     "strengths",
-    "controls",
+    "remedies",
     "strategies",
+    "dilemmas",
     "interactions",
+    "controls",
 )
-# Codebook role -> panel. A remedy (collaboration) is a county characteristic the models adjust
-# for like any control; short_sighted is an outcome elsewhere but a consequence of the strategies
-# when it predicts survival, so it sits with them.
+# Codebook role -> panel. short_sighted is an outcome (the dilemma of short-sighted innovation)
+# elsewhere; when it predicts survival it is still that dilemma, not a strategy.
 _ROLE_PANELS: Mapping[str, str] = {
     "weakness": "weaknesses",
     "strength": "strengths",
     "control": "controls",
-    "remedy": "controls",
+    "remedy": "remedies",
     "mediator": "strategies",
-    "outcome": "strategies",
+    "outcome": "dilemmas",
 }
 
 #: Residual variance of each family's latent scale (see the module docstring).
@@ -125,9 +139,11 @@ _SCALE_WORDS: Mapping[str, Mapping[Lang, str]] = {
 }
 _RESIDUAL_TEXT: Mapping[str, str] = {"logistic": "π²/3", "ordinal": "π²/3", "survival": "π²/6"}
 
-# A late (time-varying) effect is keyed "<term>~after<onset>", so it never collides with a design
-# term (which cannot hold "~") and carries its onset to the label.
-_LATE = re.compile(r"^(?P<term>.+)~after(?P<onset>[0-9.]+)$")
+# A late (time-varying) effect is keyed "<term>~after<onset>" (the ratio after the onset, main
+# and late effect together) or "<term>~change<onset>" (the late coefficient alone: the ratio of
+# the ratios after and before the onset), so it never collides with a design term (which cannot
+# hold "~") and carries its onset to the label.
+_LATE = re.compile(r"^(?P<term>.+)~(?P<kind>after|change)(?P<onset>[0-9.]+)$")
 _MISSING = "—"
 
 
@@ -135,7 +151,7 @@ _MISSING = "—"
 
 
 def late_term(term: str, onset: float) -> str:
-    """The key of a late effect.
+    """The key of a late effect: the ratio after the onset, main and late effect together.
 
     Examples
     --------
@@ -145,21 +161,141 @@ def late_term(term: str, onset: float) -> str:
     return f"{term}~after{onset:g}"
 
 
-def coefficient_label(term: str, lang: Lang = "en") -> str:
-    """:func:`~grassroots.reporting.labels.term_label`, plus late effects.
+def late_change_term(term: str, onset: float) -> str:
+    """The key of the late coefficient alone: how much the ratio changes at the onset.
+
+    Examples
+    --------
+    >>> late_change_term("short_sighted", 12)
+    'short_sighted~change12'
+    """
+    return f"{term}~change{onset:g}"
+
+
+# --- what a main effect is when its column also enters an interaction ---------------------------
+#
+# The design (grassroots.models.design) standardises continuous columns (mean 0), keeps binary
+# ones 0/1 and codes categorical ones against a reference level, and forms ``a:b`` from those
+# columns as they are. So in a model with ``a:b`` the main effect of ``a`` is its effect where
+# the ``b`` column is 0: at the mean of ``b`` if ``b`` is continuous, at ``b = 0`` if binary, at
+# the reference level if categorical. A "given" names those conditions, one per other column,
+# ``column=mean``, ``column=0`` or ``column=<reference level>``, joined by ``;``.
+
+_GIVEN_SEP = ";"
+
+
+def interaction_given(fit: Fit, outcome: str | None = None) -> dict[str, str]:
+    """Main-effect term -> the condition under which the fit estimates it (see above); terms
+    whose column enters no interaction are left out.
+
+    Examples
+    --------
+    In ``survival_m4`` (``collaboration:authority``; authority standardised, collaboration 0/1)
+    ``authority`` maps to ``"collaboration=0"`` and ``collaboration`` to ``"authority=mean"``.
+    """
+    name = outcome_of(fit, outcome)
+    spec = fit.spec.outcome(name)
+    scaling = fit.scaling.predictors
+    conditions: dict[str, list[str]] = {}
+    for parts in spec.interactions:
+        for column in parts:
+            for other in parts:
+                if other == column:
+                    continue
+                how = scaling[other]
+                value = {"continuous": "mean", "binary": "0"}.get(how.kind, how.reference or "")
+                conditions.setdefault(column, [])
+                if f"{other}={value}" not in conditions[column]:
+                    conditions[column].append(f"{other}={value}")
+    return {
+        term: _GIVEN_SEP.join(conditions[column])
+        for column in conditions
+        for term in scaling[column].terms
+    }
+
+
+_CONDITION_WORDS: Mapping[str, Mapping[Lang, str]] = {
+    "mean": {"en": "at the mean of {label}", "zh": "{label}取均值时"},
+    "value": {"en": "at {label} = {value}", "zh": "{label} = {value} 时"},
+    "model": {"en": "{model}: {words}", "zh": "{model}：{words}"},
+    "wrap": {"en": "{label} ({words})", "zh": "{label}（{words}）"},
+}
+
+
+def given_words(given: str, lang: Lang = "en") -> str:
+    """A given (:func:`interaction_given`) in words.
+
+    Examples
+    --------
+    >>> given_words("collaboration=0")
+    'at Cross-department collaboration = 0'
+    >>> given_words("authority=mean", "zh")
+    '权力取均值时'
+    """
+    pieces = []
+    for condition in filter(None, given.split(_GIVEN_SEP)):
+        column, value = condition.split("=", 1)
+        label = term_label(column, lang)
+        if value == "mean":
+            pieces.append(_CONDITION_WORDS["mean"][lang].format(label=label))
+            continue
+        if value not in ("0", "1") and _in_codebook(column):
+            value = schema.variable(column).level_label(value, lang)
+        pieces.append(_CONDITION_WORDS["value"][lang].format(label=label, value=value))
+    return ("，" if lang == "zh" else " and ").join(pieces)
+
+
+def given_by_term(estimates: pd.DataFrame) -> dict[str, str]:
+    """Term -> the condition its row label states, for a display of several models (Tables 2-4,
+    the forest plots): the given itself when every model with the term shares it, else
+    ``"<model>@<given>|..."`` for the models that have one (M4 conditions what M1-M3 do not)."""
+    if "given" not in estimates.columns:
+        return {}
+    result = {}
+    for term, part in estimates.groupby("term", sort=False):
+        givens = dict(zip(part["model"], part["given"].fillna(""), strict=True))
+        if not any(givens.values()):
+            continue
+        if len(set(givens.values())) == 1:
+            result[str(term)] = next(iter(givens.values()))
+        else:
+            result[str(term)] = "|".join(f"{m}@{g}" for m, g in givens.items() if g)
+    return result
+
+
+def coefficient_label(term: str, lang: Lang = "en", *, given: str = "") -> str:
+    """:func:`~grassroots.reporting.labels.term_label`, plus late effects and, for a main effect
+    of a column in an interaction, the condition it holds at (``given``: an
+    :func:`interaction_given` value, or :func:`given_by_term`'s per-model form).
 
     Examples
     --------
     >>> coefficient_label("short_sighted~after12")
     'Short-sighted innovation, after month 12'
+    >>> coefficient_label("short_sighted~change12")
+    'Short-sighted innovation, change after month 12 (ratio of HRs)'
     >>> coefficient_label("region[west]", "zh")
     '地区：西部'
+    >>> coefficient_label("authority", given="collaboration=0")
+    'Authority (at Cross-department collaboration = 0)'
+    >>> coefficient_label("authority", "zh", given="M4@collaboration=0")
+    '权力（M4：跨部门协作机制 = 0 时）'
     """
     if match := _LATE.match(term):
-        return text("late_effect", lang).format(
-            label=term_label(match["term"], lang), onset=match["onset"]
+        key = "late_effect" if match["kind"] == "after" else "late_change"
+        label = text(key, lang).format(label=term_label(match["term"], lang), onset=match["onset"])
+    else:
+        label = term_label(term, lang)
+    if not given:
+        return label
+    if "@" in given:
+        words = ("；" if lang == "zh" else "; ").join(
+            _CONDITION_WORDS["model"][lang].format(model=model, words=given_words(g, lang))
+            for model, g in (piece.split("@", 1) for piece in given.split("|"))
         )
-    return term_label(term, lang)
+    else:
+        words = given_words(given, lang)
+    return _CONDITION_WORDS["wrap"][lang].format(label=label, words=words)
 
 
 def term_panel(term: str) -> str:
@@ -168,9 +304,9 @@ def term_panel(term: str) -> str:
 
     Examples
     --------
-    >>> [term_panel(t) for t in ["authority", "proximity", "region[west]", "extensive",
-    ...                          "collaboration:authority", "short_sighted~after12"]]
-    ['weaknesses', 'strengths', 'controls', 'strategies', 'interactions', 'strategies']
+    >>> [term_panel(t) for t in ["authority", "proximity", "collaboration", "region[west]",
+    ...                          "extensive", "collaboration:authority", "short_sighted~after12"]]
+    ['weaknesses', 'strengths', 'remedies', 'controls', 'strategies', 'interactions', 'dilemmas']
     """
     if match := _LATE.match(term):
         term = match["term"]
@@ -231,8 +367,11 @@ def coefficient_estimates(
         Columns ``model, outcome, term, panel, ratio`` (``HR``/``OR``), ``per``, ``estimate``,
         ``lower``, ``upper`` (the ratio's posterior median and interval, i.e. ``exp`` of the
         coefficient's), ``log_median``, ``log_lower``, ``log_upper``, ``r_hat``, ``ess_bulk``,
-        ``ess_tail``. Late effects have the term :func:`late_term`. The first columns are those
-        :func:`~grassroots.reporting.tables.estimates_by_model` and
+        ``ess_tail``, ``given`` (:func:`interaction_given`: the condition a main effect holds at
+        when its column enters an interaction, else ""). A late effect has two rows: the
+        ratio after the onset, ``exp(beta + beta_late)`` per draw (:func:`late_term`), and the
+        change at the onset, ``exp(beta_late)`` (:func:`late_change_term`). The first columns
+        are those :func:`~grassroots.reporting.tables.estimates_by_model` and
         :func:`~grassroots.reporting.figures.forest_plot` read.
     """
     low, high = _bounds(prob)
@@ -240,44 +379,79 @@ def coefficient_estimates(
     for model, fit in fits.items():
         name = outcome_of(fit, outcome)
         summary = fit.summary(prob)
-        rows = summary[
-            (summary["outcome"] == name) & summary["parameter"].isin(["beta", "beta_late"])
-        ]
-        if rows.empty:
+        rows = summary[(summary["outcome"] == name) & (summary["parameter"] == "beta")]
+        if rows.empty and f"{name}_beta_late" not in fit.posterior:
             continue
-        onset = fit.spec.outcome(name).onset
-        terms = [
-            late_term(term, onset) if parameter == "beta_late" and onset is not None else term
-            for term, parameter in zip(rows["term"], rows["parameter"], strict=True)
-        ]
-        parts.append(
-            pd.DataFrame(
-                {
-                    "model": model,
-                    "outcome": name,
-                    "term": terms,
-                    "panel": [term_panel(term) for term in terms],
-                    "ratio": rows["ratio"].to_numpy(),
-                    "per": rows["per"].to_numpy(),
-                    "estimate": rows["ratio_median"].to_numpy(dtype=float),
-                    "lower": rows[f"ratio_{low}"].to_numpy(dtype=float),
-                    "upper": rows[f"ratio_{high}"].to_numpy(dtype=float),
-                    "log_median": np.log(rows["ratio_median"].to_numpy(dtype=float)),
-                    "log_lower": rows[low].to_numpy(dtype=float),
-                    "log_upper": rows[high].to_numpy(dtype=float),
-                    "r_hat": rows["r_hat"].to_numpy(dtype=float),
-                    "ess_bulk": rows["ess_bulk"].to_numpy(dtype=float),
-                    "ess_tail": rows["ess_tail"].to_numpy(dtype=float),
-                }
-            )
+        given = interaction_given(fit, name)
+        frame = pd.DataFrame(
+            {
+                "term": rows["term"].to_numpy(),
+                "ratio": rows["ratio"].to_numpy(),
+                "per": rows["per"].to_numpy(),
+                "estimate": rows["ratio_median"].to_numpy(dtype=float),
+                "lower": rows[f"ratio_{low}"].to_numpy(dtype=float),
+                "upper": rows[f"ratio_{high}"].to_numpy(dtype=float),
+                "log_median": np.log(rows["ratio_median"].to_numpy(dtype=float)),
+                "log_lower": rows[low].to_numpy(dtype=float),
+                "log_upper": rows[high].to_numpy(dtype=float),
+                "r_hat": rows["r_hat"].to_numpy(dtype=float),
+                "ess_bulk": rows["ess_bulk"].to_numpy(dtype=float),
+                "ess_tail": rows["ess_tail"].to_numpy(dtype=float),
+            }
         )
+        per = dict(zip(frame["term"], frame["per"], strict=True))
+        frame = pd.concat([frame, _late_rows(fit, name, prob, per)], ignore_index=True)
+        frame.insert(0, "outcome", name)
+        frame.insert(0, "model", model)
+        frame.insert(3, "panel", [term_panel(term) for term in frame["term"]])
+        frame["given"] = [given.get(term, "") for term in frame["term"]]
+        parts.append(frame)
     columns = [
         "model", "outcome", "term", "panel", "ratio", "per", "estimate", "lower", "upper",
-        "log_median", "log_lower", "log_upper", "r_hat", "ess_bulk", "ess_tail",
+        "log_median", "log_lower", "log_upper", "r_hat", "ess_bulk", "ess_tail", "given",
     ]  # fmt: skip
     if not parts:
         return pd.DataFrame(columns=columns)
     return pd.concat(parts, ignore_index=True)[columns]
+
+
+def _late_rows(fit: Fit, outcome: str, prob: float, per: Mapping[str, str]) -> pd.DataFrame:
+    """Per late (time-varying) term two rows: the ratio after the onset, ``exp(beta +
+    beta_late)`` computed per draw (:func:`late_term`), and the late coefficient alone, the
+    ratio of the ratios after and before the onset (:func:`late_change_term`)."""
+    import arviz_stats as azs
+
+    posterior = fit.posterior
+    late_name = f"{outcome}_beta_late"
+    onset = fit.spec.outcome(outcome).onset
+    if late_name not in posterior or onset is None:
+        return pd.DataFrame()
+    ratio = "HR"
+    late = posterior[late_name]
+    late_dim = f"{outcome}_late_term"
+    main = posterior[f"{outcome}_beta"]
+    rows = []
+    for term in late[late_dim].to_numpy():
+        increment = late.sel({late_dim: term})
+        after = main.sel({f"{outcome}_term": term}) + increment
+        for key, values in ((late_term(str(term), onset), after),
+                            (late_change_term(str(term), onset), increment)):  # fmt: skip
+            values = values.transpose("chain", "draw")
+            flat = values.to_numpy().reshape(-1)
+            log_lower, log_median, log_upper = np.quantile(
+                flat, [(1 - prob) / 2, 0.5, (1 + prob) / 2]
+            )
+            rows.append({
+                "term": key, "ratio": ratio,
+                "per": f"{per.get(str(term), '')}, after month {onset:g}",
+                "estimate": math.exp(log_median), "lower": math.exp(log_lower),
+                "upper": math.exp(log_upper), "log_median": log_median,
+                "log_lower": log_lower, "log_upper": log_upper,
+                "r_hat": float(azs.rhat(values)),
+                "ess_bulk": float(azs.ess(values, method="bulk")),
+                "ess_tail": float(azs.ess(values, method="tail")),
+            })  # fmt: skip
+    return pd.DataFrame(rows)
 
 
 def _sd_draws(fit: Fit, outcome: str, level: str) -> np.ndarray:
@@ -740,6 +914,24 @@ def _reference_words(fits: Mapping[str, Fit], lang: Lang) -> str:
     return "Reference levels: " + "; ".join(items) + "."
 
 
+def _late_words(fits: Mapping[str, Fit], outcome: str | None, lang: Lang) -> str:
+    """What the two late-effect rows are, when a model has a late (time-varying) effect."""
+    onsets = {
+        fit.spec.outcome(outcome_of(fit, outcome)).onset
+        for fit in fits.values()
+        if fit.spec.outcome(outcome_of(fit, outcome)).time_varying
+    } - {None}
+    if not onsets:
+        return ""
+    onset = "/".join(f"{o:g}" for o in sorted(onsets))
+    if lang == "zh":
+        return (f"“第 {onset} 个月后”：第 {onset} 个月起的风险比，逐抽样计算 exp(β + β_late)；"
+                f"“第 {onset} 个月后的变化”：exp(β_late)，即其后与其前风险比之比。")  # fmt: skip
+    return (f"“After month {onset}”: the HR from month {onset} on, exp(β + β_late) computed per "
+            f"draw; “change after month {onset}”: exp(β_late), the ratio of the HRs after and "
+            "before.")  # fmt: skip
+
+
 def _in_codebook(column: str) -> bool:
     try:
         schema.variable(column)
@@ -792,6 +984,7 @@ def model_note(
             f"{_RATIO_SENTENCES[ratio]['zh']}及 {pct} 等尾可信区间；连续变量已标准化（每标准差），"
             "二分变量为 1 相对 0，类别变量相对参照组。",
             _reference_words(fits, lang),
+            _late_words(fits, outcome, lang),
             f"模型：{_model_steps(fits, outcome, lang)}。",
             f"先验：{_priors_sentence(fits, lang, outcome)}。",
             f"方差成分：组效应标准差（{scale}尺度）的后验中位数；第 l 层方差占比 = σ²_l /（Σσ² + "
@@ -814,6 +1007,7 @@ def model_note(
         "per SD of continuous predictors (standardised), 1 vs 0 for binary ones and vs the "
         "reference level for categorical ones.",
         _reference_words(fits, lang),
+        _late_words(fits, outcome, lang),
         f"Models: {_model_steps(fits, outcome, lang)}.",
         f"Priors: {_priors_sentence(fits, lang, outcome)}.",
         f"Variance components: posterior median SD of the group effects ({scale} scale); "
@@ -843,7 +1037,7 @@ def model_table(
     outcome: str | None = None,
     column_labels: Mapping[str, str] | None = None,
     prob: float = 0.95,
-    label: Callable[[str, Lang], str] = coefficient_label,
+    label: Callable[..., str] = coefficient_label,
 ) -> Table:
     """A model table (Tables 2-4) of any fits of one outcome family.
 
@@ -862,7 +1056,9 @@ def model_table(
     prob
         Mass of the credible intervals.
     label
-        Term -> row label (default :func:`coefficient_label`).
+        ``(term, lang, given=...)`` -> row label (default :func:`coefficient_label`); ``given``
+        is :func:`given_by_term` of the term (which models estimate it at a condition, because
+        its column enters an interaction there), "" for most terms.
 
     Returns
     -------
@@ -880,10 +1076,19 @@ def model_table(
     models = list(fits)
     label_column = text("term", lang)
     estimates = coefficient_estimates(fits, outcome=outcome, prob=prob)
+    # Conditions name the models as the header does.
+    headers = _columns(fits, column_labels)
+    givens = given_by_term(
+        estimates.assign(model=estimates["model"].map(dict(zip(models, headers, strict=True))))
+    )
+
+    def row_label(term: str, lang: Lang) -> str:
+        return label(term, lang, given=givens.get(term, ""))
+
     sections: list[tuple[str, pd.DataFrame]] = []
     for panel, terms in _ordered_terms(estimates).items():
         block = estimates_by_model(
-            estimates, lang, models=models, terms=terms, label=label,
+            estimates, lang, models=models, terms=terms, label=row_label,
             label_column=label_column, missing=_MISSING,
         )  # fmt: skip
         sections.append((text(f"panel_{panel}", lang), block))
@@ -902,7 +1107,6 @@ def model_table(
     sections.append((text("panel_fit", lang), fit_rows))
     data += [{**row, "statistic": row["term"]} for row in fit_data]
     frame = stack_panels(sections)
-    headers = _columns(fits, column_labels)
     frame = frame.rename(columns=dict(zip(models, headers, strict=True)))
     # The note and the flag name the models as the header does.
     shown = dict(zip(headers, fits.values(), strict=True))

@@ -30,6 +30,7 @@ from grassroots.reporting.model_tables import (
     COEFFICIENT_PANELS,
     coefficient_estimates,
     coefficient_label,
+    given_by_term,
     outcome_of,
 )
 
@@ -50,7 +51,14 @@ __all__ = [
 ]
 
 #: Panels a forest plot shows by default: the paper's argument, not the controls.
-FOREST_PANELS: tuple[str, ...] = ("weaknesses", "strengths", "strategies", "interactions")
+FOREST_PANELS: tuple[str, ...] = (
+    "weaknesses",
+    "strengths",
+    "remedies",
+    "strategies",
+    "dilemmas",
+    "interactions",
+)
 
 
 def _capitalised(words: str, lang: Lang) -> str:
@@ -107,12 +115,18 @@ def coefficient_forest(
                                               order.index(t)))  # fmt: skip
     shown = estimates[estimates["model"].isin(models) & estimates["term"].isin(terms)]
     survival = (shown["ratio"] == "HR").all()
+    # The same labels as Tables 2-4: a main effect in an interaction says where it holds.
+    givens = given_by_term(shown)
+
+    def label(term: str, lang: Lang) -> str:
+        return coefficient_label(term, lang, given=givens.get(term, ""))
+
     return forest_plot(
         shown[["model", "term", "estimate", "lower", "upper"]],
         lang,
         models=list(models),
         terms=list(terms),
-        label=coefficient_label,
+        label=label,
         xlabel=text("hazard_ratio" if survival else "odds_ratio", lang),
         title=title,
     )
@@ -162,6 +176,43 @@ def caterpillar_frame(
     return frame
 
 
+def _name_readable_groups(fig: Figure, ax: Any, frame: pd.DataFrame, per_end: int) -> None:
+    """Name up to ``per_end`` groups at each end of the ranking and the middle one, skipping
+    any whose label would touch a label already placed.
+
+    Candidates come from both ends inwards (the most extreme first), so with hundreds of
+    groups on the axis the named ones are the most extreme that can be read, spaced as the
+    font requires; with few groups they are simply the ``per_end`` lowest and highest."""
+    n = len(frame)
+    ranks = frame["rank"].to_numpy()
+    order = [int(r) for pair in zip(ranks, ranks[::-1], strict=True) for r in pair]
+    middle = int(ranks[(n - 1) // 2])
+    candidates = list(dict.fromkeys([*order[:2], middle, *order[2:]]))
+    groups = dict(zip(frame["rank"], frame["group"], strict=True))
+    ax.set_xticks(candidates, [groups[r] for r in candidates], rotation=90, fontsize=6)
+    fig.draw_without_rendering()
+    extents = dict(zip(candidates,
+                       (label.get_window_extent() for label in ax.get_xticklabels()),
+                       strict=True))  # fmt: skip
+    low_named = high_named = 0
+    chosen: list[int] = []
+    for rank in candidates:
+        is_middle = rank == middle
+        low = rank <= middle
+        if not is_middle and (low_named if low else high_named) >= per_end:
+            continue
+        box = extents[rank].expanded(1.15, 1.0)
+        if any(box.overlaps(extents[other]) for other in chosen):
+            continue
+        chosen.append(rank)
+        if not is_middle:
+            low_named, high_named = low_named + low, high_named + (not low)
+        if low_named >= per_end and high_named >= per_end and middle in chosen:
+            break
+    chosen.sort()
+    ax.set_xticks(chosen, [groups[r] for r in chosen], rotation=90, fontsize=6)
+
+
 @_styled
 def caterpillar_plot(
     fit: Fit,
@@ -176,8 +227,9 @@ def caterpillar_plot(
     """Caterpillar plot of the county and township effects: posterior median and interval of
     every group, sorted, one panel per level.
 
-    With hundreds of townships the intervals are thin lines and only the ``label_extremes``
-    lowest and highest groups are named on the axis; every group is drawn.
+    With hundreds of townships the intervals are thin lines and only a readable subset is
+    named on the axis: up to ``label_extremes`` groups at each end and the middle one, the most
+    extreme whose labels do not overlap; every group is drawn.
 
     Parameters
     ----------
@@ -190,7 +242,7 @@ def caterpillar_plot(
     levels
         Levels to show, outer first (default: all).
     label_extremes
-        Groups named at each end of a panel (all groups when there are at most twice as many).
+        Groups named at each end of a panel, at most (fewer when their labels would overlap).
     prob
         Mass of the intervals.
     title
@@ -212,13 +264,8 @@ def caterpillar_plot(
         ax.plot(frame["rank"], frame["median"], linestyle="none", marker="o",
                 markersize=1.5 if many else 3.0, color=PALETTE[0])  # fmt: skip
         ax.axhline(0.0, color="0.4", linestyle="--", linewidth=0.8, zorder=0)
-        if len(frame) <= 2 * label_extremes:
-            named = frame
-        else:
-            named = pd.concat([frame.head(label_extremes), frame.tail(label_extremes)])
-        ax.set_xticks(named["rank"].tolist(), named["group"].tolist(), rotation=90,
-                      fontsize=6)  # fmt: skip
         ax.set_xlim(0, len(frame) + 1)
+        _name_readable_groups(fig, ax, frame, label_extremes)
         ax.set_ylabel(text("group_effect", lang).format(
             level=_capitalised(level_name(level, lang), lang), scale=scale))  # fmt: skip
         ax.set_title(
