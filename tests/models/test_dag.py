@@ -125,9 +125,7 @@ def test_mediator_outcome_confounding_is_blocked_only_by_the_fitted_township_eff
     assert "township_effect" in fitted and "resources" in fitted
     assert "short_sighted" not in fitted  # responds to extensive
     assert is_valid_adjustment(dag, {"extensive"}, "survival", fitted)
-    new = mediator_adjustment_set(
-        dag, "extensive", "survival", {"resources"}, group_effects="new"
-    )
+    new = mediator_adjustment_set(dag, "extensive", "survival", {"resources"}, group_effects="new")
     assert not is_valid_adjustment(dag, {"extensive"}, "survival", new)
 
 
