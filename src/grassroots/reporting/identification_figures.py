@@ -215,7 +215,7 @@ def sensitivity_plot(
         axes[0, 0].set_ylim(-0.6, len(keys) - 0.4)
         fig.supxlabel(text("e_value_axis", lang), fontsize=mpl.rcParams["axes.labelsize"])
         handles, labels = axes.flat[0].get_legend_handles_labels()
-        fig.legend(handles, labels, loc="outside lower center", ncols=2)
+        fig.legend(handles, labels, loc="outside upper center", ncols=2)
         if title:
             fig.suptitle(title, x=0.01, horizontalalignment="left")
         return _finish(fig)
