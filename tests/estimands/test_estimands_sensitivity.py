@@ -155,3 +155,12 @@ def test_same_input_same_numbers(frame):
     result = contrasts(_logistic_fit(frame, -0.8, 0.1), frame, [UP, COLLAB])
     first, second = sensitivity(result).table, sensitivity(result).table
     assert first.equals(second)
+
+
+def test_module_doctests():
+    import doctest
+
+    from grassroots.estimands import sensitivity as sensitivity_module
+
+    result = doctest.testmod(sensitivity_module)
+    assert result.attempted > 0 and result.failed == 0

@@ -133,3 +133,12 @@ def test_unknown_variables_are_named():
     dag = spec_dag("structural")
     with pytest.raises(KeyError, match="budget"):
         adjustment_set(dag, {"budget"}, "survival")
+
+
+def test_module_doctests():
+    import doctest
+
+    from grassroots.models import dag as dag_module
+
+    result = doctest.testmod(dag_module)
+    assert result.attempted > 0 and result.failed == 0
