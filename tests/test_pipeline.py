@@ -41,7 +41,8 @@ def test_reproduce_writes_every_table_and_figure_deterministically(
 
     names = {path.name for path in first}
     for stem in ("table1_descriptives", "table2_survival", "table3_demand_fit",
-                 "table4_strategies", "table5_contrasts", "table6_mediation",
+                 "table4_strategies", "table5_contrasts", "table5a_assumptions",
+                 "table5b_sensitivity", "table6_mediation",
                  "table7_heterogeneity", "table8_targeting", "appendix_b_sensitivity"):
         for lang_suffix in ("", "_zh"):
             for fmt in ("md", "tex", "html", "docx", "csv"):
@@ -50,6 +51,7 @@ def test_reproduce_writes_every_table_and_figure_deterministically(
     figures = sorted(p.name for p in first if p.parent.name == "figures")
     assert "figure4_km_by_region.png" in figures and "figure7_contrast_densities_zh.pdf" in figures
     assert "figure8_prior_predictive_zh.png" in figures
+    assert "figure9_dag_zh.pdf" in figures and "figure10_sensitivity.png" in figures
 
     tables_a, tables_b = _outputs(tmp_path / "a"), _outputs(tmp_path / "b")
     assert tables_a.keys() == tables_b.keys() and len(tables_a) > 50
@@ -57,7 +59,8 @@ def test_reproduce_writes_every_table_and_figure_deterministically(
     assert differing == []
 
     # Prior draws are far from converged: every model table says so, the estimand tables too.
-    for stem in ("table2_survival", "table5_contrasts", "table7_heterogeneity_zh",
+    for stem in ("table2_survival", "table5_contrasts", "table5b_sensitivity",
+                 "table7_heterogeneity_zh",
                  "table8_targeting", "appendix_b_sensitivity"):
         text = (tmp_path / "a" / "tables" / f"{stem}.md").read_text(encoding="utf-8")
         assert "⚠" in text

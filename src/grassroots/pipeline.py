@@ -171,6 +171,31 @@ def _sensitivity_estimates(fits: dict) -> Any:
     return sensitivity_estimates(dict(sorted(by_factor.items())))
 
 
+def _identification(structural: Any, study: Any, scenarios: Any, varied: Any) -> tuple:
+    """Tables 5a-5b and Figures 9-10: the structural spec's causal graph, the assumptions of
+    Table 5's contrasts with their positivity evidence, and the contrasts' E-values."""
+    import pandas as pd
+
+    from grassroots.estimands import identification
+    from grassroots.estimands.sensitivity import sensitivity
+    from grassroots.models.dag import spec_dag
+
+    remedies = scenarios.select()
+    graph = spec_dag(structural.spec, remedies=[v for s in remedies for v in s.variables])
+    flat = study.flat()
+    assumed = identification.assumptions(graph, remedies, flat, scaling=structural.scaling)
+    support = pd.concat(
+        [identification.positivity(flat, s, scaling=structural.scaling) for s in remedies],
+        ignore_index=True,
+    )
+    # The expected rating's E-value needs the SD of the observed ratings.
+    rating_sd = {
+        o.name: float(flat[o.columns["column"]].std())
+        for o in structural.spec.outcomes if o.family == "ordinal"
+    }  # fmt: skip
+    return assumed, support, sensitivity(varied, outcome_sd=rating_sd), graph
+
+
 def _flagged(table: Any, flag: str) -> Any:
     """``table`` with one more convergence flag (an empty flag is dropped when rendered)."""
     return dataclasses.replace(table, flags=(*table.flags, flag))
@@ -246,6 +271,8 @@ def run(
     ranked = estimands.targeting(structural, study, scenarios, outcome="survival",
                                  quantity="S(24)", seed=settings.seed, thin=thin)
     sensitivity = _sensitivity_estimates(fits)
+    assumed, support, robustness, causal_graph = _identification(structural, study, scenarios,
+                                                                 varied)
     prior_check = prior_predictive(STRUCTURAL_SPEC, study.flat(), seed=settings.seed)
 
     echo("[5/5] tables and figures")
@@ -263,10 +290,14 @@ def run(
             paper.table2_survival(survival, lang),
             paper.table3_demand_fit(demand_fit, lang),
             paper.table4_strategies(strategies, lang),
+            # Table 5a rests on the spec and the data, not on the fit.
+            paper.table5a_assumptions(assumed, support, lang, scenario_labels=labels),
             *(
                 _flagged(table, flag)
                 for table in (
                     paper.table5_contrasts(varied.table, lang, scenario_labels=labels),
+                    paper.table5b_sensitivity(robustness.table, lang, scenario_labels=labels,
+                                              prob=robustness.prob),
                     paper.table6_mediation(mediated.table, lang, scenario_labels=labels),
                     paper.table7_heterogeneity(varied.table, lang, scenario_labels=labels),
                     paper.table8_targeting(ranked.table, lang, scenario_labels=labels),
@@ -299,6 +330,10 @@ def run(
                       "figure7_contrast_densities", reports, lang, written)
         _write_figure(paper.prior_predictive_plot(prior_check, lang),
                       "figure8_prior_predictive", reports, lang, written)
+        _write_figure(paper.dag_plot(causal_graph, lang), "figure9_dag", reports, lang, written)
+        _write_figure(paper.sensitivity_plot(robustness.table, lang, scenario_labels=labels,
+                                             prob=robustness.prob),
+                      "figure10_sensitivity", reports, lang, written)
 
     record = _record(study, fits, settings, time.perf_counter() - started)
     readme = reports / "README.md"

@@ -140,6 +140,32 @@ TEXT: Mapping[str, Mapping[Lang, str]] = {
     "prior_draws": {"en": "Prior draws", "zh": "先验抽样数"},
     "yes": {"en": "yes", "zh": "是"},
     "no": {"en": "no", "zh": "否"},
+    # --- identification (Tables 5a-5b, Figures 9-10) ------------------------------------------
+    "outcome": {"en": "Outcome", "zh": "结局"},
+    "no_remedy_confounding": {
+        "en": "No unmeasured remedy–outcome confounding",
+        "zh": "措施—结局间无未观测混杂",
+    },
+    "no_mediator_confounding": {
+        "en": "No unmeasured strategy–outcome confounding (Table 6)",
+        "zh": "策略—结局间无未观测混杂（表6）",
+    },
+    "positivity": {"en": "Positivity (data)", "zh": "正值性（数据）"},
+    "consistency": {"en": "Consistency, no interference", "zh": "一致性与无干扰"},
+    "rr_cri": {"en": "Risk ratio [95% CrI]", "zh": "风险比 [95% 可信区间]"},
+    "e_value_estimate": {"en": "E-value, estimate", "zh": "E 值（估计值）"},
+    "e_value_limit": {"en": "E-value, CrI limit", "zh": "E 值（区间界限）"},
+    "reading": {"en": "Reading", "zh": "解读"},
+    "e_value_axis": {
+        "en": "E-value: confounder's risk ratio with remedy and outcome",
+        "zh": "E 值：混杂因素与措施及结局的风险比",
+    },
+    "role_remedy": {"en": "Remedy", "zh": "应对措施"},
+    "role_covariate": {"en": "Covariate", "zh": "协变量"},
+    "role_mediator": {"en": "Strategy (mediator)", "zh": "策略（中介变量）"},
+    "role_outcome": {"en": "Outcome", "zh": "结局"},
+    "role_group_effect": {"en": "Group effects (latent)", "zh": "组效应（潜变量）"},
+    "group_effect_node": {"en": "{level} effects", "zh": "{level}效应"},
 }
 
 # Plurals for "N counties" and for axis titles; Chinese nouns have none.

@@ -8,6 +8,9 @@ builder                     input
 :func:`table3_demand_fit`   the same for demand fit
 :func:`table4_strategies`   ``{"extensive": fit, "expedient": fit, "short_sighted": fit}``
 :func:`table5_contrasts`    contrast summaries (:mod:`.estimand_tables` lists the columns)
+:func:`table5a_assumptions` the assumptions of each contrast and their positivity evidence
+                            (:mod:`grassroots.estimands.identification`)
+:func:`table5b_sensitivity` E-values of each contrast (:mod:`grassroots.estimands.sensitivity`)
 :func:`table6_mediation`    mediation summaries
 :func:`table7_heterogeneity`  subgroup contrast summaries
 :func:`table8_targeting`    the ranked townships (``targeting(...).table``)
@@ -19,7 +22,8 @@ builder                     input
 ==========================  ====================================================================
 
 Figures: :func:`coefficient_forest`, :func:`caterpillar_plot`, :func:`km_posterior_plot`,
-:func:`ordinal_ppc_plot`, :func:`prior_predictive_plot` (and
+:func:`ordinal_ppc_plot`, :func:`prior_predictive_plot`, :func:`dag_plot` (the causal graph of
+:func:`grassroots.models.dag.spec_dag`), :func:`sensitivity_plot` (Table 5b's E-values) (and
 :func:`~grassroots.reporting.figures.contrast_density_plot` for the contrasts); write them with
 :func:`save_figure`. Every builder takes ``lang="en"|"zh"``.
 
@@ -45,6 +49,8 @@ from grassroots.reporting.estimand_tables import (
 )
 from grassroots.reporting.figures import contrast_density_plot, save_figure
 from grassroots.reporting.frequentist import appendix_c_frequentist, frequentist_estimates
+from grassroots.reporting.identification_figures import dag_plot, sensitivity_plot
+from grassroots.reporting.identification_tables import table5a_assumptions, table5b_sensitivity
 from grassroots.reporting.model_tables import (
     coefficient_estimates,
     loo_summary,
@@ -70,6 +76,7 @@ __all__ = [
     "coefficient_estimates",
     "coefficient_forest",
     "contrast_density_plot",
+    "dag_plot",
     "frequentist_estimates",
     "km_posterior_plot",
     "loo_summary",
@@ -78,11 +85,14 @@ __all__ = [
     "save_figure",
     "scale_priors",
     "sensitivity_estimates",
+    "sensitivity_plot",
     "table1",
     "table2_survival",
     "table3_demand_fit",
     "table4_strategies",
     "table5_contrasts",
+    "table5a_assumptions",
+    "table5b_sensitivity",
     "table6_mediation",
     "table7_heterogeneity",
     "table8_targeting",
