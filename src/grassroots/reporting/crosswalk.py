@@ -190,9 +190,7 @@ def _claim(concept: Mapping[str, Any], claim: Mapping[str, Any], where: str) -> 
                      reason_zh=reason.get("zh", reason.get("en", "")))  # fmt: skip
     direction = claim.get("direction")
     if direction not in DIRECTIONS:
-        raise CrosswalkError(
-            f"{where}: direction {direction!r} must be one of {list(DIRECTIONS)}"
-        )
+        raise CrosswalkError(f"{where}: direction {direction!r} must be one of {list(DIRECTIONS)}")
     target = claim[source]
     if source == "estimate":
         required = ("model", "outcome", "term")
@@ -299,8 +297,15 @@ def claim_evidence(
     rows = []
     q = [0.5, (1 - prob) / 2, (1 + prob) / 2]
     for claim in claims:
-        row = {**claim.__dict__, "median": np.nan, "lower": np.nan, "upper": np.nan,
-               "p_direction": np.nan, "verdict": "not estimated", "table_term": claim.term}
+        row = {
+            **claim.__dict__,
+            "median": np.nan,
+            "lower": np.nan,
+            "upper": np.nan,
+            "p_direction": np.nan,
+            "verdict": "not estimated",
+            "table_term": claim.term,
+        }
         if claim.kind != "not_estimated":
             draws = (
                 _coefficient_draws(claim, fits) if claim.kind == "coefficient"
@@ -377,8 +382,10 @@ def table0_theory(
     for row in evidence.itertuples(index=False):
         # Coefficients are shown as HR/OR (exp of the log-scale draws), contrasts as they are.
         scale = np.exp if row.kind == "coefficient" else (lambda x: x)
-        concept = f"{row.concept_zh}（{row.concept_en}）" if lang == "zh" else (
-            f"{row.concept_en} ({row.concept_zh})"
+        concept = (
+            f"{row.concept_zh}（{row.concept_en}）"
+            if lang == "zh"
+            else (f"{row.concept_en} ({row.concept_zh})")
         )
         rows.append({
             "group": _GROUP_WORDS[row.group][lang],
@@ -437,7 +444,7 @@ def _note(lang: Lang, n_claims: int, n_concepts: int, tally: str) -> str:
     return (
         f"{n_concepts} concepts and {n_claims} claims, in the author's terms (Li Yang 2025, "
         "abstract). Coefficients: hazard or odds ratios per SD of the joint structural model "
-        "(posterior median, 95% equal-tailed CrI); a claimed \"> 1\" means the claim implies a "
+        '(posterior median, 95% equal-tailed CrI); a claimed "> 1" means the claim implies a '
         "higher hazard or odds. Remedies map to the intervention contrasts (g-computation, "
         "difference from the status quo). P(claimed direction): share of posterior draws with "
         "the claimed sign (probability of direction, Makowski et al. 2019). Verdict: supported "
