@@ -150,7 +150,8 @@ def test_contrast_claims_read_the_contrast_draws(tmp_path, study_frame):
     claims = _crosswalk(
         tmp_path,
         '[[concepts.claims]]\nen = "x"\nzh = "x"\ndirection = "decrease"\n'
-        'contrast = { scenario = "resources_plus_1sd", outcome = "survival", quantity = "S(24)" }\n',
+        'contrast = { scenario = "resources_plus_1sd", outcome = "survival", '
+        'quantity = "S(24)" }\n',
     )
     draws = np.r_[np.full(90, -0.01), np.full(10, 0.01)]
     contrasts = FakeContrasts(draws)

@@ -291,8 +291,9 @@ def claim_evidence(
     DataFrame
         The claim's fields, ``median``, ``lower``, ``upper`` (log scale for a coefficient, the
         contrast's own scale otherwise), ``table_term`` (the coefficient's key, a late effect
-        as :func:`~grassroots.reporting.model_tables.late_term`), ``p_direction`` (share of draws with the claimed sign)
-        and ``verdict``; NaN and ``not estimated`` for claims without an estimate.
+        as :func:`~grassroots.reporting.model_tables.late_term`), ``p_direction`` (share of
+        draws with the claimed sign) and ``verdict``; NaN and ``not estimated`` for claims
+        without an estimate.
     """
     rows = []
     q = [0.5, (1 - prob) / 2, (1 + prob) / 2]
@@ -434,7 +435,8 @@ def _note(lang: Lang, n_claims: int, n_concepts: int, tally: str) -> str:
         return (
             f"{n_concepts} 个概念、{n_claims} 条论断，概念用语取自论文摘要（李阳 2025）。"
             "系数为联合结构模型的每标准差风险比或比值比（中位数与 95% 等尾可信区间），"
-            "预期方向“> 1”表示论断意味着风险或优势上升；调适路径对应干预对比（g 计算，相对现状之差）。"
+            "预期方向“> 1”表示论断意味着风险或优势上升；"
+            "调适路径对应干预对比（g 计算，相对现状之差）。"
             "P(预期方向)为后验抽样中符号与论断一致的比例（方向概率，Makowski 等 2019）。"
             f"判定：≥ {SUPPORTED_AT:g} 为支持，≥ {WEAKLY_SUPPORTED_AT:g} 为弱支持，"
             f"相反方向概率 ≥ {CONTRADICTED_AT:g} 为相反，其余为不支持；"
