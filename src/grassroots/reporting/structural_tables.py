@@ -1,5 +1,5 @@
-"""The joint structural model's own coefficients (Table 9) and the LOO differences between
-nested models (Table 10).
+"""The joint structural model's own coefficients (Table 9), the LOO differences between nested
+models (Table 10) and the structural model's prior sensitivity (Appendix Table B3).
 
 **Table 9** reports the structural fit outcome by outcome: one column per outcome (survival as
 hazard ratios, demand fit, the two strategies and short-sightedness as odds ratios), rows in the
@@ -11,10 +11,17 @@ outcome's likelihood, and the convergence flag and diagnostics of the fit.
 that difference, computed by :func:`arviz_stats.compare` from the *pointwise* differences,
 ``sqrt(n * var_i(elpd_i^A - elpd_i^B))``; the per-model SEs cannot be combined into it because
 the models are evaluated on the same observations and their errors are strongly correlated.
+
+**Appendix Table B3** refits the structural model with the coefficient and group-SD priors half
+and twice as wide (:func:`~grassroots.reporting.appendix.scale_priors`), as Appendix Table B2
+does for survival M4 and demand fit M4. Power-scaling sensitivity (``arviz_stats.psense``) would
+need no refits, but it needs the pointwise log-prior and log-likelihood of the fit, which the
+structural fit does not store; storing them means refitting it anyway.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import warnings
 from collections.abc import Mapping
 from typing import TYPE_CHECKING
@@ -44,8 +51,14 @@ from grassroots.reporting.tables import (
 if TYPE_CHECKING:
     from grassroots.inference import Fit
 
-__all__ = ["loo_comparison", "structural_estimates", "table10_loo_comparison",
-           "table9_structural"]  # fmt: skip
+__all__ = [
+    "appendix_b_sensitivity_structural",
+    "loo_comparison",
+    "structural_estimates",
+    "structural_sensitivity_estimates",
+    "table10_loo_comparison",
+    "table9_structural",
+]
 
 _MISSING = "—"
 _OUTCOME_HEADERS: Mapping[str, Mapping[Lang, str]] = {
@@ -373,3 +386,59 @@ def table10_loo_comparison(
         lang=lang,
         align="lrrrr",
     )
+
+
+# --- prior sensitivity of the structural model -------------------------------------------------
+
+
+def structural_sensitivity_estimates(
+    fits_by_factor: Mapping[float, Fit], *, prob: float = 0.95
+) -> pd.DataFrame:
+    """Key estimates of the structural model under scaled priors, outcome by outcome.
+
+    Parameters
+    ----------
+    fits_by_factor
+        Prior scale factor -> structural fit (the fitted priors at 1, refits of
+        :func:`~grassroots.reporting.appendix.scale_priors` otherwise).
+    prob
+        Mass of the credible intervals.
+
+    Returns
+    -------
+    DataFrame
+        :func:`~grassroots.reporting.appendix.sensitivity_estimates`'s frame with ``model``
+        set to the outcome: every coefficient and group SD of every outcome equation.
+    """
+    from grassroots.reporting.appendix import sensitivity_estimates
+
+    first = next(iter(fits_by_factor.values()))
+    frames = [
+        sensitivity_estimates(
+            {factor: {outcome: fit} for factor, fit in sorted(fits_by_factor.items())},
+            outcome=outcome,
+            prob=prob,
+        )
+        for outcome in first.spec.outcome_names
+    ]
+    return pd.concat(frames, ignore_index=True)
+
+
+def appendix_b_sensitivity_structural(
+    estimates: pd.DataFrame,
+    lang: Lang = "en",
+    *,
+    name: str = "appendix_b_sensitivity_structural",
+) -> Table:
+    """Appendix Table B3: prior sensitivity of the joint structural model, one panel per outcome
+    (:func:`structural_sensitivity_estimates`), laid out as Appendix Table B2
+    (:func:`~grassroots.reporting.appendix.appendix_b_sensitivity`)."""
+    from grassroots.reporting.appendix import appendix_b_sensitivity
+
+    shown = estimates.assign(model=[_outcome_header(m, lang) for m in estimates["model"]])
+    table = appendix_b_sensitivity(shown, lang, name=name)
+    title = (
+        "附表B3 联合结构模型的先验敏感性分析" if lang == "zh"
+        else "Appendix Table B3. Prior sensitivity of the joint structural model"
+    )  # fmt: skip
+    return dataclasses.replace(table, title=title, data=estimates.reset_index(drop=True))
