@@ -422,7 +422,7 @@ def table0_theory(
         title=title,
         frame=frame,
         note=_note(lang, len(claims), evidence["concept"].nunique(), tally),
-        data=evidence.drop(columns=["reason_zh"]),
+        data=evidence,
         panel="panel",
         flags=(convergence_note(overview, lang),) if overview else (),
         lang=lang,
