@@ -155,3 +155,23 @@ def test_structural_sensitivity_reads_each_outcome_from_each_refit(study_frame):
     row = table.frame[(table.frame.index == "Ad hoc governance (OR)")
                       & (table.frame["Term"] == "Authority")]  # fmt: skip
     assert float(row["Max |Δ| vs ×1"].iloc[0]) == pytest.approx(change, abs=0.01)
+
+
+def test_table9_shows_the_lower_triangle_of_the_township_correlations(structural_fit):
+    posterior = structural_fit.posterior
+    corr = posterior["township_corr"].copy()
+    corr.loc[{"outcome": "demand_fit", "outcome2": "survival"}] = -0.35
+    corr.loc[{"outcome": "survival", "outcome2": "demand_fit"}] = -0.35
+    trace = xr.DataTree.from_dict({"posterior": posterior.assign(township_corr=corr)})
+    fit = dataclasses.replace(structural_fit, trace=trace)
+    table = table9_structural(fit, "en")
+    frame = table.frame
+    panel = frame[frame.index == "Correlations of township effects across outcomes"]
+    assert list(panel[frame.columns[0]]) == [
+        "Demand fit", "Extensive innovation", "Ad hoc governance", "Short-sighted",
+    ]  # fmt: skip
+    survival_column = next(c for c in frame.columns if c[1] == "Survival (HR)")
+    demand_column = next(c for c in frame.columns if c[1] == "Demand fit (OR)")
+    assert panel[survival_column].iloc[0] == "-0.35 [-0.35, -0.35]"
+    assert panel[demand_column].iloc[0] == ""  # upper triangle and diagonal left blank
+    assert panel[survival_column].iloc[1] == "0.00 [0.00, 0.00]"

@@ -3,7 +3,8 @@ models (Table 10) and the structural model's prior sensitivity (Appendix Table B
 
 **Table 9** reports the structural fit outcome by outcome: one column per outcome (survival as
 hazard ratios, demand fit, the two strategies and short-sightedness as odds ratios), rows in the
-panels of Tables 2-4, the group-effect SDs and variance shares per outcome, the N of each
+panels of Tables 2-4, the group-effect SDs and variance shares per outcome, the correlations of
+the correlated level's effects across outcomes (lower triangle, row by column), the N of each
 outcome's likelihood, and the convergence flag and diagnostics of the fit.
 
 **Table 10** compares nested models (M0-M4 of survival and of demand fit) by PSIS-LOO:
@@ -142,6 +143,10 @@ def table9_structural(
             [*sd_rows.values(), *share_rows.values()], columns=[label_column, *outcomes]
         ).fillna(_MISSING)
         sections.append((text("panel_variance", lang), variance))
+    if fit.spec.correlated is not None:
+        correlations, correlation_data = _correlation_rows(fit, outcomes, label_column, lang, prob)
+        sections.append((_correlation_panel(fit.spec.correlated, lang), correlations))
+        data += correlation_data
     counts = {label_column: text("n_rows", lang)}
     events = {label_column: text("n_events", lang)}
     for outcome in outcomes:
@@ -174,6 +179,37 @@ def table9_structural(
         lang=lang,
         align="l" + "r" * len(outcomes),
     )
+
+
+def _correlation_panel(level: str, lang: Lang) -> str:
+    if lang == "zh":
+        return f"{level_name(level, 'zh')}层效应的跨结果相关"
+    return f"Correlations of {level_name(level, 'en')} effects across outcomes"
+
+
+def _correlation_rows(
+    fit: Fit, outcomes: list[str], label_column: str, lang: Lang, prob: float
+) -> tuple[pd.DataFrame, list[dict]]:
+    """The lower triangle of the correlated level's correlation matrix: row outcome by column
+    outcome (the matrix is symmetric with a unit diagonal, so the rest is left blank)."""
+    level = fit.spec.correlated
+    draws = fit.posterior[f"{level}_corr"]
+    q = [0.5, (1 - prob) / 2, (1 + prob) / 2]
+    quantiles = draws.quantile(q, dim=("chain", "draw"))
+    rows, data = [], []
+    for i, row_outcome in enumerate(outcomes[1:], start=1):
+        cells = {label_column: _outcome_header(row_outcome, lang).split(" (")[0].split("（")[0]}
+        for column_outcome in outcomes[:i]:
+            median, lower, upper = (
+                float(v) for v in quantiles.sel(outcome=row_outcome, outcome2=column_outcome)
+            )
+            cells[column_outcome] = format_estimate(median, lower, upper)
+            data.append({"outcome": column_outcome, "panel": "correlation",
+                         "term": f"corr_{level}[{row_outcome}]", "statistic": "correlation",
+                         "estimate": median, "lower": lower, "upper": upper})  # fmt: skip
+        rows.append(cells)
+    frame = pd.DataFrame(rows, columns=[label_column, *outcomes]).fillna("")
+    return frame, data
 
 
 def _structural_note(fit: Fit, overview: Mapping[str, float], lang: Lang, prob: float) -> str:
