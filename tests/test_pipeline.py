@@ -35,15 +35,17 @@ def test_reproduce_writes_every_table_and_figure_deterministically(
     first = run(small_study, tmp_path / "a", settings, echo=lambda _: None)
     fits_after_first = len(fake_sampler)
     second = run(small_study, tmp_path / "b", settings, echo=lambda _: None)
-    # 14 paper models and 4 prior-sensitivity refits (survival and demand fit M4, x0.5 and x2).
-    assert fits_after_first == 18
-    assert len(fake_sampler) == 18, "the second run must reuse the saved fits"
+    # 14 paper models and 6 prior-sensitivity refits (survival and demand fit M4 and the
+    # structural model, x0.5 and x2).
+    assert fits_after_first == 20
+    assert len(fake_sampler) == 20, "the second run must reuse the saved fits"
 
     names = {path.name for path in first}
-    for stem in ("table1_descriptives", "table2_survival", "table3_demand_fit",
+    for stem in ("table0_theory", "table1_descriptives", "table2_survival", "table3_demand_fit",
                  "table4_strategies", "table5_contrasts", "table5a_assumptions",
-                 "table5b_sensitivity", "table6_mediation",
-                 "table7_heterogeneity", "table8_targeting", "appendix_b_sensitivity"):
+                 "table5b_sensitivity", "table6_mediation", "table7_heterogeneity",
+                 "table8_targeting", "table9_structural", "table10_loo_comparison",
+                 "appendix_b_sensitivity", "appendix_b_sensitivity_structural"):
         for lang_suffix in ("", "_zh"):
             for fmt in ("md", "tex", "html", "docx", "csv"):
                 assert f"{stem}{lang_suffix}.{fmt}" in names
@@ -59,9 +61,10 @@ def test_reproduce_writes_every_table_and_figure_deterministically(
     assert differing == []
 
     # Prior draws are far from converged: every model table says so, the estimand tables too.
-    for stem in ("table2_survival", "table5_contrasts", "table5b_sensitivity",
-                 "table7_heterogeneity_zh",
-                 "table8_targeting", "appendix_b_sensitivity"):
+    for stem in ("table0_theory", "table2_survival", "table5_contrasts", "table5b_sensitivity",
+                 "table7_heterogeneity_zh", "table8_targeting", "table9_structural_zh",
+                 "table10_loo_comparison", "appendix_b_sensitivity",
+                 "appendix_b_sensitivity_structural"):
         text = (tmp_path / "a" / "tables" / f"{stem}.md").read_text(encoding="utf-8")
         assert "⚠" in text
 

@@ -30,6 +30,8 @@ STRUCTURAL_SPEC = "structural"
 # every coefficient and group-SD prior half and twice as wide.
 SENSITIVITY_SPECS = ("survival_m4", "demand_fit_m4")
 PRIOR_FACTORS = (0.5, 2.0)
+# Appendix B3 refits the structural model under the same prior scales: power-scaling (psense)
+# would need no refits, but needs a log-prior and log-likelihood the structural fit does not store.
 LANGUAGES = ("en", "zh")
 _PLURAL = {"county": "counties", "township": "townships", "project": "projects"}
 
@@ -77,7 +79,8 @@ class ReproduceSettings:
 
 
 def _specs_to_fit() -> list[Any]:
-    """Every spec ``reproduce`` fits, in order: the paper's models, then the prior refits."""
+    """Every spec ``reproduce`` fits, in order: the paper's models, then the prior refits (of
+    the sensitivity specs and of the structural model)."""
     from grassroots.models import load_spec
     from grassroots.reporting.appendix import scale_priors
 
@@ -90,6 +93,7 @@ def _specs_to_fit() -> list[Any]:
         for name in SENSITIVITY_SPECS
         for factor in PRIOR_FACTORS
     ]
+    specs += [scale_priors(load_spec(STRUCTURAL_SPEC), factor) for factor in PRIOR_FACTORS]
     return specs
 
 
@@ -196,6 +200,16 @@ def _identification(structural: Any, study: Any, scenarios: Any, varied: Any) ->
     return assumed, support, sensitivity(varied, outcome_sd=rating_sd), graph
 
 
+def _structural_sensitivity_estimates(fits: dict) -> Any:
+    """Appendix B3's estimates: the structural model under prior scales x0.5, x1, x2."""
+    from grassroots.reporting.structural_tables import structural_sensitivity_estimates
+
+    by_factor = {1.0: fits[STRUCTURAL_SPEC]} | {
+        factor: fits[f"{STRUCTURAL_SPEC}_prior_x{factor:g}"] for factor in PRIOR_FACTORS
+    }
+    return structural_sensitivity_estimates(by_factor)
+
+
 def _flagged(table: Any, flag: str) -> Any:
     """``table`` with one more convergence flag (an empty flag is dropped when rendered)."""
     return dataclasses.replace(table, flags=(*table.flags, flag))
@@ -273,6 +287,7 @@ def run(
     sensitivity = _sensitivity_estimates(fits)
     assumed, support, robustness, causal_graph = _identification(structural, study, scenarios,
                                                                  varied)
+    structural_sensitivity = _structural_sensitivity_estimates(fits)
     prior_check = prior_predictive(STRUCTURAL_SPEC, study.flat(), seed=settings.seed)
 
     echo("[5/5] tables and figures")
@@ -280,13 +295,21 @@ def run(
     # Appendix B2 rests on the sensitivity models and their refits.
     sensitivity_diagnostics = {
         name: fitted.diagnostics.overview() for name, fitted in fits.items()
-        if name in SENSITIVITY_SPECS or "_prior_x" in name
+        if name in SENSITIVITY_SPECS
+        or ("_prior_x" in name and not name.startswith(f"{STRUCTURAL_SPEC}_"))
+    }  # fmt: skip
+    # Appendix B3 rests on the structural fit and its refits.
+    structural_sensitivity_diagnostics = {
+        name: fitted.diagnostics.overview() for name, fitted in fits.items()
+        if name == STRUCTURAL_SPEC or name.startswith(f"{STRUCTURAL_SPEC}_prior_x")
     }  # fmt: skip
     for lang in languages:
         labels = scenario_labels[lang]
         # Tables 5-8 are built from estimand summaries; the fit they rest on is flagged here.
         flag = convergence_note(structural_diagnostics, lang)
         for table in (
+            paper.table0_theory({STRUCTURAL_SPEC: structural}, lang, contrasts=varied,
+                                scenario_labels=labels),
             paper.table2_survival(survival, lang),
             paper.table3_demand_fit(demand_fit, lang),
             paper.table4_strategies(strategies, lang),
@@ -303,10 +326,14 @@ def run(
                     paper.table8_targeting(ranked.table, lang, scenario_labels=labels),
                 )
             ),
+            paper.table9_structural(structural, lang),
+            paper.table10_loo_comparison({"survival": survival, "demand_fit": demand_fit}, lang),
             paper.appendix_a_diagnostics(fits, lang),
             paper.appendix_b_priors(paper_fits, lang),
             _flagged(paper.appendix_b_sensitivity(sensitivity, lang),
                      convergence_note(sensitivity_diagnostics, lang)),
+            _flagged(paper.appendix_b_sensitivity_structural(structural_sensitivity, lang),
+                     convergence_note(structural_sensitivity_diagnostics, lang)),
             paper.appendix_c_frequentist(
                 {f"survival {k}": v for k, v in survival.items() if k != "M0"}, study, lang
             ),

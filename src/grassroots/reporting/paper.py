@@ -3,6 +3,8 @@
 ==========================  ====================================================================
 builder                     input
 ==========================  ====================================================================
+:func:`table0_theory`       ``{"structural": fit}`` and the contrasts (``models/theory.toml``,
+                            :mod:`.crosswalk`)
 :func:`table1`              a study (descriptives, :mod:`.descriptives`)
 :func:`table2_survival`     ``{"M0": fit, ..., "M4": fit}`` of the survival specs
 :func:`table3_demand_fit`   the same for demand fit
@@ -14,10 +16,14 @@ builder                     input
 :func:`table6_mediation`    mediation summaries
 :func:`table7_heterogeneity`  subgroup contrast summaries
 :func:`table8_targeting`    the ranked townships (``targeting(...).table``)
+:func:`table9_structural`   the structural fit (:mod:`.structural_tables`)
+:func:`table10_loo_comparison`  ``{"survival": {"M0": fit, ...}, "demand_fit": {...}}``
 :func:`appendix_a_diagnostics`  every fit
 :func:`appendix_b_priors`   every fit (or spec)
 :func:`appendix_b_sensitivity`  key estimates under prior scales ×0.5, ×1, ×2
                             (:func:`sensitivity_estimates` of refits with :func:`scale_priors`)
+:func:`appendix_b_sensitivity_structural`  the structural model under prior scales
+                            (:func:`structural_sensitivity_estimates` of its refits)
 :func:`appendix_c_frequentist`  fits and their data (ML refits without group effects)
 ==========================  ====================================================================
 
@@ -40,6 +46,7 @@ from grassroots.reporting.appendix import (
     scale_priors,
     sensitivity_estimates,
 )
+from grassroots.reporting.crosswalk import load_crosswalk, table0_theory
 from grassroots.reporting.descriptives import table1
 from grassroots.reporting.estimand_tables import (
     table5_contrasts,
@@ -66,11 +73,19 @@ from grassroots.reporting.paper_figures import (
     ordinal_ppc_plot,
     prior_predictive_plot,
 )
+from grassroots.reporting.structural_tables import (
+    appendix_b_sensitivity_structural,
+    loo_comparison,
+    structural_sensitivity_estimates,
+    table9_structural,
+    table10_loo_comparison,
+)
 
 __all__ = [
     "appendix_a_diagnostics",
     "appendix_b_priors",
     "appendix_b_sensitivity",
+    "appendix_b_sensitivity_structural",
     "appendix_c_frequentist",
     "caterpillar_plot",
     "coefficient_estimates",
@@ -79,6 +94,8 @@ __all__ = [
     "dag_plot",
     "frequentist_estimates",
     "km_posterior_plot",
+    "load_crosswalk",
+    "loo_comparison",
     "loo_summary",
     "ordinal_ppc_plot",
     "prior_predictive_plot",
@@ -86,6 +103,8 @@ __all__ = [
     "scale_priors",
     "sensitivity_estimates",
     "sensitivity_plot",
+    "structural_sensitivity_estimates",
+    "table0_theory",
     "table1",
     "table2_survival",
     "table3_demand_fit",
@@ -96,5 +115,7 @@ __all__ = [
     "table6_mediation",
     "table7_heterogeneity",
     "table8_targeting",
+    "table9_structural",
+    "table10_loo_comparison",
     "variance_components",
 ]

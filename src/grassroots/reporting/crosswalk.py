@@ -1,0 +1,457 @@
+"""Table 0: the theory crosswalk, from the paper's concepts and claims to the estimates.
+
+The crosswalk is declared in ``models/theory.toml``: each of the paper's 14 concepts (in the
+author's Chinese and English terms), the claims the paper makes about it, and for each claim the
+estimate that tests it (a coefficient of a fit, or an intervention contrast) with the direction the
+claim implies, or the reason no model estimates it. :func:`table0_theory` computes, from the
+posterior draws of each mapped estimate, the posterior probability of the claimed direction and a
+verdict.
+
+**Verdict rule.** With ``p = P(estimate has the claimed sign | data)`` and ``1 - p`` the
+probability of the opposite sign (the probability of direction, *pd*, of Makowski, Ben-Shachar,
+Chen and Lüdecke 2019, "Indices of effect existence and significance in the Bayesian
+framework", *Frontiers in Psychology* 10:2767, where pd = 0.95 and 0.975 correspond to two-sided
+p-values of 0.10 and 0.05):
+
+=====================  ========================================================================
+verdict                rule
+=====================  ========================================================================
+supported              ``p >= SUPPORTED_AT`` (0.95)
+weakly supported       ``WEAKLY_SUPPORTED_AT <= p < SUPPORTED_AT`` (0.80)
+contradicted           ``1 - p >= CONTRADICTED_AT`` (0.95): the data favour the opposite sign
+not supported          otherwise
+not estimated          the claim has no estimate in the models (the reason is printed)
+=====================  ========================================================================
+"""
+
+from __future__ import annotations
+
+import tomllib
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+
+from grassroots.data.schema import Lang
+from grassroots.reporting.convergence import convergence_note
+from grassroots.reporting.model_tables import coefficient_label, late_term
+from grassroots.reporting.tables import Table, format_estimate
+
+if TYPE_CHECKING:
+    from grassroots.inference import Fit
+
+__all__ = [
+    "CONTRADICTED_AT",
+    "CROSSWALK_FILE",
+    "Claim",
+    "CrosswalkError",
+    "SUPPORTED_AT",
+    "WEAKLY_SUPPORTED_AT",
+    "claim_evidence",
+    "load_crosswalk",
+    "table0_theory",
+    "verdict",
+]
+
+#: P(claimed direction) at or above which a claim is "supported".
+SUPPORTED_AT = 0.95
+#: P(claimed direction) at or above which a claim is "weakly supported".
+WEAKLY_SUPPORTED_AT = 0.80
+#: P(opposite direction) at or above which a claim is "contradicted".
+CONTRADICTED_AT = 0.95
+
+CROSSWALK_FILE = "theory.toml"
+GROUPS = ("strengths", "weaknesses", "strategies", "dilemmas", "remedies")
+DIRECTIONS = {"increase": 1.0, "decrease": -1.0}
+
+_GROUP_WORDS: Mapping[str, Mapping[Lang, str]] = {
+    "strengths": {"en": "Strengths", "zh": "优位"},
+    "weaknesses": {"en": "Weaknesses", "zh": "弱势"},
+    "strategies": {"en": "Strategies", "zh": "行为策略"},
+    "dilemmas": {"en": "Dilemmas", "zh": "困境"},
+    "remedies": {"en": "Remedies", "zh": "调适路径"},
+}
+_VERDICT_WORDS: Mapping[str, Mapping[Lang, str]] = {
+    "supported": {"en": "supported", "zh": "支持"},
+    "weakly supported": {"en": "weakly supported", "zh": "弱支持"},
+    "not supported": {"en": "not supported", "zh": "不支持"},
+    "contradicted": {"en": "contradicted", "zh": "相反"},
+    "not estimated": {"en": "not estimated", "zh": "未估计"},
+}
+_OUTCOME_WORDS: Mapping[str, Mapping[Lang, str]] = {
+    "survival": {"en": "survival (HR)", "zh": "项目存续（风险比）"},
+    "demand_fit": {"en": "demand fit (OR)", "zh": "需求匹配（比值比）"},
+    "extensive": {"en": "extensive innovation (OR)", "zh": "粗放式创新（比值比）"},
+    "expedient": {"en": "ad hoc governance (OR)", "zh": "权宜式治理（比值比）"},
+    "short_sighted": {"en": "short-sighted (OR)", "zh": "创新短视化（比值比）"},
+}
+_HEADERS: Mapping[str, Mapping[Lang, str]] = {
+    "concept": {"en": "Concept", "zh": "概念"},
+    "claim": {"en": "Claim", "zh": "论断"},
+    "estimate": {"en": "Estimate", "zh": "对应估计量"},
+    "direction": {"en": "Claimed", "zh": "预期方向"},
+    "value": {"en": "Median [95% CrI]", "zh": "中位数 [95% 可信区间]"},
+    "p_direction": {"en": "P(claimed direction)", "zh": "P(预期方向)"},
+    "verdict": {"en": "Verdict", "zh": "判定"},
+}
+
+
+class CrosswalkError(ValueError):
+    """The crosswalk file, or the fits it points to, cannot answer a claim."""
+
+
+@dataclass(frozen=True)
+class Claim:
+    """One claim of the paper about one concept, and what tests it.
+
+    ``kind`` is ``coefficient`` (``model``, ``outcome``, ``term``, ``parameter``), ``contrast``
+    (``scenario``, ``outcome``, ``quantity``) or ``not_estimated`` (``reason_en``/``reason_zh``).
+    """
+
+    concept: str
+    group: str
+    concept_zh: str
+    concept_en: str
+    claim_en: str
+    claim_zh: str
+    kind: str
+    direction: str | None = None
+    model: str | None = None
+    outcome: str | None = None
+    term: str | None = None
+    parameter: str = "beta"
+    scenario: str | None = None
+    quantity: str | None = None
+    reason_en: str = ""
+    reason_zh: str = ""
+
+
+def _default_path() -> Path:
+    from grassroots.models.spec import spec_dir
+
+    return spec_dir() / CROSSWALK_FILE
+
+
+def load_crosswalk(path: str | Path | None = None) -> list[Claim]:
+    """The claims of a crosswalk file (default: the shipped ``models/theory.toml``), in order.
+
+    Raises
+    ------
+    CrosswalkError
+        Naming the file, the concept and the key, when a concept or claim is malformed.
+    """
+    path = Path(path) if path is not None else _default_path()
+    try:
+        table = tomllib.loads(path.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as error:
+        raise CrosswalkError(f"{path.name}: not valid TOML ({error}); fix the file") from error
+    claims: list[Claim] = []
+    seen: set[str] = set()
+    for number, concept in enumerate(table.get("concepts", []), start=1):
+        where = f"{path.name}: concept {number} ({concept.get('id', '?')!r})"
+        missing = [key for key in ("id", "group", "zh", "en", "claims") if key not in concept]
+        if missing:
+            raise CrosswalkError(f"{where}: missing key(s) {missing}; add them")
+        if concept["id"] in seen:
+            raise CrosswalkError(f"{where}: id {concept['id']!r} is used twice; make it unique")
+        seen.add(concept["id"])
+        if concept["group"] not in GROUPS:
+            raise CrosswalkError(
+                f"{where}: group {concept['group']!r} is not one of {list(GROUPS)}"
+            )
+        for index, claim in enumerate(concept["claims"], start=1):
+            claims.append(_claim(concept, claim, f"{where}, claim {index}"))
+    if not claims:
+        raise CrosswalkError(f"{path.name}: no [[concepts]] with claims; declare at least one")
+    return claims
+
+
+def _claim(concept: Mapping[str, Any], claim: Mapping[str, Any], where: str) -> Claim:
+    missing = [key for key in ("en", "zh") if key not in claim]
+    if missing:
+        raise CrosswalkError(f"{where}: missing key(s) {missing}; add the claim's text")
+    sources = [key for key in ("estimate", "contrast", "not_estimated") if key in claim]
+    if len(sources) != 1:
+        raise CrosswalkError(
+            f"{where}: give exactly one of 'estimate', 'contrast' or 'not_estimated' "
+            f"(found {sources or 'none'})"
+        )
+    common = {
+        "concept": concept["id"], "group": concept["group"], "concept_zh": concept["zh"],
+        "concept_en": concept["en"], "claim_en": claim["en"], "claim_zh": claim["zh"],
+    }  # fmt: skip
+    (source,) = sources
+    if source == "not_estimated":
+        reason = claim["not_estimated"]
+        return Claim(**common, kind="not_estimated", reason_en=reason.get("en", ""),
+                     reason_zh=reason.get("zh", reason.get("en", "")))  # fmt: skip
+    direction = claim.get("direction")
+    if direction not in DIRECTIONS:
+        raise CrosswalkError(f"{where}: direction {direction!r} must be one of {list(DIRECTIONS)}")
+    target = claim[source]
+    if source == "estimate":
+        required = ("model", "outcome", "term")
+        kind = "coefficient"
+    else:
+        required = ("scenario", "outcome", "quantity")
+        kind = "contrast"
+    missing = [key for key in required if key not in target]
+    if missing:
+        raise CrosswalkError(f"{where}: {source} lacks {missing}")
+    parameter = target.get("parameter", "beta")
+    if parameter not in ("beta", "beta_late"):
+        raise CrosswalkError(f"{where}: parameter {parameter!r} must be 'beta' or 'beta_late'")
+    return Claim(**common, kind=kind, direction=direction, model=target.get("model"),
+                 outcome=target["outcome"], term=target.get("term"), parameter=parameter,
+                 scenario=target.get("scenario"), quantity=target.get("quantity"))  # fmt: skip
+
+
+def verdict(p_direction: float) -> str:
+    """The verdict for a posterior probability of the claimed direction (module docstring).
+
+    Examples
+    --------
+    >>> [verdict(p) for p in (0.99, 0.9, 0.5, 0.02)]
+    ['supported', 'weakly supported', 'not supported', 'contradicted']
+    """
+    if p_direction >= SUPPORTED_AT:
+        return "supported"
+    if p_direction >= WEAKLY_SUPPORTED_AT:
+        return "weakly supported"
+    if 1.0 - p_direction >= CONTRADICTED_AT:
+        return "contradicted"
+    return "not supported"
+
+
+def _coefficient_draws(claim: Claim, fits: Mapping[str, Fit]) -> np.ndarray:
+    if claim.model not in fits:
+        raise CrosswalkError(
+            f"{CROSSWALK_FILE}: concept {claim.concept!r} maps to model {claim.model!r}, which "
+            f"is not among the fits given ({sorted(fits)}); pass it or change the crosswalk"
+        )
+    posterior = fits[claim.model].posterior
+    suffix = "beta_late" if claim.parameter == "beta_late" else "beta"
+    name = f"{claim.outcome}_{suffix}"
+    dim = f"{claim.outcome}_{'late_term' if suffix == 'beta_late' else 'term'}"
+    if name not in posterior:
+        raise CrosswalkError(
+            f"{CROSSWALK_FILE}: concept {claim.concept!r}: fit {claim.model!r} has no {name!r} "
+            f"(outcome {claim.outcome!r} or its parameter is missing)"
+        )
+    terms = [str(t) for t in posterior[name].coords[dim].values]
+    if claim.term not in terms:
+        raise CrosswalkError(
+            f"{CROSSWALK_FILE}: concept {claim.concept!r}: fit {claim.model!r} has no term "
+            f"{claim.term!r} in {name}; its terms are {terms}"
+        )
+    values = posterior[name].sel({dim: claim.term}).transpose("chain", "draw")
+    return values.to_numpy().reshape(-1)
+
+
+def _contrast_draws(claim: Claim, contrasts: Any) -> np.ndarray:
+    if contrasts is None:
+        raise CrosswalkError(
+            f"{CROSSWALK_FILE}: concept {claim.concept!r} maps to the contrast "
+            f"{claim.scenario!r}; pass contrasts=... (a ContrastResult) to the table"
+        )
+    try:
+        return np.asarray(contrasts.values(claim.scenario, claim.outcome, claim.quantity))
+    except KeyError as error:
+        raise CrosswalkError(
+            f"{CROSSWALK_FILE}: concept {claim.concept!r}: the contrasts hold no "
+            f"{claim.scenario!r} / {claim.outcome}:{claim.quantity} ({error})"
+        ) from error
+
+
+def claim_evidence(
+    claims: Sequence[Claim],
+    fits: Mapping[str, Fit],
+    contrasts: Any = None,
+    *,
+    prob: float = 0.95,
+) -> pd.DataFrame:
+    """Posterior evidence for every claim: one row per claim, in crosswalk order.
+
+    Parameters
+    ----------
+    claims
+        :func:`load_crosswalk`.
+    fits
+        Model name (as the crosswalk names it, e.g. ``"structural"``) -> fit.
+    contrasts
+        A :class:`~grassroots.estimands.ContrastResult` (its ``values``) for contrast claims.
+    prob
+        Mass of the equal-tailed interval.
+
+    Returns
+    -------
+    DataFrame
+        The claim's fields, ``median``, ``lower``, ``upper`` (log scale for a coefficient, the
+        contrast's own scale otherwise), ``table_term`` (the coefficient's key, a late effect
+        as :func:`~grassroots.reporting.model_tables.late_term`), ``p_direction`` (share of
+        draws with the claimed sign) and ``verdict``; NaN and ``not estimated`` for claims
+        without an estimate.
+    """
+    rows = []
+    q = [0.5, (1 - prob) / 2, (1 + prob) / 2]
+    for claim in claims:
+        row = {
+            **claim.__dict__,
+            "median": np.nan,
+            "lower": np.nan,
+            "upper": np.nan,
+            "p_direction": np.nan,
+            "verdict": "not estimated",
+            "table_term": claim.term,
+        }
+        if claim.kind != "not_estimated":
+            draws = (
+                _coefficient_draws(claim, fits) if claim.kind == "coefficient"
+                else _contrast_draws(claim, contrasts)
+            )  # fmt: skip
+            if claim.kind == "coefficient" and claim.parameter == "beta_late":
+                onset = fits[claim.model].spec.outcome(claim.outcome).onset  # type: ignore[index]
+                row["table_term"] = late_term(claim.term, onset)  # type: ignore[arg-type]
+            sign = DIRECTIONS[claim.direction]  # type: ignore[index]
+            p_direction = float(np.mean(sign * draws > 0))
+            row["median"], row["lower"], row["upper"] = np.quantile(draws, q)
+            row["p_direction"] = p_direction
+            row["verdict"] = verdict(p_direction)
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def _estimate_words(row: Any, lang: Lang, scenario_labels: Mapping[str, str]) -> str:
+    if row.kind == "not_estimated":
+        reason = row.reason_zh if lang == "zh" else row.reason_en
+        return f"未估计：{reason}" if lang == "zh" else f"not estimated: {reason}"
+    outcome = _OUTCOME_WORDS.get(row.outcome, {"en": row.outcome, "zh": row.outcome})[lang]
+    if row.kind == "contrast":
+        scenario = scenario_labels.get(row.scenario, row.scenario)
+        return f"Δ{row.quantity}：{scenario}" if lang == "zh" else f"Δ{row.quantity}: {scenario}"
+    label = coefficient_label(row.table_term, lang)
+    return f"{outcome} ← {label}"
+
+
+def _direction_words(row: Any, lang: Lang) -> str:
+    if row.kind == "not_estimated":
+        return "—"
+    above = row.direction == "increase"
+    if row.kind == "coefficient":
+        return "> 1" if above else "< 1"
+    return "> 0" if above else "< 0"
+
+
+def table0_theory(
+    fits: Mapping[str, Fit],
+    lang: Lang = "en",
+    *,
+    contrasts: Any = None,
+    claims: Sequence[Claim] | None = None,
+    scenario_labels: Mapping[str, str] | None = None,
+    name: str = "table0_theory",
+    prob: float = 0.95,
+) -> Table:
+    """Table 0: each concept and claim of the paper, the estimate it maps to, the posterior
+    probability of the claimed direction and a verdict (rule in the module docstring).
+
+    Parameters
+    ----------
+    fits
+        The fits the crosswalk names (the shipped one: ``{"structural": fit}``).
+    lang
+        ``"en"`` or ``"zh"``.
+    contrasts
+        The intervention contrasts (``ContrastResult``) the remedies' claims map to.
+    claims
+        Default: :func:`load_crosswalk` of the shipped ``models/theory.toml``.
+    scenario_labels
+        Scenario name -> label in ``lang``.
+    name
+        File stem.
+    prob
+        Mass of the credible intervals.
+    """
+    claims = load_crosswalk() if claims is None else claims
+    evidence = claim_evidence(claims, fits, contrasts, prob=prob)
+    labels = scenario_labels or {}
+    rows = []
+    previous = None
+    for row in evidence.itertuples(index=False):
+        # Coefficients are shown as HR/OR (exp of the log-scale draws), contrasts as they are.
+        scale = np.exp if row.kind == "coefficient" else (lambda x: x)
+        concept = (
+            f"{row.concept_zh}（{row.concept_en}）"
+            if lang == "zh"
+            else (f"{row.concept_en} ({row.concept_zh})")
+        )
+        rows.append({
+            "group": _GROUP_WORDS[row.group][lang],
+            "concept": concept if row.concept != previous else "",
+            "claim": row.claim_zh if lang == "zh" else row.claim_en,
+            "estimate": _estimate_words(row, lang, labels),
+            "direction": _direction_words(row, lang),
+            "value": "—" if row.kind == "not_estimated" else format_estimate(
+                scale(row.median), scale(row.lower), scale(row.upper),
+                digits=2 if row.kind == "coefficient" else 3),
+            "p_direction": "—" if np.isnan(row.p_direction) else f"{row.p_direction:.3f}",
+            "verdict": _VERDICT_WORDS[row.verdict][lang],
+        })  # fmt: skip
+        previous = row.concept
+    frame = pd.DataFrame(rows)
+    frame = frame.set_index("group")
+    frame.index.name = "panel"
+    frame = frame.rename(columns={key: words[lang] for key, words in _HEADERS.items()})
+    counts = evidence["verdict"].value_counts()
+    tally = ", ".join(
+        f"{_VERDICT_WORDS[v][lang]} {int(counts[v])}" for v in _VERDICT_WORDS if v in counts
+    )
+    used = {claim.model for claim in claims if claim.kind == "coefficient"}
+    overview = {model: fits[model].diagnostics.overview() for model in sorted(used)
+                if model in fits}  # fmt: skip
+    title = (
+        "表0 理论对照：论文的概念、论断与对应的后验估计" if lang == "zh"
+        else "Table 0. Theory crosswalk: the paper's concepts, its claims and the estimates "
+        "that test them"
+    )  # fmt: skip
+    return Table(
+        name=name,
+        title=title,
+        frame=frame,
+        note=_note(lang, len(claims), evidence["concept"].nunique(), tally),
+        data=evidence,
+        panel="panel",
+        flags=(convergence_note(overview, lang),) if overview else (),
+        lang=lang,
+        align="lllllrl",
+    )
+
+
+def _note(lang: Lang, n_claims: int, n_concepts: int, tally: str) -> str:
+    if lang == "zh":
+        return (
+            f"{n_concepts} 个概念、{n_claims} 条论断，概念用语取自论文摘要（李阳 2025）。"
+            "系数为联合结构模型的每标准差风险比或比值比（中位数与 95% 等尾可信区间），"
+            "预期方向“> 1”表示论断意味着风险或优势上升；"
+            "调适路径对应干预对比（g 计算，相对现状之差）。"
+            "P(预期方向)为后验抽样中符号与论断一致的比例（方向概率，Makowski 等 2019）。"
+            f"判定：≥ {SUPPORTED_AT:g} 为支持，≥ {WEAKLY_SUPPORTED_AT:g} 为弱支持，"
+            f"相反方向概率 ≥ {CONTRADICTED_AT:g} 为相反，其余为不支持；"
+            "数据中无对应估计量的论断标为未估计并说明原因。"
+            f"合计：{tally}。"
+        )
+    return (
+        f"{n_concepts} concepts and {n_claims} claims, in the author's terms (Li Yang 2025, "
+        "abstract). Coefficients: hazard or odds ratios per SD of the joint structural model "
+        '(posterior median, 95% equal-tailed CrI); a claimed "> 1" means the claim implies a '
+        "higher hazard or odds. Remedies map to the intervention contrasts (g-computation, "
+        "difference from the status quo). P(claimed direction): share of posterior draws with "
+        "the claimed sign (probability of direction, Makowski et al. 2019). Verdict: supported "
+        f"if P ≥ {SUPPORTED_AT:g}, weakly supported if P ≥ {WEAKLY_SUPPORTED_AT:g}, "
+        f"contradicted if P(opposite) ≥ {CONTRADICTED_AT:g}, not supported otherwise; claims "
+        "without an estimate in the models say so and why. "
+        f"Tally: {tally}."
+    )
