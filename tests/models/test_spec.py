@@ -320,12 +320,12 @@ def test_a_copy_with_a_path_as_name_is_refused():
 @pytest.mark.parametrize(
     ("prior", "message"),
     [
-        ('beta = { dist = "Normal", mu = 0, sigma = -1 }', "'sigma' of Normal must be positive"),
-        ('beta = { dist = "Normal", mu = 0, sigma = 0 }', "'sigma' of Normal must be positive"),
-        ('sd = { dist = "HalfNormal", sigma = -0.5 }', "'sigma' of HalfNormal must be positive"),
-        ('sd_county = { dist = "Exponential", lam = 0 }', "'lam' of Exponential must be positive"),
-        ('beta = { dist = "StudentT", nu = -3, sigma = 1 }', "'nu' of StudentT must be positive"),
-        ('beta = { dist = "Cauchy", alpha = 0, beta = -2 }', "'beta' of Cauchy must be positive"),
+        ('beta = { dist = "Normal", mu = 0, sigma = -1 }', "Normal parameter 'sigma' is a scale"),
+        ('beta = { dist = "Normal", mu = 0, sigma = 0 }', "Normal parameter 'sigma' is a scale"),
+        ('sd = { dist = "HalfNormal", sigma = -0.5 }', "HalfNormal parameter 'sigma' is a scale"),
+        ('sd_county = { dist = "Exponential", lam = 0 }', "Exponential parameter 'lam' is a scale"),
+        ('beta = { dist = "StudentT", nu = -3, sigma = 1 }', "StudentT parameter 'nu' is a scale"),
+        ('beta = { dist = "Cauchy", alpha = 0, beta = -2 }', "Cauchy parameter 'beta' is a scale"),
         ('beta = { dist = "Uniform", lower = 1, upper = -1 }', "Uniform needs lower < upper"),
     ],
 )

@@ -58,7 +58,7 @@ from typing import Any, Literal
 
 from grassroots._paths import repository_root
 from grassroots.models.exceptions import SpecError
-from grassroots.models.priors import Prior, validate_priors
+from grassroots.models.priors import validate_priors
 
 FamilyName = Literal["survival", "ordinal", "logistic"]
 FAMILIES: tuple[str, ...] = ("survival", "ordinal", "logistic")
@@ -80,21 +80,6 @@ RESERVED_DIMS = frozenset({"chain", "draw", "row", "sample", "outcome", "outcome
 #: A spec name becomes a folder name under the fitted folder, so it is a plain name: letters
 #: (any script), digits, "_", "-" and "." (not first or last): no path separator, no "..".
 SPEC_NAME_PATTERN = re.compile(r"\w(?:[\w.-]{0,98}\w)?")
-#: Prior parameters that are scales, rates, shapes or degrees of freedom: PyMC accepts a negative
-#: or zero value when the model is built and fails (or samples nonsense) only after compiling.
-POSITIVE_PRIOR_PARAMETERS: dict[str, frozenset[str]] = {
-    "Normal": frozenset({"sigma", "tau"}),
-    "StudentT": frozenset({"nu", "sigma", "lam"}),
-    "Cauchy": frozenset({"beta"}),
-    "Laplace": frozenset({"b"}),
-    "LogNormal": frozenset({"sigma", "tau"}),
-    "Gamma": frozenset({"alpha", "beta", "mu", "sigma"}),
-    "HalfNormal": frozenset({"sigma", "tau"}),
-    "HalfStudentT": frozenset({"nu", "sigma", "lam"}),
-    "HalfCauchy": frozenset({"beta"}),
-    "Exponential": frozenset({"lam", "scale"}),
-    "InverseGamma": frozenset({"alpha", "beta", "mu", "sigma"}),
-}
 
 
 @dataclass(frozen=True)
@@ -441,7 +426,7 @@ def spec_from_dict(table: Mapping[str, Any], *, source: str | None = None) -> Mo
 
     groups = _validate_groups(table.get("groups", []), where=where)
     levels = tuple(level.name for level in groups)
-    priors = _validate_priors(table.get("priors", {}), where=where, key="priors", levels=levels)
+    priors = validate_priors(table.get("priors", {}), where=where, key="priors", levels=levels)
     categorical = _validate_categorical(table.get("categorical", {}), where=where)
     sampler = _validate_sampler(table.get("sampler", {}), where=f"{where}: key 'sampler'")
 
@@ -525,32 +510,6 @@ def check_spec_name(name: Any, *, where: str) -> None:
         "fit's folder, so it may hold no path. Rename the spec (the key 'name', or the file "
         "when the spec has no 'name')"
     )
-
-
-def _validate_priors(
-    table: Any, *, where: str, key: str, levels: tuple[str, ...]
-) -> dict[str, Any]:
-    """:func:`validate_priors`, then every scale-like parameter (:data:`POSITIVE_PRIOR_PARAMETERS`)
-    positive and a Uniform's ``lower`` below its ``upper``."""
-    priors = validate_priors(table, where=where, key=key, levels=levels)
-    for role, prior in priors.items():
-        if not isinstance(prior, Prior):
-            continue
-        for parameter in sorted(POSITIVE_PRIOR_PARAMETERS.get(prior.dist, ())):
-            value = prior.params.get(parameter)
-            if value is not None and value <= 0:
-                raise SpecError(
-                    f"{where}: key '{key}.{role}': parameter {parameter!r} of {prior.dist} must "
-                    f"be positive, not {value:g}; a prior's scale is its width, e.g. "
-                    f"{{ dist = \"{prior.dist}\", {parameter} = 1, ... }}"
-                )
-        lower, upper = prior.params.get("lower"), prior.params.get("upper")
-        if lower is not None and upper is not None and not lower < upper:
-            raise SpecError(
-                f"{where}: key '{key}.{role}': Uniform needs lower < upper, not lower = {lower:g}, "
-                f"upper = {upper:g}"
-            )
-    return priors
 
 
 def _reject_unknown(
@@ -739,7 +698,7 @@ def _validate_outcome(
             key=f"{prefix}time_varying",
         )
 
-    priors = _validate_priors(
+    priors = validate_priors(
         body.get("priors", {}), where=where, key=f"{prefix}priors", levels=levels
     )
     return OutcomeSpec(
