@@ -4,6 +4,13 @@ nutpie compiles the model's log density with numba (the first compile of a model
 tens of seconds; PyTensor's numba cache makes later compiles of the same graph much faster) and
 reproduces its draws exactly for a given ``seed``. ``pm.sample(nuts_sampler="nutpie",
 random_seed=...)`` was seen not to, so nutpie is called directly.
+
+The log density is compiled without numba's fastmath (PyTensor turns it on by default): with
+fastmath, LLVM may reassociate sums and fuse multiply-adds, and it did so differently for a
+kernel compiled afresh (inlined into its caller) and the same kernel loaded from PyTensor's
+numba cache, so one seed gave draws that differed in the last bits of the first draw and in
+the third decimal after a few hundred draws, depending only on what the cache held. Without
+fastmath every compile computes in IEEE order: same seed, same bytes, cold cache or warm.
 """
 
 from __future__ import annotations
@@ -18,6 +25,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import pymc as pm
+import pytensor
 import xarray as xr
 
 from grassroots.models.spec import SamplerSettings
@@ -74,7 +82,11 @@ def sample(
         try:
             return _complete(
                 _sample_nutpie(
-                    model, settings, seed=seed, progress=progress, cores=cores,
+                    model,
+                    settings,
+                    seed=seed,
+                    progress=progress,
+                    cores=cores,
                     initial=initial_points,
                 ),
                 settings,
@@ -143,7 +155,8 @@ def _sample_nutpie(
         # The numba compile is silent and can take a minute on a first run; say what is going on.
         print("compiling the model for nutpie (numba)...", file=sys.stderr, flush=True)
     start = time.perf_counter()
-    compiled = nutpie.compile_pymc_model(model, backend="numba", initial_points=initial or None)
+    with pytensor.config.change_flags(numba__fastmath=False):
+        compiled = nutpie.compile_pymc_model(model, backend="numba", initial_points=initial or None)
     compiled_at = time.perf_counter()
     sampler = nutpie.sample(
         compiled,
