@@ -51,7 +51,7 @@ from grassroots.inference.diagnostics import (
     compute_diagnostics,
     flatten,
 )
-from grassroots.inference.sampling import sample
+from grassroots.inference.sampling import exact_compile, sample
 from grassroots.models.builder import FAMILIES, build_model, predict_draws, prepare_inputs
 from grassroots.models.design import Scaling
 from grassroots.models.spec import ModelSpec, load_spec, spec_from_dict
@@ -897,13 +897,14 @@ def fit(
 
     built = build_model(spec, frame)
     if spec.sampler.approximate:
-        approximation = approximate(
-            built.model,
-            spec.sampler,
-            seed=seed,
-            progress=progress,
-            initial_points=built.initial_points,
-        )
+        with exact_compile():
+            approximation = approximate(
+                built.model,
+                spec.sampler,
+                seed=seed,
+                progress=progress,
+                initial_points=built.initial_points,
+            )
         trace = approximation.trace
         diagnostics = approximate_diagnostics(trace, approximation.optimisation)
         timings = {
@@ -928,7 +929,8 @@ def fit(
         }
         used_backend = result.backend
     if log_likelihood:
-        trace = _with_log_likelihood(trace, built.model)
+        with exact_compile():
+            trace = _with_log_likelihood(trace, built.model)
     fitted = Fit(
         spec=spec,
         trace=trace,

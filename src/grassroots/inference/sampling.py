@@ -5,12 +5,8 @@ tens of seconds; PyTensor's numba cache makes later compiles of the same graph m
 reproduces its draws exactly for a given ``seed``. ``pm.sample(nuts_sampler="nutpie",
 random_seed=...)`` was seen not to, so nutpie is called directly.
 
-The log density is compiled without numba's fastmath (PyTensor turns it on by default): with
-fastmath, LLVM may reassociate sums and fuse multiply-adds, and it did so differently for a
-kernel compiled afresh (inlined into its caller) and the same kernel loaded from PyTensor's
-numba cache, so one seed gave draws that differed in the last bits of the first draw and in
-the third decimal after a few hundred draws, depending only on what the cache held. Without
-fastmath every compile computes in IEEE order: same seed, same bytes, cold cache or warm.
+Both samplers' log densities are compiled by numba (PyTensor 3's default linker, PyMC's too)
+without numba's fastmath, which PyTensor turns on by default (:func:`exact_compile`).
 """
 
 from __future__ import annotations
@@ -29,6 +25,20 @@ import pytensor
 import xarray as xr
 
 from grassroots.models.spec import SamplerSettings
+
+
+def exact_compile() -> contextlib.AbstractContextManager[None]:
+    """PyTensor compiles in this block without numba's fastmath.
+
+    With fastmath, LLVM may reassociate sums and fuse multiply-adds, and it did so differently
+    in a kernel compiled afresh (inlined into its caller) and in the same kernel loaded from
+    PyTensor's numba cache: one seed gave draws that differed in the last bits of the first
+    draw and in the third decimal after some hundred draws, depending only on what the cache
+    held (issue 13). Without fastmath every compile keeps IEEE order: same seed, same bytes,
+    cold cache or warm. Cached kernels are stored per fastmath setting, so none compiled with
+    it is reused here.
+    """
+    return pytensor.config.change_flags(numba__fastmath=False)
 
 
 @dataclass(frozen=True)
@@ -155,7 +165,7 @@ def _sample_nutpie(
         # The numba compile is silent and can take a minute on a first run; say what is going on.
         print("compiling the model for nutpie (numba)...", file=sys.stderr, flush=True)
     start = time.perf_counter()
-    with pytensor.config.change_flags(numba__fastmath=False):
+    with exact_compile():
         compiled = nutpie.compile_pymc_model(model, backend="numba", initial_points=initial or None)
     compiled_at = time.perf_counter()
     sampler = nutpie.sample(
@@ -201,20 +211,23 @@ def _sample_pymc(
     initial: dict[str, np.ndarray],
 ) -> SamplingResult:
     start = time.perf_counter()
-    trace = pm.sample(
-        initvals=initial or None,
-        draws=settings.draws,
-        tune=settings.tune,
-        chains=settings.chains,
-        cores=cores,
-        random_seed=seed,
-        # PyMC 6 picks nutpie by itself when it is installed; this path is the fallback.
-        nuts_sampler="pymc",
-        nuts={"target_accept": settings.target_accept, "max_treedepth": settings.max_treedepth},
-        progressbar=progress,
-        compute_convergence_checks=False,
-        model=model,
-    )
+    # On Linux the chains' processes are forked with the function compiled here (PyMC pickles
+    # it, and the child compiles anew with PyTensor's defaults, only under spawn/forkserver).
+    with exact_compile():
+        trace = pm.sample(
+            initvals=initial or None,
+            draws=settings.draws,
+            tune=settings.tune,
+            chains=settings.chains,
+            cores=cores,
+            random_seed=seed,
+            # PyMC 6 picks nutpie by itself when it is installed; this path is the fallback.
+            nuts_sampler="pymc",
+            nuts={"target_accept": settings.target_accept, "max_treedepth": settings.max_treedepth},
+            progressbar=progress,
+            compute_convergence_checks=False,
+            model=model,
+        )
     # PyMC compiles inside pm.sample; its compile time is not separable here.
     return SamplingResult(_clean(trace), "pymc", 0.0, time.perf_counter() - start)
 
