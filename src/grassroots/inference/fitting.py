@@ -630,7 +630,8 @@ class Fit:
         Raises
         ------
         BundleError
-            When the folder is not a complete bundle.
+            When the folder is not a complete bundle, or fails :func:`verify_bundle` (a file
+            changed, missing or unlisted; ``fit.json`` or the manifest unreadable).
         DataMismatchError
             When ``data`` or ``data_hash`` is not the fitted data.
         """
@@ -846,7 +847,11 @@ def fit(
     save : bool
         Save the bundle (under ``directory``, default ``models/fitted/``).
     reuse : bool
-        Return the saved bundle when one with the same spec, data hash and seed exists.
+        Return the saved bundle when one with the same spec, data hash and seed exists, passes
+        its checksums, and records the same spec hash, seed, method, sampler settings and
+        package versions (grassroots, PyMC, nutpie, ...). A damaged bundle is moved aside to
+        ``.refused-<name>-<time>`` and refitted, one recorded otherwise is refitted; either
+        way with a :class:`BundleWarning` saying why.
     directory : str or Path, optional
         Folder of bundles.
     log_likelihood : bool
@@ -865,6 +870,9 @@ def fit(
 
     Warns
     -----
+    BundleWarning
+        When a saved bundle of this fit exists but is not reused (damaged, or recorded with
+        other settings or versions).
     ConvergenceWarning
         When R-hat > 1.01, ESS < 400, or a transition diverged.
     ApproximationWarning
