@@ -79,6 +79,8 @@ FAULTS = [
     Fault("method-mismatch", "recorded as an ADVI fit", "refit", r"method is 'advi', not 'nuts'"),
     Fault("spec-hash-mismatch", "recorded with another spec hash", "refit",
           r"its spec hash 000000000000… is not "),
+    Fault("storage-version-differs", "recorded with another xarray version (reads, not draws)",
+          "reused", ""),
     Fault("stray-top-level-file", "a notes file dropped beside fit.json", "reused", ""),
     Fault("unlisted-loo", "a loo.json the manifest does not list (stop between two writes)",
           "reused", ""),
@@ -166,6 +168,7 @@ MUTATIONS: dict[str, Callable[[Path], None]] = {
     "seed-mismatch": _recorded(lambda meta: meta.update(seed=99)),
     "method-mismatch": _recorded(lambda meta: meta.update(method="advi")),
     "spec-hash-mismatch": _recorded(lambda meta: meta.update(spec_hash="0" * 64)),
+    "storage-version-differs": _recorded(lambda meta: meta["versions"].update(xarray="0.0.1")),
     "stray-top-level-file": lambda bundle: (bundle / "notes.txt").write_text("mine\n"),
     "unlisted-loo": _unlisted_loo,
 }

@@ -42,7 +42,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from grassroots._io import atomic_directory, clean_stale, write_text_atomic
+from grassroots._io import atomic_directory, write_text_atomic
 from grassroots._paths import repository_root
 from grassroots.inference.approximate import approximate
 from grassroots.inference.diagnostics import (
@@ -82,6 +82,10 @@ _VERSIONED_PACKAGES = (
     "xarray",
     "zarr",
 )
+#: The versions a reused bundle must share with the running session: those that make the draws
+#: (the model graph, its compile, the samplers). Others (pandas, xarray, zarr, arviz) only read
+#: or store them, and a change of theirs does not refit a model that can take hours.
+_DRAW_PACKAGES = ("python", "grassroots", "pymc", "pytensor", "nutpie", "numba", "numpy")
 
 
 class BundleError(RuntimeError):
@@ -973,7 +977,6 @@ def _reusable(target: Path, spec: ModelSpec, data_hash: str, seed: int) -> Fit |
     except BundleError as error:
         stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%f")
         aside = target.parent / f".refused-{target.name}-{stamp}"
-        clean_stale(target.parent)
         try:
             target.rename(aside)
         except OSError as move_error:  # e.g. a read-only folder: the refit cannot save either
@@ -1013,10 +1016,9 @@ def _reuse_mismatch(target: Path, reused: Fit, spec: ModelSpec, seed: int) -> st
             + ")"
         )
     current = package_versions()
-    differing = sorted(
-        name for name in current.keys() | reused.versions.keys()
-        if current.get(name) != reused.versions.get(name)
-    )  # fmt: skip
+    differing = [
+        name for name in _DRAW_PACKAGES if current.get(name) != reused.versions.get(name)
+    ]  # fmt: skip
     if differing:
         return (
             "it was fitted with other package versions ("
