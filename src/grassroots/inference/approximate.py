@@ -130,7 +130,9 @@ def approximate(
     if settings.method == "fullrank_advi":
         _narrow_fullrank_start(inference)
     try:
-        approximation = inference.fit(settings.iterations, callbacks=[check], progressbar=progress)
+        approximation = inference.fit(
+            settings.iterations, callbacks=[check], progressbar=progress
+        )
     except FloatingPointError as error:
         raise ApproximationError(
             f"{settings.method} diverged after {check.steps:,d} iterations (NaN in the "
