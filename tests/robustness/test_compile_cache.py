@@ -102,3 +102,62 @@ def test_nutpie_compiles_without_fastmath(monkeypatch: pytest.MonkeyPatch) -> No
             _sample_nutpie(None, SamplerSettings(), seed=1, progress=False, cores=1, initial={})
         assert pytensor.config.numba__fastmath is True, "the flag is restored after the compile"
     assert seen == [False]
+
+
+def test_the_pymc_fallback_compiles_without_fastmath(monkeypatch: pytest.MonkeyPatch) -> None:
+    import pytensor
+
+    from grassroots.inference import sampling
+    from grassroots.models.spec import SamplerSettings
+
+    seen = []
+
+    class Sampled(Exception):
+        pass
+
+    def pm_sample(*args, **kwargs):
+        seen.append(pytensor.config.numba__fastmath)
+        raise Sampled
+
+    monkeypatch.setattr(sampling.pm, "sample", pm_sample)
+    with pytensor.config.change_flags(numba__fastmath=True), pytest.raises(Sampled):
+        sampling._sample_pymc(None, SamplerSettings(), seed=1, progress=False, cores=1, initial={})
+    assert seen == [False]
+
+
+@pytest.mark.filterwarnings("ignore::grassroots.inference.ConvergenceWarning")
+def test_advi_and_the_log_likelihood_compile_without_fastmath(
+    monkeypatch: pytest.MonkeyPatch, fake_sampler, tmp_path: Path
+) -> None:
+    import numpy as np
+    import pandas as pd
+    import pytensor
+
+    from grassroots.inference import fitting
+    from grassroots.models import spec_from_dict
+
+    seen: dict[str, bool] = {}
+
+    class Approximated(Exception):
+        pass
+
+    def approximate(*args, **kwargs):
+        seen["advi"] = pytensor.config.numba__fastmath
+        raise Approximated
+
+    def with_log_likelihood(trace, model):
+        seen["log_likelihood"] = pytensor.config.numba__fastmath
+        return trace
+
+    monkeypatch.setattr(fitting, "approximate", approximate)
+    monkeypatch.setattr(fitting, "_with_log_likelihood", with_log_likelihood)
+    rng = np.random.default_rng(1)
+    frame = pd.DataFrame({"age": rng.normal(size=40), "readmitted": rng.integers(0, 2, 40)})
+    spec = spec_from_dict({"name": "tiny", "family": "logistic", "predictors": ["age"],
+                           "outcome": {"column": "readmitted"},
+                           "sampler": {"chains": 1, "draws": 5, "tune": 5}})  # fmt: skip
+    with pytensor.config.change_flags(numba__fastmath=True):
+        fitting.fit(frame, spec, seed=1, save=False, progress=False, log_likelihood=True)
+        with pytest.raises(Approximated):
+            fitting.fit(frame, spec, seed=1, save=False, progress=False, method="advi")
+    assert seen == {"advi": False, "log_likelihood": False}
