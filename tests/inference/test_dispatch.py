@@ -16,22 +16,26 @@ from grassroots.inference.dispatch import FitJob, fit_many
 
 @pytest.fixture(scope="module")
 def tiny_study() -> Study:
-    sim = simulate(seed=4, config=SimulationConfig(n_counties=3, townships_per_county=3,
-                                                   projects_per_township=3))
+    sim = simulate(
+        seed=4,
+        config=SimulationConfig(n_counties=3, townships_per_county=3, projects_per_township=3),
+    )
     return Study.from_frames(sim.projects, sim.townships, sim.counties)
 
 
 @pytest.fixture(scope="module")
 def threads_cluster():
     # Worker threads in this process, so that the test's fake sampler is the one they call.
-    with LocalCluster(n_workers=1, threads_per_worker=2, processes=False,
-                      dashboard_address=None) as cluster:
+    with LocalCluster(
+        n_workers=1, threads_per_worker=2, processes=False, dashboard_address=None
+    ) as cluster:
         yield cluster
 
 
 @pytest.mark.filterwarnings("ignore::grassroots.inference.ConvergenceWarning")
-def test_fit_many_on_dask_equals_fitting_in_turn(tiny_study, fake_sampler, threads_cluster,
-                                                 tmp_path: Path) -> None:
+def test_fit_many_on_dask_equals_fitting_in_turn(
+    tiny_study, fake_sampler, threads_cluster, tmp_path: Path
+) -> None:
     jobs = [FitJob("survival_m1", seed=1, log_likelihood=True), FitJob("strategy_expedient", 2)]
     dispatched = fit_many(tiny_study, jobs, chains=2, draws=10, tune=0,
                           directory=tmp_path / "dask", scheduler=threads_cluster.scheduler_address,
@@ -49,3 +53,26 @@ def test_fit_many_on_dask_equals_fitting_in_turn(tiny_study, fake_sampler, threa
                      scheduler="tcp://127.0.0.1:1", echo=lambda _: None)  # fmt: skip
     assert len(fake_sampler) == 4, "saved fits are loaded, no cluster is contacted"
     assert [f.path for f in again] == [f.path for f in dispatched]
+
+
+@pytest.mark.filterwarnings("ignore::grassroots.inference.ConvergenceWarning")
+def test_a_damaged_bundle_is_refitted_on_the_cluster(
+    tiny_study, fake_sampler, threads_cluster, tmp_path: Path
+) -> None:
+    from grassroots.inference import BundleWarning
+
+    jobs = [FitJob("survival_m1", seed=1), FitJob("strategy_expedient", 2)]
+    first = fit_many(tiny_study, jobs, chains=2, draws=10, tune=0, directory=tmp_path,
+                     scheduler=threads_cluster.scheduler_address, echo=lambda _: None)  # fmt: skip
+    chunk = next(p for p in sorted((first[1].path / "trace.zarr").rglob("c/*")) if p.is_file())
+    chunk.write_bytes(chunk.read_bytes()[:-1])
+    lines: list[str] = []
+    with pytest.warns(BundleWarning, match=rf"ignoring unreadable bundle {first[1].path.name}"):
+        again = fit_many(tiny_study, jobs, chains=2, draws=10, tune=0, directory=tmp_path,
+                         scheduler=threads_cluster.scheduler_address,
+                         echo=lines.append)  # fmt: skip
+    assert len(lines) == 1 and first[1].path.name in lines[0], lines
+    assert len(fake_sampler) == 3
+    np.testing.assert_array_equal(
+        again[1].posterior["expedient_beta"], first[1].posterior["expedient_beta"]
+    )

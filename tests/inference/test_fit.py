@@ -239,3 +239,48 @@ def test_loo_estimates_without_a_stored_log_likelihood(fake_sampler, small_frame
     spec = spec_from_dict(SPEC)
     fitted = fit(small_frame, spec, seed=4, directory=tmp_path, progress=False)
     assert fitted.loo_estimates(spec.outcomes[0].name) is None
+
+
+def test_the_manifest_holds_the_checksum_of_every_file(fitted):
+    from grassroots.inference.fitting import MANIFEST_FILE, file_sha256
+
+    manifest = json.loads((fitted.path / MANIFEST_FILE).read_text())
+    files = sorted(
+        p.relative_to(fitted.path).as_posix()
+        for p in fitted.path.rglob("*")
+        if p.is_file() and p.name != MANIFEST_FILE
+    )
+    assert "fit.json" in files and any(name.startswith("trace.zarr/posterior/") for name in files)
+    assert sorted(manifest["files"]) == files
+    assert manifest["files"]["fit.json"] == file_sha256(fitted.path / "fit.json")
+    assert json.loads((fitted.path / "fit.json").read_text())["format"] == 2
+
+
+def test_loo_json_is_added_to_the_manifest(fake_sampler, small_frame, tmp_path):
+    from grassroots.inference import verify_bundle
+
+    spec = spec_from_dict(SPEC)
+    outcome = spec.outcomes[0].name
+    fitted = fit(small_frame, spec, seed=4, directory=tmp_path, progress=False,
+                 log_likelihood=True)  # fmt: skip
+    assert "loo.json" not in verify_bundle(fitted.path)
+    estimates = fitted.loo_estimates(outcome)
+    assert "loo.json" in verify_bundle(fitted.path)
+    np.testing.assert_equal(Fit.load(fitted.path)._stored_loo()[outcome], estimates)
+
+
+def test_saving_over_a_bundle_leaves_none_of_its_files(fake_sampler, small_frame, tmp_path):
+    """A bundle is written whole: the loo.json of the posterior it replaces must not survive."""
+    spec = spec_from_dict(SPEC)
+    first = fit(small_frame, spec, seed=4, directory=tmp_path, progress=False,
+                log_likelihood=True)  # fmt: skip
+    first.loo_estimates(spec.outcomes[0].name)
+    (first.path / "notes.txt").write_text("stale\n")
+    other = fit(small_frame, spec, seed=5, save=False, progress=False)
+    other.save(first.path)
+    assert sorted(p.name for p in first.path.iterdir()) == [
+        "fit.json",
+        "manifest.json",
+        "trace.zarr",
+    ]
+    assert Fit.load(first.path).seed == 5

@@ -16,12 +16,14 @@ from grassroots.inference.diagnostics import (
 )
 from grassroots.inference.fitting import (
     BundleError,
+    BundleWarning,
     DataMismatchError,
     Fit,
     fit,
     fitted_dir,
     frame_hash,
     model_inputs,
+    verify_bundle,
 )
 from grassroots.inference.preflight import (
     OutputFolderError,
@@ -35,6 +37,7 @@ __all__ = [
     "ApproximationResult",
     "ApproximationWarning",
     "BundleError",
+    "BundleWarning",
     "ConvergenceWarning",
     "DataMismatchError",
     "Diagnostics",
@@ -50,4 +53,5 @@ __all__ = [
     "frame_hash",
     "model_inputs",
     "sample",
+    "verify_bundle",
 ]

@@ -19,6 +19,7 @@ from typing import Any
 from grassroots.inference.fitting import (
     Fit,
     StudyLike,
+    _reusable,
     bundle_name,
     fit,
     fitted_dir,
@@ -89,9 +90,12 @@ def fit_many(
     overrides = {"chains": chains, "draws": draws, "tune": tune}
     _, data_hash = resolve_data(data)
     specs = [load_spec(job.spec).with_sampler(**overrides) for job in jobs]
+    # A saved bundle that fit() would refuse or refit (damaged, other settings or versions) is
+    # refitted on the cluster too, not one after the other afterwards.
     missing = [
         job for job, spec in zip(jobs, specs, strict=True)
-        if not (folder / bundle_name(spec, data_hash, job.seed) / "fit.json").is_file()
+        if _reusable(folder / bundle_name(spec, data_hash, job.seed), spec, data_hash, job.seed)
+        is None
     ]  # fmt: skip
     if missing:
         from dask.distributed import as_completed

@@ -7,6 +7,15 @@ A bundle is a folder under ``models/fitted/`` (ignored by git)::
                       timings, counts and package versions
         trace.zarr/   the posterior and sampler statistics (an xarray DataTree)
         loo.json      PSIS-LOO estimates per outcome, added the first time they are computed
+        manifest.json the SHA-256 of every other file, written last
+
+Every load checks every file against ``manifest.json`` (:func:`verify_bundle`): a changed,
+missing or unlisted file refuses the bundle, so a damaged bundle is never read as a posterior.
+The stored diagnostics live in ``fit.json`` and are covered by its checksum rather than
+recomputed: recomputing R-hat and ESS would read every draw of a national fit (GBs), while the
+checksum ties them to the very draws they were computed from. ``loo.json``, written after the
+bundle, is added to the manifest when written; one the manifest does not list (a run stopped
+between the two writes) is not read, and its estimates are computed again.
 
 ``<key>`` hashes the spec (sampler settings included), the data and the seed, so :func:`fit`
 finds and reuses a bundle when nothing changed. An approximate fit (``method`` ``advi`` or
@@ -44,13 +53,16 @@ from grassroots.inference.diagnostics import (
 )
 from grassroots.inference.preflight import bundle_bytes, check_data, check_output_folder
 from grassroots.inference.prior_dominance import prior_dominance, warn_prior_dominance
-from grassroots.inference.sampling import sample
+from grassroots.inference.sampling import exact_compile, sample
 from grassroots.models.builder import FAMILIES, build_model, predict_draws, prepare_inputs
 from grassroots.models.design import Scaling
 from grassroots.models.priors import PRIOR_RULES_VERSION
 from grassroots.models.spec import ModelSpec, load_spec, spec_from_dict
 
-BUNDLE_FORMAT = 1
+#: 2: with ``manifest.json`` (format 1 bundles had no checksums; they are refitted).
+BUNDLE_FORMAT = 2
+#: The bundle's list of files and their SHA-256 (:func:`verify_bundle`).
+MANIFEST_FILE = "manifest.json"
 #: Bytes of a stored variable's zarr chunk, at most (unless one draw of one chain is larger):
 #: chunks split ``chain`` and ``draw`` so that a reader of a few draws (the estimands, chunk by
 #: chunk) decompresses little more than it uses.
@@ -73,14 +85,115 @@ _VERSIONED_PACKAGES = (
     "xarray",
     "zarr",
 )
+#: The versions a reused bundle must share with the running session: those that make the draws
+#: (the model graph, its compile, the samplers). Others (pandas, xarray, zarr, arviz) only read
+#: or store them, and a change of theirs does not refit a model that can take hours.
+_DRAW_PACKAGES = ("python", "grassroots", "pymc", "pytensor", "nutpie", "numba", "numpy")
 
 
 class BundleError(RuntimeError):
     """A fit bundle is missing, incomplete or of an unknown format."""
 
 
+class BundleWarning(UserWarning):
+    """A saved bundle was not reused (damaged, or recorded with other settings or versions)."""
+
+
 class DataMismatchError(BundleError):
     """The data given with a bundle are not the data it was fitted to (their hashes differ)."""
+
+
+def file_sha256(path: Path) -> str:
+    """SHA-256 of a file, read in chunks (memory stays small for a chunk of any size)."""
+    with open(path, "rb") as stream:
+        return hashlib.file_digest(stream, "sha256").hexdigest()
+
+
+def _bundle_files(folder: Path) -> list[str]:
+    """Every file of a bundle folder but the manifest, as sorted POSIX paths within it."""
+    return sorted(
+        entry.relative_to(folder).as_posix()
+        for entry in folder.rglob("*")
+        if not entry.is_dir() and entry.name != MANIFEST_FILE
+    )
+
+
+def write_manifest(folder: str | Path) -> dict[str, str]:
+    """Write ``manifest.json``: the SHA-256 of every file of the bundle ``folder`` (atomically).
+
+    Returns
+    -------
+    dict
+        Relative path -> SHA-256.
+    """
+    folder = Path(folder)
+    files = {name: file_sha256(folder / name) for name in _bundle_files(folder)}
+    _write_manifest(folder, files)
+    return files
+
+
+def _write_manifest(folder: Path, files: dict[str, str]) -> None:
+    document = {"format": BUNDLE_FORMAT, "algorithm": "sha256", "files": files}
+    write_text_atomic(folder / MANIFEST_FILE, json.dumps(document, indent=1, sort_keys=True) + "\n")
+
+
+def _read_manifest(path: Path) -> dict[str, str]:
+    manifest = path / MANIFEST_FILE
+    if not manifest.is_file():
+        raise BundleError(
+            f"{path}: no {MANIFEST_FILE}, so its files cannot be checked (a bundle of an older "
+            f"grassroots, or one not written by grassroots); refit the model (fit(..., "
+            f"reuse=False)) or delete the folder"
+        )
+    try:
+        document = json.loads(manifest.read_text(encoding="utf-8"))
+        files = document["files"]
+        if document.get("algorithm") != "sha256" or not isinstance(files, dict):
+            raise ValueError("not a sha256 manifest")
+    except (OSError, UnicodeDecodeError, ValueError, KeyError, TypeError) as error:
+        raise BundleError(
+            f"{manifest}: unreadable ({type(error).__name__}: {error}); the bundle cannot be "
+            f"checked: delete {path} and refit the model"
+        ) from error
+    return {str(name): str(digest) for name, digest in files.items()}
+
+
+def verify_bundle(path: str | Path) -> dict[str, str]:
+    """Check every file of a bundle against its manifest.
+
+    Returns
+    -------
+    dict
+        The manifest's relative path -> SHA-256 (files it does not list outside ``trace.zarr/``
+        are not part of the bundle and are never read).
+
+    Raises
+    ------
+    BundleError
+        When the manifest is missing or unreadable, a listed file is missing or its SHA-256
+        differs, or ``trace.zarr/`` holds a file the manifest does not list (zarr would read
+        a stray chunk file as draws). The message names the file and says what to do.
+    """
+    path = Path(path)
+    files = _read_manifest(path)
+    remedy = f"delete {path} and refit the model (fit(..., reuse=False) writes it anew)"
+    for name, digest in files.items():
+        member = path / name
+        if not member.is_file():
+            raise BundleError(f"{path}: {name} is missing (a lost file or chunk); {remedy}")
+        if file_sha256(member) != digest:
+            raise BundleError(
+                f"{path}: {name} fails its checksum (SHA-256 differs from {MANIFEST_FILE}: the "
+                f"file was changed or damaged after the fit); {remedy}"
+            )
+    stray = [name for name in _bundle_files(path) if name.startswith("trace.zarr/")]
+    stray = [name for name in stray if name not in files]
+    if stray:
+        raise BundleError(
+            f"{path}: {stray[0]} is not listed in {MANIFEST_FILE} ({len(stray)} such file(s) in "
+            f"trace.zarr/, which the fit did not write); {remedy}"
+        )
+    return files
 
 
 @runtime_checkable
@@ -264,22 +377,27 @@ class Fit:
         if outcome not in cached:
             result = self.loo(outcome)
             cached[outcome] = None if result is None else _loo_estimates(result)
-            if self.path is not None and (self.path / "fit.json").is_file():
+            if self.path is not None and (self.path / MANIFEST_FILE).is_file():
                 # A read-only bundle still answers; it just computes again next time.
-                with contextlib.suppress(OSError):
-                    write_text_atomic(
-                        self.path / LOO_FILE, json.dumps(cached, indent=2, sort_keys=True) + "\n"
-                    )
+                with contextlib.suppress(OSError, BundleError):
+                    self._store_loo(cached)
         return cached[outcome]
+
+    def _store_loo(self, estimates: dict[str, dict[str, float] | None]) -> None:
+        """Write ``loo.json``, then list it in the manifest (each write atomic; a loo.json
+        left unlisted by a stop between them is ignored, see :func:`verify_bundle`)."""
+        assert self.path is not None
+        files = _read_manifest(self.path)
+        files.pop(LOO_FILE, None)
+        _write_manifest(self.path, files)
+        write_text_atomic(
+            self.path / LOO_FILE, json.dumps(estimates, indent=2, sort_keys=True) + "\n"
+        )
+        _write_manifest(self.path, {**files, LOO_FILE: file_sha256(self.path / LOO_FILE)})
 
     def _stored_loo(self) -> dict[str, dict[str, float] | None]:
         if self._loo_stored is None:
             self._loo_stored = {}
-            if self.path is not None and (self.path / LOO_FILE).is_file():
-                with contextlib.suppress(OSError, ValueError):
-                    self._loo_stored = json.loads(
-                        (self.path / LOO_FILE).read_text(encoding="utf-8")
-                    )
         return self._loo_stored
 
     def summary(self, prob: float = 0.95, *, group_effects: bool = False) -> pd.DataFrame:
@@ -493,12 +611,17 @@ class Fit:
             if path is not None
             else fitted_dir() / bundle_name(self.spec, self.data_hash, self.seed)
         )
-        with atomic_directory(target) as tmp:
-            trace_path = tmp / "trace.zarr"
-            if trace_path.exists():
-                import shutil
+        import shutil
 
-                shutil.rmtree(trace_path)
+        with atomic_directory(target) as tmp:
+            # The bundle is written whole: nothing of an earlier bundle here (its loo.json,
+            # stray files) may outlive it.
+            for entry in list(tmp.iterdir()):
+                if entry.is_dir() and not entry.is_symlink():
+                    shutil.rmtree(entry)
+                else:
+                    entry.unlink()
+            trace_path = tmp / "trace.zarr"
             storable = _to_storable(self.trace)
             storable.to_zarr(
                 trace_path, mode="w", consolidated=False, encoding=_draw_chunking(storable)
@@ -507,7 +630,9 @@ class Fit:
                 json.dumps(self.metadata(), indent=2, allow_nan=False, default=_json_default),
                 encoding="utf-8",
             )
+            write_manifest(tmp)
         self.path = target
+        self._loo_stored = None
         return target
 
     @classmethod
@@ -539,7 +664,8 @@ class Fit:
         Raises
         ------
         BundleError
-            When the folder is not a complete bundle.
+            When the folder is not a complete bundle, or fails :func:`verify_bundle` (a file
+            changed, missing or unlisted; ``fit.json`` or the manifest unreadable).
         DataMismatchError
             When ``data`` or ``data_hash`` is not the fitted data.
         """
@@ -547,7 +673,8 @@ class Fit:
         meta_path, trace_path = path / "fit.json", path / "trace.zarr"
         if not meta_path.is_file() or not trace_path.exists():
             raise BundleError(f"{path} is not a fit bundle (it needs fit.json and trace.zarr/)")
-        meta = json.loads(meta_path.read_text(encoding="utf-8"))
+        files = verify_bundle(path)
+        meta = _read_metadata(path)
         if meta.get("format") != BUNDLE_FORMAT:
             raise BundleError(
                 f"{path}: bundle format {meta.get('format')!r}; this grassroots reads format "
@@ -567,7 +694,7 @@ class Fit:
         else:
             with stored:
                 trace = _from_stored(stored.load())
-        return cls(
+        loaded = cls(
             spec=spec_from_dict(meta["spec"], source=meta.get("spec_source")),
             trace=trace,
             scaling=Scaling.from_dict(meta["scaling"]),
@@ -582,6 +709,22 @@ class Fit:
             path=path,
             model_coords=meta.get("model_coords", {}),
         )
+        if LOO_FILE in files:
+            loaded._loo_stored = json.loads((path / LOO_FILE).read_text(encoding="utf-8"))
+        return loaded
+
+
+def _read_metadata(path: Path) -> dict[str, Any]:
+    """``fit.json`` of the bundle ``path``, or a BundleError saying why it cannot be read."""
+    try:
+        meta = json.loads((path / "fit.json").read_text(encoding="utf-8"))
+        if not isinstance(meta, dict):
+            raise ValueError(f"a JSON {type(meta).__name__}, not an object")
+    except (OSError, UnicodeDecodeError, ValueError) as error:
+        raise BundleError(
+            f"{path / 'fit.json'}: unreadable JSON ({error}); delete {path} and refit the model"
+        ) from error
+    return meta
 
 
 def _loo_estimates(result: Any) -> dict[str, float]:
@@ -738,7 +881,11 @@ def fit(
     save : bool
         Save the bundle (under ``directory``, default ``models/fitted/``).
     reuse : bool
-        Return the saved bundle when one with the same spec, data hash and seed exists.
+        Return the saved bundle when one with the same spec, data hash and seed exists, passes
+        its checksums, and records the same spec hash, seed, method, sampler settings and
+        package versions (grassroots, PyMC, nutpie, ...). A damaged bundle is moved aside to
+        ``.refused-<name>-<time>`` and refitted, one recorded otherwise is refitted; either
+        way with a :class:`BundleWarning` saying why.
     directory : str or Path, optional
         Folder of bundles.
     log_likelihood : bool
@@ -764,6 +911,9 @@ def fit(
 
     Warns
     -----
+    BundleWarning
+        When a saved bundle of this fit exists but is not reused (damaged, or recorded with
+        other settings or versions).
     ConvergenceWarning
         When R-hat > 1.01, ESS < 400, or a transition diverged.
     ApproximationWarning
@@ -788,15 +938,11 @@ def fit(
     frame, data_hash = resolve_data(data)
     directory = Path(directory) if directory is not None else fitted_dir()
     target = directory / bundle_name(spec, data_hash, seed)
-    if reuse and (target / "fit.json").is_file():
-        try:
-            reused = _whole(Fit.load(target, data_hash=data_hash), spec)
-        except BundleError as error:
-            warnings.warn(f"ignoring unreadable bundle ({error}); refitting", stacklevel=2)
-        else:
-            if reused.diagnostics.approximate:
-                reused.diagnostics.warn(spec.name)
-            return reused
+    reused = _reusable(target, spec, data_hash, seed) if reuse else None
+    if reused is not None:
+        if reused.diagnostics.approximate:
+            reused.diagnostics.warn(spec.name)
+        return reused
 
     check_data(spec, frame)
     built = build_model(spec, frame)
@@ -806,13 +952,14 @@ def fit(
             bundle_bytes(built.model, spec.sampler.draw_shape, log_likelihood=log_likelihood),
         )
     if spec.sampler.approximate:
-        approximation = approximate(
-            built.model,
-            spec.sampler,
-            seed=seed,
-            progress=progress,
-            initial_points=built.initial_points,
-        )
+        with exact_compile():
+            approximation = approximate(
+                built.model,
+                spec.sampler,
+                seed=seed,
+                progress=progress,
+                initial_points=built.initial_points,
+            )
         trace = approximation.trace
         diagnostics = approximate_diagnostics(trace, approximation.optimisation)
         timings = {
@@ -837,7 +984,8 @@ def fit(
         }
         used_backend = result.backend
     if log_likelihood:
-        trace = _with_log_likelihood(trace, built.model)
+        with exact_compile():
+            trace = _with_log_likelihood(trace, built.model)
     fitted = Fit(
         spec=spec,
         trace=trace,
@@ -856,6 +1004,75 @@ def fit(
     if save:
         fitted.save(target)
     return fitted
+
+
+def _reusable(target: Path, spec: ModelSpec, data_hash: str, seed: int) -> Fit | None:
+    """The bundle at ``target`` when it is intact and records this very fit, else ``None``.
+
+    A damaged bundle (see :func:`verify_bundle`) or an interrupted one is refused with a
+    warning and moved aside to a hidden ``.refused-<name>-<time>`` folder beside it (kept for
+    inspection, never read again); one recorded with other settings or package versions is
+    left for the refit to replace, with a one-line warning saying what differs.
+    """
+    if not target.exists():
+        return None
+    try:
+        reused = _whole(Fit.load(target, data_hash=data_hash), spec)
+    except BundleError as error:
+        stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%f")
+        aside = target.parent / f".refused-{target.name}-{stamp}"
+        try:
+            target.rename(aside)
+        except OSError as move_error:  # e.g. a read-only folder: the refit cannot save either
+            where = f"could not be moved aside ({move_error})"
+        else:
+            where = f"moved to {aside.name}"
+        warnings.warn(
+            f"ignoring unreadable bundle {target.name} ({error}); {where}; refitting",
+            BundleWarning,
+            stacklevel=3,
+        )
+        return None
+    reason = _reuse_mismatch(target, reused, spec, seed)
+    if reason is not None:
+        warnings.warn(
+            f"not reusing {target.name}: {reason}; refitting", BundleWarning, stacklevel=3
+        )
+        return None
+    return reused
+
+
+def _reuse_mismatch(target: Path, reused: Fit, spec: ModelSpec, seed: int) -> str | None:
+    """What the verified bundle ``reused`` records differently from the fit asked for."""
+    recorded = _read_metadata(target)
+    if recorded.get("spec_hash") != spec.hash():
+        return f"its spec hash {str(recorded.get('spec_hash'))[:12]}… is not {spec.hash()[:12]}…"
+    if reused.seed != seed:
+        return f"it was fitted with seed {reused.seed}, not {seed}"
+    if recorded.get("method") != spec.sampler.method:
+        return f"its method is {recorded.get('method')!r}, not {spec.sampler.method!r}"
+    wanted, got = spec.sampler.to_dict(), reused.spec.sampler.to_dict()
+    if got != wanted:
+        changed = sorted(k for k in wanted.keys() | got.keys() if wanted.get(k) != got.get(k))
+        return (
+            "its sampler settings differ ("
+            + ", ".join(f"{k} {got.get(k)!r} vs {wanted.get(k)!r}" for k in changed)
+            + ")"
+        )
+    current = package_versions()
+    differing = [
+        name for name in _DRAW_PACKAGES if current.get(name) != reused.versions.get(name)
+    ]  # fmt: skip
+    if differing:
+        return (
+            "it was fitted with other package versions ("
+            + ", ".join(
+                f"{name} {reused.versions.get(name, 'unrecorded')} vs {current.get(name, 'absent')}"
+                for name in differing
+            )
+            + ")"
+        )
+    return None
 
 
 def _whole(fitted: Fit, spec: ModelSpec) -> Fit:

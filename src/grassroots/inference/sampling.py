@@ -4,6 +4,9 @@ nutpie compiles the model's log density with numba (the first compile of a model
 tens of seconds; PyTensor's numba cache makes later compiles of the same graph much faster) and
 reproduces its draws exactly for a given ``seed``. ``pm.sample(nuts_sampler="nutpie",
 random_seed=...)`` was seen not to, so nutpie is called directly.
+
+Both samplers' log densities are compiled by numba (PyTensor 3's default linker, PyMC's too)
+without numba's fastmath, which PyTensor turns on by default (:func:`exact_compile`).
 """
 
 from __future__ import annotations
@@ -18,9 +21,24 @@ from dataclasses import dataclass
 
 import numpy as np
 import pymc as pm
+import pytensor
 import xarray as xr
 
 from grassroots.models.spec import SamplerSettings
+
+
+def exact_compile() -> contextlib.AbstractContextManager[None]:
+    """PyTensor compiles in this block without numba's fastmath.
+
+    With fastmath, LLVM may reassociate sums and fuse multiply-adds, and it did so differently
+    in a kernel compiled afresh (inlined into its caller) and in the same kernel loaded from
+    PyTensor's numba cache: one seed gave draws that differed in the last bits of the first
+    draw and in the third decimal after some hundred draws, depending only on what the cache
+    held (issue 13). Without fastmath every compile keeps IEEE order: same seed, same bytes,
+    cold cache or warm. Cached kernels are stored per fastmath setting, so none compiled with
+    it is reused here.
+    """
+    return pytensor.config.change_flags(numba__fastmath=False)
 
 
 @dataclass(frozen=True)
@@ -74,7 +92,11 @@ def sample(
         try:
             return _complete(
                 _sample_nutpie(
-                    model, settings, seed=seed, progress=progress, cores=cores,
+                    model,
+                    settings,
+                    seed=seed,
+                    progress=progress,
+                    cores=cores,
                     initial=initial_points,
                 ),
                 settings,
@@ -143,7 +165,8 @@ def _sample_nutpie(
         # The numba compile is silent and can take a minute on a first run; say what is going on.
         print("compiling the model for nutpie (numba)...", file=sys.stderr, flush=True)
     start = time.perf_counter()
-    compiled = nutpie.compile_pymc_model(model, backend="numba", initial_points=initial or None)
+    with exact_compile():
+        compiled = nutpie.compile_pymc_model(model, backend="numba", initial_points=initial or None)
     compiled_at = time.perf_counter()
     sampler = nutpie.sample(
         compiled,
@@ -188,20 +211,23 @@ def _sample_pymc(
     initial: dict[str, np.ndarray],
 ) -> SamplingResult:
     start = time.perf_counter()
-    trace = pm.sample(
-        initvals=initial or None,
-        draws=settings.draws,
-        tune=settings.tune,
-        chains=settings.chains,
-        cores=cores,
-        random_seed=seed,
-        # PyMC 6 picks nutpie by itself when it is installed; this path is the fallback.
-        nuts_sampler="pymc",
-        nuts={"target_accept": settings.target_accept, "max_treedepth": settings.max_treedepth},
-        progressbar=progress,
-        compute_convergence_checks=False,
-        model=model,
-    )
+    # On Linux the chains' processes are forked with the function compiled here (PyMC pickles
+    # it, and the child compiles anew with PyTensor's defaults, only under spawn/forkserver).
+    with exact_compile():
+        trace = pm.sample(
+            initvals=initial or None,
+            draws=settings.draws,
+            tune=settings.tune,
+            chains=settings.chains,
+            cores=cores,
+            random_seed=seed,
+            # PyMC 6 picks nutpie by itself when it is installed; this path is the fallback.
+            nuts_sampler="pymc",
+            nuts={"target_accept": settings.target_accept, "max_treedepth": settings.max_treedepth},
+            progressbar=progress,
+            compute_convergence_checks=False,
+            model=model,
+        )
     # PyMC compiles inside pm.sample; its compile time is not separable here.
     return SamplingResult(_clean(trace), "pymc", 0.0, time.perf_counter() - start)
 
