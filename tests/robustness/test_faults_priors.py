@@ -1,7 +1,7 @@
 """Bad or ambiguous predictor codings and prior declarations, and what the package does with each.
 
 Issue 13: a 0/1 or dummy term must get a prior per unit change (autoscaled), and a column coded
-1/2 must never silently become "per SD". Each row of :data:`CASES` names a fault, says what it
+1/2 must never silently become "per SD". Each row of :data:`FAULTS` names a fault, says what it
 is and the expected outcome; the test runs it.
 """
 
@@ -17,7 +17,7 @@ from grassroots.models import ModelDataError, Scaling, SpecError, spec_from_dict
 from grassroots.models.design import PredictorCodingWarning
 
 #: (id, description, expected outcome)
-CASES: list[tuple[str, str, str]] = [
+FAULTS: list[tuple[str, str, str]] = [
     ("one_two_coded", "numeric column coded 1/2 (sex)",
      "warns PredictorCodingWarning; contrast sex[2] vs 1, not standardised"),
     ("nine_ten_coded", "numeric column coded 9/10",
@@ -130,6 +130,6 @@ def run_case(case: str) -> None:
         raise AssertionError(f"no test for case {case!r}")
 
 
-@pytest.mark.parametrize(("case", "description", "expected"), CASES, ids=[c[0] for c in CASES])
+@pytest.mark.parametrize(("case", "description", "expected"), FAULTS, ids=[c[0] for c in FAULTS])
 def test_fault(case: str, description: str, expected: str) -> None:
     run_case(case)
