@@ -292,3 +292,18 @@ def test_fit_on_a_flat_table_needs_only_the_spec_columns(tmp_path: Path, fake_sa
     assert result.exit_code == 2
     assert "required column 'months' is missing: spec 'survival_m1' fits it" in result.output
     assert len(fake_sampler) == 1 and len(list(bundles.iterdir())) == 1
+
+
+def test_fit_prints_the_prior_dominance_note_instead_of_a_warning(
+    tmp_path: Path, fake_sampler
+) -> None:
+    """The fake sampler returns prior draws, so every coefficient's prior dominates: the summary
+    says so in words, and no Python warning (with its source line) reaches the user."""
+    result = runner.invoke(
+        app,
+        ["fit", "demand_fit_m1", "--chains", "1", "--draws", "20", "--tune", "0",
+         "--fitted-dir", str(tmp_path)],
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert "⚠ Prior dominates" in result.output
+    assert "PriorDominanceWarning" not in result.output

@@ -359,6 +359,8 @@ def _summary_text(fitted) -> str:
     import pandas as pd
 
     table = fitted.summary()
+    dominance = table.attrs.get("prior_dominance_note") or ""
+    body_end = f"\n\n{dominance}" if dominance else ""
     columns = [c for c in table.columns if c not in ("outcome", "parameter", "term")]
     shown = table[columns].round(3)
     table = shown.astype(object).where(shown.notna(), "")
@@ -379,7 +381,7 @@ def _summary_text(fitted) -> str:
             f"final ELBO {run['final_elbo']:,.1f}, "
             + ("converged" if run["converged"] else "NOT CONVERGED")
             + f" (tolerance {run['tolerance']:g}), "
-            f"{fitted.timings.get('sample_seconds', float('nan')):.1f} s\n\n{body}"
+            f"{fitted.timings.get('sample_seconds', float('nan')):.1f} s\n\n{body}{body_end}"
         )
     verdict = (
         "converged" if not fitted.diagnostics.problems()
@@ -389,7 +391,7 @@ def _summary_text(fitted) -> str:
         f"{heading}, backend {fitted.backend}\n"
         f"diagnostics: max R-hat {overview['max_rhat']:.3f}, min bulk ESS "
         f"{overview['min_ess_bulk']:.0f}, min tail ESS {overview['min_ess_tail']:.0f}, "
-        f"{overview['n_divergent']} divergences - {verdict}\n\n{body}"
+        f"{overview['n_divergent']} divergences - {verdict}\n\n{body}{body_end}"
     )
 
 
@@ -453,6 +455,7 @@ def fit(
     )
     from grassroots.inference import fit as run_fit
     from grassroots.inference import fitted_dir as default_fitted_dir
+    from grassroots.inference.prior_dominance import PriorDominanceWarning
     from grassroots.models import ModelDataError, SpecError, load_spec
 
     try:
@@ -470,9 +473,11 @@ def fit(
         allow_outside_files=allow_outside_files,
     )
     try:
-        # The summary below states the convergence verdict itself, in place of the warning.
+        # The summary below states the convergence verdict and the prior-dominance note itself,
+        # in place of the warnings.
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", ConvergenceWarning)
+            warnings.simplefilter("ignore", PriorDominanceWarning)
             fitted = run_fit(study, model_spec, seed=seed, chains=chains, draws=draws, tune=tune,
                              method=None if method is None else method.value,
                              reuse=not refit, directory=fitted_dir)
