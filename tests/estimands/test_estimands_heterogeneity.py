@@ -11,16 +11,18 @@ from grassroots.estimands import (
     EstimandError,
     Grouping,
     Scenario,
+    SetValue,
     Shift,
     baseline_weakness,
     heterogeneity,
     targeting,
     weakness_tercile,
 )
-from grassroots.estimands.heterogeneity import rank_summary
+from grassroots.estimands.heterogeneity import decision_level, rank_summary
 
 UP = Scenario("up", (Shift("resources", 1.0),))
 TECH = Scenario("tech", (Shift("tech_capacity", 1.0),))
+COLLAB = Scenario("collab", (SetValue("collaboration", 1),))
 
 
 @pytest.fixture(scope="module")
@@ -210,3 +212,52 @@ def test_groups_with_many_members_add_up(fit, frame):
     draws = result.draws["fake"]
     per_row = draws.isel(group=draws["group_by"].to_numpy() == "row")
     np.testing.assert_allclose(per_row.mean("group"), draws.sel(group="all"), atol=1e-12)
+
+
+def test_decision_level_is_the_outermost_level_of_the_remedy(frame):
+    assert decision_level(UP, frame) == "township"
+    assert decision_level(COLLAB, frame) == "county"
+    assert decision_level(Scenario.combine("both", UP, COLLAB), frame) == "county"
+    outsourced = Scenario("vendor", (SetValue("outsourced", 1),))
+    assert decision_level(outsourced, frame) == "township"
+
+
+def test_targeting_ranks_each_remedy_where_it_is_decided(fit, frame):
+    result = targeting(fit, frame, [UP, COLLAB], quantity="S(24)", top=1)
+    table = result.table
+    assert list(dict.fromkeys(table["scenario"])) == ["up", "collab"]
+    up, collab = table[table["scenario"] == "up"], table[table["scenario"] == "collab"]
+    assert set(up["level"]) == {"township"} and len(up) == frame["township_id"].nunique()
+    # Counties for collaboration, and only those without the mechanism: the others cannot gain.
+    counties = frame.drop_duplicates("county_id").set_index("county_id")
+    untreated = sorted(counties.index[counties["collaboration"] == 0])
+    assert set(collab["level"]) == {"county"}
+    assert sorted(collab["county_id"]) == untreated
+    assert set(collab["n_units"]) == {len(counties)}
+    assert collab["township_id"].isna().all()
+    assert list(collab["rank"]) == list(range(1, len(untreated) + 1))
+    assert collab["pr_top"].sum() == pytest.approx(1.0)  # one place in the top one, every draw
+    # A county's gain is the average over its projects' contrasts.
+    by_county = heterogeneity(fit, frame, [COLLAB], by=["county_id"]).draws["fake"]
+    for county in untreated:
+        np.testing.assert_allclose(
+            result.draws.sel(scenario="collab", unit=county),
+            by_county.sel(
+                scenario="collab", estimand="survival:S(24)", group=f"county_id={county}"
+            ),
+            rtol=0,
+            atol=1e-12,
+        )
+    # Treated counties and the other level's units have no draws.
+    treated = sorted(set(counties.index) - set(untreated))
+    assert result.draws.sel(scenario="collab", unit=treated).isnull().all()
+    assert (
+        result.draws.sel(scenario="collab", unit=list(up["county_id"] + "/" + up["township_id"]))
+        .isnull()
+        .all()
+    )
+    assert result.draws.sel(scenario="up", unit=untreated).isnull().all()
+    # Stated level: every scenario at it.
+    townships = targeting(fit, frame, [COLLAB], level="township")
+    assert set(townships.table["level"]) == {"township"}
+    assert set(townships.table["county_id"]) == set(untreated)

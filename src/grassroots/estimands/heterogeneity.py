@@ -13,10 +13,12 @@ each project takes its township's tercile.
 Contrasts within a group average the projects of that group, so the group contrasts, weighted by
 their numbers of projects, add up to the overall contrast draw by draw.
 
-The **targeting list** ranks the townships by their expected gain: the posterior mean of the
-township-average contrast (the average over its projects), with its interval and
-Pr(gain > 0). How sure the ranking is comes from the ranks of every draw: the interval of a
-township's rank and the posterior probability that it is among the top 15.
+The **targeting list** ranks, for each remedy, the units that decide it (:func:`decision_level`:
+counties for collaboration, townships for resources and technical capacity) by their expected
+gain: the posterior mean of the unit-average contrast (the average over its projects), with its
+interval and Pr(gain > 0). Units the remedy would not change (counties that already have the
+mechanism) are not ranked. How sure the ranking is comes from the ranks of every draw: the
+interval of a unit's rank and the posterior probability that it is among the top 15.
 """
 
 from __future__ import annotations
@@ -50,6 +52,7 @@ from grassroots.estimands.scenarios import (
     Scenario,
     ScenarioSet,
     _unit_codes,
+    variable_level,
 )
 
 if TYPE_CHECKING:
@@ -61,6 +64,7 @@ __all__ = [
     "WEAKNESS_COLUMNS",
     "TargetingResult",
     "baseline_weakness",
+    "decision_level",
     "heterogeneity",
     "rank_summary",
     "run_targeting",
@@ -179,18 +183,22 @@ def heterogeneity(
 
 @dataclass
 class TargetingResult:
-    """Townships ranked by their expected gain under a scenario.
+    """Units ranked by their expected gain under a scenario, where the remedy is decided.
 
     Attributes
     ----------
     table : DataFrame
-        Per scenario, one row per unit in rank order: ``rank`` (1 = largest expected gain),
-        the unit's ids, ``n_rows`` (projects), ``weakness`` and its tercile, the region when the
-        data have one, the contrast's ``mean``, ``median``, ``lower``, ``upper`` and
-        ``pr_positive``, and the posterior of the rank (:func:`rank_summary`): ``rank_median``,
-        ``rank_lower``, ``rank_upper``, ``pr_top`` with its cut-off ``top_k``.
+        Per scenario, one row per unit it would change, in rank order: ``rank`` (1 = largest
+        expected gain), the unit's ids (a county's row has no ``township_id``), ``n_rows``
+        (projects), ``weakness`` and its tercile (townships), the region when the data have one,
+        the contrast's ``mean``, ``median``, ``lower``, ``upper`` and ``pr_positive``, the
+        posterior of the rank (:func:`rank_summary`): ``rank_median``, ``rank_lower``,
+        ``rank_upper``, ``pr_top`` with its cut-off ``top_k``; ``level`` (the units ranked) and
+        ``n_units`` (units of that level, ranked or not).
     draws : xarray.DataArray
-        Per-draw unit-average contrasts, dims ``(scenario, unit, chain, draw)``.
+        Per-draw unit-average contrasts, dims ``(scenario, unit, chain, draw)``; ``unit`` holds
+        the units of every level ranked (``"C01"``, ``"C01/T0101"``), NaN where a scenario does
+        not rank the unit.
     outcome, quantity : str
     group_effects : str
     prob : float
@@ -242,6 +250,25 @@ def rank_summary(
     }
 
 
+def decision_level(
+    scenario: Scenario, frame: pd.DataFrame, groups: Sequence[tuple[str, str]] = DEFAULT_GROUPS
+) -> str:
+    """The level at which a scenario's remedy is decided: the outermost level of the columns it
+    changes (``county`` for collaboration, ``township`` for resources).
+
+    A remedy that also changes a county column (all three remedies together) is the county's to
+    decide: treating one township would change its county's other townships too. A project-level
+    column is decided by the innermost grouping level.
+    """
+    present = [(name, column) for name, column in groups if column in frame.columns]
+    names = [name for name, _ in present]
+    if not names:
+        raise EstimandError(f"the data have none of the grouping columns {[c for _, c in groups]}")
+    levels = [variable_level(frame, column, present) for column in scenario.variables]
+    depths = [names.index(level) if level in names else len(names) - 1 for level in levels]
+    return names[min(depths)]
+
+
 def run_targeting(
     model: Model,
     frame: pd.DataFrame,
@@ -249,7 +276,7 @@ def run_targeting(
     *,
     outcome: str,
     quantity: str,
-    level: str = "township",
+    level: str | None = None,
     groups: Sequence[tuple[str, str]] = DEFAULT_GROUPS,
     prob: float = 0.95,
     descending: bool = True,
@@ -258,6 +285,39 @@ def run_targeting(
 ) -> TargetingResult:
     """The targeting list for any engine model (see :func:`targeting`)."""
     frame = frame.reset_index(drop=True)
+    levels = {s.name: level or decision_level(s, frame, groups) for s in scenarios}
+    tables, arrays = [], []
+    for unit_level in dict.fromkeys(levels.values()):
+        chosen = [s for s in scenarios if levels[s.name] == unit_level]
+        table, draws = _rank_units(
+            model, frame, chosen, outcome, quantity, unit_level, groups, prob, descending, top,
+            max_cells,
+        )  # fmt: skip
+        tables.append(table)
+        arrays.append(draws)
+    order = {s.name: position for position, s in enumerate(scenarios)}
+    ranked = pd.concat(tables, ignore_index=True)
+    ranked = ranked.sort_values("scenario", key=lambda c: c.map(order), kind="stable")
+    ranked = ranked.reset_index(drop=True)
+    draws = xr.concat(arrays, dim="scenario", join="outer").sel(scenario=list(order))
+    return TargetingResult(ranked, draws, outcome, quantity, model.group_effects, prob)
+
+
+def _rank_units(
+    model: Model,
+    frame: pd.DataFrame,
+    scenarios: Sequence[Scenario],
+    outcome: str,
+    quantity: str,
+    level: str,
+    groups: Sequence[tuple[str, str]],
+    prob: float,
+    descending: bool,
+    top: int,
+    max_cells: int,
+) -> tuple[pd.DataFrame, xr.DataArray]:
+    """Rank the units of one level under each scenario; units a scenario leaves as they are
+    (already treated) are not ranked and have no draws (NaN)."""
     codes, first = _units(frame, groups, level)
     present = [(name, column) for name, column in groups if column in frame.columns]
     id_columns = [column for name, column in present][: [n for n, _ in present].index(level) + 1]
@@ -277,9 +337,9 @@ def run_targeting(
     draws = draws.assign_coords(unit=list(labels)).drop_vars(
         ["group_by", "group_value", "n_rows"], errors="ignore"
     )
+    changed = np.stack([_changed_units(s, frame, codes, len(labels), model) for s in scenarios])
+    draws = draws.where(xr.DataArray(changed, dims=("scenario", "unit")))
     samples = draws.stack(sample=("chain", "draw")).transpose("scenario", "unit", ...).to_numpy()
-    stats = summarise(samples, prob)
-    rank_stats = rank_summary(samples, prob=prob, top=top, descending=descending)
     context = pd.DataFrame({column: frame[column].to_numpy()[first] for column in id_columns})
     context["n_rows"] = np.bincount(codes, minlength=len(first))
     if all(c in frame.columns for c in WEAKNESS_COLUMNS) and level == "township":
@@ -289,18 +349,35 @@ def run_targeting(
         context["region"] = frame["region"].to_numpy()[first]
     tables = []
     for i, scenario in enumerate(draws.coords["scenario"].values):
-        table = context.copy()
+        kept = changed[i]
+        table = context[kept].copy()
         table.insert(0, "scenario", scenario)
+        stats = summarise(samples[i : i + 1, kept], prob)
+        rank_stats = rank_summary(samples[i : i + 1, kept], prob=prob, top=top,
+                                  descending=descending)  # fmt: skip
         for key, values in (stats | rank_stats).items():
-            table[key] = values[i]
+            table[key] = values[0]
         table["top_k"] = top
+        table["level"] = level
+        table["n_units"] = len(labels)
         table = table.sort_values("mean", ascending=not descending, kind="stable")
         table.insert(1, "rank", np.arange(1, len(table) + 1))
         tables.append(table)
     ranked = pd.concat(tables, ignore_index=True)
     ranked["outcome"], ranked["quantity"] = outcome, quantity
     ranked["group_effects"] = model.group_effects
-    return TargetingResult(ranked, draws, outcome, quantity, model.group_effects, prob)
+    return ranked, draws
+
+
+def _changed_units(
+    scenario: Scenario, frame: pd.DataFrame, codes: np.ndarray, n_units: int, model: Model
+) -> np.ndarray:
+    """Whether the scenario changes any row of each unit (a unit that already has the remedy
+    cannot be targeted with it)."""
+    after = scenario.apply(frame, scaling=model.scaling)
+    columns = list(scenario.variables)
+    row_changed = (after[columns] != frame[columns]).any(axis=1).to_numpy()
+    return np.bincount(codes, weights=row_changed, minlength=n_units) > 0
 
 
 def targeting(
@@ -310,7 +387,7 @@ def targeting(
     *,
     outcome: str = "survival",
     quantity: str = "S(24)",
-    level: str = "township",
+    level: str | None = None,
     group_effects: str = "fitted",
     mediators: str = "modelled",
     times: Sequence[float] = DEFAULT_TIMES,
@@ -322,7 +399,7 @@ def targeting(
     thin: int = 1,
     max_cells: int = DEFAULT_MAX_CELLS,
 ) -> TargetingResult:
-    """Rank townships by the expected gain of a scenario for one outcome quantity.
+    """Rank the units that decide a remedy by its expected gain for one outcome quantity.
 
     Parameters
     ----------
@@ -334,8 +411,11 @@ def targeting(
     outcome, quantity : str
         The gain to rank by (default ΔS(24) of ``survival``); ``quantity`` is a label of
         :attr:`ContrastResult.table` (``"S(24)"``, ``"P(>=4)"``, ``"E"``, ``"P"``).
-    level : str
-        The units ranked (``"township"``; ``"county"`` also works).
+    level : str, optional
+        The units ranked; default: where each scenario's remedy is decided
+        (:func:`decision_level`: counties for collaboration, townships for resources and
+        technical capacity). Units a scenario leaves unchanged (counties that already have the
+        mechanism) are not ranked.
     descending : bool
         Rank the largest gain first (``False`` for outcomes where lower is better).
     top : int
