@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+import xarray as xr
 from _fakes import fake_fit, make_spec
 
 from grassroots.estimands import (
@@ -261,3 +262,69 @@ def test_targeting_ranks_each_remedy_where_it_is_decided(fit, frame):
     townships = targeting(fit, frame, [COLLAB], level="township")
     assert set(townships.table["level"]) == {"township"}
     assert set(townships.table["county_id"]) == set(untreated)
+
+
+def test_allocation_funds_the_largest_expected_gains_within_the_budget(fit, frame):
+    from grassroots.estimands.heterogeneity import allocate
+
+    result = targeting(fit, frame, [UP], quantity="S(24)")
+    allocation = allocate(result, "up", budget=3, random_orders=4000, seed=5)
+    table = allocation.table.set_index("allocation")
+    ranked = result.table
+    # Each township's gain: its projects times its average contrast (expected extra projects).
+    gains = result.draws.sel(scenario="up", unit=list(ranked["unit"])) * xr.DataArray(
+        ranked["n_rows"].to_numpy(float), dims="unit"
+    )
+    expected = gains.mean(("chain", "draw")).to_series()
+    best = list(expected[expected > 0].sort_values(ascending=False).index[:3])
+    assert list(allocation.units.loc[allocation.units["funded"], "unit"]) == best
+    np.testing.assert_allclose(
+        allocation.draws.sel(allocation="targeted"), gains.sel(unit=best).sum("unit"), atol=1e-12
+    )
+    assert table.loc["targeted", "n_units"] == 3 and table.loc["targeted", "spent"] == 3
+    # Every township is equally likely in a random choice of three: 3/n of the total gain.
+    share = 3 / len(ranked)
+    np.testing.assert_allclose(
+        allocation.draws.sel(allocation="random"), share * gains.sum("unit"), rtol=0.1
+    )
+    np.testing.assert_allclose(
+        allocation.draws.sel(allocation="difference"),
+        allocation.draws.sel(allocation="targeted") - allocation.draws.sel(allocation="random"),
+    )
+    assert table.loc["difference", "mean"] > 0
+    assert set(table["budget"]) == {3.0} and set(table["n_candidates"]) == {len(ranked)}
+    again = allocate(result, "up", budget=3, random_orders=4000, seed=5)
+    pd.testing.assert_frame_equal(again.table, allocation.table)
+    with pytest.raises(EstimandError, match="budget must be a positive number"):
+        allocate(result, "up", budget=0)
+    with pytest.raises(EstimandError, match="no ranked units of scenario 'down'"):
+        allocate(result, "down", budget=3)
+
+
+def test_allocation_in_natural_costs(fit, frame):
+    from grassroots.estimands.heterogeneity import _fill, allocate, remedy_costs
+
+    assert _fill(np.array([0, 1, 2]), np.array([5.0, 10.0, 3.0]), 9.0).tolist() == [0, 2]
+    people = frame.assign(population=frame.groupby("township_id")["resources"].transform("size"))
+    costs = remedy_costs(people, UP, "resources", per="population", factor=1000.0)
+    sd = frame["resources"].std(ddof=1)
+    townships = people.drop_duplicates("township_id")
+    by_hand = np.expm1(sd) * np.exp(townships["resources"]) * townships["population"] * 1000
+    np.testing.assert_allclose(costs.to_numpy(), by_hand.to_numpy())
+    assert list(costs.index) == list(townships["county_id"] + "/" + townships["township_id"])
+    result = targeting(fit, people, [UP], quantity="S(24)")
+    budget = float(costs.sum()) / 3
+    allocation = allocate(result, "up", budget, costs=costs, cost_unit="CNY")
+    units = allocation.units
+    funded = units[units["funded"]]
+    assert funded["cost"].sum() <= budget
+    assert allocation.table.set_index("allocation").loc["targeted", "spent"] == pytest.approx(
+        funded["cost"].sum()
+    )
+    # Greedy by gain per CNY: the funded units come first in that order, skipping misfits only.
+    assert units["gain_per_cost"].is_monotonic_decreasing
+    assert (units["cumulative_cost"] <= budget).all()
+    with pytest.raises(EstimandError, match="costs lack"):
+        allocate(result, "up", budget, costs=costs.iloc[1:])
+    with pytest.raises(EstimandError, match="varies within townships"):
+        remedy_costs(frame, UP, "resources", per="months")

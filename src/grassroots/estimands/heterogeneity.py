@@ -62,11 +62,14 @@ __all__ = [
     "TERCILE_LABELS",
     "WEAKNESS",
     "WEAKNESS_COLUMNS",
+    "AllocationResult",
     "TargetingResult",
+    "allocate",
     "baseline_weakness",
     "decision_level",
     "heterogeneity",
     "rank_summary",
+    "remedy_costs",
     "run_targeting",
     "targeting",
     "weakness_tercile",
@@ -193,8 +196,9 @@ class TargetingResult:
         (projects), ``weakness`` and its tercile (townships), the region when the data have one,
         the contrast's ``mean``, ``median``, ``lower``, ``upper`` and ``pr_positive``, the
         posterior of the rank (:func:`rank_summary`): ``rank_median``, ``rank_lower``,
-        ``rank_upper``, ``pr_top`` with its cut-off ``top_k``; ``level`` (the units ranked) and
-        ``n_units`` (units of that level, ranked or not).
+        ``rank_upper``, ``pr_top`` with its cut-off ``top_k``; ``unit`` (the label of the unit
+        in ``draws``), ``level`` (the units ranked) and ``n_units`` (units of that level, ranked
+        or not).
     draws : xarray.DataArray
         Per-draw unit-average contrasts, dims ``(scenario, unit, chain, draw)``; ``unit`` holds
         the units of every level ranked (``"C01"``, ``"C01/T0101"``), NaN where a scenario does
@@ -347,6 +351,7 @@ def _rank_units(
         context["weakness_tercile"] = weakness_tercile(frame, groups=groups).to_numpy()[first]
     if "region" in frame.columns:
         context["region"] = frame["region"].to_numpy()[first]
+    context["unit"] = labels
     tables = []
     for i, scenario in enumerate(draws.coords["scenario"].values):
         kept = changed[i]
@@ -453,3 +458,201 @@ def targeting(
         top=top,
         max_cells=max_cells,
     )
+
+
+# ---------------------------------------------------------------------------------------------
+# A budget-constrained allocation
+
+ALLOCATIONS: tuple[str, ...] = ("targeted", "random", "difference")
+
+
+@dataclass
+class AllocationResult:
+    """A remedy given to the units a budget can fund, chosen by expected gain per cost, against
+    a random choice of units with the same budget.
+
+    Attributes
+    ----------
+    table : DataFrame
+        One row per allocation (``targeted``, ``random``, ``difference`` = targeted - random):
+        ``n_units`` (units funded; the average over the random orders for ``random``),
+        ``spent`` (cost of the funded units), the posterior of the total gain (``mean``,
+        ``median``, ``lower``, ``upper``, ``pr_positive``), and ``scenario``, ``level``,
+        ``budget``, ``total_cost`` (of funding every candidate), ``n_candidates``,
+        ``outcome``, ``quantity``, ``cost_unit``, ``random_orders``.
+    units : DataFrame
+        The candidate units in the greedy order: ``unit``, the ids, ``cost``, ``gain`` (the
+        posterior mean total gain: projects x unit-average contrast), ``gain_per_cost``,
+        ``funded`` and ``cumulative_cost``.
+    draws : xarray.DataArray
+        The total gain of every posterior draw, dims ``(allocation, chain, draw)``.
+    prob : float
+    """
+
+    table: pd.DataFrame
+    units: pd.DataFrame
+    draws: xr.DataArray
+    prob: float
+
+
+def remedy_costs(
+    frame: pd.DataFrame,
+    scenario: Scenario,
+    variable: str,
+    *,
+    level: str | None = None,
+    per: str | None = None,
+    factor: float = 1.0,
+    groups: Sequence[tuple[str, str]] = DEFAULT_GROUPS,
+    scaling: Any = None,
+) -> pd.Series:
+    """What a scenario costs in each unit: its change of ``variable`` in the natural unit, times
+    the unit's ``per`` column, times ``factor``.
+
+    For resources (log CNY per resident) raised by +1 SD, ``per="population"`` (thousand
+    residents) and ``factor=1000`` give the CNY a township needs: ``(exp(x + SD) - exp(x))``
+    CNY per resident x its residents.
+
+    Returns
+    -------
+    Series
+        Indexed by the unit labels of :attr:`TargetingResult.draws` (``"C01/T0101"``).
+    """
+    frame = frame.reset_index(drop=True)
+    level = level or decision_level(scenario, frame, groups)
+    codes, first = _units(frame, groups, level)
+    change = scenario.natural_change(frame, variable, scaling=scaling).to_numpy()
+    cost = change * (frame[per].to_numpy(dtype=float) if per is not None else 1.0) * factor
+    if not np.allclose(cost, cost[first][codes], equal_nan=True):
+        raise EstimandError(
+            f"the cost of {scenario.name!r} varies within {level}s: {variable!r}"
+            + (f" and {per!r}" if per else "")
+            + f" must be {level}-level columns"
+        )
+    present = [(name, column) for name, column in groups if column in frame.columns]
+    id_columns = [column for _, column in present][: [n for n, _ in present].index(level) + 1]
+    labels = ["/".join(str(frame[c].iloc[row]) for c in id_columns) for row in first]
+    return pd.Series(cost[first], index=pd.Index(labels, name="unit"), name="cost")
+
+
+def allocate(
+    targeted: TargetingResult,
+    scenario: str,
+    budget: float,
+    *,
+    costs: pd.Series | None = None,
+    cost_unit: str = "units",
+    random_orders: int = 1000,
+    seed: int = 0,
+) -> AllocationResult:
+    """Fund the remedy in the units a budget allows, by expected gain per cost; compare with a
+    random allocation of the same budget.
+
+    The gain of a unit is the total over its projects (projects x the unit-average contrast of
+    :func:`targeting`): for ΔS(24), the expected number of additional projects still running at
+    24 months. Units are taken greedily in decreasing order of posterior mean gain per cost,
+    skipping any that no longer fits the budget and any without a positive expected gain; greedy
+    is not guaranteed to be the best choice (a knapsack problem) but is close when every unit
+    costs little against the budget. The random allocation takes the candidates in a random
+    order under the same rule but without looking at the gains, ``random_orders`` times (seeded);
+    its gain in a draw is the average over those orders.
+
+    Parameters
+    ----------
+    targeted : TargetingResult
+        The ranked units of ``scenario``.
+    scenario : str
+    budget : float
+        In the unit of ``costs``; without ``costs``, the number of units funded.
+    costs : Series, optional
+        Each unit's cost, indexed by unit label (:func:`remedy_costs`); default 1 per unit.
+    cost_unit : str
+        What ``costs`` and ``budget`` are counted in (for tables).
+    random_orders : int
+    seed : int
+        Seed of the random orders; the same seed gives the same result.
+
+    Returns
+    -------
+    AllocationResult
+    """
+    ranked = targeted.table[targeted.table["scenario"] == scenario]
+    if ranked.empty:
+        known = list(dict.fromkeys(targeted.table["scenario"]))
+        raise EstimandError(f"no ranked units of scenario {scenario!r}; the result has {known}")
+    if not np.isfinite(budget) or budget <= 0:
+        raise EstimandError(f"budget must be a positive number, not {budget!r}")
+    if random_orders < 1:
+        raise EstimandError(f"random_orders must be at least 1, not {random_orders!r}")
+    labels = ranked["unit"].to_numpy()
+    if costs is None:
+        cost = np.ones(len(labels))
+    else:
+        missing = [label for label in labels if label not in costs.index]
+        if missing:
+            raise EstimandError(
+                f"costs lack {len(missing)} unit(s) of {scenario!r}, e.g. {missing[:3]}; index "
+                "them by the unit labels of the targeting result (remedy_costs does)"
+            )
+        cost = costs.reindex(labels).to_numpy(dtype=float)
+        if not (np.isfinite(cost) & (cost > 0)).all():
+            raise EstimandError(f"every unit's cost must be a positive number ({scenario!r})")
+    contrast = targeted.draws.sel(scenario=scenario, unit=list(labels))
+    gains = (contrast * xr.DataArray(ranked["n_rows"].to_numpy(float), dims="unit")).transpose(
+        "unit", "chain", "draw"
+    )
+    expected = gains.mean(("chain", "draw")).to_numpy()
+    order = np.lexsort((np.arange(len(labels)), -expected / cost))
+    candidates = order[expected[order] > 0]
+    funded = _fill(candidates, cost, budget)
+    rng = np.random.default_rng(seed)
+    chosen = np.zeros((random_orders, len(labels)))
+    for row in range(random_orders):
+        chosen[row, _fill(rng.permutation(len(labels)), cost, budget)] = 1.0
+    values = gains.to_numpy()
+    targeted_gain = values[funded].sum(axis=0)
+    random_gain = np.tensordot(chosen.mean(axis=0), values, axes=1)
+    draws = xr.DataArray(
+        np.stack([targeted_gain, random_gain, targeted_gain - random_gain]),
+        dims=("allocation", "chain", "draw"),
+        coords={"allocation": list(ALLOCATIONS), "chain": gains["chain"], "draw": gains["draw"]},
+    )
+    stats = summarise(draws.stack(sample=("chain", "draw")).to_numpy(), targeted.prob)
+    random_spent = (chosen @ cost).mean()
+    table = pd.DataFrame(
+        {
+            "allocation": list(ALLOCATIONS),
+            "n_units": [float(funded.size), chosen.sum(axis=1).mean(), np.nan],
+            "spent": [float(cost[funded].sum()), float(random_spent), np.nan],
+            **{key: value for key, value in stats.items()},
+        }
+    )
+    table.insert(0, "scenario", scenario)
+    table["level"] = ranked["level"].iloc[0]
+    table["budget"] = float(budget)
+    table["total_cost"] = float(cost.sum())
+    table["n_candidates"] = len(labels)
+    table["outcome"], table["quantity"] = targeted.outcome, targeted.quantity
+    table["cost_unit"] = cost_unit
+    table["random_orders"] = random_orders
+    table["group_effects"] = targeted.group_effects
+    ids = [
+        c for c in ("county_id", "township_id") if c in ranked.columns and ranked[c].notna().any()
+    ]
+    units = ranked.iloc[order][["unit", *ids]].reset_index(drop=True)
+    units["cost"] = cost[order]
+    units["gain"] = expected[order]
+    units["gain_per_cost"] = expected[order] / cost[order]
+    units["funded"] = np.isin(order, funded)
+    units["cumulative_cost"] = np.cumsum(np.where(units["funded"], units["cost"], 0.0))
+    return AllocationResult(table, units, draws, targeted.prob)
+
+
+def _fill(order: np.ndarray, cost: np.ndarray, budget: float) -> np.ndarray:
+    """The units taken in ``order`` while the budget lasts, skipping any that no longer fits."""
+    taken, spent = [], 0.0
+    for unit in order:
+        if spent + cost[unit] <= budget:
+            taken.append(unit)
+            spent += cost[unit]
+    return np.asarray(taken, dtype=np.int64)
