@@ -120,6 +120,7 @@ def test_changes_state_a_shift_in_sds_and_natural_units(frame):
     assert resources["sd"] == pytest.approx(sd)
     assert resources["change"] == pytest.approx(sd)
     assert resources["change_sd"] == pytest.approx(1.0)
+    assert resources["step_size"] == pytest.approx(sd)
     # Budget per resident in CNY: exp(x + sd) - exp(x), median over townships.
     assert resources["change_natural"] == pytest.approx(np.median(np.exp(townships) * np.expm1(sd)))
     assert resources["ratio"] == pytest.approx(np.exp(sd))
@@ -134,6 +135,7 @@ def test_changes_state_a_shift_in_sds_and_natural_units(frame):
     assert collaboration["n_units"] == len(counties)
     assert collaboration["n_changed"] == int((counties["collaboration"] == 0).sum())
     assert np.isnan(collaboration["sd"])
+    assert collaboration["value"] == "1"
     # Per row, in CNY per resident.
     per_row = scenario.natural_change(frame, "resources")
     np.testing.assert_allclose(per_row, np.exp(frame["resources"]) * np.expm1(sd))

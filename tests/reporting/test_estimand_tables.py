@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -290,26 +291,36 @@ def test_table5_states_the_scenarios_in_natural_units(contrasts, study_frame):
 
     scenarios = builtin_scenarios()
     up = study_frame.assign(tech_capacity=study_frame["tech_capacity"] + 40.0)  # some capped
-    changes = pd.concat([s.changes(up) for s in scenarios], ignore_index=True)
+    changes = pd.concat(
+        [s.changes(up) for s in scenarios.select([*scenarios.default, "resources_plus_20_cny"])],
+        ignore_index=True,
+    )
     table = table5_contrasts(contrasts, scenario_labels=LABELS, changes=changes)
-    rows = changes.drop_duplicates(["variable"]).set_index("variable")
-    resources, tech = rows.loc["resources"], rows.loc["tech_capacity"]
+    rows = changes.drop_duplicates(["variable", "by_unit"]).set_index(["variable", "by_unit"])
+    resources, tech = rows.loc[("resources", "sd")], rows.loc[("tech_capacity", "sd")]
+    yuan = rows.loc[("resources", "CNY per resident")]
+    sd = up["resources"].std(ddof=1)
+    assert resources["step_size"] == pytest.approx(sd)
     assert (
-        f"Resources +1 SD = {resources['change']:+.3g} log CNY per resident; CNY per resident "
-        f"×{resources['ratio']:.3g}, median {resources['change_natural']:+.3g} CNY per resident"
+        f"Resources +1 SD = {sd:+.3g} log CNY per resident, i.e. CNY per resident "
+        f"×{np.exp(sd):.3g} (median {resources['change_natural']:+.3g} CNY per resident)"
     ) in table.note
     assert tech["n_capped"] > 0
     assert (
-        f"Technical capacity +1 SD = {tech['change']:+.3g} index (capped at the codebook range "
-        f"[0, 100] in {tech['n_capped']} of {tech['n_units']} townships)"
+        f"Technical capacity +1 SD = {up['tech_capacity'].std(ddof=1):+.3g} index, capped at "
+        f"the codebook range [0, 100] in {tech['n_capped']} of {tech['n_units']} townships"
     ) in table.note
+    assert f"Resources +20 CNY per resident = median {yuan['change_sd']:+.3g} SD" in table.note
     counties = up.drop_duplicates("county_id")
     untreated = int((counties["collaboration"] == 0).sum())
-    assert f"Cross-department collaboration set: {untreated} of {len(counties)} counties" in (
-        table.note
-    )
+    assert (
+        f"Cross-department collaboration set to 1: {untreated} of {len(counties)} counties "
+        "change (the others have it already)"
+    ) in table.note
+    # Each step once, though all three remedies repeat them.
+    assert table.note.count("Cross-department collaboration set to 1") == 1
     zh = table5_contrasts(contrasts, "zh", changes=changes)
-    assert "情景的自然单位" in zh.note and "元/人 ×" in zh.note and "被截断" in zh.note
+    assert "情景的自然单位" in zh.note and "资源 +20 元/人" in zh.note and "被截断" in zh.note
 
 
 def test_table8_ranks_counties_for_a_county_remedy(ranked):

@@ -505,7 +505,10 @@ class Scenario:
         DataFrame
             One row per step: ``scenario``, ``step`` (its position), ``operation`` (``shift``,
             ``floor``, ``set``), ``variable``, ``level``, ``by`` and ``by_unit`` (a shift as
-            stated), ``sd`` (the SD "1 SD" means; NaN for a non-numeric column), ``unit`` and
+            stated), ``step_size`` (a shift's step in ``unit`` before caps; NaN when it differs
+            between units, as for CNY added before the log), ``value`` (a set step's value, as
+            text),
+            ``sd`` (the SD "1 SD" means; NaN for a non-numeric column), ``unit`` and
             ``unit_zh`` (the column's), ``natural_unit`` and ``natural_unit_zh`` (the un-logged
             unit of a log column, else the column's), ``change`` (median change in ``unit``),
             ``change_sd`` (the same in SDs), ``change_natural`` (median change in
@@ -537,6 +540,8 @@ class Scenario:
                 "level": level,
                 "by": step.by if isinstance(step, Shift) else np.nan,
                 "by_unit": step.unit if isinstance(step, Shift) else "",
+                "step_size": np.nan,
+                "value": _value_text(step.value) if isinstance(step, SetValue) else "",
                 "sd": np.nan,
                 "unit": measure.unit if measure else "",
                 "unit_zh": measure.unit_zh if measure else "",
@@ -554,6 +559,10 @@ class Scenario:
             }
             if isinstance(step, Shift):
                 row["cap_low"], row["cap_high"] = step.bounds()
+                if step.unit == "sd":
+                    row["step_size"] = step.by * _sd(step.variable, context, step.where)
+                elif step.unit == "natural" or (measure and step.unit == measure.unit):
+                    row["step_size"] = step.by
             if numeric:
                 old = before[first].astype(float)[changed]
                 new = after[first].astype(float)[changed]
@@ -830,6 +839,10 @@ def _parse_step(
     if not isinstance(value, int | float | str):
         raise where.fail(f"must be a number or a level name, not {value!r}", "value")
     return SetValue(variable, value, where)
+
+
+def _value_text(value: float | str) -> str:
+    return value if isinstance(value, str) else f"{value:g}"
 
 
 def _number(value: Any, where: _Where, key: str) -> float:

@@ -336,53 +336,60 @@ def _untreated_note(
 def _changes_note(changes: pd.DataFrame, lang: Lang) -> str:
     """Each distinct step once: a shift in SDs and natural units, with its caps; a set step
     with the units it changes."""
+    zh = lang == "zh"
     pieces = []
     seen = set()
     for row in changes.itertuples(index=False):
-        key = (row.variable, row.operation, row.by, row.by_unit)
+        # As text: NaN (a set step's "by") never equals itself.
+        key = (row.variable, row.operation, f"{row.by}", row.by_unit, f"{row.value}")
         if key in seen or row.operation == "floor":
             continue
         seen.add(key)
         variable = term_label(str(row.variable), lang)
         units = _UNITS.get(str(row.level), {"en": "units", "zh": "个单位"})[lang]
-        unit = str(row.unit_zh if lang == "zh" else row.unit)
-        natural = str(row.natural_unit_zh if lang == "zh" else row.natural_unit)
+        unit = str(row.unit_zh if zh else row.unit)
+        natural = str(row.natural_unit_zh if zh else row.natural_unit)
         if row.operation == "set":
             pieces.append(
-                f"{variable}：{row.n_changed}/{row.n_units}{units}改变" if lang == "zh"
-                else f"{variable} set: {row.n_changed} of {row.n_units} {units} change"
+                f"{variable}设为 {row.value}：{row.n_units}{units}中 {row.n_changed} 个改变"
+                "（其余已实施）" if zh
+                else f"{variable} set to {row.value}: {row.n_changed} of {row.n_units} {units} "
+                "change (the others have it already)"
             )  # fmt: skip
             continue
-        stated = {"sd": " SD", "natural": f" {unit}"}.get(str(row.by_unit), f" {row.by_unit}")
-        if lang == "zh" and str(row.by_unit) == natural and natural != unit:
-            stated = f" {natural}"
-        text_ = f"{variable} {row.by:+g}{stated}"
-        equal = []
-        if str(row.by_unit) == "sd" and pd.notna(row.change) and unit:
-            equal.append(f"{row.change:+.3g} {unit}")
+        by_unit = str(row.by_unit)
+        if by_unit == "sd":
+            stated = "SD"
+        elif by_unit in ("natural", str(row.unit)):
+            stated = unit
+        else:
+            stated = natural
+        piece = f"{variable} {row.by:+g} {stated}"
+        if by_unit == "sd" and pd.notna(row.step_size) and unit:
+            piece += f" = {row.step_size:+.3g} {unit}"
         elif pd.notna(row.change_sd):
-            equal.append(f"{row.change_sd:+.3g} SD")
+            piece += (
+                f" = 中位数 {row.change_sd:+.3g} SD" if zh else f" = median {row.change_sd:+.3g} SD"
+            )
         if pd.notna(row.ratio):
-            equal.append(
-                f"{natural} ×{row.ratio:.3g}，中位数 {row.change_natural:+.3g} {natural}"
-                if lang == "zh"
-                else f"{natural} ×{row.ratio:.3g}, median {row.change_natural:+.3g} {natural}"
+            piece += (
+                f"，即按{natural}计 ×{row.ratio:.3g}（中位数 {row.change_natural:+.3g} {natural}）"
+                if zh
+                else f", i.e. {natural} ×{row.ratio:.3g} (median {row.change_natural:+.3g} "
+                f"{natural})"
             )
-        if equal:
-            text_ += f" = {'，'.join(equal)}" if lang == "zh" else f" = {'; '.join(equal)}"
         if row.n_capped:
-            low, high = row.cap_low, row.cap_high
-            bounds = f"[{low:g}, {high:g}]"
-            text_ += (
-                f"（{row.n_capped}/{row.n_units}{units}被截断于编码手册取值范围 {bounds}）"
-                if lang == "zh"
-                else f" (capped at the codebook range {bounds} in {row.n_capped} of "
-                f"{row.n_units} {units})"
+            bounds = f"[{row.cap_low:g}, {row.cap_high:g}]"
+            piece += (
+                f"，{row.n_units}{units}中 {row.n_capped} 个被截断于编码手册取值范围 {bounds}"
+                if zh
+                else f", capped at the codebook range {bounds} in {row.n_capped} of "
+                f"{row.n_units} {units}"
             )
-        pieces.append(text_)
+        pieces.append(piece)
     if not pieces:
         return ""
-    if lang == "zh":
+    if zh:
         return "情景的自然单位：" + "；".join(pieces) + "。"
     return "Scenarios in natural units: " + "; ".join(pieces) + "."
 
