@@ -3,8 +3,11 @@
 A scenario is a sequence of steps, each changing one column of the flat (one row per project)
 table:
 
-* :class:`Shift` adds ``by`` SDs (``unit = "sd"``) or ``by`` natural units (``unit = "natural"``);
-  optional ``min``/``max`` cap the result;
+* :class:`Shift` adds ``by`` SDs (``unit = "sd"``) or ``by`` units of the column
+  (``unit = "natural"``, or the codebook's unit by name); for a column holding a log (codebook
+  unit ``log CNY per resident``), ``unit = "CNY per resident"`` adds CNY before the log. The
+  result is capped to the codebook's valid range (``[0, 100]`` for an index), and to optional
+  ``min``/``max``;
 * :class:`Floor` raises every value below a percentile to that percentile, the percentile taken
   over the whole study (``within = "overall"``) or within each group of an outer level
   (``within = "county"``);
@@ -25,6 +28,10 @@ not depend on each other's order through their reference values. The SD of a col
 over the rows of the fitted data (``ddof = 1``), the one that standardises the predictor in the
 models (:class:`grassroots.models.Scaling`): "+1 SD" moves the linear predictor by exactly the
 coefficient per SD. Pass the fit's ``scaling`` to use its stored SD.
+
+:meth:`Scenario.changes` states what a scenario does in SDs and natural units, and how many
+units the caps held back ("+1 SD of resources = +0.61 log CNY per resident, i.e. the budget per
+resident x1.84"), for the tables' notes.
 
 The shipped scenarios (``models/scenarios.toml``) are the paper's three remedies and their
 combination::
