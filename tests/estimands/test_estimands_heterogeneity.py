@@ -12,6 +12,7 @@ from grassroots.estimands import (
     EstimandError,
     Grouping,
     Scenario,
+    ScenarioError,
     SetValue,
     Shift,
     baseline_weakness,
@@ -215,12 +216,19 @@ def test_groups_with_many_members_add_up(fit, frame):
     np.testing.assert_allclose(per_row.mean("group"), draws.sel(group="all"), atol=1e-12)
 
 
-def test_decision_level_is_the_outermost_level_of_the_remedy(frame):
+def test_decision_level_is_the_outermost_level_of_the_remedy(fit, frame):
     assert decision_level(UP, frame) == "township"
     assert decision_level(COLLAB, frame) == "county"
     assert decision_level(Scenario.combine("both", UP, COLLAB), frame) == "county"
     outsourced = Scenario("vendor", (SetValue("outsourced", 1),))
     assert decision_level(outsourced, frame) == "township"
+    # A column the data lack: the scenario's own error, which names it.
+    missing = Scenario("missing", (Shift("capital", 1.0),))
+    with (
+        pytest.warns(UserWarning, match="none of which model 'fake' uses"),
+        pytest.raises(ScenarioError, match="the data have no column 'capital'"),
+    ):
+        targeting(fit, frame, [missing])
 
 
 def test_targeting_ranks_each_remedy_where_it_is_decided(fit, frame):

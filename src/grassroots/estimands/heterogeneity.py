@@ -57,6 +57,7 @@ from grassroots.estimands.scenarios import (
 
 if TYPE_CHECKING:
     from grassroots.inference.fitting import Fit, StudyLike
+    from grassroots.models.design import Scaling
 
 __all__ = [
     "TERCILE_LABELS",
@@ -268,9 +269,14 @@ def decision_level(
     names = [name for name, _ in present]
     if not names:
         raise EstimandError(f"the data have none of the grouping columns {[c for _, c in groups]}")
-    levels = [variable_level(frame, column, present) for column in scenario.variables]
+    # A column the data lack is left to Scenario.apply, whose error names the scenario's key.
+    levels = [
+        variable_level(frame, column, present)
+        for column in scenario.variables
+        if column in frame.columns
+    ]
     depths = [names.index(level) if level in names else len(names) - 1 for level in levels]
-    return names[min(depths)]
+    return names[min(depths, default=len(names) - 1)]
 
 
 def run_targeting(
@@ -504,7 +510,7 @@ def remedy_costs(
     per: str | None = None,
     factor: float = 1.0,
     groups: Sequence[tuple[str, str]] = DEFAULT_GROUPS,
-    scaling: Any = None,
+    scaling: Scaling | None = None,
 ) -> pd.Series:
     """What a scenario costs in each unit: its change of ``variable`` in the natural unit, times
     the unit's ``per`` column, times ``factor``.
