@@ -44,8 +44,9 @@ def test_reproduce_writes_every_table_and_figure_deterministically(
     for stem in ("table0_theory", "table1_descriptives", "table2_survival", "table3_demand_fit",
                  "table4_strategies", "table5_contrasts", "table5a_assumptions",
                  "table5b_sensitivity", "table6_mediation", "table7_heterogeneity",
-                 "table8_targeting", "table9_structural", "table10_loo_comparison",
-                 "appendix_b_sensitivity", "appendix_b_sensitivity_structural"):
+                 "table8_targeting", "table8b_allocation", "table9_structural",
+                 "table10_loo_comparison", "appendix_b_sensitivity",
+                 "appendix_b_sensitivity_structural"):
         for lang_suffix in ("", "_zh"):
             for fmt in ("md", "tex", "html", "docx", "csv"):
                 assert f"{stem}{lang_suffix}.{fmt}" in names
@@ -62,11 +63,20 @@ def test_reproduce_writes_every_table_and_figure_deterministically(
 
     # Prior draws are far from converged: every model table says so, the estimand tables too.
     for stem in ("table0_theory", "table2_survival", "table5_contrasts", "table5b_sensitivity",
-                 "table7_heterogeneity_zh", "table8_targeting", "table9_structural_zh",
+                 "table7_heterogeneity_zh", "table8_targeting", "table8b_allocation_zh",
+                 "table9_structural_zh",
                  "table10_loo_comparison", "appendix_b_sensitivity",
                  "appendix_b_sensitivity_structural"):
         text = (tmp_path / "a" / "tables" / f"{stem}.md").read_text(encoding="utf-8")
         assert "⚠" in text
+
+    # The decision-grade remedies: natural units, the not yet treated, counties, a budget.
+    table5 = (tmp_path / "a" / "tables" / "table5_contrasts.md").read_text(encoding="utf-8")
+    assert "Scenarios in natural units" in table5 and "not yet treated" in table5
+    table8 = (tmp_path / "a" / "tables" / "table8_targeting.md").read_text(encoding="utf-8")
+    assert "counties" in table8
+    table8b = (tmp_path / "a" / "tables" / "table8b_allocation.md").read_text(encoding="utf-8")
+    assert "million CNY" in table8b and "Random, same budget" in table8b
 
     readme = (tmp_path / "a" / "README.md").read_text(encoding="utf-8")
     assert small_study.data_hash() in readme and "Seed: 9" in readme

@@ -200,6 +200,30 @@ def _identification(structural: Any, study: Any, scenarios: Any, varied: Any) ->
     return assumed, support, sensitivity(varied, outcome_sd=rating_sd), graph
 
 
+#: Table 8b: remedy 1 funded in the townships a quarter of its full cost can pay for.
+ALLOCATION_SCENARIO = "resources_plus_1sd"
+ALLOCATION_BUDGET_SHARE = 0.25
+ALLOCATION_COST_UNIT = {"en": "million CNY", "zh": "百万元"}
+
+
+def _allocation(ranked: Any, study: Any, scenarios: Any, scaling: Any, seed: int) -> Any:
+    """Table 8b's example: +1 SD of resources (its cost: the extra CNY per resident times the
+    township's residents, in million CNY) under a budget of a quarter of its cost everywhere,
+    targeted by expected gain per CNY against a random allocation; ``None`` without a
+    ``population`` column (no cost in CNY)."""
+    from grassroots.estimands.heterogeneity import allocate, remedy_costs
+
+    flat = study.flat()
+    if "population" not in flat.columns or ALLOCATION_SCENARIO not in set(ranked.table["scenario"]):
+        return None
+    # population is in thousands: x 1000 residents / 1e6 CNY per million.
+    costs = remedy_costs(flat, scenarios[ALLOCATION_SCENARIO], "resources", per="population",
+                         factor=1e-3, scaling=scaling)  # fmt: skip
+    budget = float(f"{ALLOCATION_BUDGET_SHARE * costs.sum():.3g}")
+    return allocate(ranked, ALLOCATION_SCENARIO, budget, costs=costs,
+                    cost_unit=ALLOCATION_COST_UNIT["en"], seed=seed)  # fmt: skip
+
+
 def _structural_sensitivity_estimates(fits: dict) -> Any:
     """Appendix B3's estimates: the structural model under prior scales x0.5, x1, x2."""
     from grassroots.reporting.structural_tables import structural_sensitivity_estimates
@@ -250,10 +274,13 @@ def run(
         folder, or the data cannot identify one of the specs
         (:func:`grassroots.inference.preflight.check_data`).
     """
+    import pandas as pd
+
     from grassroots import estimands
     from grassroots.models.prior_predictive import prior_predictive
     from grassroots.reporting import paper
     from grassroots.reporting.convergence import convergence_note
+    from grassroots.reporting.estimand_tables import table8b_allocation
     from grassroots.reporting.figures import contrast_density_plot
 
     check_before_fitting(study, reports, settings)
@@ -288,6 +315,9 @@ def run(
     assumed, support, robustness, causal_graph = _identification(structural, study, scenarios,
                                                                  varied)
     structural_sensitivity = _structural_sensitivity_estimates(fits)
+    changes = pd.concat([s.changes(study.flat(), scaling=structural.scaling)
+                         for s in scenarios.select()], ignore_index=True)  # fmt: skip
+    allocation = _allocation(ranked, study, scenarios, structural.scaling, settings.seed)
     prior_check = prior_predictive(STRUCTURAL_SPEC, study.flat(), seed=settings.seed)
 
     echo("[5/5] tables and figures")
@@ -318,12 +348,18 @@ def run(
             *(
                 _flagged(table, flag)
                 for table in (
-                    paper.table5_contrasts(varied.table, lang, scenario_labels=labels),
+                    paper.table5_contrasts(varied.table, lang, scenario_labels=labels,
+                                           changes=changes),
                     paper.table5b_sensitivity(robustness.table, lang, scenario_labels=labels,
                                               prob=robustness.prob),
                     paper.table6_mediation(mediated.table, lang, scenario_labels=labels),
                     paper.table7_heterogeneity(varied.table, lang, scenario_labels=labels),
                     paper.table8_targeting(ranked.table, lang, scenario_labels=labels),
+                    *(
+                        [table8b_allocation(allocation.table, lang, scenario_labels=labels,
+                                            cost_unit=ALLOCATION_COST_UNIT[lang])]
+                        if allocation is not None else []
+                    ),
                 )
             ),
             paper.table9_structural(structural, lang),

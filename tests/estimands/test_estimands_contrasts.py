@@ -146,7 +146,7 @@ def test_survival_with_a_late_effect_equals_the_hand_computation(frame):
         np.testing.assert_allclose(_draws(result, "collab", label), expected_set, atol=1e-10)
         np.testing.assert_allclose(_draws(result, "up", label), expected_up, atol=1e-10)
     status_quo = result.levels["fake"].sel(table="status_quo", estimand="survival:S(24)")
-    np.testing.assert_allclose(status_quo.squeeze("group"), survival(collab, x, 24.0), atol=1e-12)
+    np.testing.assert_allclose(status_quo.sel(group="all"), survival(collab, x, 24.0), atol=1e-12)
 
 
 def test_ordinal_probability_and_expected_rating(frame):
@@ -349,3 +349,59 @@ def test_bad_arguments(grouped_fit, frame):
         warnings.simplefilter("error")
         result = contrasts(grouped_fit, frame, "resources_plus_1sd")
     assert set(result.table["scenario"]) == {"resources_plus_1sd"}
+
+
+@pytest.mark.parametrize("group_effects", ["fitted", "new"])
+def test_binary_remedy_effect_among_the_not_yet_treated(frame, group_effects):
+    spec = make_spec(
+        {
+            "survival": {
+                "family": "survival",
+                "time": "months",
+                "event": "discontinued",
+                "predictors": ["collaboration", "resources"],
+                "baseline": {"kind": "weibull"},
+            }
+        }
+    )
+    rng = np.random.default_rng(6)
+    n_c, n_t = frame["county_id"].nunique(), frame["township_id"].nunique()
+    fit = fake_fit(
+        spec,
+        frame,
+        {
+            "survival_shape": _per_draw(rng, 1.2, 0.05),
+            "survival_scale": _per_draw(rng, 60.0, 3.0),
+            "survival_beta": _per_draw(rng, -0.4, 0.2, (2,)),
+            "survival_effect_county": _per_draw(rng, 0.0, 0.3, (n_c,)),
+            "survival_effect_township": _per_draw(rng, 0.0, 0.4, (n_t,)),
+            "survival_sd_county": 0.3,
+            "survival_sd_township": 0.4,
+        },
+    )
+    result = contrasts(fit, frame, [SET, SHIFT], group_effects=group_effects, seed=3)
+    untreated = (frame["collaboration"] == 0).to_numpy()
+    assert 0 < untreated.sum() < len(frame)
+    rows = result.table[result.table["group_by"] == "untreated:collaboration"]
+    # Only the binary remedy has the row, only for the counties that lack the mechanism.
+    assert set(rows["scenario"]) == {"collab"}
+    assert set(rows["group"]) == {"untreated"}
+    assert set(rows["n_rows"]) == {int(untreated.sum())}
+    for quantity in ("S(12)", "S(24)"):
+        estimand = f"survival:{quantity}"
+        among = _draws(result, "collab", estimand, group="untreated:collaboration=untreated")
+        treated = _draws(result, "collab", estimand, group="untreated:collaboration=treated")
+        overall = _draws(result, "collab", estimand)
+        # Treated projects do not change, so the overall effect is the ATU times their share.
+        np.testing.assert_array_equal(treated, 0.0)
+        np.testing.assert_allclose(overall, among * untreated.mean(), rtol=0, atol=1e-12)
+        row = rows[rows["quantity"] == quantity].iloc[0]
+        assert row["median"] == pytest.approx(np.median(among))
+        assert abs(row["median"]) > abs(np.median(overall))
+    without = contrasts(fit, frame, [SET], group_effects=group_effects, seed=3, untreated=False)
+    assert set(without.table["group_by"]) == {"all"}
+    # Once every county has the mechanism, no one is left to treat.
+    everywhere = frame.assign(collaboration=1)
+    assert "untreated:collaboration" not in set(
+        contrasts(fit, everywhere, [SET], group_effects=group_effects, seed=3).table["group_by"]
+    )

@@ -5,22 +5,26 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+import xarray as xr
 from _fakes import fake_fit, make_spec
 
 from grassroots.estimands import (
     EstimandError,
     Grouping,
     Scenario,
+    ScenarioError,
+    SetValue,
     Shift,
     baseline_weakness,
     heterogeneity,
     targeting,
     weakness_tercile,
 )
-from grassroots.estimands.heterogeneity import rank_summary
+from grassroots.estimands.heterogeneity import decision_level, rank_summary
 
 UP = Scenario("up", (Shift("resources", 1.0),))
 TECH = Scenario("tech", (Shift("tech_capacity", 1.0),))
+COLLAB = Scenario("collab", (SetValue("collaboration", 1),))
 
 
 @pytest.fixture(scope="module")
@@ -210,3 +214,125 @@ def test_groups_with_many_members_add_up(fit, frame):
     draws = result.draws["fake"]
     per_row = draws.isel(group=draws["group_by"].to_numpy() == "row")
     np.testing.assert_allclose(per_row.mean("group"), draws.sel(group="all"), atol=1e-12)
+
+
+def test_decision_level_is_the_outermost_level_of_the_remedy(fit, frame):
+    assert decision_level(UP, frame) == "township"
+    assert decision_level(COLLAB, frame) == "county"
+    assert decision_level(Scenario.combine("both", UP, COLLAB), frame) == "county"
+    outsourced = Scenario("vendor", (SetValue("outsourced", 1),))
+    assert decision_level(outsourced, frame) == "township"
+    # A column the data lack: the scenario's own error, which names it.
+    missing = Scenario("missing", (Shift("capital", 1.0),))
+    with (
+        pytest.warns(UserWarning, match="none of which model 'fake' uses"),
+        pytest.raises(ScenarioError, match="the data have no column 'capital'"),
+    ):
+        targeting(fit, frame, [missing])
+
+
+def test_targeting_ranks_each_remedy_where_it_is_decided(fit, frame):
+    result = targeting(fit, frame, [UP, COLLAB], quantity="S(24)", top=1)
+    table = result.table
+    assert list(dict.fromkeys(table["scenario"])) == ["up", "collab"]
+    up, collab = table[table["scenario"] == "up"], table[table["scenario"] == "collab"]
+    assert set(up["level"]) == {"township"} and len(up) == frame["township_id"].nunique()
+    # Counties for collaboration, and only those without the mechanism: the others cannot gain.
+    counties = frame.drop_duplicates("county_id").set_index("county_id")
+    untreated = sorted(counties.index[counties["collaboration"] == 0])
+    assert set(collab["level"]) == {"county"}
+    assert sorted(collab["county_id"]) == untreated
+    assert set(collab["n_units"]) == {len(counties)}
+    assert collab["township_id"].isna().all()
+    assert list(collab["rank"]) == list(range(1, len(untreated) + 1))
+    assert collab["pr_top"].sum() == pytest.approx(1.0)  # one place in the top one, every draw
+    # A county's gain is the average over its projects' contrasts.
+    by_county = heterogeneity(fit, frame, [COLLAB], by=["county_id"]).draws["fake"]
+    for county in untreated:
+        np.testing.assert_allclose(
+            result.draws.sel(scenario="collab", unit=county),
+            by_county.sel(
+                scenario="collab", estimand="survival:S(24)", group=f"county_id={county}"
+            ),
+            rtol=0,
+            atol=1e-12,
+        )
+    # Treated counties and the other level's units have no draws.
+    treated = sorted(set(counties.index) - set(untreated))
+    assert result.draws.sel(scenario="collab", unit=treated).isnull().all()
+    assert (
+        result.draws.sel(scenario="collab", unit=list(up["county_id"] + "/" + up["township_id"]))
+        .isnull()
+        .all()
+    )
+    assert result.draws.sel(scenario="up", unit=untreated).isnull().all()
+    # Stated level: every scenario at it.
+    townships = targeting(fit, frame, [COLLAB], level="township")
+    assert set(townships.table["level"]) == {"township"}
+    assert set(townships.table["county_id"]) == set(untreated)
+
+
+def test_allocation_funds_the_largest_expected_gains_within_the_budget(fit, frame):
+    from grassroots.estimands.heterogeneity import allocate
+
+    result = targeting(fit, frame, [UP], quantity="S(24)")
+    allocation = allocate(result, "up", budget=3, random_orders=4000, seed=5)
+    table = allocation.table.set_index("allocation")
+    ranked = result.table
+    # Each township's gain: its projects times its average contrast (expected extra projects).
+    gains = result.draws.sel(scenario="up", unit=list(ranked["unit"])) * xr.DataArray(
+        ranked["n_rows"].to_numpy(float), dims="unit"
+    )
+    expected = gains.mean(("chain", "draw")).to_series()
+    best = list(expected[expected > 0].sort_values(ascending=False).index[:3])
+    assert list(allocation.units.loc[allocation.units["funded"], "unit"]) == best
+    np.testing.assert_allclose(
+        allocation.draws.sel(allocation="targeted"), gains.sel(unit=best).sum("unit"), atol=1e-12
+    )
+    assert table.loc["targeted", "n_units"] == 3 and table.loc["targeted", "spent"] == 3
+    # Every township is equally likely in a random choice of three: 3/n of the total gain.
+    share = 3 / len(ranked)
+    np.testing.assert_allclose(
+        allocation.draws.sel(allocation="random"), share * gains.sum("unit"), rtol=0.1
+    )
+    np.testing.assert_allclose(
+        allocation.draws.sel(allocation="difference"),
+        allocation.draws.sel(allocation="targeted") - allocation.draws.sel(allocation="random"),
+    )
+    assert table.loc["difference", "mean"] > 0
+    assert set(table["budget"]) == {3.0} and set(table["n_candidates"]) == {len(ranked)}
+    again = allocate(result, "up", budget=3, random_orders=4000, seed=5)
+    pd.testing.assert_frame_equal(again.table, allocation.table)
+    with pytest.raises(EstimandError, match="budget must be a positive number"):
+        allocate(result, "up", budget=0)
+    with pytest.raises(EstimandError, match="no ranked units of scenario 'down'"):
+        allocate(result, "down", budget=3)
+
+
+def test_allocation_in_natural_costs(fit, frame):
+    from grassroots.estimands.heterogeneity import _fill, allocate, remedy_costs
+
+    assert _fill(np.array([0, 1, 2]), np.array([5.0, 10.0, 3.0]), 9.0).tolist() == [0, 2]
+    people = frame.assign(population=frame.groupby("township_id")["resources"].transform("size"))
+    costs = remedy_costs(people, UP, "resources", per="population", factor=1000.0)
+    sd = frame["resources"].std(ddof=1)
+    townships = people.drop_duplicates("township_id")
+    by_hand = np.expm1(sd) * np.exp(townships["resources"]) * townships["population"] * 1000
+    np.testing.assert_allclose(costs.to_numpy(), by_hand.to_numpy())
+    assert list(costs.index) == list(townships["county_id"] + "/" + townships["township_id"])
+    result = targeting(fit, people, [UP], quantity="S(24)")
+    budget = float(costs.sum()) / 3
+    allocation = allocate(result, "up", budget, costs=costs, cost_unit="CNY")
+    units = allocation.units
+    funded = units[units["funded"]]
+    assert funded["cost"].sum() <= budget
+    assert allocation.table.set_index("allocation").loc["targeted", "spent"] == pytest.approx(
+        funded["cost"].sum()
+    )
+    # Greedy by gain per CNY: the funded units come first in that order, skipping misfits only.
+    assert units["gain_per_cost"].is_monotonic_decreasing
+    assert (units["cumulative_cost"] <= budget).all()
+    with pytest.raises(EstimandError, match="costs lack"):
+        allocate(result, "up", budget, costs=costs.iloc[1:])
+    with pytest.raises(EstimandError, match="varies within townships"):
+        remedy_costs(frame, UP, "resources", per="months")

@@ -38,6 +38,9 @@ def test_builtin_scenarios_are_the_paper_remedies():
     assert scenarios["resources_floor_p25"].steps == (Floor("resources", 25.0, "county"),)
     assert [s.name for s in scenarios] == list(scenarios.default)
     assert scenarios["all_three"].label_zh == "三项措施并举"
+    assert scenarios["resources_plus_20_cny"].steps == (
+        Shift("resources", 20.0, "CNY per resident"),
+    )
 
 
 def test_variable_levels(frame):
@@ -68,6 +71,76 @@ def test_shift_uses_the_fitted_scaling_and_caps(frame):
     np.testing.assert_allclose(shifted["tech_capacity"], expected)
     capped = _scenario(Shift("tech_capacity", 100.0, "natural", maximum=100.0)).apply(frame)
     assert capped["tech_capacity"].max() == 100.0
+
+
+def test_shift_in_the_natural_unit_of_a_log_column(frame):
+    # resources holds log CNY per resident (codebook): +10 CNY per resident before the log.
+    shifted = _scenario(Shift("resources", 10.0, "CNY per resident")).apply(frame)
+    np.testing.assert_allclose(np.exp(shifted["resources"]), np.exp(frame["resources"]) + 10.0)
+    # The column's own unit is the log: the same as "natural".
+    logged = _scenario(Shift("resources", 0.5, "log CNY per resident")).apply(frame)
+    np.testing.assert_allclose(logged["resources"], frame["resources"] + 0.5)
+    with pytest.raises(ScenarioError, match=r"would leave \d+ row\(s\) with no CNY per resident"):
+        _scenario(Shift("resources", -1e6, "CNY per resident")).apply(frame)
+    with pytest.raises(ScenarioError, match=r"cannot be shifted in 'CNY per resident'"):
+        _scenario(Shift("tech_capacity", 1.0, "CNY per resident")).apply(frame)
+
+
+def test_shifts_are_capped_to_the_codebook_range(frame):
+    # tech_capacity is an index in [0, 100] (codebook): no cap given, the codebook's applies.
+    up = _scenario(Shift("tech_capacity", 60.0, "natural"))
+    shifted = up.apply(frame)
+    expected = np.minimum(frame["tech_capacity"] + 60.0, 100.0)
+    np.testing.assert_allclose(shifted["tech_capacity"], expected)
+    townships = frame.drop_duplicates("township_id")
+    changes = up.changes(frame)
+    (row,) = changes.to_dict("records")
+    assert (row["cap_low"], row["cap_high"]) == (0.0, 100.0)
+    assert row["n_capped"] == int((townships["tech_capacity"] + 60.0 > 100.0).sum()) > 0
+    assert row["n_units"] == row["n_changed"] == len(townships)
+    down = _scenario(Shift("tech_capacity", -60.0, "natural")).apply(frame)
+    assert down["tech_capacity"].min() == 0.0
+    # An explicit cap narrows the codebook's.
+    narrow = Shift("tech_capacity", 60.0, "natural", maximum=90.0)
+    assert narrow.bounds() == (0.0, 90.0)
+    # A column outside the codebook has no cap.
+    assert Shift("capital", 1.0).bounds() == (-np.inf, np.inf)
+
+
+def test_changes_state_a_shift_in_sds_and_natural_units(frame):
+    sd = frame["resources"].std(ddof=1)
+    scenario = Scenario.combine(
+        "both",
+        _scenario(Shift("resources", 1.0)),
+        _scenario(SetValue("collaboration", 1)),
+    )
+    changes = scenario.changes(frame).set_index("variable")
+    resources = changes.loc["resources"]
+    townships = frame.drop_duplicates("township_id")["resources"].to_numpy()
+    assert resources["sd"] == pytest.approx(sd)
+    assert resources["change"] == pytest.approx(sd)
+    assert resources["change_sd"] == pytest.approx(1.0)
+    assert resources["step_size"] == pytest.approx(sd)
+    # Budget per resident in CNY: exp(x + sd) - exp(x), median over townships.
+    assert resources["change_natural"] == pytest.approx(np.median(np.exp(townships) * np.expm1(sd)))
+    assert resources["ratio"] == pytest.approx(np.exp(sd))
+    assert (resources["unit"], resources["natural_unit"]) == (
+        "log CNY per resident",
+        "CNY per resident",
+    )
+    assert resources["natural_unit_zh"] == "元/人"
+    collaboration = changes.loc["collaboration"]
+    counties = frame.drop_duplicates("county_id")
+    assert collaboration["level"] == "county"
+    assert collaboration["n_units"] == len(counties)
+    assert collaboration["n_changed"] == int((counties["collaboration"] == 0).sum())
+    assert np.isnan(collaboration["sd"])
+    assert collaboration["value"] == "1"
+    # Per row, in CNY per resident.
+    per_row = scenario.natural_change(frame, "resources")
+    np.testing.assert_allclose(per_row, np.exp(frame["resources"]) * np.expm1(sd))
+    with pytest.raises(ScenarioError, match="does not change 'tech_capacity'"):
+        scenario.natural_change(frame, "tech_capacity")
 
 
 def test_floor_within_county_by_hand(frame):
@@ -163,7 +236,12 @@ combine = ["up", "floor"]
         ),
         (
             "[scenarios.a]\nshift = { variable = 'x', by = 1, unit = 'sds' }",
-            r"key 'scenarios\.a\.shift\.unit': must be 'sd' or 'natural'",
+            r"key 'scenarios\.a\.shift\.unit': must be one of \['sd', 'natural'\] for 'x'",
+        ),
+        (
+            "[scenarios.a]\nshift = { variable = 'resources', by = 50, unit = 'yuan' }",
+            r"key 'scenarios\.a\.shift\.unit': must be one of \['sd', 'natural', "
+            r"'log CNY per resident', 'CNY per resident'\] for 'resources', not 'yuan'",
         ),
         ("[scenarios.a]\nshift = { variable = 'x' }", r"key 'scenarios\.a\.shift\.by': missing"),
         (

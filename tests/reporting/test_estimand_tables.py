@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -137,16 +138,24 @@ def test_table7_subgroups_and_quantities(contrasts):
     chosen = [("survival", "S(24)"), ("demand_fit", "P(>=4)")]
     table = table7_heterogeneity(contrasts, scenario_labels=LABELS, quantities=chosen)
     frame = body(table)
-    assert list(frame.columns) == ["panel", "Subgroup", "N projects",
-                                   "S(24): still running at 24 months", "P(Demand fit ≥ 4)"]
+    assert list(frame.columns) == [
+        "panel",
+        "Subgroup",
+        "N projects",
+        "S(24): still running at 24 months",
+        "P(Demand fit ≥ 4)",
+    ]
     first_panel = frame[frame["panel"] == "Resources +1 SD"]
     assert first_panel["Subgroup"].tolist() == [
         "All projects", "Region: East", "Region: West", "Baseline weakness: low tercile",
         "Baseline weakness: high tercile",
     ]  # fmt: skip
     east = first_panel.iloc[1]
-    expected = contrasts[(contrasts["scenario"] == "resources_plus_1sd")
-                         & (contrasts["quantity"] == "S(24)") & (contrasts["group"] == "east")]
+    expected = contrasts[
+        (contrasts["scenario"] == "resources_plus_1sd")
+        & (contrasts["quantity"] == "S(24)")
+        & (contrasts["group"] == "east")
+    ]
     median = float(expected["median"].iloc[0])
     assert east["S(24): still running at 24 months"] == (
         f"{100 * median:.1f} [{100 * (median - 0.02):.1f}, {100 * (median + 0.03):.1f}]"
@@ -154,7 +163,10 @@ def test_table7_subgroups_and_quantities(contrasts):
     assert east["N projects"] == "70"
     zh = body(table7_heterogeneity(contrasts, "zh", include_overall=False, quantities=chosen))
     assert zh["子组"].tolist()[:4] == [
-        "地区：东部", "地区：西部", "基线弱势：低三分位", "基线弱势：高三分位"
+        "地区：东部",
+        "地区：西部",
+        "基线弱势：低三分位",
+        "基线弱势：高三分位",
     ]
 
 
@@ -240,3 +252,136 @@ def test_table8_shows_the_statistic_it_ranks_by_and_the_rank_uncertainty(ranked)
     assert table.align == "r" + "l" * 4 + "rrr" + "rr"
     zh = table8_targeting(skewed, "zh", top=5)
     assert list(zh.frame.columns[-3:]) == ["Pr(Δ > 0)", "名次 [95% 可信区间]", "P(前 15 名)"]
+
+
+def _with_untreated(contrasts: pd.DataFrame) -> pd.DataFrame:
+    """The contrasts plus a binary remedy with its effect among the not yet treated."""
+    overall = contrasts[(contrasts["scenario"] == "all_three") & (contrasts["group_by"] == "all")]
+    collab = overall.assign(scenario="collaboration_everywhere")
+    among = collab.assign(group_by="untreated:collaboration", group="untreated", n_rows=90,
+                          median=collab["median"] * 2.5, lower=collab["lower"] * 2.5,
+                          upper=collab["upper"] * 2.5)  # fmt: skip
+    return pd.concat([contrasts, collab, among], ignore_index=True)
+
+
+def test_table5_adds_the_effect_among_the_not_yet_treated(contrasts):
+    frame = _with_untreated(contrasts)
+    labels = LABELS | {"collaboration_everywhere": "Collaboration in every county"}
+    table = table5_contrasts(frame, scenario_labels=labels)
+    column = "Δ among the not yet treated [95% CrI]"
+    assert table.frame.columns[-1] == column
+    collab = table.frame.loc["Collaboration in every county"]
+    among = frame[(frame["group_by"] == "untreated:collaboration")].iloc[1]  # S(24)
+    assert collab[column].iloc[1] == (
+        f"{100 * among['median']:.1f} [{100 * among['lower']:.1f}, {100 * among['upper']:.1f}]"
+    )
+    assert set(table.frame.loc["Resources +1 SD", column]) == {"—"}
+    assert "not yet treated" in table.note and "90 projects" in table.note
+    zh = table5_contrasts(frame, "zh", scenario_labels=labels)
+    assert "尚未实施的单位" in zh.frame.columns[-1] and "尚未实施" in zh.note
+    # Without such rows, no such column.
+    assert column not in table5_contrasts(contrasts).frame.columns
+    # Table 7 leaves them to Table 5.
+    seven = table7_heterogeneity(frame, scenario_labels=labels)
+    assert len(seven.frame.loc[["Collaboration in every county"]]) == 1  # all projects only
+
+
+def test_table5_states_the_scenarios_in_natural_units(contrasts, study_frame):
+    from grassroots.estimands import builtin_scenarios
+
+    scenarios = builtin_scenarios()
+    up = study_frame.assign(tech_capacity=study_frame["tech_capacity"] + 40.0)  # some capped
+    changes = pd.concat(
+        [s.changes(up) for s in scenarios.select([*scenarios.default, "resources_plus_20_cny"])],
+        ignore_index=True,
+    )
+    table = table5_contrasts(contrasts, scenario_labels=LABELS, changes=changes)
+    rows = changes.drop_duplicates(["variable", "by_unit"]).set_index(["variable", "by_unit"])
+    resources, tech = rows.loc[("resources", "sd")], rows.loc[("tech_capacity", "sd")]
+    yuan = rows.loc[("resources", "CNY per resident")]
+    sd = up["resources"].std(ddof=1)
+    assert resources["step_size"] == pytest.approx(sd)
+    assert (
+        f"Resources +1 SD = {sd:+.3g} log CNY per resident, i.e. CNY per resident "
+        f"×{np.exp(sd):.3g} (median {resources['change_natural']:+.3g} CNY per resident)"
+    ) in table.note
+    assert tech["n_capped"] > 0
+    assert (
+        f"Technical capacity +1 SD = {up['tech_capacity'].std(ddof=1):+.3g} index, capped at "
+        f"the codebook range [0, 100] in {tech['n_capped']} of {tech['n_units']} townships"
+    ) in table.note
+    assert f"Resources +20 CNY per resident = median {yuan['change_sd']:+.3g} SD" in table.note
+    counties = up.drop_duplicates("county_id")
+    untreated = int((counties["collaboration"] == 0).sum())
+    assert (
+        f"Cross-department collaboration set to 1: {untreated} of {len(counties)} counties "
+        "change (the others have it already)"
+    ) in table.note
+    # Each step once, though all three remedies repeat them.
+    assert table.note.count("Cross-department collaboration set to 1") == 1
+    zh = table5_contrasts(contrasts, "zh", changes=changes)
+    assert "情景的自然单位" in zh.note and "资源 +20 元/人" in zh.note and "被截断" in zh.note
+
+
+def test_table8_ranks_counties_for_a_county_remedy(ranked):
+    townships = ranked.assign(level="township", n_units=40)
+    counties = ranked[ranked["scenario"] == "all_three"].head(6).assign(
+        scenario="collaboration_everywhere", township_id=None, weakness_tercile=None,
+        level="county", n_units=10,
+    )  # fmt: skip
+    frame = pd.concat([townships[townships["scenario"] == "resources_plus_1sd"], counties])
+    labels = LABELS | {"collaboration_everywhere": "Collaboration in every county"}
+    table = table8_targeting(frame, scenario_labels=labels, top=5)
+    county_rows = table.frame.loc["Collaboration in every county"]
+    assert set(county_rows["Township ID"]) == {"—"}
+    assert set(county_rows["Weakness tercile"]) == {"—"}
+    assert "counties" in table.title
+    assert "Collaboration in every county: 6 of 10 counties" in table.note
+    assert "Resources +1 SD: 30 of 40 townships" in table.note
+    zh = table8_targeting(frame, "zh", scenario_labels=labels, top=5)
+    assert "6/10个县" in zh.note and "县" in zh.title
+    # Townships only: the title says so.
+    assert table8_targeting(townships).title.startswith("Table 8. Townships that")
+
+
+@pytest.fixture()
+def allocation() -> pd.DataFrame:
+    common = {"scenario": "resources_plus_1sd", "budget": 5.0, "total_cost": 20.0,
+              "n_candidates": 40, "level": "township", "outcome": "survival",
+              "quantity": "S(24)", "cost_unit": "million CNY", "random_orders": 1000,
+              "group_effects": "fitted"}  # fmt: skip
+    return pd.DataFrame([
+        common | {"allocation": "targeted", "n_units": 12.0, "spent": 4.93, "median": 9.04,
+                  "lower": 6.1, "upper": 12.2, "pr_positive": 1.0},
+        common | {"allocation": "random", "n_units": 9.87, "spent": 4.96, "median": 4.0,
+                  "lower": 2.5, "upper": 5.61, "pr_positive": 1.0},
+        common | {"allocation": "difference", "n_units": float("nan"), "spent": float("nan"),
+                  "median": 5.0, "lower": 2.0, "upper": 7.94, "pr_positive": 0.99},
+    ])  # fmt: skip
+
+
+def test_table8b_compares_targeting_with_a_random_allocation(allocation, tmp_path):
+    from grassroots.reporting.estimand_tables import table8b_allocation
+
+    table = table8b_allocation(allocation, scenario_labels=LABELS)
+    assert list(table.frame.columns) == [
+        "Allocation", "Units funded", "Spent (million CNY)", "Total gain [95% CrI]", "Pr(Δ > 0)"
+    ]  # fmt: skip
+    assert table.frame.to_numpy().tolist() == [
+        ["Targeted: greedy by expected gain per cost", "12", "4.93", "9.0 [6.1, 12.2]", "1.00"],
+        ["Random, same budget", "9.9", "4.96", "4.0 [2.5, 5.6]", "1.00"],
+        ["Targeted − random", "—", "—", "5.0 [2.0, 7.9]", "0.99"],
+    ]
+    assert set(table.frame.index) == {"Resources +1 SD"}
+    assert "Budget: 5 million CNY, 25% of the 20 million CNY" in table.note
+    assert "all 40 townships" in table.note and "greedy" in table.note
+    assert "additional projects still running at 24 months" in table.note
+    assert "1,000 orders" in table.note
+    zh = table8b_allocation(allocation, "zh", cost_unit="百万元")
+    assert zh.title.startswith("表8b") and "支出（百万元）" in zh.frame.columns
+    assert "贪心" in zh.note and "24 个月时仍在运行" in zh.note
+    written = table.write(tmp_path)
+    csv = next(p for p in written if p.suffix == ".csv")
+    assert pd.read_csv(csv)["allocation"].tolist() == ["targeted", "random", "difference"]
+    with pytest.raises(ValueError, match="budget"):
+        table8b_allocation(allocation.drop(columns="budget"))

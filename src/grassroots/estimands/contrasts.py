@@ -14,6 +14,11 @@ summarised by its median, an equal-tailed interval (95% by default) and Pr(Delta
   townships (the contrast for *these* projects); ``new`` draws every county and township anew
   from the fitted group distribution, once per draw, shared by both arms (the contrast for
   comparable new places); ``none`` sets them to zero. The table says which.
+* **Binary remedies.** For a scenario that sets a 0/1 column (``collaboration = 1``), the table
+  also holds the effect among the units not yet treated (an ATU): the same contrast averaged over
+  the projects of the counties that lack the mechanism, with ``group_by`` =
+  ``"untreated:collaboration"`` and ``group`` = ``"untreated"``. The already treated projects do
+  not change, so the overall contrast is this one times their share.
 * **Mediators.** With a fit that models the strategies (the structural spec), the strategies and
   short-sightedness respond to the scenario: each outcome is averaged exactly over its mediators'
   0/1 values weighted by their predicted probabilities under the scenario (a *total* effect;
@@ -54,12 +59,24 @@ from grassroots.estimands._engine import (
     regime,
     summarise,
 )
-from grassroots.estimands.scenarios import Scenario, ScenarioSet, builtin_scenarios
+from grassroots.estimands.scenarios import Scenario, ScenarioSet, SetValue, builtin_scenarios
 
 if TYPE_CHECKING:
     from grassroots.inference.fitting import Fit, StudyLike
 
-__all__ = ["ContrastResult", "contrasts", "make_groupings", "resolve_scenarios", "run_contrasts"]
+__all__ = [
+    "UNTREATED",
+    "ContrastResult",
+    "binary_remedy",
+    "contrasts",
+    "make_groupings",
+    "resolve_scenarios",
+    "run_contrasts",
+    "untreated_groupings",
+]
+
+#: Group of the projects a binary remedy would change (``group_by`` = ``"untreated:<column>"``).
+UNTREATED = "untreated"
 
 TABLE_COLUMNS = (
     "model",
@@ -238,6 +255,48 @@ def make_groupings(frame: pd.DataFrame, by: Sequence[str | Grouping] = ()) -> li
     return groupings
 
 
+def binary_remedy(scenario: Scenario, frame: pd.DataFrame) -> SetValue | None:
+    """The step of a scenario that only sets a 0/1 column to one value (a binary remedy such as
+    ``collaboration = 1``), else ``None``."""
+    if len(scenario.steps) != 1 or not isinstance(scenario.steps[0], SetValue):
+        return None
+    step = scenario.steps[0]
+    if step.variable not in frame.columns or isinstance(step.value, str):
+        return None
+    column = frame[step.variable]
+    if not pd.api.types.is_numeric_dtype(column) or not set(column.dropna().unique()) <= {0, 1}:
+        return None
+    return step
+
+
+def untreated_groupings(frame: pd.DataFrame, scenarios: Sequence[Scenario]) -> list[Grouping]:
+    """For every binary remedy among ``scenarios``, the projects it would change (``untreated``)
+    and those already at its value (``treated``), as a grouping ``"untreated:<column>"``.
+
+    A remedy that every unit already has gets no grouping (there is no one left to treat).
+    """
+    groupings: dict[str, Grouping] = {}
+    for scenario in scenarios:
+        step = binary_remedy(scenario, frame)
+        if step is None:
+            continue
+        untreated = frame[step.variable].to_numpy(dtype=float) != float(step.value)
+        name = f"{UNTREATED}:{step.variable}"
+        if untreated.any() and name not in groupings:
+            labels = np.where(untreated, UNTREATED, "treated")
+            groupings[name] = Grouping.from_values(name, labels)
+    return list(groupings.values())
+
+
+def _untreated_row(scenario_variables: str, group_by: str, group: str) -> bool:
+    """Whether a table row is kept: rows of an ``untreated:<column>`` grouping only for the
+    scenario that sets that column, and only its untreated group (the others are 0 or are
+    subgroup effects of another scenario)."""
+    if not group_by.startswith(f"{UNTREATED}:"):
+        return True
+    return group == UNTREATED and scenario_variables == group_by.split(":", 1)[1]
+
+
 def run_contrasts(
     model: Model,
     frame: pd.DataFrame,
@@ -388,17 +447,23 @@ def _table(name: str, draws: xr.DataArray, levels: xr.DataArray, prob: float) ->
     status_quo = level_medians[list(levels.coords["table"].values).index(STATUS_QUO)]
     scenarios = list(draws.coords["scenario"].values)
     table_position = [list(levels.coords["table"].values).index(s) for s in scenarios]
+    variables = [str(v) for v in draws.coords["variables"].values]
     rows = []
     for i, scenario in enumerate(scenarios):
         for j, outcome in enumerate(draws.coords["outcome"].values):
             for k, group in enumerate(draws.coords["group"].values):
+                group_by = str(draws.coords["group_by"].values[k])
+                if not _untreated_row(
+                    variables[i], group_by, str(draws.coords["group_value"].values[k])
+                ):
+                    continue
                 rows.append(
                     {
                         "model": name,
                         "scenario": scenario,
                         "outcome": outcome,
                         "quantity": str(draws.coords["quantity"].values[j]),
-                        "group_by": str(draws.coords["group_by"].values[k]),
+                        "group_by": group_by,
                         "group": "all"
                         if group == "all"
                         else str(draws.coords["group_value"].values[k]),
@@ -421,6 +486,7 @@ def contrasts(
     group_effects: str = "fitted",
     mediators: str = "modelled",
     by: Sequence[str | Grouping] = (),
+    untreated: bool = True,
     outcomes: Sequence[str] | None = None,
     times: Sequence[float] = DEFAULT_TIMES,
     threshold: int | float = DEFAULT_THRESHOLD,
@@ -448,6 +514,9 @@ def contrasts(
     by : sequence of str or Grouping
         Also contrasts within groups: columns (``"region"``) or ``"weakness"`` (terciles of
         baseline weakness); see :mod:`.heterogeneity`.
+    untreated : bool
+        Also the effect of every binary remedy among the units not yet treated (see the module
+        docstring).
     outcomes : sequence of str, optional
         Outcomes to report (default: all of each fit; mediators are still modelled).
     times : sequence of float
@@ -474,6 +543,8 @@ def contrasts(
     fit_list = list(fits) if isinstance(fits, list | tuple) else [fits]
     scenario_list = resolve_scenarios(scenarios)
     groupings = make_groupings(frame.reset_index(drop=True), by)
+    if untreated:
+        groupings += untreated_groupings(frame.reset_index(drop=True), scenario_list)
     results = []
     for fitted in fit_list:
         model = FitModel(

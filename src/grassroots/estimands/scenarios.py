@@ -3,8 +3,11 @@
 A scenario is a sequence of steps, each changing one column of the flat (one row per project)
 table:
 
-* :class:`Shift` adds ``by`` SDs (``unit = "sd"``) or ``by`` natural units (``unit = "natural"``);
-  optional ``min``/``max`` cap the result;
+* :class:`Shift` adds ``by`` SDs (``unit = "sd"``) or ``by`` units of the column
+  (``unit = "natural"``, or the codebook's unit by name); for a column holding a log (codebook
+  unit ``log CNY per resident``), ``unit = "CNY per resident"`` adds CNY before the log. The
+  result is capped to the codebook's valid range (``[0, 100]`` for an index), and to optional
+  ``min``/``max``;
 * :class:`Floor` raises every value below a percentile to that percentile, the percentile taken
   over the whole study (``within = "overall"``) or within each group of an outer level
   (``within = "county"``);
@@ -25,6 +28,10 @@ not depend on each other's order through their reference values. The SD of a col
 over the rows of the fitted data (``ddof = 1``), the one that standardises the predictor in the
 models (:class:`grassroots.models.Scaling`): "+1 SD" moves the linear predictor by exactly the
 coefficient per SD. Pass the fit's ``scaling`` to use its stored SD.
+
+:meth:`Scenario.changes` states what a scenario does in SDs and natural units, and how many
+units the caps held back ("+1 SD of resources = +0.61 log CNY per resident, i.e. the budget per
+resident x1.84"), for the tables' notes.
 
 The shipped scenarios (``models/scenarios.toml``) are the paper's three remedies and their
 combination::
@@ -62,11 +69,13 @@ import tomllib
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from grassroots.data import schema
+from grassroots.data.schema import Interval
 from grassroots.models.design import Scaling
 from grassroots.models.spec import spec_dir
 
@@ -123,41 +132,149 @@ class _Context:
 
 
 @dataclass(frozen=True)
+class Measure:
+    """How the codebook (``data/codebook.csv``) measures a continuous column.
+
+    A unit written ``log X`` means the column holds the natural log of ``X``: ``resources`` is
+    the log of the budget per resident, so its natural unit, the one a budget is decided in, is
+    ``CNY per resident``, and a shift of ``by`` such units is ``log(exp(x) + by)``.
+
+    Attributes
+    ----------
+    variable : str
+    unit, unit_zh : str
+        The column's unit as stored (``"log CNY per resident"``).
+    natural, natural_zh : str
+        The unit of the un-logged quantity (the same as ``unit`` unless ``log``).
+    log : bool
+    interval : Interval, optional
+        The codebook's valid range of the stored values; shifts are capped to it.
+    """
+
+    variable: str
+    unit: str
+    unit_zh: str
+    natural: str
+    natural_zh: str
+    log: bool
+    interval: Interval | None
+
+    def to_natural(self, values: np.ndarray) -> np.ndarray:
+        return np.exp(values) if self.log else values
+
+
+_LOG_PREFIX = "log "
+_LOG_SUFFIX_ZH = "(对数)"
+
+
+def codebook_measure(variable: str) -> Measure | None:
+    """The codebook's unit and range of a continuous column; ``None`` for other columns."""
+    try:
+        entry = schema.variable(variable)
+    except KeyError:
+        return None
+    if entry.type != "continuous" or not entry.unit:
+        return None
+    log = entry.unit.startswith(_LOG_PREFIX)
+    return Measure(
+        variable=variable,
+        unit=entry.unit,
+        unit_zh=entry.unit_zh,
+        natural=entry.unit.removeprefix(_LOG_PREFIX) if log else entry.unit,
+        natural_zh=entry.unit_zh.removesuffix(_LOG_SUFFIX_ZH) if log else entry.unit_zh,
+        log=log,
+        interval=entry.interval,
+    )
+
+
+def _shift_units(variable: str) -> list[str]:
+    """The units a shift of ``variable`` may be stated in."""
+    measure = codebook_measure(variable)
+    named = [] if measure is None else list(dict.fromkeys((measure.unit, measure.natural)))
+    return ["sd", "natural", *named]
+
+
+@dataclass(frozen=True)
 class Shift:
-    """Add ``by`` SDs (``unit="sd"``) or natural units (``unit="natural"``) to a column.
+    """Add ``by`` SDs, or ``by`` units of a natural unit, to a column; capped to its valid range.
 
     Attributes
     ----------
     variable : str
     by : float
-    unit : {"sd", "natural"}
-        ``sd``: SDs over the rows of the fitted data (ddof=1), the predictor's standardisation.
+    unit : str
+        ``"sd"``: SDs over the rows of the fitted data (ddof=1), the predictor's
+        standardisation; ``"natural"`` or the codebook's unit of the column (``"index"``): the
+        column's own unit; for a column holding a log (codebook unit ``log X``), ``X`` itself
+        (``"CNY per resident"``): ``by`` is added before the log, ``x' = log(exp(x) + by)``.
     minimum, maximum : float, optional
-        Caps on the shifted values (e.g. ``maximum = 100`` for an index); ``None``: no cap.
+        Caps on the shifted values; the codebook's valid range of the column (``[0, 100]`` for
+        an index) always caps them too, so a shift never leaves the values the data may hold.
     level : str, optional
         The column's grouping level; inferred from the data when ``None``.
     """
 
     variable: str
     by: float
-    unit: Literal["sd", "natural"] = "sd"
+    unit: str = "sd"
     minimum: float | None = None
     maximum: float | None = None
     level: str | None = None
     where: _Where = field(default_factory=_Where, compare=False, repr=False)
 
     def describe(self) -> str:
-        unit = " SD" if self.unit == "sd" else ""
+        unit = {"sd": " SD", "natural": ""}.get(self.unit, f" {self.unit}")
         return f"{self.variable} {self.by:+g}{unit}"
 
+    def bounds(self) -> tuple[float, float]:
+        """The caps: ``minimum``/``maximum`` within the codebook's valid range."""
+        low, high = -np.inf, np.inf
+        measure = codebook_measure(self.variable)
+        if measure is not None and measure.interval is not None:
+            interval = measure.interval
+            # An open finite end is not a valid value: cap just inside it.
+            low, high = interval.low, interval.high
+            if not interval.low_closed and np.isfinite(low):
+                low = np.nextafter(low, np.inf)
+            if not interval.high_closed and np.isfinite(high):
+                high = np.nextafter(high, -np.inf)
+        if self.minimum is not None:
+            low = max(low, self.minimum)
+        if self.maximum is not None:
+            high = min(high, self.maximum)
+        return float(low), float(high)
+
     def _apply(self, frame: pd.DataFrame, context: _Context) -> pd.DataFrame:
-        values = _continuous(frame, self.variable, self.where, context)
-        step = self.by * (_sd(self.variable, context, self.where) if self.unit == "sd" else 1.0)
-        shifted = values + step
-        if self.minimum is not None or self.maximum is not None:
-            shifted = np.clip(shifted, self.minimum, self.maximum)
-        frame[self.variable] = shifted
+        frame[self.variable], _ = self._shifted(frame, context)
         return frame
+
+    def _shifted(self, frame: pd.DataFrame, context: _Context) -> tuple[np.ndarray, np.ndarray]:
+        """The shifted values and which rows the caps held back."""
+        values = _continuous(frame, self.variable, self.where, context)
+        measure = codebook_measure(self.variable)
+        if self.unit == "sd":
+            shifted = values + self.by * _sd(self.variable, context, self.where)
+        elif self.unit == "natural" or (measure is not None and self.unit == measure.unit):
+            shifted = values + self.by
+        elif measure is not None and measure.log and self.unit == measure.natural:
+            natural = np.exp(values) + self.by
+            if (natural <= 0).any():
+                raise self.where.fail(
+                    f"{self.by:+g} {self.unit} would leave {int((natural <= 0).sum())} row(s) "
+                    f"with no {self.unit} at all (the log of 0 or less is undefined); choose a "
+                    "smaller cut or a floor",
+                    "by",
+                )
+            shifted = np.log(natural)
+        else:
+            raise self.where.fail(
+                f"{self.variable!r} cannot be shifted in {self.unit!r}; use one of "
+                f"{_shift_units(self.variable)}",
+                "unit",
+            )
+        low, high = self.bounds()
+        capped = np.clip(shifted, low, high)
+        return capped, capped != shifted
 
 
 @dataclass(frozen=True)
@@ -354,12 +471,136 @@ class Scenario:
             When a column is missing, of the wrong kind, or a grouping column; the message names
             the file and key of the step.
         """
+        result, _ = self._run(frame, scaling)
+        return result
+
+    def _run(
+        self, frame: pd.DataFrame, scaling: Scaling | None
+    ) -> tuple[pd.DataFrame, list[tuple[Step, np.ndarray, np.ndarray, np.ndarray]]]:
+        """The counterfactual copy and, per step, its column before and after and which rows
+        its caps held back."""
         groups = tuple((name, column) for name, column in self.groups if column in frame.columns)
         context = _Context(reference=frame, groups=groups, scaling=scaling)
         result = frame.copy()
+        record = []
         for step in self.steps:
-            result = step._apply(result, context)
-        return result
+            _check_column(result, step.variable, step.where, context)
+            before = result[step.variable].to_numpy(copy=True)
+            capped = np.zeros(len(frame), dtype=bool)
+            if isinstance(step, Shift):
+                result[step.variable], capped = step._shifted(result, context)
+            else:
+                result = step._apply(result, context)
+            record.append((step, before, result[step.variable].to_numpy(copy=True), capped))
+        return result, record
+
+    def changes(self, frame: pd.DataFrame, *, scaling: Scaling | None = None) -> pd.DataFrame:
+        """What the scenario does to the status quo, step by step, in SDs and natural units.
+
+        Medians are over the units of the column's level (each township once) that the step
+        changes, so "+1 SD of resources" reads as its median change in CNY per resident.
+
+        Parameters
+        ----------
+        frame : DataFrame
+            The status quo.
+        scaling : Scaling, optional
+            As in :meth:`apply`.
+
+        Returns
+        -------
+        DataFrame
+            One row per step: ``scenario``, ``step`` (its position), ``operation`` (``shift``,
+            ``floor``, ``set``), ``variable``, ``level``, ``by`` and ``by_unit`` (a shift as
+            stated), ``step_size`` (a shift's step in ``unit`` before caps; NaN when it differs
+            between units, as for CNY added before the log), ``value`` (a set step's value, as
+            text),
+            ``sd`` (the SD "1 SD" means; NaN for a non-numeric column), ``unit`` and
+            ``unit_zh`` (the column's), ``natural_unit`` and ``natural_unit_zh`` (the un-logged
+            unit of a log column, else the column's), ``change`` (median change in ``unit``),
+            ``change_sd`` (the same in SDs), ``change_natural`` (median change in
+            ``natural_unit``), ``ratio`` (median after/before in ``natural_unit``, for a log
+            column), ``cap_low`` and ``cap_high`` (a shift's caps), ``n_units`` (units of the
+            level), ``n_changed`` (units whose value changes) and ``n_capped`` (units a cap
+            held back).
+        """
+        _, record = self._run(frame, scaling)
+        groups = tuple((name, column) for name, column in self.groups if column in frame.columns)
+        context = _Context(reference=frame, groups=groups, scaling=scaling)
+        names = [name for name, _ in groups]
+        rows = []
+        for position, (step, before, after, capped) in enumerate(record):
+            level = getattr(step, "level", None) or variable_level(frame, step.variable, groups)
+            depth = names.index(level) + 1 if level in names else len(groups) + 1
+            codes = _unit_codes(frame, groups, depth)
+            first = pd.Series(np.arange(len(frame))).groupby(codes).first().to_numpy()
+            measure = codebook_measure(step.variable)
+            numeric = pd.api.types.is_numeric_dtype(frame[step.variable]) and not isinstance(
+                frame[step.variable].dtype, pd.CategoricalDtype
+            )
+            changed = before[first] != after[first]
+            row: dict[str, Any] = {
+                "scenario": self.name,
+                "step": position + 1,
+                "operation": {Shift: "shift", Floor: "floor", SetValue: "set"}[type(step)],
+                "variable": step.variable,
+                "level": level,
+                "by": step.by if isinstance(step, Shift) else np.nan,
+                "by_unit": step.unit if isinstance(step, Shift) else "",
+                "step_size": np.nan,
+                "value": _value_text(step.value) if isinstance(step, SetValue) else "",
+                "sd": np.nan,
+                "unit": measure.unit if measure else "",
+                "unit_zh": measure.unit_zh if measure else "",
+                "natural_unit": measure.natural if measure else "",
+                "natural_unit_zh": measure.natural_zh if measure else "",
+                "change": np.nan,
+                "change_sd": np.nan,
+                "change_natural": np.nan,
+                "ratio": np.nan,
+                "cap_low": np.nan,
+                "cap_high": np.nan,
+                "n_units": int(first.size),
+                "n_changed": int(changed.sum()),
+                "n_capped": int(capped[first].sum()),
+            }
+            if isinstance(step, Shift):
+                row["cap_low"], row["cap_high"] = step.bounds()
+                if step.unit == "sd":
+                    row["step_size"] = step.by * _sd(step.variable, context, step.where)
+                elif step.unit == "natural" or (measure and step.unit == measure.unit):
+                    row["step_size"] = step.by
+            if numeric:
+                old = before[first].astype(float)[changed]
+                new = after[first].astype(float)[changed]
+                if old.size:
+                    row["change"] = float(np.median(new - old))
+                    natural = measure.to_natural if measure else (lambda v: v)
+                    row["change_natural"] = float(np.median(natural(new) - natural(old)))
+                    if measure is not None and measure.log:
+                        row["ratio"] = float(np.median(natural(new) / natural(old)))
+                if frame[step.variable].nunique(dropna=True) > 2:
+                    row["sd"] = _sd(step.variable, context, _Where())
+                    row["change_sd"] = row["change"] / row["sd"]
+            rows.append(row)
+        return pd.DataFrame(rows)
+
+    def natural_change(
+        self, frame: pd.DataFrame, variable: str, *, scaling: Scaling | None = None
+    ) -> pd.Series:
+        """Every row's change of ``variable`` in its natural unit (CNY per resident for
+        ``resources``: ``exp(x') - exp(x)``); aligned with ``frame``."""
+        if variable not in self.variables:
+            raise ScenarioError(
+                f"scenario {self.name!r} does not change {variable!r} (it changes "
+                f"{list(self.variables)})"
+            )
+        result = self.apply(frame, scaling=scaling)
+        measure = codebook_measure(variable)
+        natural = measure.to_natural if measure else (lambda v: v)
+        before = frame[variable].to_numpy(dtype=float)
+        after = result[variable].to_numpy(dtype=float)
+        return pd.Series(natural(after) - natural(before), index=frame.index, name=variable)
 
 
 @dataclass(frozen=True)
@@ -581,8 +822,10 @@ def _parse_step(
     if operation == "shift":
         by = _number(body["by"], where, "by")
         unit = body.get("unit", "sd")
-        if unit not in ("sd", "natural"):
-            raise where.fail(f"must be 'sd' or 'natural', not {unit!r}", "unit")
+        if unit not in _shift_units(variable):
+            raise where.fail(
+                f"must be one of {_shift_units(variable)} for {variable!r}, not {unit!r}", "unit"
+            )
         low = _number(body["min"], where, "min") if "min" in body else None
         high = _number(body["max"], where, "max") if "max" in body else None
         if low is not None and high is not None and low > high:
@@ -603,6 +846,10 @@ def _parse_step(
     if not isinstance(value, int | float | str):
         raise where.fail(f"must be a number or a level name, not {value!r}", "value")
     return SetValue(variable, value, where)
+
+
+def _value_text(value: float | str) -> str:
+    return value if isinstance(value, str) else f"{value:g}"
 
 
 def _number(value: Any, where: _Where, key: str) -> float:

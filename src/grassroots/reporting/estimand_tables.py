@@ -28,6 +28,11 @@ column                meaning
 ``n_rows``            optional (Table 7): projects in the subgroup
 ====================  ============================================================================
 
+Table 5 also reads the rows of ``group_by = "untreated:<column>"``, ``group = "untreated"``: a
+binary remedy's contrast among the units that do not have it yet, and optionally the scenarios'
+steps in natural units (``Scenario.changes``). Table 8 reads the targeting list and Table 8b a
+budget-constrained allocation (``grassroots.estimands.heterogeneity.allocate``).
+
 These are the columns of :mod:`grassroots.estimands`' result tables, so their ``.table`` can be
 passed as is; nothing else is assumed.
 """
@@ -53,6 +58,7 @@ __all__ = [
     "table6_mediation",
     "table7_heterogeneity",
     "table8_targeting",
+    "table8b_allocation",
 ]
 
 _REQUIRED = ("scenario", "outcome", "median", "lower", "upper", "pr_positive")
@@ -69,6 +75,13 @@ _GROUP_EFFECTS: Mapping[str, Mapping[Lang, str]] = {
     },
     "none": {"en": "set to zero (a typical county and township)", "zh": "设为零（典型县与乡镇）"},
 }
+#: Rows of a binary remedy's effect among the units not yet treated (estimands.contrasts).
+_UNTREATED = "untreated"
+_UNITS: Mapping[str, Mapping[Lang, str]] = {
+    "county": {"en": "counties", "zh": "个县"},
+    "township": {"en": "townships", "zh": "个乡镇"},
+    "row": {"en": "projects", "zh": "个项目"},
+}
 _TERCILES: Mapping[str, Mapping[Lang, str]] = {
     "low": {"en": "low", "zh": "低"},
     "middle": {"en": "middle", "zh": "中"},
@@ -84,9 +97,11 @@ def _check(frame: pd.DataFrame, required: Sequence[str], what: str) -> None:
 
 
 def _present(value: object) -> bool:
-    return value is not None and not (isinstance(value, float) and math.isnan(value)) and str(
-        value
-    ) != ""
+    return (
+        value is not None
+        and not (isinstance(value, float) and math.isnan(value))
+        and str(value) != ""
+    )
 
 
 def _outcome_label(outcome: str, lang: Lang) -> str:
@@ -261,11 +276,130 @@ def _join(pieces: Sequence[str], lang: Lang) -> str:
     return ("" if lang == "zh" else " ").join(piece for piece in pieces if piece)
 
 
+def _untreated_rows(frame: pd.DataFrame) -> pd.DataFrame:
+    group_by = frame["group_by"].astype(str)
+    return frame[
+        group_by.str.startswith(f"{_UNTREATED}:") & (frame["group"].astype(str) == _UNTREATED)
+    ]
+
+
+def _number(value: float) -> str:
+    """Three significant digits, thousands separated: 0.612, 15.2, 17, 1,250."""
+    return f"{float(f'{value:.3g}'):,g}"
+
+
+def _untreated_note(
+    untreated: pd.DataFrame,
+    changes: pd.DataFrame | None,
+    scenario_labels: Mapping[str, str] | None,
+    lang: Lang,
+) -> str:
+    parts = []
+    for scenario in dict.fromkeys(untreated["scenario"]):
+        rows = untreated[untreated["scenario"] == scenario]
+        label = _scenario_label(str(scenario), scenario_labels)
+        n = int(rows["n_rows"].iloc[0]) if "n_rows" in rows.columns else None
+        counted = ""
+        if changes is not None and not changes.empty:
+            step = changes[changes["scenario"] == scenario]
+            if len(step):
+                first = step.iloc[0]
+                units = _UNITS.get(str(first["level"]), {"en": "units", "zh": "个单位"})[lang]
+                counted = (
+                    f"{int(first['n_changed'])}/{int(first['n_units'])} {units}"
+                    if lang == "zh"
+                    else f"{int(first['n_changed'])} of {int(first['n_units'])} {units}"
+                )
+        if lang == "zh":
+            parts.append(
+                f"{label}：{counted}" + (f"，{n:,d} 个项目" if n is not None else "")
+                if counted or n is not None else label
+            )  # fmt: skip
+        else:
+            detail = ", ".join(
+                x for x in (counted, f"{n:,d} projects" if n is not None else "") if x
+            )
+            parts.append(f"{label} ({detail})" if detail else label)
+    if lang == "zh":
+        return (
+            "“尚未实施的单位”一列：0/1 措施的 Δ 仅对尚未实施该措施的单位的项目取平均（"
+            + "；".join(parts) + "）；已实施的单位不受情景影响，"
+            "故总体 Δ 等于该列 Δ 乘以其项目占比。"
+        )  # fmt: skip
+    return (
+        "Δ among the not yet treated: a 0/1 remedy's Δ averaged over the projects of the units "
+        "that do not have it yet (" + "; ".join(parts) + "); units that have it do not change, "
+        "so the overall Δ is this Δ times their share of the projects."
+    )  # fmt: skip
+
+
+def _changes_note(changes: pd.DataFrame, lang: Lang) -> str:
+    """Each distinct step once: a shift in SDs and natural units, with its caps; a set step
+    with the units it changes."""
+    zh = lang == "zh"
+    pieces = []
+    seen = set()
+    for row in changes.itertuples(index=False):
+        # As text: NaN (a set step's "by") never equals itself.
+        key = (row.variable, row.operation, f"{row.by}", row.by_unit, f"{row.value}")
+        if key in seen or row.operation == "floor":
+            continue
+        seen.add(key)
+        variable = term_label(str(row.variable), lang)
+        units = _UNITS.get(str(row.level), {"en": "units", "zh": "个单位"})[lang]
+        unit = str(row.unit_zh if zh else row.unit)
+        natural = str(row.natural_unit_zh if zh else row.natural_unit)
+        if row.operation == "set":
+            pieces.append(
+                f"{variable}设为 {row.value}：{row.n_units}{units}中 {row.n_changed} 个改变"
+                "（其余已实施）" if zh
+                else f"{variable} set to {row.value}: {row.n_changed} of {row.n_units} {units} "
+                "change (the others have it already)"
+            )  # fmt: skip
+            continue
+        by_unit = str(row.by_unit)
+        if by_unit == "sd":
+            stated = "SD"
+        elif by_unit in ("natural", str(row.unit)):
+            stated = unit
+        else:
+            stated = natural
+        piece = f"{variable} {row.by:+g} {stated}"
+        if by_unit == "sd" and pd.notna(row.step_size) and unit:
+            piece += f" = {row.step_size:+.3g} {unit}"
+        elif pd.notna(row.change_sd):
+            piece += (
+                f" = 中位数 {row.change_sd:+.3g} SD" if zh else f" = median {row.change_sd:+.3g} SD"
+            )
+        if pd.notna(row.ratio):
+            piece += (
+                f"，即按{natural}计 ×{row.ratio:.3g}（中位数 {row.change_natural:+.3g} {natural}）"
+                if zh
+                else f", i.e. {natural} ×{row.ratio:.3g} (median {row.change_natural:+.3g} "
+                f"{natural})"
+            )
+        if row.n_capped:
+            bounds = f"[{row.cap_low:g}, {row.cap_high:g}]"
+            piece += (
+                f"，{row.n_units}{units}中 {row.n_capped} 个被截断于编码手册取值范围 {bounds}"
+                if zh
+                else f", capped at the codebook range {bounds} in {row.n_capped} of "
+                f"{row.n_units} {units}"
+            )
+        pieces.append(piece)
+    if not pieces:
+        return ""
+    if zh:
+        return "情景的自然单位：" + "；".join(pieces) + "。"
+    return "Scenarios in natural units: " + "; ".join(pieces) + "."
+
+
 def table5_contrasts(
     contrasts: pd.DataFrame,
     lang: Lang = "en",
     *,
     scenario_labels: Mapping[str, str] | None = None,
+    changes: pd.DataFrame | None = None,
     name: str = "table5_contrasts",
     prob: float = 0.95,
 ) -> Table:
@@ -279,6 +413,9 @@ def table5_contrasts(
         ``"en"`` or ``"zh"``.
     scenario_labels
         Scenario name -> panel heading (default: the name).
+    changes
+        Optional: ``Scenario.changes`` of the scenarios, one row per step; the note then states
+        every shift in SDs and natural units and how many units its caps held back.
     name
         File stem.
     prob
@@ -288,18 +425,22 @@ def table5_contrasts(
     -------
     Table
         Rows: outcome quantities; columns: status quo and scenario levels (when given),
-        Δ [95% CrI], Pr(Δ > 0).
+        Δ [95% CrI], Pr(Δ > 0), and Δ among the not yet treated (when a binary remedy's rows
+        are given; "—" for the other scenarios).
     """
     _check(contrasts, _REQUIRED, "table5_contrasts")
-    frame = _split_subgroups(contrasts)
-    frame = frame[(frame["group_by"].astype(str) == "all")]
+    full = _split_subgroups(contrasts)
+    frame = full[(full["group_by"].astype(str) == "all")]
     if frame.empty:
         raise ValueError("table5_contrasts: no overall rows (group_by == 'all')")
+    untreated = _untreated_rows(full)
     levels = "status_quo" in frame.columns and "counterfactual" in frame.columns
     headers = [text("quantity", lang)]
     if levels:
         headers += [text("status_quo", lang), text("under_scenario", lang)]
     headers += [text("delta_cri", lang), text("pr_positive", lang)]
+    if not untreated.empty:
+        headers.append(text("delta_untreated", lang))
     rows, panels = [], []
     for scenario in dict.fromkeys(frame["scenario"]):
         part = frame[frame["scenario"] == scenario]
@@ -310,10 +451,17 @@ def table5_contrasts(
             if levels:
                 cells += [_level(row["status_quo"], key[1]), _level(row["counterfactual"], key[1])]
             cells += [_delta(row), f"{row['pr_positive']:.2f}"]
+            if not untreated.empty:
+                among = _select(untreated[untreated["scenario"] == scenario], key)
+                cells.append(_delta(among.iloc[0]) if len(among) else "—")
             rows.append(cells)
             panels.append(_scenario_label(str(scenario), scenario_labels))
     table_frame = pd.DataFrame(rows, columns=headers, index=pd.Index(panels, name=PANEL))
     pieces = _common_note(frame, lang, prob)
+    if not untreated.empty:
+        pieces.append(_untreated_note(untreated, changes, scenario_labels, lang))
+    if changes is not None and not changes.empty:
+        pieces.append(_changes_note(changes, lang))
     if levels:
         pieces.append(
             "现状与情景下两列为该指标的后验中位数（概率以 % 计）。" if lang == "zh"
@@ -483,6 +631,8 @@ def table7_heterogeneity(
     """
     _check(heterogeneity, _REQUIRED, "table7_heterogeneity")
     frame = _split_subgroups(heterogeneity)
+    # A binary remedy's effect among the not yet treated is Table 5's.
+    frame = frame[~frame["group_by"].astype(str).str.startswith(f"{_UNTREATED}:")]
     if "quantity" not in frame.columns:
         frame = frame.assign(quantity="")
     if not include_overall:
@@ -548,6 +698,10 @@ def table7_heterogeneity(
     )
 
 
+def _cell(value: object) -> str:
+    return str(value) if _present(value) else "—"
+
+
 def table8_targeting(
     ranked: pd.DataFrame,
     lang: Lang = "en",
@@ -557,15 +711,16 @@ def table8_targeting(
     name: str = "table8_targeting",
     prob: float = 0.95,
 ) -> Table:
-    """Table 8: the townships that would gain most from each remedy, ranked.
+    """Table 8: the units that would gain most from each remedy, ranked where it is decided.
 
     Parameters
     ----------
     ranked
         :attr:`grassroots.estimands.TargetingResult.table`: per scenario, one row per unit in
-        rank order with ``rank``, the unit's id columns, ``n_rows``, optionally ``region`` and
-        ``weakness_tercile``, ``outcome``, ``quantity`` and the contrast's ``median``,
-        ``lower``, ``upper``, ``pr_positive``.
+        rank order with ``rank``, the unit's id columns (a county has no ``township_id``),
+        ``n_rows``, optionally ``region`` and ``weakness_tercile``, ``outcome``, ``quantity``
+        and the contrast's ``median``, ``lower``, ``upper``, ``pr_positive``; optionally
+        ``level`` and ``n_units`` (the units ranked, and how many the level has).
     lang
         ``"en"`` or ``"zh"``.
     scenario_labels
@@ -593,14 +748,17 @@ def table8_targeting(
     for scenario in dict.fromkeys(ranked["scenario"]):
         part = ranked[ranked["scenario"] == scenario].sort_values("rank").head(top)
         for _, row in part.iterrows():
-            cells = [str(int(row["rank"])), *(str(row[c]) for c in ids)]
+            cells = [str(int(row["rank"])), *(_cell(row[c]) for c in ids)]
             for column in extra:
                 value = row[column]
-                cells.append(
-                    _TERCILES.get(str(value), {"en": str(value), "zh": str(value)})[lang]
-                    if column == "weakness_tercile"
-                    else schema.variable(column).level_label(str(value), lang)
-                )
+                if not _present(value):
+                    cells.append("—")
+                elif column == "weakness_tercile":
+                    cells.append(
+                        _TERCILES.get(str(value), {"en": str(value), "zh": str(value)})[lang]
+                    )
+                else:
+                    cells.append(schema.variable(column).level_label(str(value), lang))
             factor, digits = _scale(row.get("quantity"))
             mean = format_estimate(factor * row["mean"], factor * row["lower"],
                                    factor * row["upper"], digits)  # fmt: skip
@@ -616,28 +774,52 @@ def table8_targeting(
     pieces = _common_note(ranked, lang, prob)
     if lang == "zh":
         pieces.append(
-            f"按各乡镇项目平均的 Δ（{quantity}）的后验均值排序，表中即为该后验均值及其 "
-            f"{100 * prob:g}% 可信区间；每个情景列出前 {top} 个乡镇，完整排序见同名 CSV 文件。"
+            f"按各单位项目平均的 Δ（{quantity}）的后验均值排序，表中即为该后验均值及其 "
+            f"{100 * prob:g}% 可信区间；每个情景列出前 {top} 个单位，完整排序见同名 CSV 文件。"
         )
         if ranks_known:
             pieces.append(
-                f"排序的不确定性：每次抽样对全部乡镇重新排序，给出名次的 {100 * prob:g}% "
+                f"排序的不确定性：每次抽样对全部单位重新排序，给出名次的 {100 * prob:g}% "
                 f"可信区间及位列前 {top_k} 名的后验概率。"
             )
     else:
         pieces.append(
-            f"Townships ranked by the posterior mean of Δ ({quantity}) averaged over their "
-            f"projects, which is the Δ shown, with its {100 * prob:g}% CrI; the first {top} per "
-            "scenario are shown, the CSV file of the same name holds the whole ranked list."
+            f"Ranked by the posterior mean of Δ ({quantity}) averaged over each unit's projects, "
+            f"which is the Δ shown, with its {100 * prob:g}% CrI; the first {top} per scenario "
+            "are shown, the CSV file of the same name holds the whole ranked list."
         )
         if ranks_known:
             pieces.append(
-                "Rank uncertainty: every township ranked anew in every posterior draw; the "
+                "Rank uncertainty: every unit ranked anew in every posterior draw; the "
                 f"{100 * prob:g}% interval of its rank and the posterior probability that it is "
                 f"among the top {top_k}."
             )
-    title = ("表8 干预收益最大的乡镇" if lang == "zh"
-             else "Table 8. Townships that would gain most from each remedy")  # fmt: skip
+    counties = False
+    if {"level", "n_units"} <= set(ranked.columns):
+        decided = []
+        for scenario in dict.fromkeys(ranked["scenario"]):
+            part = ranked[ranked["scenario"] == scenario]
+            level = str(part["level"].iloc[0])
+            counties |= level == "county"
+            units = _UNITS.get(level, {"en": "units", "zh": "个单位"})[lang]
+            label = _scenario_label(str(scenario), scenario_labels)
+            n, of = len(part), int(part["n_units"].iloc[0])
+            decided.append(f"{label}：{n}/{of}{units}" if lang == "zh"
+                           else f"{label}: {n} of {of} {units}")  # fmt: skip
+        pieces.append(
+            "各措施在其决策层级上排序（县级变量如跨部门协作机制按县，其余按乡镇）；已实施该措施、"
+            "情景不会改变的单位不参与排序：" + "；".join(decided) + "。" if lang == "zh"
+            else "Each remedy is ranked at the level where it is decided (counties for a county "
+            "column such as collaboration, townships otherwise); units the remedy would not "
+            "change, because they have it already, are not ranked: " + "; ".join(decided) + "."
+        )  # fmt: skip
+    if counties:
+        title = ("表8 各项措施收益最大的乡镇与县（按决策层级）" if lang == "zh"
+                 else "Table 8. Townships and counties that would gain most from each remedy, "
+                 "where it is decided")  # fmt: skip
+    else:
+        title = ("表8 干预收益最大的乡镇" if lang == "zh"
+                 else "Table 8. Townships that would gain most from each remedy")  # fmt: skip
     return Table(
         name=name,
         title=title,
@@ -647,4 +829,125 @@ def table8_targeting(
         panel=PANEL,
         lang=lang,
         align="r" + "l" * (len(headers) - 4 - 2 * ranks_known) + "rrr" + "rr" * ranks_known,
+    )
+
+
+_ALLOCATION_COLUMNS = (
+    "scenario", "allocation", "n_units", "spent", "median", "lower", "upper", "pr_positive",
+    "budget", "total_cost", "n_candidates", "level", "outcome", "quantity", "cost_unit",
+    "random_orders",
+)  # fmt: skip
+
+
+def _gain_words(outcome: str, quantity: object, lang: Lang) -> str:
+    """What a total gain counts: projects for a probability, rating points for a rating."""
+    q = str(quantity)
+    if match := _SURVIVAL.match(q):
+        t = match["t"]
+        if lang == "zh":
+            return f"预期在 {t} 个月时仍在运行的项目增加数"
+        return f"the expected number of additional projects still running at {t} months"
+    label = quantity_label(outcome, quantity, lang)
+    if _is_probability(quantity):
+        return (f"预期项目数的变化（{label}）" if lang == "zh"
+                else f"the expected change in the number of projects ({label})")  # fmt: skip
+    return (f"各项目{label}变化之和" if lang == "zh"
+            else f"the change in {label.lower()} summed over projects")  # fmt: skip
+
+
+def table8b_allocation(
+    allocation: pd.DataFrame,
+    lang: Lang = "en",
+    *,
+    scenario_labels: Mapping[str, str] | None = None,
+    cost_unit: str | None = None,
+    name: str = "table8b_allocation",
+    prob: float = 0.95,
+) -> Table:
+    """Table 8b: a budget-constrained allocation of a remedy against a random one.
+
+    Parameters
+    ----------
+    allocation
+        :attr:`grassroots.estimands.heterogeneity.AllocationResult.table`: one row per
+        allocation (``targeted``, ``random``, ``difference``) with ``n_units``, ``spent``, the
+        total gain's ``median``, ``lower``, ``upper`` and ``pr_positive``, and ``scenario``,
+        ``budget``, ``total_cost``, ``n_candidates``, ``level``, ``outcome``, ``quantity``,
+        ``cost_unit``, ``random_orders``.
+    lang
+        ``"en"`` or ``"zh"``.
+    scenario_labels
+        Scenario name -> panel heading.
+    cost_unit
+        The unit of the budget as printed (default: the frame's ``cost_unit``).
+    name
+        File stem.
+    prob
+        Mass of the intervals (for the note).
+    """
+    _check(allocation, _ALLOCATION_COLUMNS, "table8b_allocation")
+    first = allocation.iloc[0]
+    unit = cost_unit or str(first["cost_unit"])
+    headers = [text("allocation", lang), text("units_funded", lang),
+               text("spent", lang).format(unit=unit), text("total_gain_cri", lang),
+               text("pr_positive", lang)]  # fmt: skip
+    rows, panels = [], []
+    for row in allocation.itertuples(index=False):
+        kind = str(row.allocation)
+        funded = (
+            "—" if not _present(row.n_units)
+            else f"{row.n_units:,.0f}" if kind == "targeted" else f"{row.n_units:,.1f}"
+        )  # fmt: skip
+        spent = _number(row.spent) if _present(row.spent) else "—"
+        rows.append([text(f"allocation_{kind}", lang), funded, spent,
+                     format_estimate(row.median, row.lower, row.upper, 1),
+                     f"{row.pr_positive:.2f}"])  # fmt: skip
+        panels.append(_scenario_label(str(row.scenario), scenario_labels))
+    table_frame = pd.DataFrame(rows, columns=headers, index=pd.Index(panels, name=PANEL))
+    units = _UNITS.get(str(first["level"]), {"en": "units", "zh": "个单位"})[lang]
+    budget, total = float(first["budget"]), float(first["total_cost"])
+    gain = _gain_words(str(first["outcome"]), first["quantity"], lang)
+    pct = f"{100 * prob:g}%"
+    n, orders = int(first["n_candidates"]), int(first["random_orders"])
+    if lang == "zh":
+        pieces = [
+            f"预算 {_number(budget)} {unit}，为对全部 {n}{units}实施该措施所需 {_number(total)} "
+            f"{unit} 的 {100 * budget / total:.0f}%。",
+            "定向分配：按后验期望收益与成本之比从高到低依次选择，跳过预算已不足或期望收益不为正的"
+            "单位（贪心算法，不保证最优）。随机分配：以同等预算按随机顺序选择，"
+            f"对 {orders:,d} 个随机顺序取平均。",
+            f"收益：所资助单位全部项目的 Δ 之和，即{gain}；后验中位数及 {pct} 可信区间，"
+            "Pr(Δ > 0) 为收益（或差值）为正的后验概率。",
+        ]
+    else:
+        pieces = [
+            f"Budget: {_number(budget)} {unit}, {100 * budget / total:.0f}% of the "
+            f"{_number(total)} {unit} the remedy would cost in all {n} {units}.",
+            f"Targeted: {units} taken in decreasing order of posterior expected gain per unit of "
+            "cost, skipping any that no longer fits the budget or has no positive expected "
+            "gain (a greedy rule, not guaranteed optimal). Random: the same budget spent on "
+            f"{units} taken in a random order, averaged over {orders:,d} orders.",
+            f"Gain: the sum of Δ over the projects of the funded {units}, i.e. {gain}; posterior "
+            f"median with {pct} CrI; Pr(Δ > 0): posterior probability that the gain (or the "
+            "difference) is positive.",
+        ]
+    if "group_effects" in allocation.columns:
+        kinds = [k for k in dict.fromkeys(allocation["group_effects"].astype(str)) if k]
+        words = [_GROUP_EFFECTS.get(k, {"en": k, "zh": k})[lang] for k in kinds]
+        if words:
+            pieces.append("组效应：" + "；".join(words) + "。" if lang == "zh"
+                          else "Group effects: " + "; ".join(words) + ".")  # fmt: skip
+    title = (
+        "表8b 预算约束下的定向分配与随机分配" if lang == "zh"
+        else "Table 8b. Targeting a remedy under a budget, against a random allocation"
+    )  # fmt: skip
+    return Table(
+        name=name,
+        title=title,
+        frame=table_frame,
+        note=_join(pieces, lang),
+        data=allocation.reset_index(drop=True),
+        panel=PANEL,
+        lang=lang,
+        align="lrrrr",
     )

@@ -113,6 +113,20 @@ TEXT: Mapping[str, Mapping[Lang, str]] = {
     "rank_cri": {"en": "Rank [95% CrI]", "zh": "名次 [95% 可信区间]"},
     "pr_top": {"en": "P(top {k})", "zh": "P(前 {k} 名)"},
     "weakness_tercile_short": {"en": "Weakness tercile", "zh": "弱势三分位"},
+    "delta_untreated": {
+        "en": "Δ among the not yet treated [95% CrI]",
+        "zh": "Δ（尚未实施的单位）[95% 可信区间]",
+    },
+    "allocation": {"en": "Allocation", "zh": "分配方式"},
+    "allocation_targeted": {
+        "en": "Targeted: greedy by expected gain per cost",
+        "zh": "定向分配：按单位成本期望收益贪心选择",
+    },
+    "allocation_random": {"en": "Random, same budget", "zh": "随机分配（同等预算）"},
+    "allocation_difference": {"en": "Targeted − random", "zh": "定向 − 随机"},
+    "units_funded": {"en": "Units funded", "zh": "获资助单位数"},
+    "spent": {"en": "Spent ({unit})", "zh": "支出（{unit}）"},
+    "total_gain_cri": {"en": "Total gain [95% CrI]", "zh": "总收益 [95% 可信区间]"},
     # --- figures ------------------------------------------------------------------------------
     "months_since_launch": {"en": "Months since launch", "zh": "上线后月数"},
     "survival_probability": {"en": "Share still running, S(t)", "zh": "仍在运行的比例 S(t)"},
