@@ -18,6 +18,8 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from grassroots.data.cell_values import text_to_numbers
+from grassroots.data.problems import DataValidationError, DataValidationWarning, ProblemLog
 from grassroots.data.table_headers import (
     FIRST_DATA_ROW,
     MAX_TITLE_ROWS,
@@ -26,12 +28,6 @@ from grassroots.data.table_headers import (
     find_header_row,
     header_column_names,
     row_range_text,
-)
-from grassroots.data.validation import (
-    DataValidationError,
-    DataValidationWarning,
-    ProblemLog,
-    text_to_numbers,
 )
 
 

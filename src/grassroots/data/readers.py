@@ -53,6 +53,7 @@ import numpy as np
 import pandas as pd
 
 from grassroots.data.csv_reading import read_csv_table
+from grassroots.data.problems import DataValidationError, DataValidationWarning
 from grassroots.data.table_headers import (
     FIRST_DATA_ROW,
     MAX_TITLE_ROWS,
@@ -62,7 +63,6 @@ from grassroots.data.table_headers import (
     header_column_names,
     row_range_text,
 )
-from grassroots.data.validation import DataValidationError, DataValidationWarning
 
 __all__ = [
     "DEFAULT_TEXT_COLUMNS",

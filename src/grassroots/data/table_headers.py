@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from grassroots.data.validation import ProblemLog
+from grassroots.data.problems import ProblemLog
 
 # The row a file shows for the first data record: after the header line in CSV and sheets.
 FIRST_DATA_ROW = {".csv": 2, ".xlsx": 2, ".parquet": 1, ".dta": 1, ".sav": 1}
