@@ -8,6 +8,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from statsmodels.stats.multitest import multipletests
 
 from grassroots.validation.sbc_designs import chunk_seeds
 from grassroots.validation.sbc_runner import ChunkResult
@@ -48,16 +49,16 @@ def pit_values(
 
 
 def holm(p_values: Sequence[float]) -> np.ndarray:
-    """Holm's step-down adjusted p-values (NaN stays NaN and does not count)."""
+    """Holm's step-down adjusted p-values, in the input's shape and order.
+
+    A NaN p-value (a quantity whose test could not be computed) stays NaN and does not count
+    among the tests corrected for.
+    """
     p = np.asarray(p_values, dtype=float)
     adjusted = np.full_like(p, np.nan)
-    finite = np.flatnonzero(np.isfinite(p))
-    m = finite.size
-    if m == 0:
-        return adjusted
-    order = finite[np.argsort(p[finite], kind="stable")]
-    stepped = np.maximum.accumulate(p[order] * (m - np.arange(m)))
-    adjusted[order] = np.minimum(stepped, 1.0)
+    finite = np.isfinite(p)
+    if finite.any():
+        adjusted[finite] = multipletests(p[finite], method="holm")[1]
     return adjusted
 
 
