@@ -41,10 +41,11 @@ How each piece deviates from simuk's defaults, and why:
   from the parameters, inverting the cumulative hazard for event times (as
   :func:`grassroots.data.simulate.event_times` does) and censoring them at the follow-up;
   ``logistic`` uses PyMC's own prior predictive draws.
-* **Sampler.** PyMC's NUTS on one core per fit, compiled with the C backend (``FAST_RUN``):
-  PyTensor's default numba backend, and nutpie, compile each rebuilt model several times more
-  slowly, and a fit's compile costs as much as its sampling here. PyTensor's stack-trace capture
-  is switched off while a chunk runs (it took ~15% of every compile).
+* **Sampler.** PyMC's NUTS on one core per fit, in PyTensor's ``FAST_RUN`` mode: with
+  PyTensor 3's default linker (``auto``) that is the numba backend, not C (mode ``CVM`` would
+  be C). nutpie, PyMC 6's default, is not used: its compile of each rebuilt model dominates a
+  fit here. PyTensor's stack-trace capture is switched off while a chunk runs (it took ~15% of
+  every compile).
 * **Thinning.** Each fit runs ``chains`` chains of ``draws`` draws and is thinned to its own
   ESS: it keeps ``L = clip(floor(min ESS), min_kept, max_kept)`` draws, equally spaced within
   each chain, where min ESS is the smallest bulk ESS over the tested parameters; so the kept

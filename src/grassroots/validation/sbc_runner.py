@@ -44,7 +44,8 @@ from grassroots.validation.sbc_quantities import (
     thin_draws,
 )
 
-# C backend: compiles a rebuilt model several times faster than numba (see the module notes).
+# In PyTensor 3, FAST_RUN with the default linker ("auto") is the numba backend, not C
+# (pytensor.compile.mode.get_mode); the C backend would be "CVM".
 COMPILE_MODE = "FAST_RUN"
 
 
