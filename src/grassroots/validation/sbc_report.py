@@ -9,6 +9,7 @@ from typing import Any
 import pandas as pd
 
 from grassroots._io import atomic_path, write_text_atomic
+from grassroots.inference.diagnostics import RHAT_MAX
 from grassroots.validation.sbc_statistics import ALPHA, FamilyResult, SBCResult
 
 
@@ -48,7 +49,9 @@ def family_summary(result: FamilyResult) -> dict[str, Any]:
     if "max_rhat" in fits:
         summary |= {
             "max_rhat_max": round(float(fits["max_rhat"].max()), 3),
-            "share_fits_rhat_above_1.01": round(float((fits["max_rhat"] > 1.01).mean()), 3),
+            f"share_fits_rhat_above_{RHAT_MAX:g}": round(
+                float((fits["max_rhat"] > RHAT_MAX).mean()), 3
+            ),
         }
     if len(fits):
         summary |= {
