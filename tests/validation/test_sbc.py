@@ -82,6 +82,16 @@ def test_holm_matches_statsmodels_and_keeps_nan():
     assert np.isnan(holm([np.nan])).all()
 
 
+def test_holm_matches_a_hand_computed_example_with_nan():
+    # Finite p-values sorted: 0.005, 0.01, 0.03, 0.04, 0.5 (m = 5), times 5, 4, 3, 2, 1:
+    # 0.025, 0.04, 0.09, 0.08, 0.5; the running maximum lifts 0.08 to 0.09. NaN is skipped.
+    p = [0.01, np.nan, 0.04, 0.03, 0.005, 0.5]
+    np.testing.assert_allclose(holm(p), [0.04, np.nan, 0.09, 0.09, 0.025, 0.5])
+    # 0.6 * 2 = 1.2 is capped at 1, and 0.7 * 1 cannot step below it.
+    np.testing.assert_allclose(holm([0.6, np.nan, 0.7]), [1.0, np.nan, 1.0])
+    assert holm([]).shape == (0,)
+
+
 def test_pit_values_are_uniform_within_each_simulations_rank_range():
     rng = np.random.default_rng(1)
     kept = np.array([20, 100, 50])

@@ -43,32 +43,39 @@ file and what to do.
 
 from __future__ import annotations
 
-import csv
 import datetime as dt
-import io
 import os
-import re
 import warnings
-from collections import Counter
 from collections.abc import Iterable
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import pyarrow as pa
-import pyarrow.compute as pc
 
-from grassroots.data.validation import (
-    DataValidationError,
-    DataValidationWarning,
-    ProblemLog,
-    text_to_numbers,
+from grassroots.data.csv_reading import read_csv_table
+from grassroots.data.problems import DataValidationError, DataValidationWarning
+from grassroots.data.table_headers import (
+    FIRST_DATA_ROW,
+    MAX_TITLE_ROWS,
+    check_header_unique,
+    drop_unnamed_empty_columns,
+    find_header_row,
+    header_column_names,
+    row_range_text,
 )
+
+__all__ = [
+    "DEFAULT_TEXT_COLUMNS",
+    "FIRST_DATA_ROW",
+    "MAX_TITLE_ROWS",
+    "SUPPORTED_SUFFIXES",
+    "find_header_row",
+    "read_table",
+    "row_number",
+]
 
 SUPPORTED_SUFFIXES = (".csv", ".xlsx", ".parquet", ".dta", ".sav")
 DEFAULT_TEXT_COLUMNS = ("county_id", "township_id", "project_id")
-# The row a file shows for the first data record: after the header line in CSV and sheets.
-FIRST_DATA_ROW = {".csv": 2, ".xlsx": 2, ".parquet": 1, ".dta": 1, ".sav": 1}
 
 
 def read_table(
@@ -92,7 +99,8 @@ def read_table(
         Columns read as text from a CSV (ids). Typed formats keep their own types.
     encoding
         For ``.csv``: the text encoding of the whole file (e.g. ``"gbk"``). Default: UTF-8,
-        or GB18030 when the whole file is consistently GB18030 (see :func:`_decode`).
+        or GB18030 when the whole file is consistently GB18030
+        (see :func:`grassroots.data.csv_reading._decode`).
     header_row
         For ``.xlsx``: the sheet row (from 1) that holds the column names. Default: found
         by :func:`find_header_row` (title rows above the header are skipped, with a warning).
@@ -142,14 +150,14 @@ def read_table(
     text_columns = tuple(text_columns)
     value_labels: dict[str, dict[object, str]] = {}
     if suffix == ".csv":
-        frame, header = _read_csv(path, text_columns, encoding, tuple(expected_columns))
+        frame, header = read_csv_table(path, text_columns, encoding, tuple(expected_columns))
     elif suffix == ".xlsx":
         frame, header = _read_xlsx(path, sheet, header_row, tuple(expected_columns))
     elif suffix == ".parquet":
         frame, header = _read_parquet(path)
     else:
         frame, header, value_labels = _read_readstat(path, suffix)
-    _check_header(path, header)
+    check_header_unique(path, header)
     frame.columns = [str(name).strip() for name in frame.columns]
     frame.index.name = "row"
     frame.attrs = {"source": str(path), "format": suffix, "value_labels": value_labels}
@@ -159,324 +167,6 @@ def read_table(
 def row_number(frame: pd.DataFrame, position: int) -> int:
     """The row number, as the user's file counts it, of the 0-based data ``position``."""
     return int(frame.index[position])
-
-
-# ----------------------------------------------------------------------------------------------
-# CSV
-# ----------------------------------------------------------------------------------------------
-
-
-def _decode(path: Path, data: bytes, encoding: str | None = None) -> str:
-    """The file's text, decoded by one encoding for the whole file, never a mix.
-
-    The rule (a careful user's): with ``encoding`` given, that one, strictly. Otherwise a
-    UTF-16 byte-order mark means UTF-16; else the file must be UTF-8 (a byte-order mark is
-    fine). A file that is not UTF-8 is read as GB18030 (a superset of GBK and GB2312, what
-    Chinese Excel and SPSS export) only when the whole file decodes as GB18030 *and* no cell
-    holds valid UTF-8 Chinese text: a UTF-8 file with one GBK cell is never turned into
-    mojibake; its bad cells are reported with row and column instead.
-    """
-    if encoding is not None:
-        try:
-            "".encode(encoding)
-        except LookupError as exc:
-            raise DataValidationError.single(
-                str(path),
-                f"unknown text encoding {encoding!r}",
-                "give an encoding Python knows, such as utf-8, gbk or gb18030",
-            ) from exc
-        codec = "utf-8-sig" if encoding.lower().replace("_", "-") in ("utf-8", "utf8") else encoding
-        try:
-            return data.decode(codec)
-        except UnicodeDecodeError:
-            raise _undecodable(path, data, encoding, given=True) from None
-    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
-        try:
-            return data.decode("utf-16")
-        except UnicodeDecodeError as exc:
-            raise DataValidationError.single(
-                str(path),
-                "the file starts like UTF-16 text but its bytes are not UTF-16",
-                "open the file in a spreadsheet or text editor and save it as CSV UTF-8",
-            ) from exc
-    try:
-        return data.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        pass
-    try:
-        as_gb18030 = data.decode("gb18030")
-    except UnicodeDecodeError:
-        as_gb18030 = None
-    if as_gb18030 is not None and not _UTF8_WIDE_CELL.search(
-        data.removeprefix(b"\xef\xbb\xbf").decode("utf-8", errors="surrogateescape")
-    ):
-        return as_gb18030
-    raise _undecodable(path, data, "utf-8", given=False)
-
-
-# A cell (or the part of a quoted cell between commas) that is valid UTF-8 and holds a
-# character from U+0800 up (Chinese is U+4E00-U+9FFF), in text decoded with surrogateescape
-# (bytes that are not UTF-8 become U+DC80-U+DCFF). GBK bytes that happen to be valid UTF-8
-# almost always give two-byte characters below U+0800, and rarely a whole cell.
-_UTF8_WIDE_CELL = re.compile(
-    '(?:^|(?<=[,\r\n"]))[^,\r\n"\udc80-\udcff]*[\u0800-\udc7f\udd00-\U0010ffff]'
-    '[^,\r\n"\udc80-\udcff]*(?=[,\r\n"]|$)',
-    re.MULTILINE,
-)
-
-
-def _csv_records(text: str) -> list[list[str]]:
-    try:
-        return list(csv.reader(io.StringIO(text)))
-    except csv.Error:
-        return [line.split(",") for line in text.splitlines()]
-
-
-def _is_escaped(char: str) -> bool:
-    return 0xDC80 <= ord(char) <= 0xDCFF  # a byte that did not decode (surrogateescape)
-
-
-def _scan_cells(
-    data: bytes, codec: str = "utf-8"
-) -> tuple[list[tuple[int, int, bytes]], list[str]]:
-    """Cells whose bytes do not decode, as (row, column position, bytes), and the header's
-    names (``""`` for a name that does not decode)."""
-    if codec.lower().replace("_", "-") in ("utf-8", "utf8", "utf-8-sig"):
-        data, codec = data.removeprefix(b"\xef\xbb\xbf"), "utf-8"
-    records = _csv_records(data.decode(codec, errors="surrogateescape"))
-    bad = [
-        (row, position, cell.encode(codec, errors="surrogateescape"))
-        for row, record in enumerate(records, start=1)
-        for position, cell in enumerate(record)
-        if any(map(_is_escaped, cell))
-    ]
-    header = records[0] if records else []
-    names = ["" if any(map(_is_escaped, name)) else name.strip() for name in header]
-    return bad, names
-
-
-def _as_gbk(raw: bytes) -> str | None:
-    try:
-        return raw.decode("gb18030")
-    except UnicodeDecodeError:
-        return None
-
-
-def _undecodable(path: Path, data: bytes, encoding: str, *, given: bool) -> DataValidationError:
-    """The error for a file that does not decode: each bad cell with row, column, bytes."""
-    bad_cells, names = _scan_cells(data, encoding)
-    if given:
-        hint = (
-            f"the file was read as {encoding}, as asked, but these bytes are not {encoding}: "
-            "correct the cells, or give the file's real encoding (or re-save it as CSV UTF-8)"
-        )
-    else:
-        hint = (
-            "the file is UTF-8 but these cells are not (pasted from a GBK file?): retype them, "
-            "or open the file in a spreadsheet and save it again as CSV UTF-8; if the WHOLE file "
-            "is GBK/GB18030, say so: encoding='gbk' (command line: --encoding gbk)"
-        )
-    if not bad_cells:
-        return DataValidationError.single(
-            str(path), f"the file's bytes are not {encoding} text", hint
-        )
-    log = ProblemLog()
-    for row, position, raw in bad_cells:
-        name = names[position] if position < len(names) else ""
-        problem = f"the cell's bytes are not {encoding} text"
-        if not given and (as_gbk := _as_gbk(raw)) is not None:
-            problem += f" (as GBK they would read {as_gbk!r})"
-        log.add(
-            str(path),
-            problem,
-            hint,
-            column=name or f"column {position + 1}",
-            rows=[row],
-            values=["bytes " + raw.hex(" ").upper()],
-        )
-    return DataValidationError(log.frame())
-
-
-# Columns that stay text although they parse as numbers: zero-padded codes ("007" is an
-# identifier; 7 would lose it) and integers too long for a float64 to hold exactly (18-digit
-# codes).
-_KEEP_AS_TEXT = r"^\s*[+-]?(0\d|\d{16,}\s*$)"
-
-
-def _read_csv(
-    path: Path,
-    text_columns: tuple[str, ...],
-    encoding: str | None = None,
-    expected_columns: tuple[str, ...] = (),
-) -> tuple[pd.DataFrame, list[str]]:
-    text = _decode(path, path.read_bytes(), encoding)
-    if not text.strip():
-        raise DataValidationError.single(
-            str(path), "the file is empty", "export the table again, with its header row"
-        )
-    text, skipped = _skip_csv_title_lines(path, text, expected_columns)
-    try:
-        header = next(csv.reader(io.StringIO(text)))
-    except (csv.Error, StopIteration) as exc:
-        raise DataValidationError.single(
-            str(path),
-            f"the header row cannot be read as CSV ({exc})",
-            "check the file is comma-separated and its quotes are balanced",
-        ) from exc
-    if len(header) == 1 and (";" in header[0] or "\t" in header[0]):
-        separator = "';'" if ";" in header[0] else "tabs"
-        raise DataValidationError.single(
-            str(path),
-            f"the header is one column; the file seems to be separated by {separator}",
-            "save the table as comma-separated CSV (in Excel: CSV UTF-8)",
-        )
-    _check_header(path, header)
-    columns = _csv_columns_arrow(text, header)
-    if columns is None:
-        columns = _csv_columns_pandas(path, text, header)
-    names = _column_names(header)
-    n_rows = len(columns[0]) if columns else 0
-    data = {}
-    for position, (name, column) in enumerate(zip(names, columns, strict=True)):
-        if name in text_columns:
-            data[position] = column.to_numpy(zero_copy_only=False)
-        else:
-            data[position] = _numeric_if_clean(column)
-    first = FIRST_DATA_ROW[".csv"] + skipped
-    frame = pd.DataFrame(data, index=pd.RangeIndex(first, first + n_rows))
-    frame.columns = names
-    # One row per record keeps the index equal to the file's row numbers; fully empty rows are
-    # dropped afterwards, keeping the numbers of the rows after them.
-    frame = frame.loc[frame.notna().any(axis=1)]
-    return _drop_unnamed_empty(frame, header), header
-
-
-def _skip_csv_title_lines(
-    path: Path, text: str, expected_columns: tuple[str, ...]
-) -> tuple[str, int]:
-    """The text without the title lines above its header (a sheet saved as CSV with its
-    title), and how many lines were skipped (with a warning). Every CSV cell is text, so only
-    the expected column names tell a header from a title: without them nothing is skipped."""
-    if not expected_columns:
-        return text, 0
-    lines = text.split("\n", MAX_TITLE_ROWS + 1)[: MAX_TITLE_ROWS + 1]
-    rows = []
-    for line in lines:
-        records = _csv_records(line)
-        if len(records) > 1:  # a quoted line break: not a simple title line
-            break
-        cells = records[0] if records else []
-        rows.append(tuple(cell if cell.strip() else None for cell in cells))
-    header_index = find_header_row(rows, expected_columns)
-    if header_index == 0:
-        return text, 0
-    title = next((cell for row in rows[:header_index] for cell in row if cell), None)
-    seen = "are empty" if title is None else f"look like a title ({title.strip()[:60]!r})"
-    warnings.warn(
-        f"{path}: {_row_range(1, header_index)} above the header {seen} and were skipped; the "
-        f"header was read from row {header_index + 1}.",
-        DataValidationWarning,
-        stacklevel=5,
-    )
-    return text.split("\n", header_index)[header_index], header_index
-
-
-def _csv_columns_arrow(text: str, header: list[str]) -> list[pa.Array] | None:
-    """Every column as text, with arrow's fast reader; ``None`` when only pandas can keep the
-    row numbers right (blank lines, which arrow skips) or arrow refuses the file."""
-    if "\n\n" in text or "\n\r\n" in text or any("\n" in name for name in header):
-        return None
-    import pyarrow.csv as pa_csv
-
-    generic = [f"c{i}" for i in range(len(header))]
-    try:
-        table = pa_csv.read_csv(
-            io.BytesIO(text.encode("utf-8")),
-            read_options=pa_csv.ReadOptions(column_names=generic, skip_rows=1),
-            parse_options=pa_csv.ParseOptions(newlines_in_values=True),
-            convert_options=pa_csv.ConvertOptions(
-                column_types=dict.fromkeys(generic, pa.string()),
-                strings_can_be_null=True,
-                quoted_strings_can_be_null=True,
-                null_values=[""],
-            ),
-        )
-    except (pa.ArrowInvalid, pa.ArrowTypeError):
-        return None
-    return [table.column(i).combine_chunks() for i in range(table.num_columns)]
-
-
-def _csv_columns_pandas(path: Path, text: str, header: list[str]) -> list[pa.Array]:
-    try:
-        frame = pd.read_csv(
-            io.StringIO(text),
-            header=None,
-            skiprows=1,
-            names=list(range(len(header))),
-            dtype=str,
-            keep_default_na=False,
-            na_values=[""],
-            skip_blank_lines=False,
-        )
-    except (pd.errors.ParserError, ValueError) as exc:
-        raise DataValidationError.single(
-            str(path),
-            f"the file cannot be read as CSV: {str(exc).strip()}",
-            "check that every row has as many comma-separated fields as the header, and that "
-            "quotes are balanced",
-        ) from exc
-    return [
-        pa.array(frame[i].to_numpy(dtype=object), type=pa.string(), from_pandas=True)
-        for i in frame.columns
-    ]
-
-
-def _numeric_if_clean(text: pa.Array) -> np.ndarray:
-    """The column as numbers if every non-empty cell is one, else as text (to be reported)."""
-    numbers, not_number = text_to_numbers(text)
-    if not_number.any() or pc.any(pc.match_substring_regex(text, _KEEP_AS_TEXT)).as_py():
-        return text.to_numpy(zero_copy_only=False)
-    present = ~np.isnan(numbers)
-    # Whole numbers become int64 only where int64 holds them exactly: "1e308" stays a float
-    # (a cast would wrap it round to -9223372036854775808).
-    if (
-        present.all()
-        and np.isfinite(numbers).all()
-        and np.all(numbers == np.round(numbers))
-        and np.all(np.abs(numbers) <= _EXACT_INTEGER)
-    ):
-        return numbers.astype("int64")
-    return numbers
-
-
-# Integers up to 2**53 are exact in float64 (and well inside int64).
-_EXACT_INTEGER = 2.0**53
-
-
-def _column_names(header: list[str]) -> list[str]:
-    """The header's names, stripped; a blank one becomes ``Unnamed: <position>``, made unique
-    against the named columns (a header may hold a real column called ``Unnamed: 0``)."""
-    names = [str(name).strip() for name in header]
-    taken = set(names)
-    for position, name in enumerate(names):
-        if not name:
-            name = f"Unnamed: {position}"
-            while name in taken:
-                name += "_"
-            taken.add(name)
-            names[position] = name
-    return names
-
-
-def _drop_unnamed_empty(frame: pd.DataFrame, header: list[str]) -> pd.DataFrame:
-    """Drop columns without a header name and without data (trailing commas from Excel)."""
-    keep = []
-    for position in range(frame.shape[1]):
-        unnamed = position >= len(header) or not header[position].strip()
-        if unnamed and frame.iloc[:, position].isna().all():
-            continue
-        keep.append(position)
-    return frame.iloc[:, keep]
 
 
 # ----------------------------------------------------------------------------------------------
@@ -522,7 +212,7 @@ def _read_xlsx(
             seen = "are empty" if title is None else f"look like a title ({title[:60]!r})"
             warnings.warn(
                 f"{path}, sheet {sheet_name!r}: "
-                f"{_row_range(1, header_index)} above the header {seen} and were skipped; "
+                f"{row_range_text(1, header_index)} above the header {seen} and were skipped; "
                 f"the header was read from row "
                 f"{header_index + 1}. If that is wrong, give header_row (command line: "
                 "--header-row) with the row of the column names.",
@@ -550,53 +240,18 @@ def _read_xlsx(
     width = len(header_cells)
     body = [tuple(row[:width]) + (None,) * (width - len(row)) for row in rows[header_index + 1 :]]
     header = ["" if cell is None else str(cell) for cell in header_cells]
-    _check_header(path, header)  # before the columns are used by name
-    names = _column_names(header)
+    check_header_unique(path, header)  # before the columns are used by name
+    names = header_column_names(header)
     data = np.array(body, dtype=object).reshape(len(body), width)
     first = header_index + 2  # the sheet's row number of the first data row
     frame = pd.DataFrame(data, columns=names, index=pd.RangeIndex(first, first + len(body)))
     frame = frame.loc[frame.notna().any(axis=1)]
-    frame = _drop_unnamed_empty(frame, header)
+    frame = drop_unnamed_empty_columns(frame, header)
     # A column of numbers becomes numeric and a column of dates datetime; a column with any
     # text stays as cells (object), so validation reports the text with its row.
     for column in frame.columns:
         frame[column] = _typed_cells(frame[column])
     return frame, header
-
-
-# How far down a sheet a header is looked for under title rows.
-MAX_TITLE_ROWS = 10
-
-
-def find_header_row(rows: list[tuple], expected_columns: Iterable[str] = ()) -> int:
-    """The 0-based index of a sheet's header row, skipping title rows above it.
-
-    The rule: rows above the header each hold at most one non-empty cell (a title, often a
-    merged cell, or nothing); the header is the first row with two or more non-empty cells,
-    all of them text, within the first :data:`MAX_TITLE_ROWS` rows. When ``expected_columns``
-    are given, the header must hold at least one of them and the rows above none. Anything
-    else keeps row 1 as the header, as before.
-    """
-    expected = {str(name).strip() for name in expected_columns}
-    for index, row in enumerate(rows[: MAX_TITLE_ROWS + 1]):
-        cells = [cell for cell in row if cell is not None and str(cell).strip()]
-        if len(cells) <= 1:
-            if expected and any(str(cell).strip() in expected for cell in cells):
-                return index  # a one-column table's header, not a title
-            continue
-        if index == 0:
-            return 0
-        names = {str(cell).strip() for cell in cells}
-        if not all(isinstance(cell, str) for cell in cells):
-            return 0
-        if expected and not names & expected:
-            return 0
-        return index
-    return 0
-
-
-def _row_range(first: int, last: int) -> str:
-    return f"row {first}" if first == last else f"rows {first}-{last}"
 
 
 def _typed_cells(cells: pd.Series) -> pd.Series:
@@ -624,11 +279,11 @@ def _read_parquet(path: Path) -> tuple[pd.DataFrame, list[str]]:
 
     try:
         # The names first: pyarrow refuses to read a table whose names repeat, and that is
-        # worth its own message (from _check_header) rather than "cannot be read".
+        # worth its own message (from check_header_unique) rather than "cannot be read".
         header = list(pq.read_schema(path).names)
         named = [name.strip() for name in header if name.strip()]
         if len(set(named)) < len(named):
-            return pd.DataFrame(), header  # reported by _check_header
+            return pd.DataFrame(), header  # reported by check_header_unique
         frame = pq.read_table(path).to_pandas()
     except Exception as exc:  # pyarrow raises ArrowInvalid, OSError, ... for a damaged file
         raise DataValidationError.single(
@@ -684,22 +339,3 @@ def _read_readstat(
         for column, value in (getattr(meta, "variable_value_labels", None) or {}).items()
     }
     return frame, list(meta.column_names), labels
-
-
-def _check_header(path: Path, header: list[str]) -> None:
-    names = [str(name).strip() for name in header]
-    counts = Counter(name for name in names if name)
-    duplicates = [name for name, count in counts.items() if count > 1]
-    if not duplicates:
-        return
-    log = ProblemLog()
-    for name in duplicates:
-        positions = [str(i + 1) for i, other in enumerate(names) if other == name]
-        log.add(
-            str(path),
-            f"the header has {counts[name]} columns named {name!r} (columns "
-            f"{', '.join(positions)})",
-            "give each column its own name; if they hold the same data, delete the copies",
-            column=name,
-        )
-    log.raise_if_any()

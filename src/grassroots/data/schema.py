@@ -34,6 +34,8 @@ PARENT: dict[TableName, TableName | None] = {
 LEVEL_TABLE: dict[str, TableName] = {"county": "counties", "township": "townships"}
 VARIABLE_TYPES = ("id", "categorical", "continuous", "binary", "ordinal", "duration", "date")
 Lang = Literal["en", "zh"]
+#: Length of a month in days (the Julian year / 12): ``months`` = days / DAYS_PER_MONTH.
+DAYS_PER_MONTH = 30.4375
 
 
 @dataclass(frozen=True)
