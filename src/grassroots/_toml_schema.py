@@ -14,6 +14,7 @@ fix it), and each reader raises its own exception type (``SpecError``,
 
 from __future__ import annotations
 
+import datetime as dt
 import difflib
 import re
 import types
@@ -44,12 +45,22 @@ class TomlTable(BaseModel):
     key_noun: ClassVar[str] = "key"
 
 
-def toml_field(default: Any = ..., *, must: str, fix: str = "", each: str = "", **rules: Any):
-    """A field whose errors read "must be ``must``"; ``each`` describes one item of a list/table.
+def toml_field(
+    default: Any = ...,
+    *,
+    must: str,
+    fix: str = "",
+    each: str = "",
+    each_fix: str = "",
+    **rules: Any,
+):
+    """A field whose errors read "must be ``must``", and say how to fix it (``fix``).
 
-    ``fix`` says what to write instead; ``{key}`` in it stands for the key's own name.
+    ``each`` and ``each_fix`` are the same for one item of a list or table, when they differ
+    from the field's; ``{key}`` in a fix stands for the key's own name.
     """
-    return Field(default, description=must, json_schema_extra={"fix": fix, "each": each}, **rules)
+    extra = {"fix": fix, "each": each, "each_fix": each_fix}
+    return Field(default, description=must, json_schema_extra=extra, **rules)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -75,13 +86,17 @@ def _parse_dotted_key(text: str) -> tuple[tuple[str, ...], str]:
         position += 1
 
 
-def render_key_path(path: KeyPath, table: tuple[str, ...] = ()) -> str:
-    """The key path as TOML writes it: ``[outcomes.a].family``, ``groups[0].column``."""
+def render_key_path(path: KeyPath, table: tuple[str, ...] = (), *, quote: bool = True) -> str:
+    """The key path as TOML writes it: ``[outcomes.a].family``, ``groups[0].column``.
+
+    ``quote=False`` leaves keys that TOML would quote (``"东部"``) bare, for tables of problems
+    whose ``column`` names keys that way.
+    """
 
     def key(part: str | int) -> str:
         if isinstance(part, int):
             return f"[{part}]"
-        return part if _BARE_KEY.fullmatch(part) else f'"{part}"'
+        return part if not quote or _BARE_KEY.fullmatch(part) else f'"{part}"'
 
     head = f"[{'.'.join(key(part) for part in table)}]" if table else ""
     rest = ""
@@ -209,8 +224,9 @@ def key_problems(
         if field is not None:
             extra = typing.cast(dict[str, str], field.json_schema_extra or {})
             item_of_field = len(keys) > _field_depth(model, keys)
-            must = (extra.get("each") if item_of_field else "") or field.description or ""
-            fix = extra.get("fix", "").replace("{key}", str(keys[-1]) if keys else "")
+            must = (extra["each"] if item_of_field else "") or field.description or ""
+            fix = (extra["each_fix"] if item_of_field else "") or extra["fix"]
+            fix = fix.replace("{key}", str(keys[-1]) if keys else "")
         problem = KeyProblem(
             path=prefix + keys,
             kind=kind,
@@ -492,14 +508,12 @@ class StructuralSpecTable(_SpecTable):
 # ---------------------------------------------------------------------------------------------
 # Column mappings (the user's mapping.toml)
 
-TABLES_OF_FILES = ("counties", "townships", "projects", "flat")
-_NON_EMPTY = Annotated[str, StringConstraints(min_length=1)]
+# Not blank: a name of only spaces names nothing.
+_NAME = Annotated[str, StringConstraints(pattern=r"\S")]
 
 
-def _as_date_text(value: Any) -> Any:
-    """A TOML date stays a date; a datetime keeps its date; text is left for the date parser."""
-    import datetime as dt
-
+def _date_of(value: Any) -> Any:
+    """A TOML date or datetime, or ISO text (``"2025-06-30"``), as a date; else left as it is."""
     if isinstance(value, dt.datetime):
         return value.date()
     if isinstance(value, str):
@@ -510,24 +524,26 @@ def _as_date_text(value: Any) -> Any:
     return value
 
 
+_SHEET = {"must": "a sheet name", "fix": 'write {key} = "Sheet1"'}
+
+
 class SheetsTable(TomlTable):
+    """``sheets = { projects = "项目" }``: per table, its sheet of a shared workbook."""
+
     key_noun: ClassVar[str] = "table"
-    counties: _NON_EMPTY | None = toml_field(
-        None, must="a sheet name", fix='write {key} = "Sheet1"'
-    )
-    townships: _NON_EMPTY | None = toml_field(
-        None, must="a sheet name", fix='write {key} = "Sheet1"'
-    )
-    projects: _NON_EMPTY | None = toml_field(
-        None, must="a sheet name", fix='write {key} = "Sheet1"'
-    )
-    flat: _NON_EMPTY | None = toml_field(None, must="a sheet name", fix='write {key} = "Sheet1"')
+    counties: _NAME | None = toml_field(None, **_SHEET)
+    townships: _NAME | None = toml_field(None, **_SHEET)
+    projects: _NAME | None = toml_field(None, **_SHEET)
+    flat: _NAME | None = toml_field(None, **_SHEET)
 
 
 _FILE = {"must": "a string", "fix": 'write {key} = "your_file.csv"'}
 
 
 class FilesTable(TomlTable):
+    """``[files]``: the data files (checked for existence by the mapping reader) and how to read
+    them."""
+
     counties: str | None = toml_field(None, **_FILE)
     townships: str | None = toml_field(None, **_FILE)
     projects: str | None = toml_field(None, **_FILE)
@@ -546,6 +562,7 @@ class LevelsTable(TomlTable):
     groups: list[str] | None = toml_field(
         None,
         must="a list of level names",
+        each="a level name (county or township)",
         fix='write groups = ["county", "township"] (outer to inner), ["township"], ["county"] '
         "or []",
     )
@@ -556,18 +573,9 @@ class OptionsTable(TomlTable):
     drop_rows_with_missing_predictors: bool = toml_field(
         False, must="true or false (no quotes)", fix="write {key} = true"
     )
-    survey_date: Annotated[Any, BeforeValidator(_as_date_text)] = toml_field(
+    survey_date: Annotated[dt.date | None, BeforeValidator(_date_of)] = toml_field(
         None, must="a date", fix='write survey_date = "2025-06-30" (YYYY-MM-DD)'
     )
-
-    @field_validator("survey_date")
-    @classmethod
-    def _a_date(cls, value: Any) -> Any:
-        import datetime as dt
-
-        if value is not None and not isinstance(value, dt.date):
-            raise ValueError("not a date")
-        return value
 
 
 class MappingFile(TomlTable):
@@ -576,17 +584,19 @@ class MappingFile(TomlTable):
     key_noun: ClassVar[str] = "section"
     files: FilesTable = toml_field(FilesTable(), must="a section [files]", fix="write [files]")
     levels: LevelsTable = toml_field(LevelsTable(), must="a section [levels]", fix="write [levels]")
-    columns: dict[str, _NON_EMPTY] = toml_field(
+    columns: dict[str, _NAME] = toml_field(
         {},
         must="a section [columns]",
         each="a non-empty string (your column's name)",
-        fix='write {key} = "your column name"',
+        fix="write [columns]",
+        each_fix='write {key} = "your column name"',
     )
     categories: dict[str, dict[str, Any]] = toml_field(
         {},
         must="a section [categories]",
         each="a section",
         fix='write [categories.<name>] then "label" = "level"',
+        each_fix='write [categories.{key}] then "label" = "level"',
     )
     options: OptionsTable = toml_field(
         OptionsTable(), must="a section [options]", fix="write [options]"
