@@ -248,6 +248,8 @@ def _mapping_from_document(
         # The codebook and file checks still run on every key that is well formed, so that
         # every problem is reported at once.
         checked, _ = validate_table(MappingFile, _without(document, problems))
+        if checked is None:  # a key _without cannot remove (not a TOML key): report what we have
+            log.raise_if_any()
 
     files, sheets = _check_files(checked.files, base, problem, allow_outside_files)
     levels = _check_levels(checked.levels.groups, problem)
