@@ -207,13 +207,13 @@ class KeyProblem:
 def key_problems(
     error: ValidationError, model: type[BaseModel], *, prefix: KeyPath = ()
 ) -> list[KeyProblem]:
-    """Translate ``error`` (raised validating ``model``) into one problem per key, in file order.
+    """Translate ``error`` (raised validating ``model``) into one problem per key.
 
     ``prefix`` is the key path of the table the model validated (e.g. ``("sampler",)``).
     """
     problems: dict[tuple[KeyPath, str], KeyProblem] = {}
     for item in error.errors(include_url=False):
-        keys, table, field = _resolve(model, item["loc"])
+        keys, table, field, field_depth = _resolve(model, item["loc"])
         if item["type"] == "extra_forbidden":
             kind = "unknown"
         elif item["type"] == "missing":
@@ -223,9 +223,9 @@ def key_problems(
         must, fix = "", ""
         if field is not None:
             extra = typing.cast(dict[str, str], field.json_schema_extra or {})
-            item_of_field = len(keys) > _field_depth(model, keys)
-            must = (extra["each"] if item_of_field else "") or field.description or ""
-            fix = (extra["each_fix"] if item_of_field else "") or extra["fix"]
+            item_of_field = len(keys) > field_depth
+            must = (extra.get("each", "") if item_of_field else "") or field.description or ""
+            fix = (extra.get("each_fix", "") if item_of_field else "") or extra.get("fix", "")
             fix = fix.replace("{key}", str(keys[-1]) if keys else "")
         problem = KeyProblem(
             path=prefix + keys,
@@ -263,14 +263,15 @@ def _union_tag(member: Any) -> str:
 
 def _resolve(
     model: type[BaseModel], loc: Sequence[str | int]
-) -> tuple[KeyPath, type[BaseModel], Any]:
-    """Walk ``loc`` through the model: (the key path, the innermost table, the field there).
+) -> tuple[KeyPath, type[BaseModel], Any, int]:
+    """Walk ``loc`` through the model: the key path, the innermost table, the field there and
+    how many keys lead to that field (keys beyond it are list items or keys of a table field).
 
     pydantic puts the member of a union it tried into ``loc`` (``("region", "str")``): such
     steps are not keys and are skipped.
     """
     keys: list[str | int] = []
-    table, field = model, None
+    table, field, field_depth = model, None, 0
     annotation: Any = model
     for part in loc:
         annotation = _unwrap(annotation)
@@ -278,6 +279,7 @@ def _resolve(
             table = annotation
             keys.append(part)
             field = annotation.model_fields.get(str(part))
+            field_depth = len(keys)
             if field is None:
                 break
             annotation = field.annotation
@@ -296,24 +298,7 @@ def _resolve(
             annotation = members[0]
         else:
             break
-    return tuple(keys), table, field
-
-
-def _field_depth(model: type[BaseModel], keys: KeyPath) -> int:
-    """How many of ``keys`` lead to the innermost field (the rest are list items or table keys)."""
-    depth = 0
-    annotation: Any = model
-    for position, part in enumerate(keys):
-        annotation = _unwrap(annotation)
-        if isinstance(annotation, type) and issubclass(annotation, BaseModel):
-            depth = position + 1
-            field = annotation.model_fields.get(str(part))
-            if field is None:
-                return depth
-            annotation = field.annotation
-        elif typing.get_origin(annotation) in (dict, Mapping, list, tuple):
-            annotation = typing.get_args(annotation)[-1]
-    return depth
+    return tuple(keys), table, field, field_depth
 
 
 def validate_table(
