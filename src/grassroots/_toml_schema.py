@@ -374,8 +374,8 @@ class BaselineTable(TomlTable):
 
     @field_validator("cuts")
     @classmethod
-    def _increasing_and_positive(cls, cuts: list[float] | None) -> list[float] | None:
-        if cuts is not None and (any(b <= a for a, b in zip(cuts, cuts[1:], strict=False))):
+    def _increasing(cls, cuts: list[float] | None) -> list[float] | None:
+        if cuts is not None and any(b <= a for a, b in zip(cuts, cuts[1:], strict=False)):
             raise ValueError("not increasing")
         return cuts
 
