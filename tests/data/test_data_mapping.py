@@ -257,3 +257,56 @@ def test_files_outside_the_mappings_folder_are_refused_unless_allowed(
     assert "--allow-outside-files" in error.problems.loc[0, "hint"]
     allowed = load_mapping(path, allow_outside_files=True)
     assert allowed.files["flat"].resolve() == outside.resolve()
+
+
+# --------------------------------------------------------------------------------------------
+# Issue 15: the structure is checked by pydantic models; problems keep the package's words and
+# name the key's line
+# --------------------------------------------------------------------------------------------
+
+
+def test_problems_name_the_line_of_their_key(tmp_path: Path) -> None:
+    text = (
+        '[files]\nprojects = "p.csv"\nheader_row = 0\n\n[levels]\ngroups = ["county", 3]\n'
+        '\n[columns]\nmonths = "   "\nmonth = "m"\n\n[categories.outsourced]\n"是" = 2\n'
+    )
+    error = _error(_mapping(tmp_path, text, files=("p.csv",)))
+    found = error.problems[["row", "column", "problem"]].values.tolist()
+    assert found == [
+        [3, "files.header_row", "must be a whole number from 1"],
+        [6, "levels.groups[1]", "must be a level name (county or township)"],
+        [9, "columns.months", "must be a non-empty string (your column's name)"],
+        [10, "columns.month", "'month' is not a canonical column name (did you mean 'months'?)"],
+        [13, "categories.outsourced.是", "must be 1 or 0"],
+    ]
+    assert "mapping.toml, row 9, column 'columns.months'" in str(error)
+    assert "pydantic" not in str(error) and "Input should" not in str(error)
+
+
+@pytest.mark.parametrize(
+    ("text", "column", "problem", "hint"),
+    [
+        ("columns = 3\n", "columns", "must be a section [columns]", "write [columns]"),
+        ("[files]\nsheet = 1\n", "files.sheet", "must be a string", 'write sheet = "Sheet1"'),
+        (
+            '[files]\nsheets = { flat = " " }\n',
+            "files.sheets.flat",
+            "must be a sheet name",
+            'write flat = "Sheet1"',
+        ),
+        (
+            "[options]\nsurvey_date = 20250630\n",
+            "options.survey_date",
+            "must be a date",
+            'write survey_date = "2025-06-30" (YYYY-MM-DD)',
+        ),
+        ("[levels]\ngroup = []\n", "levels.group", "unknown key (did you mean 'groups'?)", None),
+    ],
+)
+def test_structural_problems_in_the_packages_words(
+    tmp_path: Path, text: str, column: str, problem: str, hint: str | None
+) -> None:
+    error = _error(_mapping(tmp_path, text))
+    assert error.problems.loc[0, ["column", "problem"]].tolist() == [column, problem]
+    if hint is not None:
+        assert error.problems.loc[0, "hint"] == hint

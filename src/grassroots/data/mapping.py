@@ -61,7 +61,11 @@ Rules:
   no ``survey_date`` column, and for empty cells of that column).
 
 Every problem in a mapping file is reported at once, as a
-:class:`~grassroots.data.validation.DataValidationError` naming the file and the key.
+:class:`~grassroots.data.validation.DataValidationError` naming the file, the key (as its
+``column``, e.g. ``files.sheets.project``) and the key's line (as its ``row``). The structure of
+the file (sections, keys, types) is declared in :mod:`grassroots._toml_schema`
+(:class:`~grassroots._toml_schema.MappingFile`); this module checks what depends on the codebook
+and on the files on disk.
 """
 
 from __future__ import annotations
@@ -76,24 +80,22 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from grassroots._toml_schema import (
+    FilesTable,
+    KeyPath,
+    KeyProblem,
+    MappingFile,
+    TomlSource,
+    render_key_path,
+    validate_table,
+)
 from grassroots.data import schema
 from grassroots.data.validation import DataValidationError, ProblemLog, did_you_mean
 
-# Adds one problem: (key, problem, hint, value=None).
+# Adds one problem: (key path, problem, hint, value=None).
 _Report = Callable[..., None]
-
-SECTIONS = ("files", "levels", "columns", "categories", "options")
-FILE_KEYS = (
-    "counties",
-    "townships",
-    "projects",
-    "flat",
-    "sheet",
-    "sheets",
-    "encoding",
-    "header_row",
-)
-OPTION_KEYS = ("drop_rows_with_missing_predictors", "survey_date")
+# The keys of [files] that name a data file.
+_TABLE_FILES = ("counties", "townships", "projects", "flat")
 
 
 @dataclass(frozen=True)
@@ -152,9 +154,7 @@ class Mapping:
         return {user: canonical for canonical, user in self.columns.items()}
 
 
-def load_mapping(
-    path: str | os.PathLike[str], *, allow_outside_files: bool = False
-) -> Mapping:
+def load_mapping(path: str | os.PathLike[str], *, allow_outside_files: bool = False) -> Mapping:
     """Read and check a TOML mapping file.
 
     Parameters
@@ -182,7 +182,8 @@ def load_mapping(
             name, "mapping file not found", "check the path of the .toml mapping file"
         )
     try:
-        document = tomllib.loads(path.read_bytes().decode("utf-8-sig"))
+        text = path.read_bytes().decode("utf-8-sig")
+        document = tomllib.loads(text)
     except UnicodeDecodeError as exc:
         raise DataValidationError.single(
             name, "the mapping file is not UTF-8 text", "save it as UTF-8 in your text editor"
@@ -196,7 +197,9 @@ def load_mapping(
             'quotes (months = "存续月数"), sections look like [columns]',
             row=line,
         ) from exc
-    return mapping_from_dict(document, path=path, allow_outside_files=allow_outside_files)
+    return _mapping_from_document(
+        document, TomlSource(name, text), path=path, allow_outside_files=allow_outside_files
+    )
 
 
 def _line_from_message(message: str) -> int | None:
@@ -213,80 +216,115 @@ def mapping_from_dict(
     ``[files]`` must lie in the folder of ``path`` (the current folder without one) unless
     ``allow_outside_files``.
     """
-    log = ProblemLog()
     name = str(path) if path is not None else "mapping"
+    return _mapping_from_document(
+        document, TomlSource(name), path=path, allow_outside_files=allow_outside_files
+    )
+
+
+def _mapping_from_document(
+    document: dict[str, Any], file: TomlSource, *, path: Path | None, allow_outside_files: bool
+) -> Mapping:
+    log = ProblemLog()
     base = path.parent if path is not None else Path.cwd()
 
-    def problem(key: str, text: str, hint: str, value: object = None) -> None:
-        log.add(name, text, hint, column=key, values=None if value is None else [value])
+    def problem(keys: KeyPath | list[KeyPath], text: str, hint: str, value: object = None) -> None:
+        # Several keys (a clash between them) are one problem, at the line of the first.
+        keys = keys if isinstance(keys, list) else [keys]
+        line = file.line(keys[0])
+        log.add(
+            file.name,
+            text,
+            hint,
+            column=", ".join(render_key_path(key, quote=False) for key in keys),
+            rows=None if line is None else [line],
+            values=None if value is None else [value],
+        )
 
-    for section in document:
-        if section not in SECTIONS:
-            problem(
-                section,
-                f"unknown section [{section}]{did_you_mean(section, SECTIONS)}",
-                f"use only {', '.join(f'[{s}]' for s in SECTIONS)}",
-            )
-    for section in SECTIONS:
-        if section in document and not isinstance(document[section], dict):
-            problem(section, f"{section} must be a section [{section}]", f"write [{section}]")
+    checked, problems = validate_table(MappingFile, document)
+    if problems:
+        for structural in problems:
+            problem(*_words(structural, file))
+        # The codebook and file checks still run on every key that is well formed, so that
+        # every problem is reported at once.
+        checked, _ = validate_table(MappingFile, _without(document, problems))
+        if checked is None:  # a key _without cannot remove (not a TOML key): report what we have
+            log.raise_if_any()
 
-    files, sheet, extras = _read_files(
-        _section(document, "files"), base, problem, allow_outside_files
-    )
-    levels = _read_levels(document.get("levels"), problem)
-    columns = _read_columns(_section(document, "columns"), problem)
-    categories = _read_categories(_section(document, "categories"), problem)
-    drop, survey_date = _read_options(_section(document, "options"), problem)
+    files, sheets = _check_files(checked.files, base, problem, allow_outside_files)
+    levels = _check_levels(checked.levels.groups, problem)
+    columns = _check_columns(checked.columns, problem)
+    categories = _check_categories(checked.categories, problem)
     log.raise_if_any()
     return Mapping(
         path=path,
         files=files,
-        sheet=sheet,
-        sheets=extras["sheets"],
-        encoding=extras["encoding"],
-        header_row=extras["header_row"],
+        sheet=checked.files.sheet,
+        sheets=sheets,
+        encoding=checked.files.encoding.strip() if checked.files.encoding else None,
+        header_row=checked.files.header_row,
         levels=levels,
         columns=columns,
         categories=categories,
-        drop_rows_with_missing_predictors=drop,
-        survey_date=survey_date,
+        drop_rows_with_missing_predictors=checked.options.drop_rows_with_missing_predictors,
+        survey_date=checked.options.survey_date,
     )
 
 
-def _section(document: dict[str, Any], section: str) -> dict[str, Any]:
-    value = document.get(section, {})
-    return value if isinstance(value, dict) else {}
-
-
-def _read_files(
-    section: dict[str, Any], base: Path, problem: _Report, allow_outside: bool
-) -> tuple[dict[str, Path], str | None, dict[str, Any]]:
-    files: dict[str, Path] = {}
-    sheet: str | None = None
-    # sheets, encoding and header_row: how to read the files
-    extras: dict[str, Any] = {"sheets": {}, "encoding": None, "header_row": None}
-    for key, value in section.items():
-        full_key = f"files.{key}"
-        if key not in FILE_KEYS:
-            problem(
-                full_key,
-                f"unknown key{did_you_mean(key, FILE_KEYS)}",
-                f"[files] takes {', '.join(FILE_KEYS)}",
+def _words(problem: KeyProblem, file: TomlSource) -> tuple[KeyPath, str, str, object]:
+    """A structural problem as (key path, problem, hint, value) in the mapping's own words."""
+    key = str(problem.path[-1])
+    if problem.kind == "unknown":
+        table = problem.path[:-1]
+        choices = problem.allowed
+        if problem.key_noun == "section":
+            return (
+                problem.path,
+                f"unknown section [{key}]{did_you_mean(key, choices)}",
+                f"use only {', '.join(f'[{section}]' for section in choices)}",
+                None,
             )
+        return (
+            problem.path,
+            f"unknown {problem.key_noun}{did_you_mean(key, choices)}",
+            f"{file.display(table)} takes {', '.join(choices)}",
+            None,
+        )
+    return problem.path, f"must be {problem.must}", problem.fix, problem.value
+
+
+def _without(document: dict[str, Any], problems: list[KeyProblem]) -> dict[str, Any]:
+    """A copy of ``document`` without the keys of ``problems`` (a key in a list: the list)."""
+    cleaned = _copy_tables(document)
+    for problem in problems:
+        table = cleaned
+        keys = [part for part in problem.path if isinstance(part, str)]
+        for position, key in enumerate(keys):
+            last = position == len(keys) - 1 or not isinstance(table.get(key), dict)
+            if last:
+                table.pop(key, None)
+                break
+            table = table[key]
+    return cleaned
+
+
+def _copy_tables(value: Any) -> Any:
+    return (
+        {key: _copy_tables(item) for key, item in value.items()}
+        if isinstance(value, dict)
+        else value
+    )
+
+
+def _check_files(
+    section: FilesTable, base: Path, problem: _Report, allow_outside: bool
+) -> tuple[dict[str, Path], dict[str, str]]:
+    files: dict[str, Path] = {}
+    for key in _TABLE_FILES:
+        value = getattr(section, key)
+        if value is None:
             continue
-        if key in ("sheets", "header_row"):
-            _read_sheet_setting(key, value, extras, problem)
-            continue
-        if not isinstance(value, str):
-            problem(full_key, "must be a string", f'write {key} = "your_file.csv"', value)
-            continue
-        if key == "sheet":
-            sheet = value
-            continue
-        if key == "encoding":
-            extras["encoding"] = value.strip()
-            continue
+        full_key = ("files", key)
         file = (base / value).resolve() if not Path(value).is_absolute() else Path(value)
         if not allow_outside and not file.resolve().is_relative_to(base.resolve()):
             problem(
@@ -308,85 +346,47 @@ def _read_files(
         files[key] = file
     if "flat" in files and set(files) & {"counties", "townships", "projects"}:
         problem(
-            "files.flat",
+            ("files", "flat"),
             "both a flat table and separate tables are listed",
             "list either flat, or counties/townships/projects",
         )
     elif files and "flat" not in files and "projects" not in files:
         problem(
-            "files.projects",
+            ("files", "projects"),
             "the projects table is missing",
             'add projects = "<file>" to [files] (or give one flat table as flat = "<file>")',
         )
-    if extras["sheets"] and not extras["sheets"].keys() <= files.keys():
-        unlisted = sorted(extras["sheets"].keys() - files.keys())
+    sheets = section.sheets.model_dump(exclude_none=True)
+    if not sheets.keys() <= files.keys():
+        unlisted = sorted(sheets.keys() - files.keys())
         problem(
-            "files.sheets",
+            ("files", "sheets"),
             f"sheets are named for tables without a file: {', '.join(unlisted)}",
             'list the workbook for each of them too (e.g. projects = "survey.xlsx")',
         )
-    return files, sheet, extras
+    return files, sheets
 
 
-def _read_sheet_setting(key: str, value: Any, extras: dict[str, Any], problem: _Report) -> None:
-    full_key = f"files.{key}"
-    if key == "header_row":
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            problem(full_key, "must be a whole number from 1", "write header_row = 3", value)
-        else:
-            extras["header_row"] = value
-        return
-    tables = ("counties", "townships", "projects", "flat")
-    if not isinstance(value, dict):
-        problem(full_key, "must be a table", 'write sheets = { projects = "项目" }', value)
-        return
-    for table, sheet_name in value.items():
-        if table not in tables:
-            problem(
-                f"{full_key}.{table}",
-                f"unknown table{did_you_mean(table, tables)}",
-                f"sheets takes {', '.join(tables)}",
-            )
-        elif not isinstance(sheet_name, str) or not sheet_name.strip():
-            problem(f"{full_key}.{table}", "must be a sheet name", f'write {table} = "Sheet1"')
-        else:
-            extras["sheets"][table] = sheet_name
-
-
-def _read_levels(section: Any, problem: _Report) -> tuple[str, ...] | None:
-    if section is None or not isinstance(section, dict):
+def _check_levels(groups: list[str] | None, problem: _Report) -> tuple[str, ...] | None:
+    if groups is None:
         return None
-    for key in section:
-        if key != "groups":
-            problem(f"levels.{key}", f"unknown key{did_you_mean(key, ['groups'])}", "use groups")
-    if "groups" not in section:
-        return None
-    groups = section["groups"]
-    if not isinstance(groups, list) or not all(isinstance(g, str) for g in groups):
-        problem(
-            "levels.groups",
-            "must be a list of level names",
-            'write groups = ["county", "township"] (outer to inner), ["township"], ["county"] '
-            "or []",
-            groups,
-        )
-        return None
+    key = ("levels", "groups")
     unknown = [g for g in groups if g not in schema.LEVELS]
     for level in unknown:
         problem(
-            "levels.groups",
+            key,
             f"unknown level {level!r}{did_you_mean(level, schema.LEVELS)}",
             f"levels are {', '.join(schema.LEVELS)}",
             level,
         )
     repeated = [g for g, count in Counter(groups).items() if count > 1]
     for level in repeated:
-        problem("levels.groups", f"level {level!r} is listed twice", "list each level once", level)
+        problem(key, f"level {level!r} is listed twice", "list each level once", level)
     if unknown or repeated:
         return None
     if groups != [level for level in schema.LEVELS if level in groups]:
         problem(
-            "levels.groups",
+            key,
             "levels must go from outer to inner",
             'write groups = ["county", "township"]',
             ", ".join(groups),
@@ -395,25 +395,16 @@ def _read_levels(section: Any, problem: _Report) -> tuple[str, ...] | None:
     return tuple(groups)
 
 
-def _read_columns(section: dict[str, Any], problem: _Report) -> dict[str, str]:
+def _check_columns(section: dict[str, str], problem: _Report) -> dict[str, str]:
     canonical = schema.canonical_columns()
     columns: dict[str, str] = {}
     for key, value in section.items():
-        full_key = f"columns.{key}"
         if key not in canonical:
             problem(
-                full_key,
+                ("columns", key),
                 f"{key!r} is not a canonical column name{did_you_mean(key, canonical)}",
                 "keys of [columns] are the names in data/codebook.csv; the values are your "
                 "column names",
-            )
-            continue
-        if not isinstance(value, str) or not value.strip():
-            problem(
-                full_key,
-                "must be a non-empty string (your column's name)",
-                f'write {key} = "your column name"',
-                value,
             )
             continue
         columns[key] = value.strip()
@@ -423,7 +414,7 @@ def _read_columns(section: dict[str, Any], problem: _Report) -> dict[str, str]:
     for user_name, keys in by_user_name.items():
         if len(keys) > 1:
             problem(
-                "columns." + ", columns.".join(keys),
+                [("columns", key) for key in keys],
                 f"{len(keys)} canonical names are mapped to the same column {user_name!r}",
                 "map each of your columns to one canonical name",
                 user_name,
@@ -431,29 +422,28 @@ def _read_columns(section: dict[str, Any], problem: _Report) -> dict[str, str]:
     return columns
 
 
-def _read_categories(section: dict[str, Any], problem: _Report) -> dict[str, dict[str, str]]:
+def _check_categories(
+    section: dict[str, dict[str, Any]], problem: _Report
+) -> dict[str, dict[str, str]]:
     recodable = [
         var.name for var in schema.variables().values() if var.type in ("categorical", "binary")
     ]
     categories: dict[str, dict[str, str]] = {}
     for variable_name, recode in section.items():
-        full_key = f"categories.{variable_name}"
+        key = ("categories", variable_name)
         if variable_name not in recodable:
             problem(
-                full_key,
+                key,
                 f"{variable_name!r} is not a categorical or binary variable"
                 f"{did_you_mean(variable_name, recodable)}",
                 f"[categories.<name>] sections exist for {', '.join(recodable)}",
             )
             continue
-        if not isinstance(recode, dict):
-            problem(full_key, "must be a section", f'write [{full_key}] then "label" = "level"')
-            continue
         var = schema.variable(variable_name)
         allowed = var.allowed or ()
         entries: dict[str, str] = {}
         for label, level in recode.items():
-            entry_key = f"{full_key}.{label}"
+            entry_key = (*key, label)
             if var.type == "binary":
                 # 1, "1" and true all mean 1: a 0/1 column is coded by numbers or booleans.
                 level = _binary_level(level)
@@ -488,45 +478,4 @@ def _binary_level(value: Any) -> str | None:
         return str(value)
     if isinstance(value, str) and value.strip() in ("0", "1"):
         return value.strip()
-    return None
-
-
-def _read_options(section: dict[str, Any], problem: _Report) -> tuple[bool, dt.date | None]:
-    drop = False
-    survey_date: dt.date | None = None
-    for key, value in section.items():
-        full_key = f"options.{key}"
-        if key not in OPTION_KEYS:
-            problem(
-                full_key,
-                f"unknown option{did_you_mean(key, OPTION_KEYS)}",
-                f"[options] takes {', '.join(OPTION_KEYS)}",
-            )
-        elif key == "drop_rows_with_missing_predictors":
-            if isinstance(value, bool):
-                drop = value
-            else:
-                problem(full_key, "must be true or false (no quotes)", f"write {key} = true", value)
-        else:
-            survey_date = _as_date(value)
-            if survey_date is None:
-                problem(
-                    full_key,
-                    "must be a date",
-                    'write survey_date = "2025-06-30" (YYYY-MM-DD)',
-                    value,
-                )
-    return drop, survey_date
-
-
-def _as_date(value: object) -> dt.date | None:
-    if isinstance(value, dt.datetime):
-        return value.date()
-    if isinstance(value, dt.date):
-        return value
-    if isinstance(value, str):
-        try:
-            return dt.date.fromisoformat(value.strip())
-        except ValueError:
-            return None
     return None
