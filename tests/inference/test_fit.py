@@ -137,7 +137,7 @@ def test_save_load_round_trip(fitted, small_frame):
 
 
 def test_bundle_chunks_split_draws_and_lazy_load_reads_the_same(fitted, small_frame, monkeypatch):
-    import grassroots.inference.fitting as fitting
+    import grassroots.inference.bundle as bundle
 
     stored = json.loads(
         (fitted.path / "trace.zarr" / "posterior" / "death_beta" / "zarr.json").read_text()
@@ -153,7 +153,7 @@ def test_bundle_chunks_split_draws_and_lazy_load_reads_the_same(fitted, small_fr
     b = eager.predict(small_frame.head(5), times=[5, 50], average=True)
     np.testing.assert_array_equal(a["death_S"], b["death_S"])
     # Large posteriors load lazily by default.
-    monkeypatch.setattr(fitting, "LAZY_BYTES", 0)
+    monkeypatch.setattr(bundle, "LAZY_BYTES", 0)
     assert not Fit.load(fitted.path).posterior["death_beta"].variable._in_memory
 
 
