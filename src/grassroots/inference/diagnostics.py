@@ -20,6 +20,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
+# The one home of the convergence thresholds: reporting, validation and analysis import them.
 RHAT_MAX = 1.01
 ESS_MIN = 400
 EBFMI_MIN = 0.3

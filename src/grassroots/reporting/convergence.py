@@ -3,8 +3,8 @@ a "Fit and diagnostics" panel.
 
 Everything here takes plain numbers per model (max R-hat, min bulk and tail ESS, divergent
 transitions), so any fit object can feed it: ``Diagnostics.overview()`` of
-:mod:`grassroots.inference.diagnostics` already has these keys. Thresholds follow Vehtari et al.
-(2021), as in that module: R-hat <= 1.01, ESS >= 400, no divergence; a value *at* the threshold
+:mod:`grassroots.inference.diagnostics` already has these keys. The thresholds are that module's
+(Vehtari et al. 2021: R-hat <= 1.01, ESS >= 400, no divergence); a value *at* the threshold
 passes. A model whose ``method`` is not ``nuts`` (a variational approximation, which has no R-hat
 or ESS) is always flagged as approximate.
 """
@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 
 from grassroots.data.schema import Lang
-from grassroots.inference.diagnostics import approximation_note
+from grassroots.inference.diagnostics import ESS_MIN, RHAT_MAX, approximation_note
 from grassroots.reporting.labels import text
 
 __all__ = [
@@ -32,9 +32,6 @@ __all__ = [
     "failed_checks",
     "prior_dominance_note",
 ]
-
-RHAT_MAX = 1.01
-ESS_MIN = 400
 
 COLUMNS = ("max_rhat", "min_ess_bulk", "min_ess_tail", "divergences")
 # ``Diagnostics.overview()`` calls divergences ``n_divergent``; accept either spelling.
@@ -93,8 +90,9 @@ def diagnostics_frame(summary: DiagnosticsSummary) -> pd.DataFrame:
         # The canonical name first, then its aliases: a model may report either spelling.
         for source in (column, *(a for a, target in _ALIASES.items() if target == column)):
             if source in frame.columns:
-                found = pd.to_numeric(pd.Series(frame[source].to_numpy(), index=index),
-                                      errors="coerce")
+                found = pd.to_numeric(
+                    pd.Series(frame[source].to_numpy(), index=index), errors="coerce"
+                )
                 values = values.fillna(found)
         result[column] = values
     return result.astype(float)
@@ -181,9 +179,7 @@ def convergence_note(
     details = []
     for model in frame.index:
         items = [
-            words[check].format(
-                value=_format_value(check, frame.at[model, check], rhat_max)
-            )
+            words[check].format(value=_format_value(check, frame.at[model, check], rhat_max))
             for check in COLUMNS
             if failed.at[model, check]
         ]

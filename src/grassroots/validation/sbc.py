@@ -98,6 +98,7 @@ from grassroots._dask import dask_client
 from grassroots._fresh_process import call_in_fresh_process
 from grassroots._io import atomic_path, write_text_atomic
 from grassroots.data.simulate import DAYS_PER_MONTH, SimulationConfig, event_times, simulate
+from grassroots.inference.diagnostics import RHAT_MAX
 from grassroots.models import ModelSpec, build_model, prepare_inputs, spec_from_dict
 from grassroots.models.builder import ModelInputs
 from grassroots.models.design import design_matrix, late_design_matrix
@@ -1336,7 +1337,9 @@ def family_summary(result: FamilyResult) -> dict[str, Any]:
     if "max_rhat" in fits:
         summary |= {
             "max_rhat_max": round(float(fits["max_rhat"].max()), 3),
-            "share_fits_rhat_above_1.01": round(float((fits["max_rhat"] > 1.01).mean()), 3),
+            f"share_fits_rhat_above_{RHAT_MAX:g}": round(
+                float((fits["max_rhat"] > RHAT_MAX).mean()), 3
+            ),
         }
     if len(fits):
         summary |= {
