@@ -55,6 +55,8 @@ _DETAIL: Mapping[Lang, Mapping[str, str]] = {
         "min_ess_bulk": "min bulk ESS {value}",
         "min_ess_tail": "min tail ESS {value}",
         "divergences": "{value} divergent transition(s)",
+        "one_chain": "R-hat cannot be computed from one chain; run ≥ 2 chains",
+        "not_assessed": "R-hat or ESS is NaN for {value} element(s)",
         "model_sep": "; ",
         "item_sep": ", ",
         "model": "{model} ",
@@ -64,6 +66,8 @@ _DETAIL: Mapping[Lang, Mapping[str, str]] = {
         "min_ess_bulk": "最小 bulk ESS {value}",
         "min_ess_tail": "最小 tail ESS {value}",
         "divergences": "发散转移 {value} 次",
+        "one_chain": "单链无法计算 R-hat，须运行至少 2 条链",
+        "not_assessed": "{value} 个参数元素的 R-hat 或 ESS 无法计算",
         "model_sep": "；",
         "item_sep": "，",
         "model": "{model} ",
@@ -176,6 +180,7 @@ def convergence_note(
     frame = diagnostics_frame(summary)
     failed = failed_checks(frame, rhat_max=rhat_max, ess_min=ess_min)
     words = _DETAIL[lang]
+    rows = _rows(summary)
     details = []
     for model in frame.index:
         items = [
@@ -183,6 +188,7 @@ def convergence_note(
             for check in COLUMNS
             if failed.at[model, check]
         ]
+        items.extend(_unassessed_items(rows.get(model, {}), words))
         if items:
             details.append(words["model"].format(model=model) + words["item_sep"].join(items))
     flags = [
@@ -196,15 +202,33 @@ def convergence_note(
     return " ".join(flags)
 
 
-def _approximation_notes(summary: DiagnosticsSummary, lang: Lang) -> dict[str, str]:
-    """Per approximate model (``method`` not ``nuts``), its approximation note."""
+def _rows(summary: DiagnosticsSummary) -> dict[str, dict]:
+    """The summary as a plain dict per model, every key it reports kept."""
     if isinstance(summary, pd.DataFrame):
         frame = summary.set_index("model") if "model" in summary.columns else summary
-        rows = {str(model): row.to_dict() for model, row in frame.iterrows()}
-    else:
-        rows = {str(model): dict(values) for model, values in summary.items()}
+        return {str(model): row.to_dict() for model, row in frame.iterrows()}
+    return {str(model): dict(values) for model, values in summary.items()}
+
+
+def _unassessed_items(values: Mapping, words: Mapping[str, str]) -> list[str]:
+    """What a NUTS fit could not be judged on: a NaN R-hat or ESS is never a pass
+    (``n_chains`` and ``n_not_assessed`` of ``Diagnostics.overview()``; absent: not reported)."""
+    if values.get("method", "nuts") != "nuts":
+        return []
+    items = []
+    n_chains = values.get("n_chains")
+    if n_chains is not None and not pd.isna(n_chains) and int(n_chains) == 1:
+        items.append(words["one_chain"])
+    not_assessed = values.get("n_not_assessed")
+    if not_assessed is not None and not pd.isna(not_assessed) and int(not_assessed) > 0:
+        items.append(words["not_assessed"].format(value=int(not_assessed)))
+    return items
+
+
+def _approximation_notes(summary: DiagnosticsSummary, lang: Lang) -> dict[str, str]:
+    """Per approximate model (``method`` not ``nuts``), its approximation note."""
     notes = {}
-    for model, values in rows.items():
+    for model, values in _rows(summary).items():
         method = values.get("method")
         if not isinstance(method, str) or method == "nuts":
             continue
