@@ -21,7 +21,7 @@ from grassroots.inference import ApproximationWarning, ConvergenceWarning, Fit, 
 from grassroots.inference.approximate import ApproximationResult
 from grassroots.inference.fitting import bundle_name
 from grassroots.models import SpecError, spec_from_dict
-from grassroots.reporting.convergence import convergence_note
+from grassroots.reporting.convergence import convergence_note, summary_notes
 
 NOTE = "approximate (ADVI): not NUTS; validate before reporting"
 
@@ -164,7 +164,7 @@ def test_approximate_fit_is_never_presented_as_nuts(fake_approximation, small_fr
         fitted = fit(small_frame, tiny_spec, seed=2, method="advi", directory=tmp_path,
                      progress=False)  # fmt: skip
     table = fitted.summary()
-    assert NOTE in table.attrs["convergence_note"]
+    assert NOTE in summary_notes(table)["convergence_note"]
     assert table["r_hat"].isna().all() and table["ess_bulk"].isna().all()
     assert not fitted.diagnostics.converged
     assert fitted.diagnostics.problems()[0].startswith(NOTE)
@@ -183,7 +183,7 @@ def test_approximate_fit_is_never_presented_as_nuts(fake_approximation, small_fr
 def test_nuts_summary_note_is_unchanged(fake_sampler, small_frame, tiny_spec, tmp_path):
     with pytest.warns(ConvergenceWarning):
         fitted = fit(small_frame, tiny_spec, seed=2, directory=tmp_path, progress=False)
-    note = fitted.summary().attrs["convergence_note"]
+    note = summary_notes(fitted.summary())["convergence_note"]
     assert note == convergence_note({"tiny": fitted.diagnostics.overview()})
     assert "approximate" not in note
     assert fitted.diagnostics.method == "nuts" and fitted.method == "nuts"

@@ -14,6 +14,7 @@ from grassroots.inference.prior_dominance import (
     prior_dominance,
 )
 from grassroots.models import spec_from_dict
+from grassroots.reporting.convergence import summary_notes
 
 
 def _spec(draws: int = 400):
@@ -57,7 +58,7 @@ def test_summary_shows_ratio_and_note(prior_only_fit):
     assert betas["prior_sd_ratio"].notna().all()
     assert summary.loc[summary["parameter"] != "beta", "prior_sd_ratio"].isna().all()
     assert len(summary.attrs["prior_dominated"]) == 4
-    note = summary.attrs["prior_dominance_note"]
+    note = summary_notes(summary)["prior_dominance_note"]
     assert note.startswith("⚠ Prior dominates") and "readmission age, treated" in note
 
 
@@ -71,7 +72,7 @@ def test_data_that_dominate_raise_no_flag(prior_only_fit):
     assert (frame["ratio"] < PRIOR_DOMINANCE_THRESHOLD).all()
     summary = prior_only_fit.summary()
     assert summary.attrs["prior_dominated"] == []
-    assert summary.attrs["prior_dominance_note"] == ""
+    assert summary_notes(summary)["prior_dominance_note"] == ""
 
 
 def test_threshold_is_strict(prior_only_fit):

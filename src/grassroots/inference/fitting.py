@@ -261,17 +261,16 @@ class Fit:
             the interval bounds (``2.5%``, ``97.5%``), ``r_hat``, ``ess_bulk``, ``ess_tail``
             (NaN for an approximate fit), and for coefficients ``ratio`` (HR or OR), ``per``
             (``SD``, ``1 vs 0``, ``vs <reference>`` or ``product``) with ``ratio_median`` and
-            the ratio's interval. ``attrs["convergence_note"]`` is the note a table of these
-            estimates carries (:func:`grassroots.reporting.convergence.convergence_note`):
-            ``""`` for a converged NUTS fit, the failed checks otherwise, and "approximate
-            (ADVI): not NUTS; validate before reporting" for an approximate fit. Coefficients
-            also have ``prior_sd`` (their autoscaled prior's SD per unit of the term) and
-            ``prior_sd_ratio`` (posterior SD / prior SD); ``attrs["prior_dominated"]`` lists
-            those above :data:`~grassroots.inference.prior_dominance.PRIOR_DOMINANCE_THRESHOLD`
-            and ``attrs["prior_dominance_note"]`` is the note a table of them carries.
-        """
-        from grassroots.reporting.convergence import convergence_note, prior_dominance_note
+            the ratio's interval. Coefficients also have ``prior_sd`` (their autoscaled
+            prior's SD per unit of the term) and ``prior_sd_ratio`` (posterior SD / prior SD).
 
+            ``attrs`` hold what the table's notes are made of, as data: ``model`` (the spec's
+            name), ``diagnostics`` (:meth:`Diagnostics.overview`, with the ``converged``
+            verdict), ``prior_dominated`` (the labels of the coefficients above
+            :data:`~grassroots.inference.prior_dominance.PRIOR_DOMINANCE_THRESHOLD`) and
+            ``prior_dominated_terms`` (their terms). The note text is reporting's:
+            :func:`grassroots.reporting.convergence.summary_notes`.
+        """
         posterior = self.posterior
         names = [
             name
@@ -314,17 +313,14 @@ class Fit:
         table["ratio_median"] = np.where(is_beta, np.exp(median.reindex(table.index)), np.nan)
         table[f"ratio_{low_label}"] = np.where(is_beta, np.exp(table[low_label]), np.nan)
         table[f"ratio_{high_label}"] = np.where(is_beta, np.exp(table[high_label]), np.nan)
-        table.attrs["convergence_note"] = convergence_note(
-            {self.spec.name: self.diagnostics.overview()}
-        )
+        table.attrs["model"] = self.spec.name
+        table.attrs["diagnostics"] = self.diagnostics.overview()
         dominance = prior_dominance(self)
         table["prior_sd"] = dominance["prior_sd"].reindex(table.index)
         table["prior_sd_ratio"] = dominance["ratio"].reindex(table.index)
         dominated = dominance.index[dominance["dominated"]].tolist()
         table.attrs["prior_dominated"] = dominated
-        table.attrs["prior_dominance_note"] = prior_dominance_note(
-            {self.spec.name: [_term_of(label) or label for label in dominated]}
-        )
+        table.attrs["prior_dominated_terms"] = [_term_of(label) or label for label in dominated]
         return table
 
     def _row_order(self, table: pd.DataFrame) -> np.ndarray:
@@ -659,7 +655,7 @@ def fit(
     >>> fitted = fit(frame, "survival_m1", seed=1)          # doctest: +SKIP
     >>> fitted.summary()[["mean", "2.5%", "97.5%", "ratio_median"]]  # doctest: +SKIP
     >>> rough = fit(frame, "structural", seed=1, method="advi")  # doctest: +SKIP
-    >>> rough.summary().attrs["convergence_note"]                 # doctest: +SKIP
+    >>> summary_notes(rough.summary())["convergence_note"]     # doctest: +SKIP
     '⚠ structural: approximate (ADVI): not NUTS; validate before reporting.'
     """
     spec = load_spec(spec).with_sampler(

@@ -31,6 +31,7 @@ __all__ = [
     "diagnostics_frame",
     "failed_checks",
     "prior_dominance_note",
+    "summary_notes",
 ]
 
 COLUMNS = ("max_rhat", "min_ess_bulk", "min_ess_tail", "divergences")
@@ -342,3 +343,33 @@ def prior_dominance_note(
         threshold=PRIOR_DOMINANCE_THRESHOLD if threshold is None else threshold,
         details=words["model_sep"].join(details),
     )
+
+
+def summary_notes(table: pd.DataFrame, lang: Lang = "en") -> dict[str, str]:
+    """The notes a table of :meth:`grassroots.inference.Fit.summary` carries, from its attrs.
+
+    Returns
+    -------
+    dict
+        ``convergence_note`` (:func:`convergence_note` of the fit's diagnostics: ``""`` for a
+        converged NUTS fit) and ``prior_dominance_note`` (:func:`prior_dominance_note` of its
+        prior-dominated terms: ``""`` for none).
+
+    Raises
+    ------
+    KeyError
+        When ``table`` is not a summary of a fit (its attrs lack ``model``).
+    """
+    attrs = table.attrs
+    if "model" not in attrs:
+        raise KeyError(
+            "summary_notes needs the table of Fit.summary() (its attrs name the model, its "
+            f"diagnostics and prior-dominated terms); got a table with attrs {sorted(attrs)}"
+        )
+    model = str(attrs["model"])
+    return {
+        "convergence_note": convergence_note({model: attrs["diagnostics"]}, lang),
+        "prior_dominance_note": prior_dominance_note(
+            {model: list(attrs.get("prior_dominated_terms", []))}, lang
+        ),
+    }
