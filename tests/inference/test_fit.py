@@ -8,7 +8,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from grassroots.inference import DataMismatchError, Fit, fit, frame_hash
+from grassroots.data.identity import data_hash
+from grassroots.inference import DataMismatchError, Fit, fit
 from grassroots.inference.fitting import BundleError
 from grassroots.models import spec_from_dict
 
@@ -61,7 +62,7 @@ def test_fit_returns_a_bundle(fitted, small_frame, tmp_path):
     assert isinstance(fitted, Fit)
     assert fitted.path is not None and fitted.path.parent == tmp_path
     assert fitted.path.name.startswith("hospital_joint-seed4-")
-    assert fitted.data_hash == frame_hash(small_frame)
+    assert fitted.data_hash == data_hash(small_frame)
     assert fitted.counts == {
         "rows": 120,
         "death_observed": 120,

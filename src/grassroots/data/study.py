@@ -24,7 +24,6 @@ How the tables are arranged, whatever the input:
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import os
 import warnings
 from collections.abc import Iterable
@@ -36,6 +35,7 @@ import pandas as pd
 
 from grassroots._paths import bundled_data_dir
 from grassroots.data import schema
+from grassroots.data.identity import CANONICAL_ORDER, data_hash
 from grassroots.data.mapping import Mapping, load_mapping
 from grassroots.data.readers import SUPPORTED_SUFFIXES, read_table
 from grassroots.data.validation import (
@@ -178,53 +178,20 @@ class Study:
                 suffixes=("", SUFFIX[table]),
                 validate="many_to_one",
             )
-        canonical = [c for c in _CANONICAL_ORDER if c in frame.columns]
+        canonical = [c for c in CANONICAL_ORDER if c in frame.columns]
         own = [c for c in frame.columns if c not in set(canonical)]
         return frame[canonical + own].reset_index(drop=True)
 
     def data_hash(self) -> str:
-        """SHA-256 of a canonical serialisation of :meth:`flat`.
-
-        Stable across runs, machines and input formats: codebook columns in codebook order,
-        then the user's own columns sorted by name; numbers as little-endian float64 (so 3 and
-        3.0 agree), dates as nanoseconds, text as UTF-8. Row order counts.
-        """
-        frame = self.flat()
-        canonical = [c for c in _CANONICAL_ORDER if c in frame.columns]
-        own = sorted(c for c in frame.columns if c not in set(canonical))
-        digest = hashlib.sha256()
-        digest.update(f"grassroots-study-v1\x1e{len(frame)}\x1e".encode())
-        for column in canonical + own:
-            digest.update(str(column).encode("utf-8") + b"\x1d")
-            digest.update(_serialise(frame[column]))
-        return digest.hexdigest()
+        """SHA-256 of a canonical serialisation of :meth:`flat`
+        (:func:`grassroots.data.identity.data_hash`): stable across runs, machines and input
+        formats. Row order counts."""
+        return data_hash(self)
 
     def __repr__(self) -> str:
         counts = ", ".join(f"{k}={v}" for k, v in self.n.items())
         dropped = f", dropped_rows={self.dropped_rows}" if self.dropped_rows else ""
         return f"Study(levels={self.levels}, {counts}{dropped})"
-
-
-_CANONICAL_ORDER = ["project_id", "township_id", "county_id"] + [
-    c for c in schema.canonical_columns() if c not in ID_COLUMN.values()
-]
-
-
-def _serialise(column: pd.Series) -> bytes:
-    if isinstance(column.dtype, pd.CategoricalDtype) or not (
-        pd.api.types.is_numeric_dtype(column.dtype)
-        or pd.api.types.is_datetime64_any_dtype(column.dtype)
-    ):
-        missing = column.isna().to_numpy()
-        text = column.astype(object).astype(str).to_numpy()
-        text[missing] = "\x1b"  # a missing cell, distinct from any text in a data file
-        return b"T" + "\x1f".join(text).encode("utf-8") + b"\x1e"
-    if pd.api.types.is_datetime64_any_dtype(column.dtype):
-        values = column.astype("datetime64[ns]").to_numpy().view("int64")
-        return b"D" + values.astype("<i8").tobytes()
-    values = column.astype("float64").to_numpy(na_value=np.nan) + 0.0  # -0.0 -> 0.0
-    values[np.isnan(values)] = np.nan  # one NaN bit pattern
-    return b"N" + values.astype("<f8").tobytes()
 
 
 # ----------------------------------------------------------------------------------------------
@@ -687,9 +654,7 @@ def _fill_survey_date(item: _Input, survey_date) -> None:
     item.frame = frame
 
 
-def _required_columns(
-    plan: _Plan, columns: dict[str, str]
-) -> dict[TableName, dict[str, str]]:
+def _required_columns(plan: _Plan, columns: dict[str, str]) -> dict[TableName, dict[str, str]]:
     """Per file: required column -> why it is required."""
     required: dict[TableName, dict[str, str]] = {t: {} for t in plan.present}
     for table in plan.present:
@@ -937,7 +902,7 @@ def _assemble(
         frame = frames[table]
         outer = [t for t in plan.declared if TABLES.index(t) < TABLES.index(table)]
         first = [ID_COLUMN[table]] + ([ID_COLUMN[outer[-1]]] if outer else [])
-        canonical = [c for c in _CANONICAL_ORDER if c in frame.columns and c not in first]
+        canonical = [c for c in CANONICAL_ORDER if c in frame.columns and c not in first]
         own = [c for c in frame.columns if c not in set(first) | set(canonical)]
         result[table] = frame[first + canonical + own].reset_index(drop=True)
     return result

@@ -9,8 +9,6 @@ seed and method are unchanged. How a bundle is laid out, checked and read is
 from __future__ import annotations
 
 import contextlib
-import hashlib
-import json
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -22,6 +20,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
+from grassroots.data import identity
 from grassroots.inference.approximate import approximate
 from grassroots.inference.bundle import (
     BUNDLE_FORMAT,
@@ -95,19 +94,20 @@ class StudyLike(Protocol):
 
 
 def frame_hash(frame: pd.DataFrame) -> str:
-    """SHA-256 of a DataFrame's values, column names and dtypes (row order counts)."""
-    digest = hashlib.sha256()
-    digest.update(
-        json.dumps([list(map(str, frame.columns)), list(map(str, frame.dtypes))]).encode()
+    """Deprecated: :func:`grassroots.data.identity.data_hash`, the one data hash."""
+    warnings.warn(
+        "grassroots.inference.frame_hash is deprecated and will be removed in the next "
+        "release; use grassroots.data.identity.data_hash",
+        DeprecationWarning,
+        stacklevel=2,
     )
-    digest.update(pd.util.hash_pandas_object(frame, index=False).to_numpy().tobytes())
-    return digest.hexdigest()
+    return identity.data_hash(frame)
 
 
 def resolve_data(data: pd.DataFrame | StudyLike) -> tuple[pd.DataFrame, str]:
     """The flat table and the data hash of a DataFrame or a study object."""
     if isinstance(data, pd.DataFrame):
-        return data, frame_hash(data)
+        return data, identity.data_hash(data)
     if hasattr(data, "flat") and hasattr(data, "data_hash"):
         return data.flat(), str(data.data_hash())
     raise TypeError(
