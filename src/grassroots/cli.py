@@ -482,7 +482,7 @@ def fit(
             warnings.simplefilter("ignore", PriorDominanceWarning)
             fitted = run_fit(study, model_spec, seed=seed, chains=chains, draws=draws, tune=tune,
                              method=None if method is None else method.value,
-                             reuse=not refit, directory=fitted_dir)
+                             reuse=not refit, fitted_dir=fitted_dir)
     except OutputFolderError as error:
         _fail(f"grassroots fit: {error}")
     except (PreflightError, ModelDataError) as error:

@@ -35,7 +35,7 @@ def _spec(draws: int = 400):
 def prior_only_fit(fake_sampler, small_frame, tmp_path):
     """The fake sampler returns prior draws: every coefficient's prior dominates (ratio ~1)."""
     with pytest.warns(PriorDominanceWarning, match=r"readmission: the prior dominates 4") as seen:
-        fitted = fit(small_frame, _spec(), seed=3, directory=tmp_path, progress=False)
+        fitted = fit(small_frame, _spec(), seed=3, fitted_dir=tmp_path, progress=False)
     assert "treated" in str(seen[0].message) and "sex[m]" in str(seen[0].message)
     return fitted
 
@@ -106,4 +106,4 @@ def test_no_warning_when_the_data_decide(fake_sampler, small_frame, tmp_path, mo
     monkeypatch.setattr(fitting, "sample", narrowed)
     with warnings.catch_warnings():
         warnings.simplefilter("error", PriorDominanceWarning)
-        fit(small_frame, _spec(), seed=4, directory=tmp_path, progress=False)
+        fit(small_frame, _spec(), seed=4, fitted_dir=tmp_path, progress=False)

@@ -32,7 +32,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import platform
 import shutil
 from dataclasses import dataclass
@@ -182,26 +181,6 @@ def verify_bundle(path: str | Path) -> dict[str, str]:
             f"trace.zarr/, which the fit did not write); {remedy}"
         )
     return files
-
-
-#: The environment variable that moves the default folder of fit bundles (:func:`fitted_dir`).
-FITTED_DIR_VARIABLE = "GRASSROOTS_FITTED_DIR"
-
-
-def fitted_dir() -> Path:
-    """The default folder of fit bundles: ``$GRASSROOTS_FITTED_DIR`` when set, else
-    ``models/fitted/`` of the current folder.
-
-    The current folder is the user's project (``grassroots fit`` run there, or a script or
-    notebook started there), never the installed package or its checkout. ``fit(directory=...)``
-    and ``grassroots fit --fitted-dir`` choose the folder for one call.
-    """
-    configured = os.environ.get(FITTED_DIR_VARIABLE, "").strip()
-    return (
-        Path(configured).expanduser().absolute()
-        if configured
-        else (Path.cwd() / "models" / "fitted")
-    )
 
 
 def bundle_name(spec: ModelSpec, data_hash: str, seed: int) -> str:

@@ -20,13 +20,14 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
+from grassroots import _paths
+from grassroots._paths import FITTED_DIR_VARIABLE, fitted_dir
 from grassroots.data import identity
 from grassroots.inference.approximate import approximate
 from grassroots.inference.bundle import (
     BUNDLE_FORMAT,
     CHUNK_BYTES,
     DRAW_PACKAGES,
-    FITTED_DIR_VARIABLE,
     LAZY_BYTES,
     LOO_FILE,
     MANIFEST_FILE,
@@ -35,7 +36,6 @@ from grassroots.inference.bundle import (
     DataMismatchError,
     bundle_name,
     file_sha256,
-    fitted_dir,
     package_versions,
     read_bundle,
     read_metadata,
@@ -58,7 +58,8 @@ from grassroots.models.design import Scaling
 from grassroots.models.spec import ModelSpec, load_spec, spec_from_dict
 
 __all__ = [
-    # Bundle storage, re-exported from grassroots.inference.bundle for existing callers.
+    # Bundle storage (grassroots.inference.bundle) and the fitted folder (grassroots._paths),
+    # re-exported for existing callers.
     "BUNDLE_FORMAT",
     "CHUNK_BYTES",
     "FITTED_DIR_VARIABLE",
@@ -449,7 +450,7 @@ class Fit:
         target = (
             Path(path)
             if path is not None
-            else fitted_dir() / bundle_name(self.spec, self.data_hash, self.seed)
+            else _paths.fitted_dir() / bundle_name(self.spec, self.data_hash, self.seed)
         )
         write_bundle(target, self.trace, self.metadata())
         self.path = target
@@ -577,8 +578,9 @@ def fit(
     progress: bool = True,
     save: bool = True,
     reuse: bool = True,
-    directory: str | Path | None = None,
+    fitted_dir: str | Path | None = None,
     log_likelihood: bool = False,
+    directory: str | Path | None = None,
 ) -> Fit:
     """Fit a model spec to data, or reuse the saved fit of the same spec, data and seed.
 
@@ -610,17 +612,21 @@ def fit(
     progress : bool
         Show the sampler's progress.
     save : bool
-        Save the bundle (under ``directory``, default ``models/fitted/``).
+        Save the bundle (under ``fitted_dir``).
     reuse : bool
         Return the saved bundle when one with the same spec, data hash and seed exists, passes
         its checksums, and records the same spec hash, seed, method, sampler settings and
         package versions (grassroots, PyMC, nutpie, ...). A damaged bundle is moved aside to
         ``.refused-<name>-<time>`` and refitted, one recorded otherwise is refitted; either
         way with a :class:`BundleWarning` saying why.
-    directory : str or Path, optional
-        Folder of bundles.
+    fitted_dir : str or Path, optional
+        Folder of bundles (default: :func:`grassroots._paths.fitted_dir`,
+        ``$GRASSROOTS_FITTED_DIR`` or ``models/fitted/`` of the current folder).
     log_likelihood : bool
         Also store the pointwise log-likelihood (for LOO); costs memory (draws x rows).
+    directory : str or Path, optional
+        Deprecated name of ``fitted_dir`` (a ``DeprecationWarning``; removed in the next
+        release).
 
     Returns
     -------
@@ -635,7 +641,7 @@ def fit(
         as predictor, a survival outcome without events, a grouping level with one group):
         :func:`grassroots.inference.preflight.check_data`.
     OutputFolderError
-        Before sampling, when ``directory`` is not a writable folder or its disk lacks room
+        Before sampling, when ``fitted_dir`` is not a writable folder or its disk lacks room
         for the bundle (``save=True`` only).
     ApproximationError
         When the variational optimisation produced a NaN.
@@ -666,9 +672,19 @@ def fit(
         backend=backend,
         method=method,
     )
+    if directory is not None:
+        if fitted_dir is not None:
+            raise TypeError("fit() takes fitted_dir= or its old name directory=, not both")
+        warnings.warn(
+            "fit(directory=...) is deprecated and will be removed in the next release; use "
+            "fit(fitted_dir=...)",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        fitted_dir = directory
     frame, data_hash = resolve_data(data)
-    directory = Path(directory) if directory is not None else fitted_dir()
-    target = directory / bundle_name(spec, data_hash, seed)
+    folder = _paths.fitted_dir(fitted_dir)
+    target = folder / bundle_name(spec, data_hash, seed)
     reused = _reusable(target, spec, data_hash, seed) if reuse else None
     if reused is not None:
         if reused.diagnostics.approximate:
@@ -679,7 +695,7 @@ def fit(
     built = build_model(spec, frame)
     if save:
         check_output_folder(
-            directory,
+            folder,
             bundle_bytes(built.model, spec.sampler.draw_shape, log_likelihood=log_likelihood),
         )
     if spec.sampler.approximate:
