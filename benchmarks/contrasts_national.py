@@ -122,9 +122,9 @@ def build_bundle(seed: int, chains: int, draws: int, folder: Path) -> dict[str, 
     import pandas as pd
     import xarray as xr
 
+    from grassroots.data.identity import data_hash
     from grassroots.data.simulate import national_config, simulate
     from grassroots.inference import Diagnostics, Fit
-    from grassroots.inference.fitting import frame_hash
     from grassroots.models import load_spec, prepare_inputs
 
     study = simulate(seed, national_config())
@@ -157,7 +157,7 @@ def build_bundle(seed: int, chains: int, draws: int, folder: Path) -> dict[str, 
         trace=xr.DataTree.from_dict({"posterior": posterior}),
         scaling=inputs.scaling,
         composite=inputs.groups.composite,
-        data_hash=frame_hash(frame),
+        data_hash=data_hash(frame),
         seed=seed,
         diagnostics=diagnostics,
         model_coords=coords,

@@ -144,7 +144,7 @@ def timed_fit(study: Study, spec, method: str, args: argparse.Namespace) -> tupl
     with warnings.catch_warnings():
         # The report states every fit's diagnostics; the approximations' warning is its subject.
         warnings.simplefilter("ignore", ConvergenceWarning)
-        fitted = fit(study, spec, seed=args.seed, method=method, directory=args.fitted_dir,
+        fitted = fit(study, spec, seed=args.seed, method=method, fitted_dir=args.fitted_dir,
                      progress=args.progress)  # fmt: skip
     seconds = time.perf_counter() - started
     record = {

@@ -358,8 +358,10 @@ def _check_output_folder(command: str, folder: Path, **message: str) -> None:
 def _summary_text(fitted) -> str:
     import pandas as pd
 
+    from grassroots.reporting.convergence import summary_notes
+
     table = fitted.summary()
-    dominance = table.attrs.get("prior_dominance_note") or ""
+    dominance = summary_notes(table)["prior_dominance_note"]
     body_end = f"\n\n{dominance}" if dominance else ""
     columns = [c for c in table.columns if c not in ("outcome", "parameter", "term")]
     shown = table[columns].round(3)
@@ -480,7 +482,7 @@ def fit(
             warnings.simplefilter("ignore", PriorDominanceWarning)
             fitted = run_fit(study, model_spec, seed=seed, chains=chains, draws=draws, tune=tune,
                              method=None if method is None else method.value,
-                             reuse=not refit, directory=fitted_dir)
+                             reuse=not refit, fitted_dir=fitted_dir)
     except OutputFolderError as error:
         _fail(f"grassroots fit: {error}")
     except (PreflightError, ModelDataError) as error:

@@ -134,7 +134,7 @@ def _fit_all(study: Any, settings: ReproduceSettings, echo: Callable[[str], None
         fit_many(study, [FitJob(spec, settings.seed, _keeps_log_likelihood(spec))
                          for spec in specs],
                  chains=settings.chains, draws=settings.draws, tune=settings.tune,
-                 directory=settings.fitted_dir, workers=settings.workers,
+                 fitted_dir=settings.fitted_dir, workers=settings.workers,
                  scheduler=settings.scheduler, echo=echo)  # fmt: skip
     for number, spec in enumerate(specs, start=1):
         started = time.perf_counter()
@@ -143,7 +143,7 @@ def _fit_all(study: Any, settings: ReproduceSettings, echo: Callable[[str], None
             warnings.simplefilter("ignore", ConvergenceWarning)
             fitted = fit(
                 study, spec, seed=settings.seed, chains=settings.chains, draws=settings.draws,
-                tune=settings.tune, directory=settings.fitted_dir, progress=False,
+                tune=settings.tune, fitted_dir=settings.fitted_dir, progress=False,
                 log_likelihood=_keeps_log_likelihood(spec),
             )
         verdict = "converged" if fitted.diagnostics.converged else "NOT converged"

@@ -21,7 +21,7 @@ from grassroots.inference import ApproximationWarning, ConvergenceWarning, Fit, 
 from grassroots.inference.approximate import ApproximationResult
 from grassroots.inference.fitting import bundle_name
 from grassroots.models import SpecError, spec_from_dict
-from grassroots.reporting.convergence import convergence_note
+from grassroots.reporting.convergence import convergence_note, summary_notes
 
 NOTE = "approximate (ADVI): not NUTS; validate before reporting"
 
@@ -79,7 +79,7 @@ def real_advi(tmp_path_factory, small_frame):
         with pytest.warns(ApproximationWarning):
             fits.append(
                 fit(small_frame, spec, seed=3, method="advi", progress=False,
-                    directory=tmp_path_factory.mktemp(folder))
+                    fitted_dir=tmp_path_factory.mktemp(folder))
             )  # fmt: skip
     return fits
 
@@ -130,7 +130,7 @@ def test_bundle_round_trip(real_advi, small_frame):
     # Reused, not refitted: and still announced as approximate.
     with pytest.warns(ApproximationWarning, match="not NUTS"):
         again = fit(small_frame, fitted.spec, seed=3, progress=False,
-                    directory=fitted.path.parent)  # fmt: skip
+                    fitted_dir=fitted.path.parent)  # fmt: skip
     assert again.path == fitted.path
 
 
@@ -144,12 +144,12 @@ def test_method_is_in_the_bundle_key(fake_sampler, fake_approximation, small_fra
     assert names["advi"].startswith("tiny-advi-seed1-")
     assert names["fullrank_advi"].startswith("tiny-fullrank_advi-seed1-")
     with pytest.warns(ConvergenceWarning):  # prior draws as NUTS draws, and the approximations
-        nuts = fit(small_frame, tiny_spec, seed=1, directory=tmp_path, progress=False)
-        advi = fit(small_frame, tiny_spec, seed=1, method="advi", directory=tmp_path,
+        nuts = fit(small_frame, tiny_spec, seed=1, fitted_dir=tmp_path, progress=False)
+        advi = fit(small_frame, tiny_spec, seed=1, method="advi", fitted_dir=tmp_path,
                    progress=False)  # fmt: skip
         fullrank = fit(small_frame, tiny_spec, seed=1, method="fullrank_advi",
-                       directory=tmp_path, progress=False)  # fmt: skip
-        reused = [fit(small_frame, tiny_spec, seed=1, method=m, directory=tmp_path,
+                       fitted_dir=tmp_path, progress=False)  # fmt: skip
+        reused = [fit(small_frame, tiny_spec, seed=1, method=m, fitted_dir=tmp_path,
                       progress=False) for m in ("nuts", "advi", "fullrank_advi")]  # fmt: skip
     assert len({nuts.path, advi.path, fullrank.path}) == 3
     assert [f.path for f in reused] == [nuts.path, advi.path, fullrank.path]
@@ -161,10 +161,10 @@ def test_method_is_in_the_bundle_key(fake_sampler, fake_approximation, small_fra
 def test_approximate_fit_is_never_presented_as_nuts(fake_approximation, small_frame, tiny_spec,
                                                     tmp_path):  # fmt: skip
     with pytest.warns(ApproximationWarning, match="R-hat and ESS do not apply"):
-        fitted = fit(small_frame, tiny_spec, seed=2, method="advi", directory=tmp_path,
+        fitted = fit(small_frame, tiny_spec, seed=2, method="advi", fitted_dir=tmp_path,
                      progress=False)  # fmt: skip
     table = fitted.summary()
-    assert NOTE in table.attrs["convergence_note"]
+    assert NOTE in summary_notes(table)["convergence_note"]
     assert table["r_hat"].isna().all() and table["ess_bulk"].isna().all()
     assert not fitted.diagnostics.converged
     assert fitted.diagnostics.problems()[0].startswith(NOTE)
@@ -182,8 +182,8 @@ def test_approximate_fit_is_never_presented_as_nuts(fake_approximation, small_fr
 
 def test_nuts_summary_note_is_unchanged(fake_sampler, small_frame, tiny_spec, tmp_path):
     with pytest.warns(ConvergenceWarning):
-        fitted = fit(small_frame, tiny_spec, seed=2, directory=tmp_path, progress=False)
-    note = fitted.summary().attrs["convergence_note"]
+        fitted = fit(small_frame, tiny_spec, seed=2, fitted_dir=tmp_path, progress=False)
+    note = summary_notes(fitted.summary())["convergence_note"]
     assert note == convergence_note({"tiny": fitted.diagnostics.overview()})
     assert "approximate" not in note
     assert fitted.diagnostics.method == "nuts" and fitted.method == "nuts"
@@ -192,7 +192,7 @@ def test_nuts_summary_note_is_unchanged(fake_sampler, small_frame, tiny_spec, tm
 def test_an_unknown_method_is_refused_clearly(small_frame, tiny_spec, tmp_path):
     with pytest.raises(SpecError, match=r"'method' must be one of \('nuts', 'advi', "
                        r"'fullrank_advi'\).*not 'pathfinder'"):  # fmt: skip
-        fit(small_frame, tiny_spec, seed=1, method="pathfinder", directory=tmp_path)
+        fit(small_frame, tiny_spec, seed=1, method="pathfinder", fitted_dir=tmp_path)
     with pytest.raises(SpecError, match="'tolerance' must be a positive number"):
         tiny_spec.with_sampler(tolerance=0)
     assert list(tmp_path.iterdir()) == []

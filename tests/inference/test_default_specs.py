@@ -27,7 +27,7 @@ def study():
 def test_default_spec_converges(study, name, tmp_path):
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", ConvergenceWarning)
-        fitted = fit(study, name, seed=SEED, directory=tmp_path, progress=False)
+        fitted = fit(study, name, seed=SEED, fitted_dir=tmp_path, progress=False)
     overview = fitted.diagnostics.overview()
     print(
         f"\n{name}: compile {fitted.timings['compile_seconds']:.1f} s, sampling "

@@ -80,3 +80,36 @@ def test_pymc_stat_names_and_missing_stats():
     assert compute_diagnostics(trace(posterior, stats)).treedepth_hits == 1
     bare = compute_diagnostics(trace(posterior))
     assert bare.n_divergent == 0 and bare.ebfmi == ()
+
+
+def test_one_chain_is_not_converged():
+    # Split R-hat compares chains: with one, it is NaN, and a NaN must not pass the check.
+    rng = np.random.default_rng(3)
+    one_chain = trace(
+        {"mu": (("chain", "draw"), rng.normal(size=(1, 2000)))},
+        good_stats(rng, chains=1, draws=2000),
+        chains=1,
+        draws=2000,
+    )
+    diagnostics = compute_diagnostics(one_chain)
+    assert np.isnan(diagnostics.table.loc["mu", "r_hat"])
+    assert not diagnostics.converged
+    assert not diagnostics.overview()["converged"]
+    assert "R-hat cannot be computed from one chain; run >= 2 chains" in diagnostics.problems()
+    with pytest.warns(ConvergenceWarning, match="one chain; run >= 2 chains"):
+        diagnostics.warn("m")
+    assert not Diagnostics.from_dict(diagnostics.to_dict()).converged
+
+
+def test_nan_rhat_or_ess_of_a_varying_element_is_not_converged():
+    rng = np.random.default_rng(4)
+    mu = rng.normal(size=(4, 500))
+    mu[2, 10] = np.nan  # a NaN draw: R-hat and ESS are NaN, yet the element is not constant
+    posterior = {
+        "mu": (("chain", "draw"), mu),
+        "corr": (("chain", "draw", "k", "k2"), np.broadcast_to(np.eye(2), (4, 500, 2, 2))),
+    }
+    diagnostics = compute_diagnostics(trace(posterior, good_stats(rng)))
+    assert not diagnostics.converged
+    assert list(diagnostics.not_assessed()) == ["mu"]  # the constant diagonal is not flagged
+    assert "R-hat or ESS is NaN for 1 varying element(s)" in " ".join(diagnostics.problems())

@@ -8,7 +8,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from grassroots.inference import DataMismatchError, Fit, fit, frame_hash
+from grassroots.data.identity import data_hash
+from grassroots.inference import DataMismatchError, Fit, fit
 from grassroots.inference.fitting import BundleError
 from grassroots.models import spec_from_dict
 
@@ -54,14 +55,14 @@ class FakeStudy:
 
 @pytest.fixture
 def fitted(fake_sampler, small_frame, tmp_path):
-    return fit(small_frame, spec_from_dict(SPEC), seed=4, directory=tmp_path, progress=False)
+    return fit(small_frame, spec_from_dict(SPEC), seed=4, fitted_dir=tmp_path, progress=False)
 
 
 def test_fit_returns_a_bundle(fitted, small_frame, tmp_path):
     assert isinstance(fitted, Fit)
     assert fitted.path is not None and fitted.path.parent == tmp_path
     assert fitted.path.name.startswith("hospital_joint-seed4-")
-    assert fitted.data_hash == frame_hash(small_frame)
+    assert fitted.data_hash == data_hash(small_frame)
     assert fitted.counts == {
         "rows": 120,
         "death_observed": 120,
@@ -137,7 +138,7 @@ def test_save_load_round_trip(fitted, small_frame):
 
 
 def test_bundle_chunks_split_draws_and_lazy_load_reads_the_same(fitted, small_frame, monkeypatch):
-    import grassroots.inference.fitting as fitting
+    import grassroots.inference.bundle as bundle
 
     stored = json.loads(
         (fitted.path / "trace.zarr" / "posterior" / "death_beta" / "zarr.json").read_text()
@@ -153,7 +154,7 @@ def test_bundle_chunks_split_draws_and_lazy_load_reads_the_same(fitted, small_fr
     b = eager.predict(small_frame.head(5), times=[5, 50], average=True)
     np.testing.assert_array_equal(a["death_S"], b["death_S"])
     # Large posteriors load lazily by default.
-    monkeypatch.setattr(fitting, "LAZY_BYTES", 0)
+    monkeypatch.setattr(bundle, "LAZY_BYTES", 0)
     assert not Fit.load(fitted.path).posterior["death_beta"].variable._in_memory
 
 
@@ -169,18 +170,42 @@ def test_load_refuses_other_data(fitted, small_frame):
 
 def test_fit_reuses_a_matching_bundle(fake_sampler, small_frame, tmp_path):
     spec = spec_from_dict(SPEC)
-    first = fit(small_frame, spec, seed=4, directory=tmp_path, progress=False)
-    second = fit(small_frame, spec, seed=4, directory=tmp_path, progress=False)
+    first = fit(small_frame, spec, seed=4, fitted_dir=tmp_path, progress=False)
+    second = fit(small_frame, spec, seed=4, fitted_dir=tmp_path, progress=False)
     assert fake_sampler == [4]  # sampled once, then reused
     np.testing.assert_array_equal(
         first.posterior["score_cutpoints"], second.posterior["score_cutpoints"]
     )
-    fit(small_frame, spec, seed=5, directory=tmp_path, progress=False)
-    fit(small_frame, spec, seed=4, draws=20, directory=tmp_path, progress=False)
-    fit(small_frame.iloc[:-1], spec, seed=4, directory=tmp_path, progress=False)
-    fit(small_frame, spec, seed=4, directory=tmp_path, progress=False, reuse=False)
+    fit(small_frame, spec, seed=5, fitted_dir=tmp_path, progress=False)
+    fit(small_frame, spec, seed=4, draws=20, fitted_dir=tmp_path, progress=False)
+    fit(small_frame.iloc[:-1], spec, seed=4, fitted_dir=tmp_path, progress=False)
+    fit(small_frame, spec, seed=4, fitted_dir=tmp_path, progress=False, reuse=False)
     assert fake_sampler == [4, 5, 4, 4, 4]
     assert len(list(tmp_path.iterdir())) == 4
+
+
+def test_old_directory_keyword_still_works_with_a_deprecation_warning(
+    fake_sampler, small_frame, tmp_path
+):
+    spec = spec_from_dict(SPEC)
+    with pytest.warns(
+        DeprecationWarning, match=r"fit\(directory=\.\.\.\) is deprecated.*fitted_dir"
+    ):
+        old = fit(small_frame, spec, seed=4, directory=tmp_path / "old", progress=False)
+    assert old.path.parent == tmp_path / "old"
+    with pytest.raises(TypeError, match="fitted_dir= or its old name directory=, not both"):
+        fit(small_frame, spec, seed=4, fitted_dir=tmp_path, directory=tmp_path, progress=False)
+
+
+def test_the_fitted_folder_is_chosen_once(monkeypatch, tmp_path):
+    from grassroots._paths import fitted_dir
+
+    monkeypatch.delenv("GRASSROOTS_FITTED_DIR", raising=False)
+    monkeypatch.chdir(tmp_path)
+    assert fitted_dir() == tmp_path / "models" / "fitted"
+    monkeypatch.setenv("GRASSROOTS_FITTED_DIR", str(tmp_path / "env"))
+    assert fitted_dir() == tmp_path / "env"
+    assert fitted_dir(tmp_path / "chosen") == tmp_path / "chosen"
 
 
 def test_study_objects_are_accepted(fake_sampler, small_frame, tmp_path):
@@ -191,17 +216,17 @@ def test_study_objects_are_accepted(fake_sampler, small_frame, tmp_path):
             "spec_family": "logistic",
         }
     )
-    fitted = fit(FakeStudy(small_frame), spec, seed=1, directory=tmp_path, progress=False)
+    fitted = fit(FakeStudy(small_frame), spec, seed=1, fitted_dir=tmp_path, progress=False)
     assert fitted.data_hash == "study-hash-1"
     assert fitted.spec.family == "logistic"
     Fit.load(fitted.path, FakeStudy(small_frame))
     with pytest.raises(TypeError, match="must be a pandas DataFrame or an object with .flat"):
-        fit([1, 2], spec, seed=1, directory=tmp_path)
+        fit([1, 2], spec, seed=1, fitted_dir=tmp_path)
 
 
 def test_no_save(fake_sampler, small_frame, tmp_path):
     fitted = fit(
-        small_frame, spec_from_dict(SPEC), seed=2, directory=tmp_path, save=False, progress=False
+        small_frame, spec_from_dict(SPEC), seed=2, fitted_dir=tmp_path, save=False, progress=False
     )
     assert fitted.path is None and not list(tmp_path.iterdir())
     saved = fitted.save(tmp_path / "here")
@@ -213,7 +238,7 @@ def test_loo_estimates_are_kept_in_the_bundle(fake_sampler, small_frame, tmp_pat
 
     spec = spec_from_dict(SPEC)
     outcome = spec.outcomes[0].name
-    first = fit(small_frame, spec, seed=4, directory=tmp_path, progress=False,
+    first = fit(small_frame, spec, seed=4, fitted_dir=tmp_path, progress=False,
                 log_likelihood=True)  # fmt: skip
     direct = azs.loo(first.trace, var_name=outcome)
     estimates = first.loo_estimates(outcome)
@@ -229,7 +254,7 @@ def test_loo_estimates_are_kept_in_the_bundle(fake_sampler, small_frame, tmp_pat
         raise AssertionError("PSIS-LOO recomputed although the bundle holds it")
 
     monkeypatch.setattr(azs, "loo", no_recompute)
-    again = fit(small_frame, spec, seed=4, directory=tmp_path, progress=False,
+    again = fit(small_frame, spec, seed=4, fitted_dir=tmp_path, progress=False,
                 log_likelihood=True)  # fmt: skip
     np.testing.assert_equal(again.loo_estimates(outcome), estimates)
     assert fake_sampler == [4]
@@ -237,7 +262,7 @@ def test_loo_estimates_are_kept_in_the_bundle(fake_sampler, small_frame, tmp_pat
 
 def test_loo_estimates_without_a_stored_log_likelihood(fake_sampler, small_frame, tmp_path):
     spec = spec_from_dict(SPEC)
-    fitted = fit(small_frame, spec, seed=4, directory=tmp_path, progress=False)
+    fitted = fit(small_frame, spec, seed=4, fitted_dir=tmp_path, progress=False)
     assert fitted.loo_estimates(spec.outcomes[0].name) is None
 
 
@@ -261,7 +286,7 @@ def test_loo_json_is_added_to_the_manifest(fake_sampler, small_frame, tmp_path):
 
     spec = spec_from_dict(SPEC)
     outcome = spec.outcomes[0].name
-    fitted = fit(small_frame, spec, seed=4, directory=tmp_path, progress=False,
+    fitted = fit(small_frame, spec, seed=4, fitted_dir=tmp_path, progress=False,
                  log_likelihood=True)  # fmt: skip
     assert "loo.json" not in verify_bundle(fitted.path)
     estimates = fitted.loo_estimates(outcome)
@@ -272,7 +297,7 @@ def test_loo_json_is_added_to_the_manifest(fake_sampler, small_frame, tmp_path):
 def test_saving_over_a_bundle_leaves_none_of_its_files(fake_sampler, small_frame, tmp_path):
     """A bundle is written whole: the loo.json of the posterior it replaces must not survive."""
     spec = spec_from_dict(SPEC)
-    first = fit(small_frame, spec, seed=4, directory=tmp_path, progress=False,
+    first = fit(small_frame, spec, seed=4, fitted_dir=tmp_path, progress=False,
                 log_likelihood=True)  # fmt: skip
     first.loo_estimates(spec.outcomes[0].name)
     (first.path / "notes.txt").write_text("stale\n")

@@ -14,6 +14,7 @@ from grassroots.inference.prior_dominance import (
     prior_dominance,
 )
 from grassroots.models import spec_from_dict
+from grassroots.reporting.convergence import summary_notes
 
 
 def _spec(draws: int = 400):
@@ -34,7 +35,7 @@ def _spec(draws: int = 400):
 def prior_only_fit(fake_sampler, small_frame, tmp_path):
     """The fake sampler returns prior draws: every coefficient's prior dominates (ratio ~1)."""
     with pytest.warns(PriorDominanceWarning, match=r"readmission: the prior dominates 4") as seen:
-        fitted = fit(small_frame, _spec(), seed=3, directory=tmp_path, progress=False)
+        fitted = fit(small_frame, _spec(), seed=3, fitted_dir=tmp_path, progress=False)
     assert "treated" in str(seen[0].message) and "sex[m]" in str(seen[0].message)
     return fitted
 
@@ -57,7 +58,7 @@ def test_summary_shows_ratio_and_note(prior_only_fit):
     assert betas["prior_sd_ratio"].notna().all()
     assert summary.loc[summary["parameter"] != "beta", "prior_sd_ratio"].isna().all()
     assert len(summary.attrs["prior_dominated"]) == 4
-    note = summary.attrs["prior_dominance_note"]
+    note = summary_notes(summary)["prior_dominance_note"]
     assert note.startswith("⚠ Prior dominates") and "readmission age, treated" in note
 
 
@@ -71,7 +72,7 @@ def test_data_that_dominate_raise_no_flag(prior_only_fit):
     assert (frame["ratio"] < PRIOR_DOMINANCE_THRESHOLD).all()
     summary = prior_only_fit.summary()
     assert summary.attrs["prior_dominated"] == []
-    assert summary.attrs["prior_dominance_note"] == ""
+    assert summary_notes(summary)["prior_dominance_note"] == ""
 
 
 def test_threshold_is_strict(prior_only_fit):
@@ -105,4 +106,4 @@ def test_no_warning_when_the_data_decide(fake_sampler, small_frame, tmp_path, mo
     monkeypatch.setattr(fitting, "sample", narrowed)
     with warnings.catch_warnings():
         warnings.simplefilter("error", PriorDominanceWarning)
-        fit(small_frame, _spec(), seed=4, directory=tmp_path, progress=False)
+        fit(small_frame, _spec(), seed=4, fitted_dir=tmp_path, progress=False)

@@ -32,7 +32,7 @@ def recovery(tmp_path_factory):
             study.flat(),
             load_spec("structural"),
             seed=RECOVERY_SEED,
-            directory=tmp_path_factory.mktemp("fitted"),
+            fitted_dir=tmp_path_factory.mktemp("fitted"),
             progress=False,
         )
     return study, fitted, [w for w in caught if issubclass(w.category, ConvergenceWarning)]

@@ -15,8 +15,9 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
+from grassroots.data.identity import data_hash
 from grassroots.data.simulate import config_from_overrides, simulate
-from grassroots.inference import Diagnostics, Fit, frame_hash
+from grassroots.inference import Diagnostics, Fit
 from grassroots.inference.diagnostics import flatten
 from grassroots.models import load_spec, prepare_inputs
 
@@ -160,7 +161,7 @@ def fake_fit(
         trace=xr.DataTree.from_dict(groups),
         scaling=inputs.scaling,
         composite=inputs.groups.composite,
-        data_hash=frame_hash(frame),
+        data_hash=data_hash(frame),
         seed=seed,
         diagnostics=diagnostics,
         counts=inputs.summary_counts(),

@@ -72,8 +72,9 @@ def test_unreported_numbers_are_not_failures() -> None:
 
 def test_custom_thresholds() -> None:
     assert convergence_note({"M1": {"max_rhat": 1.02}}, rhat_max=1.05) == ""
-    assert "(required: R-hat ≤ 1.005" in convergence_note({"M1": {"max_rhat": 1.02}},
-                                                            rhat_max=1.005)
+    assert "(required: R-hat ≤ 1.005" in convergence_note(
+        {"M1": {"max_rhat": 1.02}}, rhat_max=1.005
+    )
 
 
 def test_diagnostic_rows_flag_the_failing_cells() -> None:
@@ -98,3 +99,14 @@ def test_prior_dominance_note():
         "prior): M2 sex[2], age."
     )
     assert prior_dominance_note({"M2": ["性别"]}, "zh").startswith("⚠ 先验主导")
+
+
+def test_one_chain_and_unassessed_elements_raise_the_flag() -> None:
+    # A one-chain fit has no R-hat (NaN max_rhat); the note must not read as converged.
+    one_chain = {**PASSING, "max_rhat": float("nan"), "n_chains": 1, "n_not_assessed": 0}
+    notes = convergence_notes({"M3": one_chain})
+    assert "M3 R-hat cannot be computed from one chain; run ≥ 2 chains" in notes["en"]
+    assert "M3 单链无法计算 R-hat，须运行至少 2 条链" in notes["zh"]
+    unassessed = {**PASSING, "n_chains": 4, "n_not_assessed": 2}
+    assert "M3 R-hat or ESS is NaN for 2 element(s)" in convergence_note({"M3": unassessed})
+    assert convergence_note({"M3": {**PASSING, "n_chains": 4, "n_not_assessed": 0}}) == ""

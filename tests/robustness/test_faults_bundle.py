@@ -200,7 +200,7 @@ def test_the_table_is_complete() -> None:
 @pytest.mark.parametrize("fault", FAULTS, ids=[fault.id for fault in FAULTS])
 def test_bundle_fault(fault: Fault, fake_sampler, frame, tmp_path) -> None:
     spec = spec_from_dict(SPEC)
-    first = fit(frame, spec, seed=SEED, directory=tmp_path, progress=False)
+    first = fit(frame, spec, seed=SEED, fitted_dir=tmp_path, progress=False)
     bundle = first.path
     assert bundle is not None
     MUTATIONS[fault.id](bundle)
@@ -209,18 +209,18 @@ def test_bundle_fault(fault: Fault, fake_sampler, frame, tmp_path) -> None:
         with pytest.raises(BundleError, match=fault.message):
             Fit.load(bundle)
         with pytest.warns(BundleWarning, match=rf"ignoring unreadable bundle {bundle.name} "):
-            again = fit(frame, spec, seed=SEED, directory=tmp_path, progress=False)
+            again = fit(frame, spec, seed=SEED, fitted_dir=tmp_path, progress=False)
         assert fake_sampler == [SEED, SEED]
         refused = list(tmp_path.glob(f".refused-{bundle.name}-*"))
         assert len(refused) == 1, "the damaged bundle is kept aside for inspection"
     elif fault.outcome == "refit":
         Fit.load(bundle)  # intact: an explicit load reads it
         with pytest.warns(BundleWarning, match=rf"not reusing {bundle.name}: .*{fault.message}"):
-            again = fit(frame, spec, seed=SEED, directory=tmp_path, progress=False)
+            again = fit(frame, spec, seed=SEED, fitted_dir=tmp_path, progress=False)
         assert fake_sampler == [SEED, SEED]
         assert again.versions == package_versions() and again.spec == spec
     else:
-        again = fit(frame, spec, seed=SEED, directory=tmp_path, progress=False)
+        again = fit(frame, spec, seed=SEED, fitted_dir=tmp_path, progress=False)
         assert fake_sampler == [SEED]
         assert "planted" not in json.dumps(again._stored_loo()), "an unlisted loo.json was read"
 
@@ -232,5 +232,5 @@ def test_bundle_fault(fault: Fault, fake_sampler, frame, tmp_path) -> None:
     )
     with warnings.catch_warnings():
         warnings.simplefilter("error", BundleWarning)
-        fit(frame, spec, seed=SEED, directory=tmp_path, progress=False)
+        fit(frame, spec, seed=SEED, fitted_dir=tmp_path, progress=False)
     assert len(fake_sampler) == (1 if fault.outcome == "reused" else 2)

@@ -351,7 +351,7 @@ def test_fit_raises_unfittable_data_error_before_sampling(
 
     spec = spec_from_dict(tomllib.loads(SURVIVAL))
     with pytest.raises(UnfittableDataError, match="'discontinued' has no event") as caught:
-        fit(flat.assign(discontinued=0), spec, seed=1, directory=tmp_path / "fitted")
+        fit(flat.assign(discontinued=0), spec, seed=1, fitted_dir=tmp_path / "fitted")
     assert isinstance(caught.value, ModelDataError)
     assert fake_sampler == [] and not (tmp_path / "fitted").exists()
 
@@ -368,11 +368,11 @@ def test_fit_raises_output_folder_error_when_the_disk_cannot_take_the_bundle(
         "grassroots.inference.preflight.shutil.disk_usage",
         lambda path: shutil._ntuple_diskusage(10**12, 10**12 - free["bytes"], free["bytes"]),
     )
-    fitted = fit(flat, spec, seed=1, directory=tmp_path / "fitted", reuse=False)
+    fitted = fit(flat, spec, seed=1, fitted_dir=tmp_path / "fitted", reuse=False)
     size = sum(p.stat().st_size for p in fitted.path.rglob("*") if p.is_file())
     free["bytes"] = size  # the estimate is an upper bound: exactly the room needed is too little
     with pytest.raises(OutputFolderError, match="need about"):
-        fit(flat, spec, seed=2, directory=tmp_path / "fitted", reuse=False)
+        fit(flat, spec, seed=2, fitted_dir=tmp_path / "fitted", reuse=False)
     assert len(fake_sampler) == 1, "the second fit must stop before sampling"
 
 

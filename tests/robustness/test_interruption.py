@@ -192,7 +192,7 @@ def test_a_saved_short_bundle_is_refitted_not_reused(tmp_path: Path, fake_sample
     study = Study.from_frames(sim.projects, sim.townships, sim.counties)
     spec = tmp_path / "spec.toml"
     spec.write_text(_interrupt.SPEC)
-    fitted = fit(study, spec, seed=1, draws=40, tune=0, directory=tmp_path / "fitted",
+    fitted = fit(study, spec, seed=1, draws=40, tune=0, fitted_dir=tmp_path / "fitted",
                  progress=False)
     short = Fit.load(fitted.path)
     groups = short.trace.children.items()
@@ -201,7 +201,7 @@ def test_a_saved_short_bundle_is_refitted_not_reused(tmp_path: Path, fake_sample
     )
     short.save(fitted.path)
     with pytest.warns(UserWarning, match="ignoring unreadable bundle.*2 chains x 7 draws"):
-        again = fit(study, spec, seed=1, draws=40, tune=0, directory=tmp_path / "fitted",
+        again = fit(study, spec, seed=1, draws=40, tune=0, fitted_dir=tmp_path / "fitted",
                     progress=False)
     assert len(fake_sampler) == 2 and again.posterior.sizes["draw"] == 40
     assert Fit.load(fitted.path).posterior.sizes["draw"] == 40

@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+from grassroots.data.identity import data_hash
 from grassroots.data.mapping import Mapping, load_mapping
 from grassroots.data.readers import read_table, row_number
 from grassroots.data.study import Study, load_dataset, load_study
@@ -16,6 +17,7 @@ __all__ = [
     "DataValidationWarning",
     "Mapping",
     "Study",
+    "data_hash",
     "load_dataset",
     "load_mapping",
     "load_study",

@@ -20,11 +20,16 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
+# The one home of the convergence thresholds: reporting, validation and analysis import them.
 RHAT_MAX = 1.01
 ESS_MIN = 400
 EBFMI_MIN = 0.3
 # Sampler-stat names differ between nutpie and PyMC's NUTS.
 _TREEDEPTH_STATS = ("maxdepth_reached", "reached_max_treedepth")
+
+
+#: Why a one-chain fit fails the convergence check (split R-hat compares chains).
+ONE_CHAIN_PROBLEM = "R-hat cannot be computed from one chain; run >= 2 chains"
 
 
 class ConvergenceWarning(UserWarning):
@@ -98,6 +103,12 @@ class Diagnostics:
     method : str
         ``nuts``, ``advi`` or ``fullrank_advi``. An approximate fit's table is all NaN (R-hat and
         ESS do not apply) and it has no sampler statistics.
+    n_chains : int, optional
+        Chains sampled (``None`` when not recorded: bundles of older grassroots, approximate
+        fits). R-hat needs two: a one-chain fit is never converged.
+    constant : tuple of str, optional
+        Elements whose draws are all equal (a correlation matrix's unit diagonal): they have no
+        R-hat or ESS and are not checked. Any other element with a NaN R-hat or ESS fails.
     optimisation : dict
         Approximate fits only: ``iterations`` run, ``max_iterations``, ``tolerance``,
         ``converged`` (no variational parameter moved by more than ``tolerance`` over
@@ -112,6 +123,8 @@ class Diagnostics:
     ebfmi: tuple[float, ...] = field(default_factory=tuple)
     method: str = "nuts"
     optimisation: dict[str, Any] = field(default_factory=dict)
+    n_chains: int | None = None
+    constant: tuple[str, ...] | None = None
 
     @property
     def approximate(self) -> bool:
@@ -143,12 +156,38 @@ class Diagnostics:
     def min_ess_tail(self) -> float:
         return _nanmin(self.table["ess_tail"])
 
+    def not_assessed(self) -> pd.Index:
+        """Elements that vary but whose R-hat or ESS is NaN (beyond the R-hat of a one-chain
+        fit, which :meth:`problems` names once): their convergence cannot be judged."""
+        values = self.table[["r_hat", "ess_bulk", "ess_tail"]]
+        if self.n_chains == 1:
+            values = values[["ess_bulk", "ess_tail"]]
+        varying = ~self.table.index.isin(self._constant_elements())
+        return self.table.index[varying & values.isna().any(axis=1).to_numpy()]
+
+    def _constant_elements(self) -> list[str]:
+        if self.constant is not None:
+            return list(self.constant)
+        # Bundles of older grassroots did not record them: there, a constant element was the
+        # one with all three NaN.
+        all_nan = self.table[["r_hat", "ess_bulk", "ess_tail"]].isna().all(axis=1)
+        return list(self.table.index[all_nan])
+
     def problems(self) -> list[str]:
         """Human-readable list of failed checks (empty when all pass); an approximate fit's
         first item is always its :meth:`note`."""
         if self.approximate:
             return [f"{self.note()}; R-hat and ESS do not apply"]
         found = []
+        if self.n_chains == 1:
+            found.append(ONE_CHAIN_PROBLEM)
+        not_assessed = self.not_assessed()
+        if len(not_assessed):
+            found.append(
+                f"R-hat or ESS is NaN for {len(not_assessed)} varying element(s) (e.g. "
+                f"{list(not_assessed[:3])}): their convergence cannot be judged; look for NaN "
+                "or infinite draws"
+            )
         table = self.table
         bad_rhat = table.index[table["r_hat"] > RHAT_MAX]
         if len(bad_rhat):
@@ -179,7 +218,9 @@ class Diagnostics:
         if self.approximate:
             return False
         return not (
-            (self.table["r_hat"] > RHAT_MAX).any()
+            self.n_chains == 1
+            or len(self.not_assessed())
+            or (self.table["r_hat"] > RHAT_MAX).any()
             or (self.table["ess_bulk"] < ESS_MIN).any()
             or (self.table["ess_tail"] < ESS_MIN).any()
             or self.n_divergent
@@ -205,6 +246,8 @@ class Diagnostics:
             "treedepth_hits": self.treedepth_hits,
             "min_ebfmi": min(self.ebfmi) if self.ebfmi else float("nan"),
             "converged": self.converged,
+            "n_chains": self.n_chains,
+            "n_not_assessed": len(self.not_assessed()) if not self.approximate else 0,
             "method": self.method,
             **approximation,
         }
@@ -221,6 +264,8 @@ class Diagnostics:
             "ebfmi": list(self.ebfmi),
             "method": self.method,
             "optimisation": self.optimisation,
+            "n_chains": self.n_chains,
+            "constant": None if self.constant is None else list(self.constant),
         }
 
     @classmethod
@@ -239,6 +284,8 @@ class Diagnostics:
             ebfmi=tuple(float(v) for v in table["ebfmi"]),
             method=table.get("method", "nuts"),
             optimisation=dict(table.get("optimisation", {})),
+            n_chains=None if table.get("n_chains") is None else int(table["n_chains"]),
+            constant=None if table.get("constant") is None else tuple(table["constant"]),
         )
 
     def warn(self, name: str = "model") -> None:
@@ -296,8 +343,11 @@ def compute_diagnostics(trace: xr.DataTree, var_names: list[str] | None = None) 
                 "ess_tail": flatten(azs.ess(posterior, method="tail")),
             }
         )
-    constant = table["r_hat"].isna()
-    table.loc[constant, ["ess_bulk", "ess_tail"]] = np.nan
+    # Constant from their draws, not from a NaN R-hat: one chain gives every element a NaN
+    # R-hat, and that must fail the check rather than pass as "constant".
+    spread = posterior.max(("chain", "draw")) - posterior.min(("chain", "draw"))
+    constant = flatten(spread) == 0
+    table.loc[constant, ["r_hat", "ess_bulk", "ess_tail"]] = np.nan
     n_samples = posterior.sizes["chain"] * posterior.sizes["draw"]
     n_divergent = treedepth_hits = 0
     ebfmi: tuple[float, ...] = ()
@@ -311,7 +361,15 @@ def compute_diagnostics(trace: xr.DataTree, var_names: list[str] | None = None) 
         if "energy" in stats:
             values = azs.bfmi(stats["energy"].transpose("chain", "draw").to_numpy())
             ebfmi = tuple(float(v) for v in np.atleast_1d(values))
-    return Diagnostics(table, n_divergent, n_samples, treedepth_hits, ebfmi)
+    return Diagnostics(
+        table,
+        n_divergent,
+        n_samples,
+        treedepth_hits,
+        ebfmi,
+        n_chains=int(posterior.sizes["chain"]),
+        constant=tuple(constant.index[constant]),
+    )
 
 
 def approximate_diagnostics(trace: xr.DataTree, optimisation: dict[str, Any]) -> Diagnostics:

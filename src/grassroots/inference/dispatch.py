@@ -16,13 +16,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from grassroots import _paths
 from grassroots.inference.fitting import (
     Fit,
     StudyLike,
     _reusable,
     bundle_name,
     fit,
-    fitted_dir,
     resolve_data,
 )
 from grassroots.models.spec import ModelSpec, load_spec
@@ -40,7 +40,7 @@ class FitJob:
 
 
 def _fit_task(
-    data: Any, job: FitJob, directory: str, overrides: dict[str, int | None]
+    data: Any, job: FitJob, fitted_dir: str, overrides: dict[str, int | None]
 ) -> dict[str, Any]:
     from grassroots.inference.diagnostics import ConvergenceWarning
 
@@ -48,7 +48,7 @@ def _fit_task(
     with warnings.catch_warnings():
         # The caller reads every fit's diagnostics from its bundle.
         warnings.simplefilter("ignore", ConvergenceWarning)
-        fitted = fit(data, job.spec, seed=job.seed, directory=directory, progress=False,
+        fitted = fit(data, job.spec, seed=job.seed, fitted_dir=fitted_dir, progress=False,
                      log_likelihood=job.log_likelihood, **overrides)  # fmt: skip
     return {"bundle": str(fitted.path), "seconds": time.perf_counter() - started}
 
@@ -60,7 +60,7 @@ def fit_many(
     chains: int | None = None,
     draws: int | None = None,
     tune: int | None = None,
-    directory: str | Path | None = None,
+    fitted_dir: str | Path | None = None,
     workers: int = 2,
     scheduler: str | None = None,
     echo: Callable[[str], None] = print,
@@ -75,8 +75,9 @@ def fit_many(
     jobs : sequence of FitJob
     chains, draws, tune : optional
         Override every spec's sampler settings.
-    directory : str or Path, optional
-        Folder of bundles (default ``models/fitted/``); shared with the workers.
+    fitted_dir : str or Path, optional
+        Folder of bundles (default :func:`grassroots._paths.fitted_dir`); shared with the
+        workers.
     workers : int
         Processes of the local cluster (ignored with ``scheduler``).
     scheduler : str, optional
@@ -86,7 +87,7 @@ def fit_many(
     """
     from grassroots._dask import dask_client
 
-    folder = Path(directory) if directory is not None else fitted_dir()
+    folder = _paths.fitted_dir(fitted_dir)
     overrides = {"chains": chains, "draws": draws, "tune": tune}
     _, data_hash = resolve_data(data)
     specs = [load_spec(job.spec).with_sampler(**overrides) for job in jobs]
@@ -110,7 +111,7 @@ def fit_many(
                 result = future.result()
                 echo(f"      fitted {Path(result['bundle']).name} in {result['seconds']:.1f} s")
     return [
-        fit(data, job.spec, seed=job.seed, directory=folder, progress=False,
+        fit(data, job.spec, seed=job.seed, fitted_dir=folder, progress=False,
             log_likelihood=job.log_likelihood, **overrides)
         for job in jobs
     ]  # fmt: skip

@@ -1,41 +1,18 @@
-"""``fit()``, the :class:`Fit` bundle, and saving/loading it.
+"""``fit()`` and the :class:`Fit` it returns.
 
-A bundle is a folder under ``models/fitted/`` (ignored by git)::
-
-    models/fitted/<spec name>-seed<seed>-<key>/
-        fit.json      spec, spec hash, data hash, seed, scaling, group labelling, diagnostics,
-                      timings, counts and package versions
-        trace.zarr/   the posterior and sampler statistics (an xarray DataTree)
-        loo.json      PSIS-LOO estimates per outcome, added the first time they are computed
-        manifest.json the SHA-256 of every other file, written last
-
-Every load checks every file against ``manifest.json`` (:func:`verify_bundle`): a changed,
-missing or unlisted file refuses the bundle, so a damaged bundle is never read as a posterior.
-The stored diagnostics live in ``fit.json`` and are covered by its checksum rather than
-recomputed: recomputing R-hat and ESS would read every draw of a national fit (GBs), while the
-checksum ties them to the very draws they were computed from. ``loo.json``, written after the
-bundle, is added to the manifest when written; one the manifest does not list (a run stopped
-between the two writes) is not read, and its estimates are computed again.
-
-``<key>`` hashes the spec (sampler settings included), the data and the seed, so :func:`fit`
-finds and reuses a bundle when nothing changed. An approximate fit (``method`` ``advi`` or
-``fullrank_advi``) is saved as ``<spec name>-<method>-seed<seed>-<key>``: the method is in the
-key too, so it never collides with the NUTS bundle of the same spec, data and seed. Bundles are
-written atomically: a reader never sees half a bundle.
+:func:`fit` builds a model from a spec and data, samples it (or fits a variational
+approximation), and saves the result as a bundle; it reuses the saved bundle when spec, data,
+seed and method are unchanged. How a bundle is laid out, checked and read is
+:mod:`grassroots.inference.bundle`; its names are re-exported here for existing callers.
 """
 
 from __future__ import annotations
 
 import contextlib
-import hashlib
-import json
-import os
-import platform
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from importlib import metadata
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
@@ -43,8 +20,30 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from grassroots._io import atomic_directory, write_text_atomic
+from grassroots import _paths
+from grassroots._paths import FITTED_DIR_VARIABLE, fitted_dir
+from grassroots.data import identity
 from grassroots.inference.approximate import approximate
+from grassroots.inference.bundle import (
+    BUNDLE_FORMAT,
+    CHUNK_BYTES,
+    DRAW_PACKAGES,
+    LAZY_BYTES,
+    LOO_FILE,
+    MANIFEST_FILE,
+    BundleError,
+    BundleWarning,
+    DataMismatchError,
+    bundle_name,
+    file_sha256,
+    package_versions,
+    read_bundle,
+    read_metadata,
+    store_loo,
+    verify_bundle,
+    write_bundle,
+    write_manifest,
+)
 from grassroots.inference.diagnostics import (
     Diagnostics,
     approximate_diagnostics,
@@ -56,144 +55,34 @@ from grassroots.inference.prior_dominance import prior_dominance, warn_prior_dom
 from grassroots.inference.sampling import exact_compile, sample
 from grassroots.models.builder import FAMILIES, build_model, predict_draws, prepare_inputs
 from grassroots.models.design import Scaling
-from grassroots.models.priors import PRIOR_RULES_VERSION
 from grassroots.models.spec import ModelSpec, load_spec, spec_from_dict
 
-#: 2: with ``manifest.json`` (format 1 bundles had no checksums; they are refitted).
-BUNDLE_FORMAT = 2
-#: The bundle's list of files and their SHA-256 (:func:`verify_bundle`).
-MANIFEST_FILE = "manifest.json"
-#: Bytes of a stored variable's zarr chunk, at most (unless one draw of one chain is larger):
-#: chunks split ``chain`` and ``draw`` so that a reader of a few draws (the estimands, chunk by
-#: chunk) decompresses little more than it uses.
-CHUNK_BYTES = 2 * 2**20
-#: :meth:`Fit.load` reads a posterior of at most this many bytes into memory, a larger one
-#: lazily (a national fit's township effects alone are ~6 GB).
-LAZY_BYTES = 2**30
-#: The bundle's file of PSIS-LOO estimates per outcome (:meth:`Fit.loo_estimates`).
-LOO_FILE = "loo.json"
-_VERSIONED_PACKAGES = (
-    "grassroots",
-    "pymc",
-    "pytensor",
-    "nutpie",
-    "numba",
-    "arviz-base",
-    "arviz-stats",
-    "numpy",
-    "pandas",
-    "xarray",
-    "zarr",
-)
-#: The versions a reused bundle must share with the running session: those that make the draws
-#: (the model graph, its compile, the samplers). Others (pandas, xarray, zarr, arviz) only read
-#: or store them, and a change of theirs does not refit a model that can take hours.
-_DRAW_PACKAGES = ("python", "grassroots", "pymc", "pytensor", "nutpie", "numba", "numpy")
-
-
-class BundleError(RuntimeError):
-    """A fit bundle is missing, incomplete or of an unknown format."""
-
-
-class BundleWarning(UserWarning):
-    """A saved bundle was not reused (damaged, or recorded with other settings or versions)."""
-
-
-class DataMismatchError(BundleError):
-    """The data given with a bundle are not the data it was fitted to (their hashes differ)."""
-
-
-def file_sha256(path: Path) -> str:
-    """SHA-256 of a file, read in chunks (memory stays small for a chunk of any size)."""
-    with open(path, "rb") as stream:
-        return hashlib.file_digest(stream, "sha256").hexdigest()
-
-
-def _bundle_files(folder: Path) -> list[str]:
-    """Every file of a bundle folder but the manifest, as sorted POSIX paths within it."""
-    return sorted(
-        entry.relative_to(folder).as_posix()
-        for entry in folder.rglob("*")
-        if not entry.is_dir() and entry.name != MANIFEST_FILE
-    )
-
-
-def write_manifest(folder: str | Path) -> dict[str, str]:
-    """Write ``manifest.json``: the SHA-256 of every file of the bundle ``folder`` (atomically).
-
-    Returns
-    -------
-    dict
-        Relative path -> SHA-256.
-    """
-    folder = Path(folder)
-    files = {name: file_sha256(folder / name) for name in _bundle_files(folder)}
-    _write_manifest(folder, files)
-    return files
-
-
-def _write_manifest(folder: Path, files: dict[str, str]) -> None:
-    document = {"format": BUNDLE_FORMAT, "algorithm": "sha256", "files": files}
-    write_text_atomic(folder / MANIFEST_FILE, json.dumps(document, indent=1, sort_keys=True) + "\n")
-
-
-def _read_manifest(path: Path) -> dict[str, str]:
-    manifest = path / MANIFEST_FILE
-    if not manifest.is_file():
-        raise BundleError(
-            f"{path}: no {MANIFEST_FILE}, so its files cannot be checked (a bundle of an older "
-            f"grassroots, or one not written by grassroots); refit the model (fit(..., "
-            f"reuse=False)) or delete the folder"
-        )
-    try:
-        document = json.loads(manifest.read_text(encoding="utf-8"))
-        files = document["files"]
-        if document.get("algorithm") != "sha256" or not isinstance(files, dict):
-            raise ValueError("not a sha256 manifest")
-    except (OSError, UnicodeDecodeError, ValueError, KeyError, TypeError) as error:
-        raise BundleError(
-            f"{manifest}: unreadable ({type(error).__name__}: {error}); the bundle cannot be "
-            f"checked: delete {path} and refit the model"
-        ) from error
-    return {str(name): str(digest) for name, digest in files.items()}
-
-
-def verify_bundle(path: str | Path) -> dict[str, str]:
-    """Check every file of a bundle against its manifest.
-
-    Returns
-    -------
-    dict
-        The manifest's relative path -> SHA-256 (files it does not list outside ``trace.zarr/``
-        are not part of the bundle and are never read).
-
-    Raises
-    ------
-    BundleError
-        When the manifest is missing or unreadable, a listed file is missing or its SHA-256
-        differs, or ``trace.zarr/`` holds a file the manifest does not list (zarr would read
-        a stray chunk file as draws). The message names the file and says what to do.
-    """
-    path = Path(path)
-    files = _read_manifest(path)
-    remedy = f"delete {path} and refit the model (fit(..., reuse=False) writes it anew)"
-    for name, digest in files.items():
-        member = path / name
-        if not member.is_file():
-            raise BundleError(f"{path}: {name} is missing (a lost file or chunk); {remedy}")
-        if file_sha256(member) != digest:
-            raise BundleError(
-                f"{path}: {name} fails its checksum (SHA-256 differs from {MANIFEST_FILE}: the "
-                f"file was changed or damaged after the fit); {remedy}"
-            )
-    stray = [name for name in _bundle_files(path) if name.startswith("trace.zarr/")]
-    stray = [name for name in stray if name not in files]
-    if stray:
-        raise BundleError(
-            f"{path}: {stray[0]} is not listed in {MANIFEST_FILE} ({len(stray)} such file(s) in "
-            f"trace.zarr/, which the fit did not write); {remedy}"
-        )
-    return files
+__all__ = [
+    # Bundle storage (grassroots.inference.bundle) and the fitted folder (grassroots._paths),
+    # re-exported for existing callers.
+    "BUNDLE_FORMAT",
+    "CHUNK_BYTES",
+    "FITTED_DIR_VARIABLE",
+    "LAZY_BYTES",
+    "LOO_FILE",
+    "MANIFEST_FILE",
+    "BundleError",
+    "BundleWarning",
+    "DataMismatchError",
+    "bundle_name",
+    "file_sha256",
+    "fitted_dir",
+    "package_versions",
+    "verify_bundle",
+    "write_manifest",
+    # Fitting.
+    "Fit",
+    "StudyLike",
+    "fit",
+    "frame_hash",
+    "model_inputs",
+    "resolve_data",
+]
 
 
 @runtime_checkable
@@ -206,62 +95,26 @@ class StudyLike(Protocol):
 
 
 def frame_hash(frame: pd.DataFrame) -> str:
-    """SHA-256 of a DataFrame's values, column names and dtypes (row order counts)."""
-    digest = hashlib.sha256()
-    digest.update(
-        json.dumps([list(map(str, frame.columns)), list(map(str, frame.dtypes))]).encode()
+    """Deprecated: :func:`grassroots.data.identity.data_hash`, the one data hash."""
+    warnings.warn(
+        "grassroots.inference.frame_hash is deprecated and will be removed in the next "
+        "release; use grassroots.data.identity.data_hash",
+        DeprecationWarning,
+        stacklevel=2,
     )
-    digest.update(pd.util.hash_pandas_object(frame, index=False).to_numpy().tobytes())
-    return digest.hexdigest()
+    return identity.data_hash(frame)
 
 
 def resolve_data(data: pd.DataFrame | StudyLike) -> tuple[pd.DataFrame, str]:
     """The flat table and the data hash of a DataFrame or a study object."""
     if isinstance(data, pd.DataFrame):
-        return data, frame_hash(data)
+        return data, identity.data_hash(data)
     if hasattr(data, "flat") and hasattr(data, "data_hash"):
         return data.flat(), str(data.data_hash())
     raise TypeError(
         f"data must be a pandas DataFrame or an object with .flat() and .data_hash(), not "
         f"{type(data).__name__}"
     )
-
-
-#: The environment variable that moves the default folder of fit bundles (:func:`fitted_dir`).
-FITTED_DIR_VARIABLE = "GRASSROOTS_FITTED_DIR"
-
-
-def fitted_dir() -> Path:
-    """The default folder of fit bundles: ``$GRASSROOTS_FITTED_DIR`` when set, else
-    ``models/fitted/`` of the current folder.
-
-    The current folder is the user's project (``grassroots fit`` run there, or a script or
-    notebook started there), never the installed package or its checkout. ``fit(directory=...)``
-    and ``grassroots fit --fitted-dir`` choose the folder for one call.
-    """
-    configured = os.environ.get(FITTED_DIR_VARIABLE, "").strip()
-    return Path(configured).expanduser().absolute() if configured else (
-        Path.cwd() / "models" / "fitted"
-    )
-
-
-def bundle_name(spec: ModelSpec, data_hash: str, seed: int) -> str:
-    # The prior rules are code, not spec: a bundle fitted under other rules must not be reused.
-    key = hashlib.sha256(
-        f"{spec.hash()}|{data_hash}|{seed}|priors{PRIOR_RULES_VERSION}".encode()
-    ).hexdigest()[:12]
-    method = f"-{spec.sampler.method}" if spec.sampler.approximate else ""
-    return f"{spec.name}{method}-seed{seed}-{key}"
-
-
-def package_versions() -> dict[str, str]:
-    versions = {"python": platform.python_version()}
-    for package in _VERSIONED_PACKAGES:
-        try:
-            versions[package] = metadata.version(package)
-        except metadata.PackageNotFoundError:
-            versions[package] = "not installed"
-    return versions
 
 
 @dataclass
@@ -384,16 +237,8 @@ class Fit:
         return cached[outcome]
 
     def _store_loo(self, estimates: dict[str, dict[str, float] | None]) -> None:
-        """Write ``loo.json``, then list it in the manifest (each write atomic; a loo.json
-        left unlisted by a stop between them is ignored, see :func:`verify_bundle`)."""
         assert self.path is not None
-        files = _read_manifest(self.path)
-        files.pop(LOO_FILE, None)
-        _write_manifest(self.path, files)
-        write_text_atomic(
-            self.path / LOO_FILE, json.dumps(estimates, indent=2, sort_keys=True) + "\n"
-        )
-        _write_manifest(self.path, {**files, LOO_FILE: file_sha256(self.path / LOO_FILE)})
+        store_loo(self.path, estimates)
 
     def _stored_loo(self) -> dict[str, dict[str, float] | None]:
         if self._loo_stored is None:
@@ -417,17 +262,16 @@ class Fit:
             the interval bounds (``2.5%``, ``97.5%``), ``r_hat``, ``ess_bulk``, ``ess_tail``
             (NaN for an approximate fit), and for coefficients ``ratio`` (HR or OR), ``per``
             (``SD``, ``1 vs 0``, ``vs <reference>`` or ``product``) with ``ratio_median`` and
-            the ratio's interval. ``attrs["convergence_note"]`` is the note a table of these
-            estimates carries (:func:`grassroots.reporting.convergence.convergence_note`):
-            ``""`` for a converged NUTS fit, the failed checks otherwise, and "approximate
-            (ADVI): not NUTS; validate before reporting" for an approximate fit. Coefficients
-            also have ``prior_sd`` (their autoscaled prior's SD per unit of the term) and
-            ``prior_sd_ratio`` (posterior SD / prior SD); ``attrs["prior_dominated"]`` lists
-            those above :data:`~grassroots.inference.prior_dominance.PRIOR_DOMINANCE_THRESHOLD`
-            and ``attrs["prior_dominance_note"]`` is the note a table of them carries.
-        """
-        from grassroots.reporting.convergence import convergence_note, prior_dominance_note
+            the ratio's interval. Coefficients also have ``prior_sd`` (their autoscaled
+            prior's SD per unit of the term) and ``prior_sd_ratio`` (posterior SD / prior SD).
 
+            ``attrs`` hold what the table's notes are made of, as data: ``model`` (the spec's
+            name), ``diagnostics`` (:meth:`Diagnostics.overview`, with the ``converged``
+            verdict), ``prior_dominated`` (the labels of the coefficients above
+            :data:`~grassroots.inference.prior_dominance.PRIOR_DOMINANCE_THRESHOLD`) and
+            ``prior_dominated_terms`` (their terms). The note text is reporting's:
+            :func:`grassroots.reporting.convergence.summary_notes`.
+        """
         posterior = self.posterior
         names = [
             name
@@ -470,17 +314,14 @@ class Fit:
         table["ratio_median"] = np.where(is_beta, np.exp(median.reindex(table.index)), np.nan)
         table[f"ratio_{low_label}"] = np.where(is_beta, np.exp(table[low_label]), np.nan)
         table[f"ratio_{high_label}"] = np.where(is_beta, np.exp(table[high_label]), np.nan)
-        table.attrs["convergence_note"] = convergence_note(
-            {self.spec.name: self.diagnostics.overview()}
-        )
+        table.attrs["model"] = self.spec.name
+        table.attrs["diagnostics"] = self.diagnostics.overview()
         dominance = prior_dominance(self)
         table["prior_sd"] = dominance["prior_sd"].reindex(table.index)
         table["prior_sd_ratio"] = dominance["ratio"].reindex(table.index)
         dominated = dominance.index[dominance["dominated"]].tolist()
         table.attrs["prior_dominated"] = dominated
-        table.attrs["prior_dominance_note"] = prior_dominance_note(
-            {self.spec.name: [_term_of(label) or label for label in dominated]}
-        )
+        table.attrs["prior_dominated_terms"] = [_term_of(label) or label for label in dominated]
         return table
 
     def _row_order(self, table: pd.DataFrame) -> np.ndarray:
@@ -609,28 +450,9 @@ class Fit:
         target = (
             Path(path)
             if path is not None
-            else fitted_dir() / bundle_name(self.spec, self.data_hash, self.seed)
+            else _paths.fitted_dir() / bundle_name(self.spec, self.data_hash, self.seed)
         )
-        import shutil
-
-        with atomic_directory(target) as tmp:
-            # The bundle is written whole: nothing of an earlier bundle here (its loo.json,
-            # stray files) may outlive it.
-            for entry in list(tmp.iterdir()):
-                if entry.is_dir() and not entry.is_symlink():
-                    shutil.rmtree(entry)
-                else:
-                    entry.unlink()
-            trace_path = tmp / "trace.zarr"
-            storable = _to_storable(self.trace)
-            storable.to_zarr(
-                trace_path, mode="w", consolidated=False, encoding=_draw_chunking(storable)
-            )
-            (tmp / "fit.json").write_text(
-                json.dumps(self.metadata(), indent=2, allow_nan=False, default=_json_default),
-                encoding="utf-8",
-            )
-            write_manifest(tmp)
+        write_bundle(target, self.trace, self.metadata())
         self.path = target
         self._loo_stored = None
         return target
@@ -670,33 +492,12 @@ class Fit:
             When ``data`` or ``data_hash`` is not the fitted data.
         """
         path = Path(path)
-        meta_path, trace_path = path / "fit.json", path / "trace.zarr"
-        if not meta_path.is_file() or not trace_path.exists():
-            raise BundleError(f"{path} is not a fit bundle (it needs fit.json and trace.zarr/)")
-        files = verify_bundle(path)
-        meta = _read_metadata(path)
-        if meta.get("format") != BUNDLE_FORMAT:
-            raise BundleError(
-                f"{path}: bundle format {meta.get('format')!r}; this grassroots reads format "
-                f"{BUNDLE_FORMAT} (refit the model)"
-            )
         expected = data_hash if data is None else resolve_data(data)[1]
-        if expected is not None and expected != meta["data_hash"]:
-            raise DataMismatchError(
-                f"{path} was fitted to other data (data hash {meta['data_hash'][:12]}…, the data "
-                f"given hash to {expected[:12]}…); refit the model on these data"
-            )
-        stored = xr.open_datatree(trace_path, engine="zarr", consolidated=False)
-        if lazy is None:
-            lazy = sum(node.to_dataset().nbytes for node in stored.subtree) > LAZY_BYTES
-        if lazy:
-            trace = _from_stored(stored)
-        else:
-            with stored:
-                trace = _from_stored(stored.load())
+        stored = read_bundle(path, data_hash=expected, lazy=lazy)
+        meta = stored.metadata
         loaded = cls(
             spec=spec_from_dict(meta["spec"], source=meta.get("spec_source")),
-            trace=trace,
+            trace=stored.trace,
             scaling=Scaling.from_dict(meta["scaling"]),
             composite=tuple(meta["composite"]),
             data_hash=meta["data_hash"],
@@ -709,22 +510,8 @@ class Fit:
             path=path,
             model_coords=meta.get("model_coords", {}),
         )
-        if LOO_FILE in files:
-            loaded._loo_stored = json.loads((path / LOO_FILE).read_text(encoding="utf-8"))
+        loaded._loo_stored = stored.loo_estimates
         return loaded
-
-
-def _read_metadata(path: Path) -> dict[str, Any]:
-    """``fit.json`` of the bundle ``path``, or a BundleError saying why it cannot be read."""
-    try:
-        meta = json.loads((path / "fit.json").read_text(encoding="utf-8"))
-        if not isinstance(meta, dict):
-            raise ValueError(f"a JSON {type(meta).__name__}, not an object")
-    except (OSError, UnicodeDecodeError, ValueError) as error:
-        raise BundleError(
-            f"{path / 'fit.json'}: unreadable JSON ({error}); delete {path} and refit the model"
-        ) from error
-    return meta
 
 
 def _loo_estimates(result: Any) -> dict[str, float]:
@@ -736,61 +523,6 @@ def _loo_estimates(result: Any) -> dict[str, float]:
         "n_high_k": high,
         "good_k": float(result.good_k),
     }
-
-
-def _json_default(value: Any) -> Any:
-    if isinstance(value, np.generic):
-        return value.item()
-    raise TypeError(f"cannot store {type(value).__name__} in fit.json")
-
-
-def _to_storable(trace: xr.DataTree) -> xr.DataTree:
-    """Object-dtype coordinates become fixed-width unicode: zarr v3 stores those portably."""
-    groups = {}
-    for name, node in trace.children.items():
-        dataset = node.to_dataset()
-        for coord in list(dataset.coords):
-            if dataset[coord].dtype == object:
-                dataset = dataset.assign_coords({coord: dataset[coord].astype(str)})
-        groups[name] = dataset
-    return xr.DataTree.from_dict(groups)
-
-
-def _draw_chunking(trace: xr.DataTree) -> dict[str, dict[str, dict[str, tuple[int, ...]]]]:
-    """Zarr chunks of every ``chain, draw`` variable: one chain, at most ``CHUNK_BYTES``.
-
-    Other dims are whole, so that reading a few draws reads their chunks only (zarr's default
-    chunks span many draws, and a chunk is decompressed whole).
-    """
-    encoding: dict[str, dict[str, dict[str, tuple[int, ...]]]] = {}
-    for name, node in trace.children.items():
-        per_variable = {}
-        for variable, array in node.to_dataset().data_vars.items():
-            if "chain" not in array.dims or "draw" not in array.dims or array.ndim == 0:
-                continue
-            per_draw = array.dtype.itemsize * int(
-                np.prod([n for d, n in array.sizes.items() if d not in ("chain", "draw")])
-            )
-            draws = int(np.clip(CHUNK_BYTES // max(1, per_draw), 1, max(1, array.sizes["draw"])))
-            per_variable[variable] = {
-                "chunks": tuple(
-                    1 if dim == "chain" else draws if dim == "draw" else size
-                    for dim, size in array.sizes.items()
-                )
-            }
-        encoding[f"/{name}"] = per_variable
-    return encoding
-
-
-def _from_stored(trace: xr.DataTree) -> xr.DataTree:
-    groups = {}
-    for name, node in trace.children.items():
-        dataset = node.to_dataset()
-        for coord in list(dataset.coords):
-            if dataset[coord].dtype.kind == "U":
-                dataset = dataset.assign_coords({coord: dataset[coord].astype(object)})
-        groups[name] = dataset
-    return xr.DataTree.from_dict(groups)
 
 
 def _is_latent(name: str) -> bool:
@@ -846,8 +578,9 @@ def fit(
     progress: bool = True,
     save: bool = True,
     reuse: bool = True,
-    directory: str | Path | None = None,
+    fitted_dir: str | Path | None = None,
     log_likelihood: bool = False,
+    directory: str | Path | None = None,
 ) -> Fit:
     """Fit a model spec to data, or reuse the saved fit of the same spec, data and seed.
 
@@ -879,17 +612,21 @@ def fit(
     progress : bool
         Show the sampler's progress.
     save : bool
-        Save the bundle (under ``directory``, default ``models/fitted/``).
+        Save the bundle (under ``fitted_dir``).
     reuse : bool
         Return the saved bundle when one with the same spec, data hash and seed exists, passes
         its checksums, and records the same spec hash, seed, method, sampler settings and
         package versions (grassroots, PyMC, nutpie, ...). A damaged bundle is moved aside to
         ``.refused-<name>-<time>`` and refitted, one recorded otherwise is refitted; either
         way with a :class:`BundleWarning` saying why.
-    directory : str or Path, optional
-        Folder of bundles.
+    fitted_dir : str or Path, optional
+        Folder of bundles (default: :func:`grassroots._paths.fitted_dir`,
+        ``$GRASSROOTS_FITTED_DIR`` or ``models/fitted/`` of the current folder).
     log_likelihood : bool
         Also store the pointwise log-likelihood (for LOO); costs memory (draws x rows).
+    directory : str or Path, optional
+        Deprecated name of ``fitted_dir`` (a ``DeprecationWarning``; removed in the next
+        release).
 
     Returns
     -------
@@ -904,7 +641,7 @@ def fit(
         as predictor, a survival outcome without events, a grouping level with one group):
         :func:`grassroots.inference.preflight.check_data`.
     OutputFolderError
-        Before sampling, when ``directory`` is not a writable folder or its disk lacks room
+        Before sampling, when ``fitted_dir`` is not a writable folder or its disk lacks room
         for the bundle (``save=True`` only).
     ApproximationError
         When the variational optimisation produced a NaN.
@@ -924,7 +661,7 @@ def fit(
     >>> fitted = fit(frame, "survival_m1", seed=1)          # doctest: +SKIP
     >>> fitted.summary()[["mean", "2.5%", "97.5%", "ratio_median"]]  # doctest: +SKIP
     >>> rough = fit(frame, "structural", seed=1, method="advi")  # doctest: +SKIP
-    >>> rough.summary().attrs["convergence_note"]                 # doctest: +SKIP
+    >>> summary_notes(rough.summary())["convergence_note"]     # doctest: +SKIP
     '⚠ structural: approximate (ADVI): not NUTS; validate before reporting.'
     """
     spec = load_spec(spec).with_sampler(
@@ -935,9 +672,19 @@ def fit(
         backend=backend,
         method=method,
     )
+    if directory is not None:
+        if fitted_dir is not None:
+            raise TypeError("fit() takes fitted_dir= or its old name directory=, not both")
+        warnings.warn(
+            "fit(directory=...) is deprecated and will be removed in the next release; use "
+            "fit(fitted_dir=...)",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        fitted_dir = directory
     frame, data_hash = resolve_data(data)
-    directory = Path(directory) if directory is not None else fitted_dir()
-    target = directory / bundle_name(spec, data_hash, seed)
+    folder = _paths.fitted_dir(fitted_dir)
+    target = folder / bundle_name(spec, data_hash, seed)
     reused = _reusable(target, spec, data_hash, seed) if reuse else None
     if reused is not None:
         if reused.diagnostics.approximate:
@@ -948,7 +695,7 @@ def fit(
     built = build_model(spec, frame)
     if save:
         check_output_folder(
-            directory,
+            folder,
             bundle_bytes(built.model, spec.sampler.draw_shape, log_likelihood=log_likelihood),
         )
     if spec.sampler.approximate:
@@ -1044,7 +791,7 @@ def _reusable(target: Path, spec: ModelSpec, data_hash: str, seed: int) -> Fit |
 
 def _reuse_mismatch(target: Path, reused: Fit, spec: ModelSpec, seed: int) -> str | None:
     """What the verified bundle ``reused`` records differently from the fit asked for."""
-    recorded = _read_metadata(target)
+    recorded = read_metadata(target)
     if recorded.get("spec_hash") != spec.hash():
         return f"its spec hash {str(recorded.get('spec_hash'))[:12]}… is not {spec.hash()[:12]}…"
     if reused.seed != seed:
@@ -1061,7 +808,7 @@ def _reuse_mismatch(target: Path, reused: Fit, spec: ModelSpec, seed: int) -> st
         )
     current = package_versions()
     differing = [
-        name for name in _DRAW_PACKAGES if current.get(name) != reused.versions.get(name)
+        name for name in DRAW_PACKAGES if current.get(name) != reused.versions.get(name)
     ]  # fmt: skip
     if differing:
         return (

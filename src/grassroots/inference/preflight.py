@@ -166,7 +166,7 @@ def _check_groups(spec: ModelSpec, frame: pd.DataFrame) -> None:
 
 
 #: How a user picks the folder of fit bundles, named in the messages.
-FITTED_DIR_CHOICE = "--fitted-dir (directory= in Python, or GRASSROOTS_FITTED_DIR)"
+FITTED_DIR_CHOICE = "--fitted-dir (fitted_dir= in Python, or GRASSROOTS_FITTED_DIR)"
 
 
 def check_output_folder(
@@ -205,9 +205,7 @@ def check_output_folder(
             )
 
 
-def bundle_bytes(
-    model: Any, draw_shape: tuple[int, int], *, log_likelihood: bool = False
-) -> int:
+def bundle_bytes(model: Any, draw_shape: tuple[int, int], *, log_likelihood: bool = False) -> int:
     """An upper bound of a fit bundle's size in bytes.
 
     Chains x draws x stored values x 8 bytes (x :data:`SIZE_MARGIN`), where the stored values

@@ -3,8 +3,8 @@ a "Fit and diagnostics" panel.
 
 Everything here takes plain numbers per model (max R-hat, min bulk and tail ESS, divergent
 transitions), so any fit object can feed it: ``Diagnostics.overview()`` of
-:mod:`grassroots.inference.diagnostics` already has these keys. Thresholds follow Vehtari et al.
-(2021), as in that module: R-hat <= 1.01, ESS >= 400, no divergence; a value *at* the threshold
+:mod:`grassroots.inference.diagnostics` already has these keys. The thresholds are that module's
+(Vehtari et al. 2021: R-hat <= 1.01, ESS >= 400, no divergence); a value *at* the threshold
 passes. A model whose ``method`` is not ``nuts`` (a variational approximation, which has no R-hat
 or ESS) is always flagged as approximate.
 """
@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 
 from grassroots.data.schema import Lang
-from grassroots.inference.diagnostics import approximation_note
+from grassroots.inference.diagnostics import ESS_MIN, RHAT_MAX, approximation_note
 from grassroots.reporting.labels import text
 
 __all__ = [
@@ -31,10 +31,8 @@ __all__ = [
     "diagnostics_frame",
     "failed_checks",
     "prior_dominance_note",
+    "summary_notes",
 ]
-
-RHAT_MAX = 1.01
-ESS_MIN = 400
 
 COLUMNS = ("max_rhat", "min_ess_bulk", "min_ess_tail", "divergences")
 # ``Diagnostics.overview()`` calls divergences ``n_divergent``; accept either spelling.
@@ -58,6 +56,8 @@ _DETAIL: Mapping[Lang, Mapping[str, str]] = {
         "min_ess_bulk": "min bulk ESS {value}",
         "min_ess_tail": "min tail ESS {value}",
         "divergences": "{value} divergent transition(s)",
+        "one_chain": "R-hat cannot be computed from one chain; run ≥ 2 chains",
+        "not_assessed": "R-hat or ESS is NaN for {value} element(s)",
         "model_sep": "; ",
         "item_sep": ", ",
         "model": "{model} ",
@@ -67,6 +67,8 @@ _DETAIL: Mapping[Lang, Mapping[str, str]] = {
         "min_ess_bulk": "最小 bulk ESS {value}",
         "min_ess_tail": "最小 tail ESS {value}",
         "divergences": "发散转移 {value} 次",
+        "one_chain": "单链无法计算 R-hat，须运行至少 2 条链",
+        "not_assessed": "{value} 个参数元素的 R-hat 或 ESS 无法计算",
         "model_sep": "；",
         "item_sep": "，",
         "model": "{model} ",
@@ -93,8 +95,9 @@ def diagnostics_frame(summary: DiagnosticsSummary) -> pd.DataFrame:
         # The canonical name first, then its aliases: a model may report either spelling.
         for source in (column, *(a for a, target in _ALIASES.items() if target == column)):
             if source in frame.columns:
-                found = pd.to_numeric(pd.Series(frame[source].to_numpy(), index=index),
-                                      errors="coerce")
+                found = pd.to_numeric(
+                    pd.Series(frame[source].to_numpy(), index=index), errors="coerce"
+                )
                 values = values.fillna(found)
         result[column] = values
     return result.astype(float)
@@ -178,15 +181,15 @@ def convergence_note(
     frame = diagnostics_frame(summary)
     failed = failed_checks(frame, rhat_max=rhat_max, ess_min=ess_min)
     words = _DETAIL[lang]
+    rows = _rows(summary)
     details = []
     for model in frame.index:
         items = [
-            words[check].format(
-                value=_format_value(check, frame.at[model, check], rhat_max)
-            )
+            words[check].format(value=_format_value(check, frame.at[model, check], rhat_max))
             for check in COLUMNS
             if failed.at[model, check]
         ]
+        items.extend(_unassessed_items(rows.get(model, {}), words))
         if items:
             details.append(words["model"].format(model=model) + words["item_sep"].join(items))
     flags = [
@@ -200,15 +203,33 @@ def convergence_note(
     return " ".join(flags)
 
 
-def _approximation_notes(summary: DiagnosticsSummary, lang: Lang) -> dict[str, str]:
-    """Per approximate model (``method`` not ``nuts``), its approximation note."""
+def _rows(summary: DiagnosticsSummary) -> dict[str, dict]:
+    """The summary as a plain dict per model, every key it reports kept."""
     if isinstance(summary, pd.DataFrame):
         frame = summary.set_index("model") if "model" in summary.columns else summary
-        rows = {str(model): row.to_dict() for model, row in frame.iterrows()}
-    else:
-        rows = {str(model): dict(values) for model, values in summary.items()}
+        return {str(model): row.to_dict() for model, row in frame.iterrows()}
+    return {str(model): dict(values) for model, values in summary.items()}
+
+
+def _unassessed_items(values: Mapping, words: Mapping[str, str]) -> list[str]:
+    """What a NUTS fit could not be judged on: a NaN R-hat or ESS is never a pass
+    (``n_chains`` and ``n_not_assessed`` of ``Diagnostics.overview()``; absent: not reported)."""
+    if values.get("method", "nuts") != "nuts":
+        return []
+    items = []
+    n_chains = values.get("n_chains")
+    if n_chains is not None and not pd.isna(n_chains) and int(n_chains) == 1:
+        items.append(words["one_chain"])
+    not_assessed = values.get("n_not_assessed")
+    if not_assessed is not None and not pd.isna(not_assessed) and int(not_assessed) > 0:
+        items.append(words["not_assessed"].format(value=int(not_assessed)))
+    return items
+
+
+def _approximation_notes(summary: DiagnosticsSummary, lang: Lang) -> dict[str, str]:
+    """Per approximate model (``method`` not ``nuts``), its approximation note."""
     notes = {}
-    for model, values in rows.items():
+    for model, values in _rows(summary).items():
         method = values.get("method")
         if not isinstance(method, str) or method == "nuts":
             continue
@@ -322,3 +343,33 @@ def prior_dominance_note(
         threshold=PRIOR_DOMINANCE_THRESHOLD if threshold is None else threshold,
         details=words["model_sep"].join(details),
     )
+
+
+def summary_notes(table: pd.DataFrame, lang: Lang = "en") -> dict[str, str]:
+    """The notes a table of :meth:`grassroots.inference.Fit.summary` carries, from its attrs.
+
+    Returns
+    -------
+    dict
+        ``convergence_note`` (:func:`convergence_note` of the fit's diagnostics: ``""`` for a
+        converged NUTS fit) and ``prior_dominance_note`` (:func:`prior_dominance_note` of its
+        prior-dominated terms: ``""`` for none).
+
+    Raises
+    ------
+    KeyError
+        When ``table`` is not a summary of a fit (its attrs lack ``model``).
+    """
+    attrs = table.attrs
+    if "model" not in attrs:
+        raise KeyError(
+            "summary_notes needs the table of Fit.summary() (its attrs name the model, its "
+            f"diagnostics and prior-dominated terms); got a table with attrs {sorted(attrs)}"
+        )
+    model = str(attrs["model"])
+    return {
+        "convergence_note": convergence_note({model: attrs["diagnostics"]}, lang),
+        "prior_dominance_note": prior_dominance_note(
+            {model: list(attrs.get("prior_dominated_terms", []))}, lang
+        ),
+    }
