@@ -267,7 +267,8 @@ def simulate(seed: int = BUNDLED_SEED, config: SimulationConfig | None = None) -
         if sorted(frame.columns) != sorted(expected):
             raise RuntimeError(
                 f"the simulator's {table} columns {sorted(frame.columns)} differ from the "
-                f"codebook's {sorted(expected)}: update simulate.py with data/codebook.csv"
+                f"codebook's {sorted(expected)}: update simulate.py and simulation_draws.py "
+                "with data/codebook.csv"
             )
         frames[table] = frame[expected]
 
