@@ -6,6 +6,7 @@
   Δ expected rating, ΔP(strategy)), with fitted or new group effects;
 * :mod:`.mediation`: total, natural direct and natural indirect effects through the strategies,
   per mediator, from the structural fit, by exact averaging over the mediators' values;
+* :mod:`.weakness`: baseline weakness of the townships and its terciles;
 * :mod:`.heterogeneity`: contrasts by region and by tercile of baseline weakness; a ranked
   targeting list of townships;
 * :mod:`.truth`: the same computations on the simulator's true parameters, and the coverage
@@ -29,13 +30,7 @@ from grassroots.estimands._engine import (
     Grouping,
 )
 from grassroots.estimands.contrasts import ContrastResult, contrasts
-from grassroots.estimands.heterogeneity import (
-    TargetingResult,
-    baseline_weakness,
-    heterogeneity,
-    targeting,
-    weakness_tercile,
-)
+from grassroots.estimands.heterogeneity import TargetingResult, heterogeneity, targeting
 from grassroots.estimands.mediation import MediationResult, mediation
 from grassroots.estimands.scenarios import (
     Floor,
@@ -56,6 +51,7 @@ from grassroots.estimands.truth import (
     true_contrasts,
     true_mediation,
 )
+from grassroots.estimands.weakness import baseline_weakness, weakness_tercile
 
 __all__ = [
     "DEFAULT_MAX_CELLS",

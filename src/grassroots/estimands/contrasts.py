@@ -60,6 +60,7 @@ from grassroots.estimands._engine import (
     summarise,
 )
 from grassroots.estimands.scenarios import Scenario, ScenarioSet, SetValue, builtin_scenarios
+from grassroots.estimands.weakness import WEAKNESS, weakness_tercile
 
 if TYPE_CHECKING:
     from grassroots.inference.fitting import Fit, StudyLike
@@ -230,11 +231,8 @@ def make_groupings(frame: pd.DataFrame, by: Sequence[str | Grouping] = ()) -> li
         The status-quo table.
     by : sequence of str or Grouping
         Column names of ``frame`` (e.g. ``"region"``), ``"weakness"`` (terciles of baseline
-        weakness, :func:`grassroots.estimands.heterogeneity.weakness_tercile`), or groupings.
+        weakness, :func:`grassroots.estimands.weakness.weakness_tercile`), or groupings.
     """
-    # Imported here: heterogeneity builds on this module.
-    from grassroots.estimands.heterogeneity import WEAKNESS, weakness_tercile
-
     groupings = [Grouping.overall(len(frame))]
     for item in by:
         if isinstance(item, Grouping):
