@@ -1,5 +1,7 @@
 """Estimands: intervention contrasts, mediation and heterogeneity by g-computation.
 
+* :mod:`.settings`: :class:`EstimandSettings`, how every estimand is computed and summarised
+  (interval mass, survival times, seed, thinning, chunk size, threads);
 * :mod:`.scenarios`: counterfactual scenarios declared in ``models/scenarios.toml`` (shift, floor,
   set, combine) and applied to the flat table;
 * :mod:`.contrasts`: contrasts against the status quo over the posterior (ΔS(t), ΔP(fit >= 4),
@@ -21,14 +23,7 @@ Examples
 
 from __future__ import annotations
 
-from grassroots.estimands._engine import (
-    DEFAULT_MAX_CELLS,
-    DEFAULT_THRESHOLD,
-    DEFAULT_TIMES,
-    EstimandError,
-    FitModel,
-    Grouping,
-)
+from grassroots.estimands._engine import EstimandError, FitModel, Grouping
 from grassroots.estimands.contrasts import ContrastResult, contrasts
 from grassroots.estimands.heterogeneity import TargetingResult, heterogeneity, targeting
 from grassroots.estimands.mediation import MediationResult, mediation
@@ -44,6 +39,14 @@ from grassroots.estimands.scenarios import (
     scenarios_from_dict,
     variable_level,
 )
+from grassroots.estimands.settings import (
+    DEFAULT_MAX_CELLS,
+    DEFAULT_PROB,
+    DEFAULT_THRESHOLD,
+    DEFAULT_TIMES,
+    DEFAULT_WORKERS,
+    EstimandSettings,
+)
 from grassroots.estimands.truth import (
     TruthModel,
     coverage,
@@ -55,10 +58,13 @@ from grassroots.estimands.weakness import baseline_weakness, weakness_tercile
 
 __all__ = [
     "DEFAULT_MAX_CELLS",
+    "DEFAULT_PROB",
     "DEFAULT_THRESHOLD",
     "DEFAULT_TIMES",
+    "DEFAULT_WORKERS",
     "ContrastResult",
     "EstimandError",
+    "EstimandSettings",
     "FitModel",
     "Floor",
     "Grouping",

@@ -18,15 +18,15 @@ order) and mediator parents ``pa(Y)``::
 exactly: no Monte-Carlo draw of a mediator. ``r(j)`` is the table the regime gives mediator
 ``j``'s model, ``r(Y)`` the table of the outcome's own model. Everything is vectorised over
 draws and rows; draws are processed in chunks of whole draws (all chains) so that memory stays
-bounded by ``max_cells`` (draws x rows per chunk), on ``DEFAULT_WORKERS`` threads, chunk results
-joined in draw order. A fit loaded lazily (a national-size bundle) is read chunk by chunk.
+bounded by ``EstimandSettings.max_cells`` (draws x rows per chunk), on
+``EstimandSettings.workers`` threads, chunk results joined in draw order. A fit loaded lazily
+(a national-size bundle) is read chunk by chunk.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import itertools
-import os
 from collections import deque
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -39,24 +39,13 @@ import pandas as pd
 import xarray as xr
 from threadpoolctl import threadpool_limits
 
+from grassroots.estimands.errors import EstimandError
+from grassroots.estimands.settings import EstimandSettings
 from grassroots.models.builder import FAMILIES, group_effect_draws, group_rows, stack_draws
 from grassroots.models.design import Scaling, design_matrix, late_design_matrix
 from grassroots.models.spec import ModelSpec, OutcomeSpec
 from grassroots.models.survival import total_hazard
 
-#: Times (months) at which survival outcomes give S(t).
-DEFAULT_TIMES: tuple[float, ...] = (12.0, 24.0, 36.0)
-#: P(rating >= threshold) for ordinal outcomes ("fit >= 4").
-DEFAULT_THRESHOLD = 4
-#: Draws x rows per chunk: with n rows and c chains a chunk holds max_cells / (n c) draws per
-#: chain. A chunk of the structural model keeps a few dozen (draws, rows) arrays (mediator
-#: probabilities and their weights under every regime): about 250 MB at 250,000 cells.
-DEFAULT_MAX_CELLS = 250_000
-#: Threads evaluating chunks of draws at once: the usable cores, at most 2 (each chunk in flight
-#: holds its working set: ~0.4 GB at national size, whose budget is 4 GiB in all).
-DEFAULT_WORKERS = min(
-    2, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
-)
 GROUP_EFFECTS = ("fitted", "new", "none")
 MEDIATOR_MODES = ("modelled", "observed")
 STATUS_QUO = "status_quo"
@@ -66,10 +55,6 @@ _EAGER_BYTES = 256 * 2**20
 # Groupings with at most this many groups average by a batched matrix product (draws x groups x
 # rows weights); larger ones (townships) by sorted sums.
 _MATMUL_GROUPS = 16
-
-
-class EstimandError(ValueError):
-    """An estimand cannot be computed as asked (unknown outcome, no mediators ...)."""
 
 
 # ---------------------------------------------------------------------------------------------
@@ -278,12 +263,9 @@ class FitModel:
         ``modelled``: binary outcomes of the fit that predict other outcomes respond to the
         scenario (exact averaging over their values); ``observed``: every predictor, strategies
         included, is held at its value in the table.
-    seed : int, optional
-        Seed of new group effects (default: the fit's seed).
-    thin : int
-        Keep every ``thin``-th draw.
-    times, threshold
-        Survival times (months) and the ordinal threshold of ``P(Y >= threshold)``.
+    settings : EstimandSettings, optional
+        Its ``seed`` (new group effects; default: the fit's seed), ``thin``, ``times`` and
+        ``threshold`` are used.
     """
 
     def __init__(
@@ -292,25 +274,21 @@ class FitModel:
         *,
         group_effects: str = "fitted",
         mediators: str = "modelled",
-        seed: int | None = None,
-        thin: int = 1,
-        times: Sequence[float] = DEFAULT_TIMES,
-        threshold: int | float = DEFAULT_THRESHOLD,
+        settings: EstimandSettings | None = None,
     ) -> None:
         _check_choice("group_effects", group_effects, GROUP_EFFECTS)
         _check_choice("mediators", mediators, MEDIATOR_MODES)
-        if isinstance(thin, bool) or not isinstance(thin, int) or thin < 1:
-            raise EstimandError(f"thin must be a positive integer, not {thin!r}")
+        settings = settings or EstimandSettings()
         self.fit = fit
         self.spec: ModelSpec = fit.spec
         self.name = fit.spec.name
         self.scaling = fit.scaling
         self.group_effects = group_effects
-        self.times = tuple(float(t) for t in times)
-        self.threshold = threshold
-        self.thin = thin
-        self.posterior = fit.posterior.isel(draw=slice(None, None, thin))
-        self.seed = fit.seed if seed is None else seed
+        self.times = settings.times
+        self.threshold = settings.threshold
+        self.thin = settings.thin
+        self.posterior = fit.posterior.isel(draw=slice(None, None, settings.thin))
+        self.seed = fit.seed if settings.seed is None else settings.seed
         self.coords: dict[str, list[Any]] = {
             k: list(v) for k, v in (getattr(fit, "model_coords", None) or {}).items()
         }
@@ -328,7 +306,7 @@ class FitModel:
             o.name: OutcomeInfo(
                 o.name,
                 o.family,
-                quantity_labels(o.family, self.times, threshold),
+                quantity_labels(o.family, self.times, self.threshold),
                 parents[o.name],
                 ancestors[o.name],
                 tuple(sorted(uses[o.name])),
@@ -904,8 +882,7 @@ def evaluate(
     requests: Sequence[Request],
     groupings: Sequence[Grouping],
     *,
-    max_cells: int = DEFAULT_MAX_CELLS,
-    workers: int | None = None,
+    settings: EstimandSettings | None = None,
 ) -> Iterator[dict[tuple[str, Regime, str], np.ndarray]]:
     """Per chunk of draws: ``(outcome, regime, grouping) -> (chains, draws, groups, Q)``.
 
@@ -916,18 +893,16 @@ def evaluate(
         Covariate tables by key (the status quo and the scenarios), same rows in the same order.
     requests : sequence of Request
     groupings : sequence of Grouping
-    max_cells : int
-        Draws x rows per chunk.
-    workers : int, optional
-        Threads evaluating chunks at once (default ``DEFAULT_WORKERS``: the cores, at most 2);
-        the model's ``predict`` must then be safe to call from several threads (its per-table
-        caches are filled by the first chunk, evaluated alone).
+    settings : EstimandSettings, optional
+        Its ``max_cells`` (draws x rows per chunk) and ``workers`` (threads evaluating chunks
+        at once; the model's ``predict`` must then be safe to call from several threads: its
+        per-table caches are filled by the first chunk, evaluated alone) are used.
     """
     keys = list(tables)
     first = tables[keys[0]].reset_index(drop=True)
     states = {key: model.prepare(table) for key, table in tables.items()}
     averager = _Averager(groupings)
-    workers = DEFAULT_WORKERS if workers is None else max(1, int(workers))
+    settings = settings or EstimandSettings()
 
     def run(chunk: Chunk) -> dict[tuple[str, Regime, str], np.ndarray]:
         out: dict[tuple[str, Regime, str], np.ndarray] = {}
@@ -944,7 +919,7 @@ def evaluate(
     # already run on every core; OpenBLAS's own threads make them several times slower on a
     # busy machine, and the last bits of the results would depend on the thread count.
     with threadpool_limits(limits=1, user_api="blas"):
-        yield from _evaluate_chunks(model, first, max_cells, workers, run)
+        yield from _evaluate_chunks(model, first, settings.max_cells, settings.workers, run)
 
 
 def _evaluate_chunks(

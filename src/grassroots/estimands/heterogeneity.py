@@ -23,9 +23,6 @@ import pandas as pd
 import xarray as xr
 
 from grassroots.estimands._engine import (
-    DEFAULT_MAX_CELLS,
-    DEFAULT_THRESHOLD,
-    DEFAULT_TIMES,
     EstimandError,
     FitModel,
     Grouping,
@@ -44,6 +41,7 @@ from grassroots.estimands.scenarios import (
     ScenarioSet,
     variable_level,
 )
+from grassroots.estimands.settings import DEFAULT_PROB, EstimandSettings
 from grassroots.estimands.weakness import (
     TERCILE_LABELS,
     WEAKNESS,
@@ -130,7 +128,7 @@ class TargetingResult:
 
 
 def rank_summary(
-    samples: np.ndarray, *, prob: float = 0.95, top: int = 15, descending: bool = True
+    samples: np.ndarray, *, prob: float = DEFAULT_PROB, top: int = 15, descending: bool = True
 ) -> dict[str, np.ndarray]:
     """Posterior of the units' ranks: per draw every unit is ranked (1 = largest gain when
     ``descending``; ties by unit order), then summarised.
@@ -195,21 +193,21 @@ def run_targeting(
     quantity: str,
     level: str | None = None,
     groups: Sequence[tuple[str, str]] = DEFAULT_GROUPS,
-    prob: float = 0.95,
     descending: bool = True,
     top: int = 15,
-    max_cells: int = DEFAULT_MAX_CELLS,
+    settings: EstimandSettings | None = None,
 ) -> TargetingResult:
-    """The targeting list for any engine model (see :func:`targeting`)."""
+    """The targeting list for any engine model (see :func:`targeting`); of ``settings``
+    (default :class:`EstimandSettings`) ``prob``, ``max_cells`` and ``workers`` are used."""
+    settings = settings or EstimandSettings()
     frame = frame.reset_index(drop=True)
     levels = {s.name: level or decision_level(s, frame, groups) for s in scenarios}
     tables, arrays = [], []
     for unit_level in dict.fromkeys(levels.values()):
         chosen = [s for s in scenarios if levels[s.name] == unit_level]
         table, draws = _rank_units(
-            model, frame, chosen, outcome, quantity, unit_level, groups, prob, descending, top,
-            max_cells,
-        )  # fmt: skip
+            model, frame, chosen, outcome, quantity, unit_level, groups, descending, top, settings
+        )
         tables.append(table)
         arrays.append(draws)
     order = {s.name: position for position, s in enumerate(scenarios)}
@@ -217,7 +215,7 @@ def run_targeting(
     ranked = ranked.sort_values("scenario", key=lambda c: c.map(order), kind="stable")
     ranked = ranked.reset_index(drop=True)
     draws = xr.concat(arrays, dim="scenario", join="outer").sel(scenario=list(order))
-    return TargetingResult(ranked, draws, outcome, quantity, model.group_effects, prob)
+    return TargetingResult(ranked, draws, outcome, quantity, model.group_effects, settings.prob)
 
 
 def _rank_units(
@@ -228,10 +226,9 @@ def _rank_units(
     quantity: str,
     level: str,
     groups: Sequence[tuple[str, str]],
-    prob: float,
     descending: bool,
     top: int,
-    max_cells: int,
+    settings: EstimandSettings,
 ) -> tuple[pd.DataFrame, xr.DataArray]:
     """Rank the units of one level under each scenario; units a scenario leaves as they are
     (already treated) are not ranked and have no draws (NaN)."""
@@ -247,8 +244,7 @@ def _rank_units(
         groupings=[grouping],
         outcomes=[outcome],
         quantities={outcome: [quantity]},
-        prob=prob,
-        max_cells=max_cells,
+        settings=settings,
     )
     draws = result.draws[model.name].isel(estimand=0, drop=True).rename(group="unit")
     draws = draws.assign_coords(unit=list(labels)).drop_vars(
@@ -270,9 +266,10 @@ def _rank_units(
         kept = changed[i]
         table = context[kept].copy()
         table.insert(0, "scenario", scenario)
-        stats = summarise(samples[i : i + 1, kept], prob)
-        rank_stats = rank_summary(samples[i : i + 1, kept], prob=prob, top=top,
-                                  descending=descending)  # fmt: skip
+        stats = summarise(samples[i : i + 1, kept], settings.prob)
+        rank_stats = rank_summary(
+            samples[i : i + 1, kept], prob=settings.prob, top=top, descending=descending
+        )
         for key, values in (stats | rank_stats).items():
             table[key] = values[0]
         table["top_k"] = top
@@ -308,14 +305,9 @@ def targeting(
     level: str | None = None,
     group_effects: str = "fitted",
     mediators: str = "modelled",
-    times: Sequence[float] = DEFAULT_TIMES,
-    threshold: int | float = DEFAULT_THRESHOLD,
-    prob: float = 0.95,
     descending: bool = True,
     top: int = 15,
-    seed: int | None = None,
-    thin: int = 1,
-    max_cells: int = DEFAULT_MAX_CELLS,
+    settings: EstimandSettings | None = None,
 ) -> TargetingResult:
     """Rank the units that decide a remedy by its expected gain for one outcome quantity.
 
@@ -339,9 +331,9 @@ def targeting(
     top : int
         The rank cut-off of ``pr_top``: the posterior probability that a unit is among the
         ``top`` that gain most (from the ranks of every draw, :func:`rank_summary`).
-    group_effects, mediators, times, threshold, prob, seed, thin, max_cells
+    group_effects, mediators, settings
         As in :func:`grassroots.estimands.contrasts.contrasts`. Memory: (scenarios + 1) x
-        units x draws floats; ``thin`` reduces it.
+        units x draws floats; ``EstimandSettings.thin`` reduces it.
 
     Returns
     -------
@@ -350,15 +342,7 @@ def targeting(
     from grassroots.inference.fitting import resolve_data
 
     frame, _ = resolve_data(data)
-    model = FitModel(
-        fit,
-        group_effects=group_effects,
-        mediators=mediators,
-        seed=seed,
-        thin=thin,
-        times=times,
-        threshold=threshold,
-    )
+    model = FitModel(fit, group_effects=group_effects, mediators=mediators, settings=settings)
     return run_targeting(
         model,
         frame,
@@ -366,10 +350,9 @@ def targeting(
         outcome=outcome,
         quantity=quantity,
         level=level,
-        prob=prob,
         descending=descending,
         top=top,
-        max_cells=max_cells,
+        settings=settings,
     )
 
 
