@@ -307,7 +307,7 @@ def test_chunking_does_not_change_the_result(grouped_fit, frame):
 def test_lazy_bundles_and_worker_threads_give_identical_draws(
     grouped_fit, frame, tmp_path, monkeypatch
 ):
-    import grassroots.estimands._engine as engine
+    import grassroots.estimands._engine.fit_model as fit_model
     from grassroots.inference import Fit
 
     tech = Scenario("tech", (Shift("tech_capacity", 1.0),))
@@ -319,7 +319,7 @@ def test_lazy_bundles_and_worker_threads_give_identical_draws(
     )
     np.testing.assert_array_equal(alone.levels["fake"], threads.levels["fake"])
     # Read from the bundle chunk by chunk, every variable lazily.
-    monkeypatch.setattr(engine, "_EAGER_BYTES", 0)
+    monkeypatch.setattr(fit_model, "_EAGER_BYTES", 0)
     lazy = Fit.load(grouped_fit.save(tmp_path / "bundle"), lazy=True)
     from_disk = contrasts(lazy, frame, [SHIFT, tech], settings=EstimandSettings(max_cells=1))
     np.testing.assert_array_equal(alone.levels["fake"], from_disk.levels["fake"])

@@ -49,7 +49,7 @@ from grassroots.estimands._engine import (
     EstimandError,
     Grouping,
     OutcomeInfo,
-    _check_choice,
+    check_choice,
     mediator_graph,
     quantity_labels,
 )
@@ -147,8 +147,8 @@ class TruthModel:
         mediators: str = "modelled",
         settings: EstimandSettings | None = None,
     ) -> None:
-        _check_choice("group_effects", group_effects, GROUP_EFFECTS)
-        _check_choice("mediators", mediators, MEDIATOR_MODES)
+        check_choice("group_effects", group_effects, GROUP_EFFECTS)
+        check_choice("mediators", mediators, MEDIATOR_MODES)
         settings = settings or EstimandSettings()
         self.truth = truth
         self.name = "truth"

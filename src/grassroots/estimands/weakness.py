@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 
 from grassroots.estimands._engine import EstimandError
-from grassroots.estimands.scenarios import DEFAULT_GROUPS, _unit_codes
+from grassroots.estimands.scenarios import DEFAULT_GROUPS, unit_codes
 
 __all__ = [
     "TERCILE_LABELS",
@@ -50,7 +50,7 @@ def level_units(
             f"level {level!r} is not a grouping level of the data (levels: {names}; the data "
             f"need the column {dict(groups).get(level, level + '_id')!r})"
         )
-    codes = _unit_codes(frame, present, names.index(level) + 1)
+    codes = unit_codes(frame, present, names.index(level) + 1)
     first = pd.Series(np.arange(len(frame))).groupby(codes).first().to_numpy()
     return codes, first
 
