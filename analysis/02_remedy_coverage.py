@@ -26,7 +26,9 @@ def main() -> None:
     study = load_dataset()
     structural = fit(study, "structural", seed=args.seed)
     print(structural.diagnostics.overview())
-    estimated = estimands.contrasts(structural, study, prob=0.9, seed=args.seed)
+    estimated = estimands.contrasts(
+        structural, study, settings=estimands.EstimandSettings(prob=0.9, seed=args.seed)
+    )
     truth = estimands.true_contrasts(study)
     checked = estimands.coverage(estimated, truth, prob=0.9)
     out = default_reports_dir() / "validation" / "remedy_coverage.csv"

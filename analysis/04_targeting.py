@@ -31,7 +31,7 @@ def main() -> None:
     structural = fit(study, "structural", seed=args.seed)
     ranked = estimands.targeting(
         structural, study, outcome=args.outcome, quantity=args.quantity,
-        group_effects=args.group_effects, seed=args.seed,
+        group_effects=args.group_effects, settings=estimands.EstimandSettings(seed=args.seed),
     )  # fmt: skip
     for scenario in dict.fromkeys(ranked.table["scenario"]):
         print(f"\n{scenario}")

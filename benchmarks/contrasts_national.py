@@ -196,8 +196,8 @@ def _worker_contrasts(folder: Path, max_cells: int | None, measure: int | None) 
         # The first draws of every chain only (a lazy slice: nothing else is read).
         fitted.trace = fitted.trace.isel(draw=slice(0, measure))
     loaded = time.perf_counter()
-    options = {} if max_cells is None else {"max_cells": max_cells}
-    result = estimands.contrasts(fitted, frame, **options)
+    settings = estimands.EstimandSettings(**({} if max_cells is None else {"max_cells": max_cells}))
+    result = estimands.contrasts(fitted, frame, settings=settings)
     done = time.perf_counter()
     table = result.table
     s24 = table[(table["quantity"] == "S(24)") & (table["group_by"] == "all")]

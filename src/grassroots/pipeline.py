@@ -306,11 +306,13 @@ def run(
         for lang in languages
     }
     # One pass gives the overall contrasts (Table 5, Figure 7) and the subgroups' (Table 7).
-    thin = _thinning(structural, settings.estimand_draws)
-    varied = estimands.heterogeneity(structural, study, scenarios, seed=settings.seed, thin=thin)
-    mediated = estimands.mediation(structural, study, scenarios, seed=settings.seed, thin=thin)
+    estimand_settings = estimands.EstimandSettings(
+        seed=settings.seed, thin=_thinning(structural, settings.estimand_draws)
+    )
+    varied = estimands.heterogeneity(structural, study, scenarios, settings=estimand_settings)
+    mediated = estimands.mediation(structural, study, scenarios, settings=estimand_settings)
     ranked = estimands.targeting(structural, study, scenarios, outcome="survival",
-                                 quantity="S(24)", seed=settings.seed, thin=thin)
+                                 quantity="S(24)", settings=estimand_settings)
     sensitivity = _sensitivity_estimates(fits)
     assumed, support, robustness, causal_graph = _identification(structural, study, scenarios,
                                                                  varied)

@@ -11,6 +11,7 @@ from _fakes import expit, fake_fit, make_spec
 from grassroots.estimands import (
     ContrastResult,
     EstimandError,
+    EstimandSettings,
     Scenario,
     SetValue,
     Shift,
@@ -181,10 +182,10 @@ def test_ordinal_probability_and_expected_rating(frame):
     (p1, e1), (p0, e0) = levels(x + 1), levels(x)
     np.testing.assert_allclose(_draws(result, "tech", "demand_fit:P(>=4)"), p1 - p0, atol=1e-10)
     np.testing.assert_allclose(_draws(result, "tech", "demand_fit:E"), e1 - e0, atol=1e-10)
-    three = contrasts(fit, frame, [scenario], threshold=3)
+    three = contrasts(fit, frame, [scenario], settings=EstimandSettings(threshold=3))
     assert "P(>=3)" in set(three.table["quantity"])
     with pytest.raises(EstimandError, match="threshold 7 is not a level"):
-        contrasts(fit, frame, [scenario], threshold=7)
+        contrasts(fit, frame, [scenario], settings=EstimandSettings(threshold=7))
 
 
 @pytest.fixture(scope="module")
@@ -261,9 +262,15 @@ def test_summary_matches_the_draws(grouped_fit, frame):
 
 
 def test_new_group_effects_are_deterministic_with_a_seed(grouped_fit, frame):
-    first = contrasts(grouped_fit, frame, [SHIFT], group_effects="new", seed=7)
-    again = contrasts(grouped_fit, frame, [SHIFT], group_effects="new", seed=7)
-    other = contrasts(grouped_fit, frame, [SHIFT], group_effects="new", seed=8)
+    first = contrasts(
+        grouped_fit, frame, [SHIFT], group_effects="new", settings=EstimandSettings(seed=7)
+    )
+    again = contrasts(
+        grouped_fit, frame, [SHIFT], group_effects="new", settings=EstimandSettings(seed=7)
+    )
+    other = contrasts(
+        grouped_fit, frame, [SHIFT], group_effects="new", settings=EstimandSettings(seed=8)
+    )
     fitted = contrasts(grouped_fit, frame, [SHIFT])
     np.testing.assert_array_equal(first.draws["fake"], again.draws["fake"])
     np.testing.assert_array_equal(first.levels["fake"], again.levels["fake"])
@@ -272,7 +279,13 @@ def test_new_group_effects_are_deterministic_with_a_seed(grouped_fit, frame):
     assert set(first.table["group_effects"]) == {"new"}
     # The default seed is the fit's.
     default = contrasts(grouped_fit, frame, [SHIFT], group_effects="new")
-    by_fit_seed = contrasts(grouped_fit, frame, [SHIFT], group_effects="new", seed=grouped_fit.seed)
+    by_fit_seed = contrasts(
+        grouped_fit,
+        frame,
+        [SHIFT],
+        group_effects="new",
+        settings=EstimandSettings(seed=grouped_fit.seed),
+    )
     np.testing.assert_array_equal(default.draws["fake"], by_fit_seed.draws["fake"])
 
 
@@ -280,9 +293,9 @@ def test_chunking_does_not_change_the_result(grouped_fit, frame):
     tech = Scenario("tech", (Shift("tech_capacity", 1.0),))
     whole = contrasts(grouped_fit, frame, [SHIFT, tech])
     # One draw per chunk.
-    pieces = contrasts(grouped_fit, frame, [SHIFT, tech], max_cells=1)
+    pieces = contrasts(grouped_fit, frame, [SHIFT, tech], settings=EstimandSettings(max_cells=1))
     np.testing.assert_allclose(whole.draws["fake"], pieces.draws["fake"], rtol=0, atol=1e-14)
-    thinned = contrasts(grouped_fit, frame, [SHIFT], thin=4)
+    thinned = contrasts(grouped_fit, frame, [SHIFT], settings=EstimandSettings(thin=4))
     assert thinned.draws["fake"].sizes["draw"] == 10
     np.testing.assert_allclose(
         thinned.draws["fake"].isel(scenario=0),
@@ -294,19 +307,21 @@ def test_chunking_does_not_change_the_result(grouped_fit, frame):
 def test_lazy_bundles_and_worker_threads_give_identical_draws(
     grouped_fit, frame, tmp_path, monkeypatch
 ):
-    import grassroots.estimands._engine as engine
+    import grassroots.estimands._engine.fit_model as fit_model
     from grassroots.inference import Fit
 
     tech = Scenario("tech", (Shift("tech_capacity", 1.0),))
-    monkeypatch.setattr(engine, "DEFAULT_WORKERS", 1)
-    alone = contrasts(grouped_fit, frame, [SHIFT, tech], max_cells=1)
-    monkeypatch.setattr(engine, "DEFAULT_WORKERS", 3)
-    threads = contrasts(grouped_fit, frame, [SHIFT, tech], max_cells=1)
+    alone = contrasts(
+        grouped_fit, frame, [SHIFT, tech], settings=EstimandSettings(max_cells=1, workers=1)
+    )
+    threads = contrasts(
+        grouped_fit, frame, [SHIFT, tech], settings=EstimandSettings(max_cells=1, workers=3)
+    )
     np.testing.assert_array_equal(alone.levels["fake"], threads.levels["fake"])
     # Read from the bundle chunk by chunk, every variable lazily.
-    monkeypatch.setattr(engine, "_EAGER_BYTES", 0)
+    monkeypatch.setattr(fit_model, "_EAGER_BYTES", 0)
     lazy = Fit.load(grouped_fit.save(tmp_path / "bundle"), lazy=True)
-    from_disk = contrasts(lazy, frame, [SHIFT, tech], max_cells=1)
+    from_disk = contrasts(lazy, frame, [SHIFT, tech], settings=EstimandSettings(max_cells=1))
     np.testing.assert_array_equal(alone.levels["fake"], from_disk.levels["fake"])
 
 
@@ -338,13 +353,13 @@ def test_bad_arguments(grouped_fit, frame):
     with pytest.raises(EstimandError, match="group_effects must be one of"):
         contrasts(grouped_fit, frame, [SHIFT], group_effects="random")
     with pytest.raises(EstimandError, match="thin must be a positive integer"):
-        contrasts(grouped_fit, frame, [SHIFT], thin=0)
+        contrasts(grouped_fit, frame, [SHIFT], settings=EstimandSettings(thin=0))
     with pytest.raises(EstimandError, match="must be distinct"):
         contrasts(grouped_fit, frame, [SHIFT, SHIFT])
     with pytest.raises(EstimandError, match="cannot group by 'province'"):
         contrasts(grouped_fit, frame, [SHIFT], by=["province"])
-    with pytest.raises(EstimandError, match="prob must lie in"):
-        contrasts(grouped_fit, frame, [SHIFT], prob=1.5)
+    with pytest.raises(EstimandError, match="prob must lie strictly between 0 and 1"):
+        contrasts(grouped_fit, frame, [SHIFT], settings=EstimandSettings(prob=1.5))
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         result = contrasts(grouped_fit, frame, "resources_plus_1sd")
@@ -379,7 +394,9 @@ def test_binary_remedy_effect_among_the_not_yet_treated(frame, group_effects):
             "survival_sd_township": 0.4,
         },
     )
-    result = contrasts(fit, frame, [SET, SHIFT], group_effects=group_effects, seed=3)
+    result = contrasts(
+        fit, frame, [SET, SHIFT], group_effects=group_effects, settings=EstimandSettings(seed=3)
+    )
     untreated = (frame["collaboration"] == 0).to_numpy()
     assert 0 < untreated.sum() < len(frame)
     rows = result.table[result.table["group_by"] == "untreated:collaboration"]
@@ -398,10 +415,19 @@ def test_binary_remedy_effect_among_the_not_yet_treated(frame, group_effects):
         row = rows[rows["quantity"] == quantity].iloc[0]
         assert row["median"] == pytest.approx(np.median(among))
         assert abs(row["median"]) > abs(np.median(overall))
-    without = contrasts(fit, frame, [SET], group_effects=group_effects, seed=3, untreated=False)
+    without = contrasts(
+        fit,
+        frame,
+        [SET],
+        group_effects=group_effects,
+        untreated=False,
+        settings=EstimandSettings(seed=3),
+    )
     assert set(without.table["group_by"]) == {"all"}
     # Once every county has the mechanism, no one is left to treat.
     everywhere = frame.assign(collaboration=1)
     assert "untreated:collaboration" not in set(
-        contrasts(fit, everywhere, [SET], group_effects=group_effects, seed=3).table["group_by"]
+        contrasts(
+            fit, everywhere, [SET], group_effects=group_effects, settings=EstimandSettings(seed=3)
+        ).table["group_by"]
     )

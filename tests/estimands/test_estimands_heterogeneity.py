@@ -10,6 +10,7 @@ from _fakes import fake_fit, make_spec
 
 from grassroots.estimands import (
     EstimandError,
+    EstimandSettings,
     Grouping,
     Scenario,
     ScenarioError,
@@ -96,7 +97,9 @@ def test_weakness_needs_township_columns(frame):
 
 
 def test_groups_add_up_to_the_overall_contrast(fit, frame):
-    result = heterogeneity(fit, frame, [UP, TECH], group_effects="new", seed=1)
+    result = heterogeneity(
+        fit, frame, [UP, TECH], group_effects="new", settings=EstimandSettings(seed=1)
+    )
     draws = result.draws["fake"]
     overall = draws.sel(group="all")
     for by in ("region", "weakness"):

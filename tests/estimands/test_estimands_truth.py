@@ -9,6 +9,7 @@ import pytest
 from grassroots.estimands import (
     ContrastResult,
     EstimandError,
+    EstimandSettings,
     TruthModel,
     coverage,
     load_truth,
@@ -147,19 +148,16 @@ def test_new_group_effects_are_seeded(bundled, truth):
         "tech_capacity_plus_1sd",
         truth=truth,
         group_effects="new",
-        draws=8,
-        seed=1,
         outcomes=["survival"],
+        settings=EstimandSettings(truth_draws=8, seed=1),
     )
     again = true_contrasts(
         bundled,
         "tech_capacity_plus_1sd",
         truth=truth,
         group_effects="new",
-        draws=8,
-        seed=1,
         outcomes=["survival"],
-        max_cells=len(bundled) * 3,
+        settings=EstimandSettings(truth_draws=8, seed=1, max_cells=len(bundled) * 3),
     )
     np.testing.assert_array_equal(first.draws["truth"], again.draws["truth"])
     assert first.draws["truth"].sizes["draw"] == 8
@@ -236,6 +234,6 @@ def test_truth_errors(bundled, truth):
     with pytest.raises(EstimandError, match="no truth.json"):
         load_truth("no/such/folder")
     with pytest.raises(EstimandError, match="threshold 6 is not a rating"):
-        true_contrasts(bundled, truth=truth, threshold=6)
+        true_contrasts(bundled, truth=truth, settings=EstimandSettings(threshold=6))
     none = true_contrasts(other, "resources_plus_1sd", truth=truth, group_effects="none")
     assert isinstance(none.table, pd.DataFrame)

@@ -1,11 +1,14 @@
 """Estimands: intervention contrasts, mediation and heterogeneity by g-computation.
 
+* :mod:`.settings`: :class:`EstimandSettings`, how every estimand is computed and summarised
+  (interval mass, survival times, seed, thinning, chunk size, threads);
 * :mod:`.scenarios`: counterfactual scenarios declared in ``models/scenarios.toml`` (shift, floor,
   set, combine) and applied to the flat table;
 * :mod:`.contrasts`: contrasts against the status quo over the posterior (ΔS(t), ΔP(fit >= 4),
   Δ expected rating, ΔP(strategy)), with fitted or new group effects;
 * :mod:`.mediation`: total, natural direct and natural indirect effects through the strategies,
   per mediator, from the structural fit, by exact averaging over the mediators' values;
+* :mod:`.weakness`: baseline weakness of the townships and its terciles;
 * :mod:`.heterogeneity`: contrasts by region and by tercile of baseline weakness; a ranked
   targeting list of townships;
 * :mod:`.truth`: the same computations on the simulator's true parameters, and the coverage
@@ -20,22 +23,9 @@ Examples
 
 from __future__ import annotations
 
-from grassroots.estimands._engine import (
-    DEFAULT_MAX_CELLS,
-    DEFAULT_THRESHOLD,
-    DEFAULT_TIMES,
-    EstimandError,
-    FitModel,
-    Grouping,
-)
+from grassroots.estimands._engine import EstimandError, FitModel, Grouping
 from grassroots.estimands.contrasts import ContrastResult, contrasts
-from grassroots.estimands.heterogeneity import (
-    TargetingResult,
-    baseline_weakness,
-    heterogeneity,
-    targeting,
-    weakness_tercile,
-)
+from grassroots.estimands.heterogeneity import TargetingResult, heterogeneity, targeting
 from grassroots.estimands.mediation import MediationResult, mediation
 from grassroots.estimands.scenarios import (
     Floor,
@@ -49,6 +39,14 @@ from grassroots.estimands.scenarios import (
     scenarios_from_dict,
     variable_level,
 )
+from grassroots.estimands.settings import (
+    DEFAULT_MAX_CELLS,
+    DEFAULT_PROB,
+    DEFAULT_THRESHOLD,
+    DEFAULT_TIMES,
+    DEFAULT_WORKERS,
+    EstimandSettings,
+)
 from grassroots.estimands.truth import (
     TruthModel,
     coverage,
@@ -56,13 +54,17 @@ from grassroots.estimands.truth import (
     true_contrasts,
     true_mediation,
 )
+from grassroots.estimands.weakness import baseline_weakness, weakness_tercile
 
 __all__ = [
     "DEFAULT_MAX_CELLS",
+    "DEFAULT_PROB",
     "DEFAULT_THRESHOLD",
     "DEFAULT_TIMES",
+    "DEFAULT_WORKERS",
     "ContrastResult",
     "EstimandError",
+    "EstimandSettings",
     "FitModel",
     "Floor",
     "Grouping",

@@ -45,9 +45,6 @@ import pandas as pd
 import xarray as xr
 
 from grassroots.estimands._engine import (
-    DEFAULT_MAX_CELLS,
-    DEFAULT_THRESHOLD,
-    DEFAULT_TIMES,
     STATUS_QUO,
     EstimandError,
     FitModel,
@@ -60,6 +57,8 @@ from grassroots.estimands._engine import (
     summarise,
 )
 from grassroots.estimands.scenarios import Scenario, ScenarioSet, SetValue, builtin_scenarios
+from grassroots.estimands.settings import DEFAULT_PROB, EstimandSettings
+from grassroots.estimands.weakness import WEAKNESS, weakness_tercile
 
 if TYPE_CHECKING:
     from grassroots.inference.fitting import Fit, StudyLike
@@ -126,7 +125,7 @@ class ContrastResult:
     table: pd.DataFrame
     draws: dict[str, xr.DataArray] = field(default_factory=dict)
     levels: dict[str, xr.DataArray] = field(default_factory=dict)
-    prob: float = 0.95
+    prob: float = DEFAULT_PROB
 
     def summary(self, prob: float | None = None) -> pd.DataFrame:
         """The table with intervals of another mass (e.g. 0.9), recomputed from the draws."""
@@ -180,7 +179,7 @@ class ContrastResult:
         if len(probs) > 1:
             raise EstimandError(f"results with different interval masses {sorted(probs)}")
         table = pd.concat([r.table for r in results], ignore_index=True)
-        return cls(table, draws, levels, probs.pop() if probs else 0.95)
+        return cls(table, draws, levels, probs.pop() if probs else DEFAULT_PROB)
 
     def __str__(self) -> str:
         shown = self.table[self.table["group_by"] == "all"]
@@ -230,11 +229,8 @@ def make_groupings(frame: pd.DataFrame, by: Sequence[str | Grouping] = ()) -> li
         The status-quo table.
     by : sequence of str or Grouping
         Column names of ``frame`` (e.g. ``"region"``), ``"weakness"`` (terciles of baseline
-        weakness, :func:`grassroots.estimands.heterogeneity.weakness_tercile`), or groupings.
+        weakness, :func:`grassroots.estimands.weakness.weakness_tercile`), or groupings.
     """
-    # Imported here: heterogeneity builds on this module.
-    from grassroots.estimands.heterogeneity import WEAKNESS, weakness_tercile
-
     groupings = [Grouping.overall(len(frame))]
     for item in by:
         if isinstance(item, Grouping):
@@ -305,14 +301,16 @@ def run_contrasts(
     groupings: Sequence[Grouping] | None = None,
     outcomes: Sequence[str] | None = None,
     quantities: dict[str, Sequence[str]] | None = None,
-    prob: float = 0.95,
-    max_cells: int = DEFAULT_MAX_CELLS,
+    settings: EstimandSettings | None = None,
 ) -> ContrastResult:
     """Contrasts of ``scenarios`` against the status quo for any engine model.
 
     :func:`contrasts` calls this with a posterior fit, :func:`grassroots.estimands.truth.
-    true_contrasts` with the simulator's true parameters: the same g-computation.
+    true_contrasts` with the simulator's true parameters: the same g-computation. Of
+    ``settings`` (default :class:`EstimandSettings`) ``prob``, ``max_cells`` and ``workers``
+    are used; the model already holds the rest.
     """
+    settings = settings or EstimandSettings()
     frame = frame.reset_index(drop=True)
     groupings = list(groupings) if groupings is not None else [Grouping.overall(len(frame))]
     if not scenarios:
@@ -339,14 +337,17 @@ def run_contrasts(
     selected = _select(model, outcomes, quantities)
     regimes = tuple(regime(model, key) for key in tables)
     requests = [Request(name, regimes, index) for name, (index, _) in selected.items()]
-    collected = concatenate(evaluate(model, tables, requests, groupings, max_cells=max_cells))
+    collected = concatenate(evaluate(model, tables, requests, groupings, settings=settings))
     levels = _levels_array(model, tables, selected, regimes, groupings, collected)
     status_quo = levels.sel(table=STATUS_QUO, drop=True)
     draws = (levels.sel(table=[s.name for s in scenarios]) - status_quo).rename(table="scenario")
     draws = draws.assign_coords(variables=("scenario", [", ".join(s.variables) for s in scenarios]))
     draws.attrs = dict(levels.attrs)
     return ContrastResult(
-        _table(model.name, draws, levels, prob), {model.name: draws}, {model.name: levels}, prob
+        _table(model.name, draws, levels, settings.prob),
+        {model.name: draws},
+        {model.name: levels},
+        settings.prob,
     )
 
 
@@ -488,12 +489,7 @@ def contrasts(
     by: Sequence[str | Grouping] = (),
     untreated: bool = True,
     outcomes: Sequence[str] | None = None,
-    times: Sequence[float] = DEFAULT_TIMES,
-    threshold: int | float = DEFAULT_THRESHOLD,
-    prob: float = 0.95,
-    seed: int | None = None,
-    thin: int = 1,
-    max_cells: int = DEFAULT_MAX_CELLS,
+    settings: EstimandSettings | None = None,
 ) -> ContrastResult:
     """g-computation contrasts of scenarios against the status quo, from one or more fits.
 
@@ -519,19 +515,10 @@ def contrasts(
         docstring).
     outcomes : sequence of str, optional
         Outcomes to report (default: all of each fit; mediators are still modelled).
-    times : sequence of float
-        Months of the survival probabilities S(t).
-    threshold : int or float
-        ``P(rating >= threshold)`` for ordinal outcomes.
-    prob : float
-        Mass of the equal-tailed intervals (0.95).
-    seed : int, optional
-        Seed of new group effects (default: each fit's seed); the same seed gives the same
-        result.
-    thin : int
-        Keep every ``thin``-th draw.
-    max_cells : int
-        Draws x rows per chunk (bounds memory).
+    settings : EstimandSettings, optional
+        Interval mass, survival times, ordinal threshold, seed of new group effects (default:
+        each fit's seed; the same seed gives the same result), thinning, chunk size and
+        threads; default :class:`EstimandSettings`.
 
     Returns
     -------
@@ -548,13 +535,7 @@ def contrasts(
     results = []
     for fitted in fit_list:
         model = FitModel(
-            fitted,
-            group_effects=group_effects,
-            mediators=mediators,
-            seed=seed,
-            thin=thin,
-            times=times,
-            threshold=threshold,
+            fitted, group_effects=group_effects, mediators=mediators, settings=settings
         )
         wanted = None if outcomes is None else [o for o in outcomes if o in model.outcomes]
         if wanted is not None and not wanted:
@@ -566,8 +547,7 @@ def contrasts(
                 scenario_list,
                 groupings=groupings,
                 outcomes=wanted,
-                prob=prob,
-                max_cells=max_cells,
+                settings=settings,
             )
         )
     if not results:

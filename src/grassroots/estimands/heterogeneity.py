@@ -1,15 +1,6 @@
 """Heterogeneity of the contrasts (by region, by baseline weakness) and a targeting list.
 
-**Baseline weakness** is a township-level composite of the paper's three weaknesses (weak
-authority, scarce resources, weak technical capacity)::
-
-    weakness_t = -(z_authority,t + z_resources,t + z_tech_capacity,t) / 3
-
-with ``z_c,t = (x_c,t - mean_c) / sd_c``, mean and SD (ddof=1) over townships, each township
-counted once; higher is weaker. Its **terciles** split the townships (not the projects) into
-three equal parts, ``low``, ``middle`` and ``high`` weakness (ties broken by table order), and
-each project takes its township's tercile.
-
+Baseline weakness and its terciles are defined in :mod:`.weakness` (re-exported here).
 Contrasts within a group average the projects of that group, so the group contrasts, weighted by
 their numbers of projects, add up to the overall contrast draw by draw.
 
@@ -32,9 +23,6 @@ import pandas as pd
 import xarray as xr
 
 from grassroots.estimands._engine import (
-    DEFAULT_MAX_CELLS,
-    DEFAULT_THRESHOLD,
-    DEFAULT_TIMES,
     EstimandError,
     FitModel,
     Grouping,
@@ -51,8 +39,16 @@ from grassroots.estimands.scenarios import (
     DEFAULT_GROUPS,
     Scenario,
     ScenarioSet,
-    _unit_codes,
     variable_level,
+)
+from grassroots.estimands.settings import DEFAULT_PROB, EstimandSettings
+from grassroots.estimands.weakness import (
+    TERCILE_LABELS,
+    WEAKNESS,
+    WEAKNESS_COLUMNS,
+    baseline_weakness,
+    level_units,
+    weakness_tercile,
 )
 
 if TYPE_CHECKING:
@@ -75,97 +71,6 @@ __all__ = [
     "targeting",
     "weakness_tercile",
 ]
-
-WEAKNESS = "weakness"
-#: The paper's three weaknesses; low values are weak.
-WEAKNESS_COLUMNS: tuple[str, ...] = ("authority", "resources", "tech_capacity")
-TERCILE_LABELS: tuple[str, ...] = ("low", "middle", "high")
-
-
-def _units(
-    frame: pd.DataFrame, groups: Sequence[tuple[str, str]], level: str
-) -> tuple[np.ndarray, np.ndarray]:
-    """Each row's unit code at ``level`` and the first row of every unit."""
-    present = [(name, column) for name, column in groups if column in frame.columns]
-    names = [name for name, _ in present]
-    if level not in names:
-        raise EstimandError(
-            f"level {level!r} is not a grouping level of the data (levels: {names}; the data "
-            f"need the column {dict(groups).get(level, level + '_id')!r})"
-        )
-    codes = _unit_codes(frame, present, names.index(level) + 1)
-    first = pd.Series(np.arange(len(frame))).groupby(codes).first().to_numpy()
-    return codes, first
-
-
-def baseline_weakness(
-    frame: pd.DataFrame,
-    columns: Sequence[str] = WEAKNESS_COLUMNS,
-    *,
-    level: str = "township",
-    groups: Sequence[tuple[str, str]] = DEFAULT_GROUPS,
-) -> pd.Series:
-    """Baseline weakness of every row's township (higher is weaker); see the module docstring.
-
-    Parameters
-    ----------
-    frame : DataFrame
-        The flat table (one row per project).
-    columns : sequence of str
-        Capacities whose low values are weaknesses.
-    level : str
-        The level whose units are scored (each unit once).
-    groups : sequence of (level name, column)
-
-    Returns
-    -------
-    Series
-        Named ``"weakness"``, aligned with ``frame``.
-    """
-    frame_ = frame.reset_index(drop=True)
-    codes, first = _units(frame_, groups, level)
-    scores = []
-    for column in columns:
-        if column not in frame_.columns:
-            raise EstimandError(f"baseline weakness needs the column {column!r}")
-        values = frame_[column].to_numpy(dtype=float)
-        unit_values = values[first]
-        if not np.allclose(values, unit_values[codes], equal_nan=True):
-            raise EstimandError(
-                f"{column!r} varies within {level}s, so it is not a {level}-level capacity"
-            )
-        sd = unit_values.std(ddof=1)
-        if not np.isfinite(sd) or sd == 0:
-            raise EstimandError(f"{column!r} does not vary across {level}s")
-        scores.append((unit_values - unit_values.mean()) / sd)
-    weakness = -np.mean(scores, axis=0)
-    return pd.Series(weakness[codes], index=frame.index, name=WEAKNESS)
-
-
-def weakness_tercile(
-    frame: pd.DataFrame,
-    columns: Sequence[str] = WEAKNESS_COLUMNS,
-    *,
-    level: str = "township",
-    groups: Sequence[tuple[str, str]] = DEFAULT_GROUPS,
-) -> pd.Series:
-    """Tercile (``low``, ``middle``, ``high``) of baseline weakness of every row's township.
-
-    Terciles split the units (townships), each counted once, into three parts of equal size
-    (sizes differ by at most one).
-    """
-    frame_ = frame.reset_index(drop=True)
-    codes, first = _units(frame_, groups, level)
-    scores = baseline_weakness(frame_, columns, level=level, groups=groups).to_numpy()[first]
-    # Ordinal ranks 0..n-1 (ties by table order), then three equal parts.
-    rank = np.empty(scores.size, dtype=np.int64)
-    rank[np.argsort(scores, kind="stable")] = np.arange(scores.size)
-    tercile = (3 * rank) // scores.size
-    return pd.Series(
-        pd.Categorical.from_codes(tercile[codes], categories=list(TERCILE_LABELS)),
-        index=frame.index,
-        name=WEAKNESS,
-    )
 
 
 def heterogeneity(
@@ -223,7 +128,7 @@ class TargetingResult:
 
 
 def rank_summary(
-    samples: np.ndarray, *, prob: float = 0.95, top: int = 15, descending: bool = True
+    samples: np.ndarray, *, prob: float = DEFAULT_PROB, top: int = 15, descending: bool = True
 ) -> dict[str, np.ndarray]:
     """Posterior of the units' ranks: per draw every unit is ranked (1 = largest gain when
     ``descending``; ties by unit order), then summarised.
@@ -288,21 +193,21 @@ def run_targeting(
     quantity: str,
     level: str | None = None,
     groups: Sequence[tuple[str, str]] = DEFAULT_GROUPS,
-    prob: float = 0.95,
     descending: bool = True,
     top: int = 15,
-    max_cells: int = DEFAULT_MAX_CELLS,
+    settings: EstimandSettings | None = None,
 ) -> TargetingResult:
-    """The targeting list for any engine model (see :func:`targeting`)."""
+    """The targeting list for any engine model (see :func:`targeting`); of ``settings``
+    (default :class:`EstimandSettings`) ``prob``, ``max_cells`` and ``workers`` are used."""
+    settings = settings or EstimandSettings()
     frame = frame.reset_index(drop=True)
     levels = {s.name: level or decision_level(s, frame, groups) for s in scenarios}
     tables, arrays = [], []
     for unit_level in dict.fromkeys(levels.values()):
         chosen = [s for s in scenarios if levels[s.name] == unit_level]
         table, draws = _rank_units(
-            model, frame, chosen, outcome, quantity, unit_level, groups, prob, descending, top,
-            max_cells,
-        )  # fmt: skip
+            model, frame, chosen, outcome, quantity, unit_level, groups, descending, top, settings
+        )
         tables.append(table)
         arrays.append(draws)
     order = {s.name: position for position, s in enumerate(scenarios)}
@@ -310,7 +215,7 @@ def run_targeting(
     ranked = ranked.sort_values("scenario", key=lambda c: c.map(order), kind="stable")
     ranked = ranked.reset_index(drop=True)
     draws = xr.concat(arrays, dim="scenario", join="outer").sel(scenario=list(order))
-    return TargetingResult(ranked, draws, outcome, quantity, model.group_effects, prob)
+    return TargetingResult(ranked, draws, outcome, quantity, model.group_effects, settings.prob)
 
 
 def _rank_units(
@@ -321,14 +226,13 @@ def _rank_units(
     quantity: str,
     level: str,
     groups: Sequence[tuple[str, str]],
-    prob: float,
     descending: bool,
     top: int,
-    max_cells: int,
+    settings: EstimandSettings,
 ) -> tuple[pd.DataFrame, xr.DataArray]:
     """Rank the units of one level under each scenario; units a scenario leaves as they are
     (already treated) are not ranked and have no draws (NaN)."""
-    codes, first = _units(frame, groups, level)
+    codes, first = level_units(frame, groups, level)
     present = [(name, column) for name, column in groups if column in frame.columns]
     id_columns = [column for name, column in present][: [n for n, _ in present].index(level) + 1]
     labels = tuple("/".join(str(frame[c].iloc[row]) for c in id_columns) for row in first)
@@ -340,8 +244,7 @@ def _rank_units(
         groupings=[grouping],
         outcomes=[outcome],
         quantities={outcome: [quantity]},
-        prob=prob,
-        max_cells=max_cells,
+        settings=settings,
     )
     draws = result.draws[model.name].isel(estimand=0, drop=True).rename(group="unit")
     draws = draws.assign_coords(unit=list(labels)).drop_vars(
@@ -363,9 +266,10 @@ def _rank_units(
         kept = changed[i]
         table = context[kept].copy()
         table.insert(0, "scenario", scenario)
-        stats = summarise(samples[i : i + 1, kept], prob)
-        rank_stats = rank_summary(samples[i : i + 1, kept], prob=prob, top=top,
-                                  descending=descending)  # fmt: skip
+        stats = summarise(samples[i : i + 1, kept], settings.prob)
+        rank_stats = rank_summary(
+            samples[i : i + 1, kept], prob=settings.prob, top=top, descending=descending
+        )
         for key, values in (stats | rank_stats).items():
             table[key] = values[0]
         table["top_k"] = top
@@ -401,14 +305,9 @@ def targeting(
     level: str | None = None,
     group_effects: str = "fitted",
     mediators: str = "modelled",
-    times: Sequence[float] = DEFAULT_TIMES,
-    threshold: int | float = DEFAULT_THRESHOLD,
-    prob: float = 0.95,
     descending: bool = True,
     top: int = 15,
-    seed: int | None = None,
-    thin: int = 1,
-    max_cells: int = DEFAULT_MAX_CELLS,
+    settings: EstimandSettings | None = None,
 ) -> TargetingResult:
     """Rank the units that decide a remedy by its expected gain for one outcome quantity.
 
@@ -432,9 +331,9 @@ def targeting(
     top : int
         The rank cut-off of ``pr_top``: the posterior probability that a unit is among the
         ``top`` that gain most (from the ranks of every draw, :func:`rank_summary`).
-    group_effects, mediators, times, threshold, prob, seed, thin, max_cells
+    group_effects, mediators, settings
         As in :func:`grassroots.estimands.contrasts.contrasts`. Memory: (scenarios + 1) x
-        units x draws floats; ``thin`` reduces it.
+        units x draws floats; ``EstimandSettings.thin`` reduces it.
 
     Returns
     -------
@@ -443,15 +342,7 @@ def targeting(
     from grassroots.inference.fitting import resolve_data
 
     frame, _ = resolve_data(data)
-    model = FitModel(
-        fit,
-        group_effects=group_effects,
-        mediators=mediators,
-        seed=seed,
-        thin=thin,
-        times=times,
-        threshold=threshold,
-    )
+    model = FitModel(fit, group_effects=group_effects, mediators=mediators, settings=settings)
     return run_targeting(
         model,
         frame,
@@ -459,10 +350,9 @@ def targeting(
         outcome=outcome,
         quantity=quantity,
         level=level,
-        prob=prob,
         descending=descending,
         top=top,
-        max_cells=max_cells,
+        settings=settings,
     )
 
 
@@ -526,7 +416,7 @@ def remedy_costs(
     """
     frame = frame.reset_index(drop=True)
     level = level or decision_level(scenario, frame, groups)
-    codes, first = _units(frame, groups, level)
+    codes, first = level_units(frame, groups, level)
     change = scenario.natural_change(frame, variable, scaling=scaling).to_numpy()
     cost = change * (frame[per].to_numpy(dtype=float) if per is not None else 1.0) * factor
     if not np.allclose(cost, cost[first][codes], equal_nan=True):

@@ -53,9 +53,6 @@ import pandas as pd
 import xarray as xr
 
 from grassroots.estimands._engine import (
-    DEFAULT_MAX_CELLS,
-    DEFAULT_THRESHOLD,
-    DEFAULT_TIMES,
     STATUS_QUO,
     EstimandError,
     FitModel,
@@ -70,6 +67,7 @@ from grassroots.estimands._engine import (
 )
 from grassroots.estimands.contrasts import resolve_scenarios
 from grassroots.estimands.scenarios import Scenario, ScenarioSet
+from grassroots.estimands.settings import DEFAULT_PROB, EstimandSettings
 
 if TYPE_CHECKING:
     from grassroots.inference.fitting import Fit, StudyLike
@@ -116,7 +114,7 @@ class MediationResult:
     table: pd.DataFrame
     draws: xr.DataArray
     order: tuple[str, ...]
-    prob: float = 0.95
+    prob: float = DEFAULT_PROB
 
     def summary(self, prob: float | None = None) -> pd.DataFrame:
         """The table with intervals of another mass, recomputed from the draws."""
@@ -142,10 +140,11 @@ def run_mediation(
     *,
     outcomes: Sequence[str] | None = None,
     order: Sequence[str] | None = None,
-    prob: float = 0.95,
-    max_cells: int = DEFAULT_MAX_CELLS,
+    settings: EstimandSettings | None = None,
 ) -> MediationResult:
-    """Mediation for any engine model (a posterior fit, or the truth)."""
+    """Mediation for any engine model (a posterior fit, or the truth); of ``settings`` (default
+    :class:`EstimandSettings`) ``prob``, ``max_cells`` and ``workers`` are used."""
+    settings = settings or EstimandSettings()
     if not model.mediators:
         raise EstimandError(
             f"model {model.name!r} predicts no mediator (no binary outcome of it is a predictor "
@@ -200,7 +199,7 @@ def run_mediation(
         for name in names
     ]
     overall = [Grouping.overall(len(frame))]
-    collected = concatenate(evaluate(model, tables, requests, overall, max_cells=max_cells))
+    collected = concatenate(evaluate(model, tables, requests, overall, settings=settings))
 
     components = ["total", "direct", "indirect", *(f"via {m}" for m in order)]
     blocks = []
@@ -243,7 +242,7 @@ def run_mediation(
         },
         attrs={"model": model.name, "group_effects": model.group_effects, "order": list(order)},
     )
-    return MediationResult(_table(draws, prob), draws, order, prob)
+    return MediationResult(_table(draws, settings.prob), draws, order, settings.prob)
 
 
 def _table(draws: xr.DataArray, prob: float) -> pd.DataFrame:
@@ -285,12 +284,7 @@ def mediation(
     outcomes: Sequence[str] | None = None,
     order: Sequence[str] | None = None,
     group_effects: str = "fitted",
-    times: Sequence[float] = DEFAULT_TIMES,
-    threshold: int | float = DEFAULT_THRESHOLD,
-    prob: float = 0.95,
-    seed: int | None = None,
-    thin: int = 1,
-    max_cells: int = DEFAULT_MAX_CELLS,
+    settings: EstimandSettings | None = None,
 ) -> MediationResult:
     """Total, direct and indirect effects of scenarios, per mediator (see the module docstring).
 
@@ -307,7 +301,7 @@ def mediation(
         short_sighted).
     order : sequence of str, optional
         Order of the sequential per-mediator split (default: causal order, as in the spec).
-    group_effects, times, threshold, prob, seed, thin, max_cells
+    group_effects, settings
         As in :func:`grassroots.estimands.contrasts.contrasts`.
 
     Returns
@@ -317,21 +311,12 @@ def mediation(
     from grassroots.inference.fitting import resolve_data
 
     frame, _ = resolve_data(data)
-    model = FitModel(
-        fit,
-        group_effects=group_effects,
-        mediators="modelled",
-        seed=seed,
-        thin=thin,
-        times=times,
-        threshold=threshold,
-    )
+    model = FitModel(fit, group_effects=group_effects, mediators="modelled", settings=settings)
     return run_mediation(
         model,
         frame,
         resolve_scenarios(scenarios),
         outcomes=outcomes,
         order=order,
-        prob=prob,
-        max_cells=max_cells,
+        settings=settings,
     )

@@ -47,6 +47,7 @@ import numpy as np
 import pandas as pd
 
 from grassroots.estimands._engine import STATUS_QUO, EstimandError
+from grassroots.estimands.settings import DEFAULT_PROB
 
 if TYPE_CHECKING:
     from grassroots.estimands.contrasts import ContrastResult
@@ -133,7 +134,7 @@ class SensitivityResult:
     """
 
     table: pd.DataFrame
-    prob: float = 0.95
+    prob: float = DEFAULT_PROB
 
 
 def _ratio_draws(

@@ -22,8 +22,8 @@ parameters. The simulator's model, as its docstring and ``truth.json`` state it:
 
 Group effects: ``fitted`` uses the realised county and township effects of ``truth.json`` (by
 id); ``new`` draws counties independently per outcome and townships from the correlated normal
-of the simulator, ``draws`` times (Monte Carlo; the truth is then the ``mean`` column); ``none``
-sets them to zero.
+of the simulator, ``EstimandSettings.truth_draws`` times (Monte Carlo; the truth is then the
+``mean`` column); ``none`` sets them to zero.
 
 For fits that hold the strategies at their observed values (single-outcome specs such as
 ``survival_m3``), compare with ``true_contrasts(..., mediators="observed")``; for the structural
@@ -44,15 +44,12 @@ import pandas as pd
 
 from grassroots._paths import bundled_data_dir
 from grassroots.estimands._engine import (
-    DEFAULT_MAX_CELLS,
-    DEFAULT_THRESHOLD,
-    DEFAULT_TIMES,
     GROUP_EFFECTS,
     MEDIATOR_MODES,
     EstimandError,
     Grouping,
     OutcomeInfo,
-    _check_choice,
+    check_choice,
     mediator_graph,
     quantity_labels,
 )
@@ -64,6 +61,7 @@ from grassroots.estimands.contrasts import (
 )
 from grassroots.estimands.mediation import MediationResult, run_mediation
 from grassroots.estimands.scenarios import Scenario, ScenarioSet
+from grassroots.estimands.settings import EstimandSettings
 
 if TYPE_CHECKING:
     from grassroots.inference.fitting import StudyLike
@@ -136,12 +134,9 @@ class TruthModel:
         The parsed ``truth.json``.
     group_effects : {"fitted", "new", "none"}
     mediators : {"modelled", "observed"}
-    seed : int
-        Seed of new group effects.
-    draws : int
-        Monte-Carlo draws of new group effects (``group_effects="new"``).
-    times, threshold
-        As for a fit.
+    settings : EstimandSettings, optional
+        Its ``seed`` (new group effects; ``None`` means 0), ``truth_draws`` (Monte-Carlo draws
+        of new group effects, ``group_effects="new"``), ``times`` and ``threshold`` are used.
     """
 
     def __init__(
@@ -150,21 +145,19 @@ class TruthModel:
         *,
         group_effects: str = "fitted",
         mediators: str = "modelled",
-        seed: int = 0,
-        draws: int = 200,
-        times: Sequence[float] = DEFAULT_TIMES,
-        threshold: int | float = DEFAULT_THRESHOLD,
+        settings: EstimandSettings | None = None,
     ) -> None:
-        _check_choice("group_effects", group_effects, GROUP_EFFECTS)
-        _check_choice("mediators", mediators, MEDIATOR_MODES)
+        check_choice("group_effects", group_effects, GROUP_EFFECTS)
+        check_choice("mediators", mediators, MEDIATOR_MODES)
+        settings = settings or EstimandSettings()
         self.truth = truth
         self.name = "truth"
         self.scaling = None
         self.group_effects = group_effects
-        self.seed = seed
-        self.n_new = int(draws)
-        self.times = tuple(float(t) for t in times)
-        self.threshold = threshold
+        self.seed = 0 if settings.seed is None else settings.seed
+        self.n_new = settings.truth_draws
+        self.times = settings.times
+        self.threshold = settings.threshold
         records = truth["outcomes"]
         # The simulator's outcome order (that of the township-effect correlation matrix), so
         # that mediators come in the same causal order as in the structural spec.
@@ -199,7 +192,7 @@ class TruthModel:
             name: OutcomeInfo(
                 name,
                 self._family[name],
-                quantity_labels(self._family[name], self.times, threshold),
+                quantity_labels(self._family[name], self.times, self.threshold),
                 parents[name],
                 ancestors[name],
                 tuple(sorted(uses[name])),
@@ -209,9 +202,9 @@ class TruthModel:
         for name, family in self._family.items():
             if family == "ordinal":
                 levels = len(self._records[name]["cutpoints"]) + 1
-                if float(threshold) not in {float(k) for k in range(1, levels + 1)}:
+                if float(self.threshold) not in {float(k) for k in range(1, levels + 1)}:
                     raise EstimandError(
-                        f"threshold {threshold!r} is not a rating 1..{levels} of {name!r}"
+                        f"threshold {self.threshold!r} is not a rating 1..{levels} of {name!r}"
                     )
 
     def predictors(self) -> set[str]:
@@ -365,11 +358,7 @@ def true_contrasts(
     mediators: str = "modelled",
     by: Sequence[str | Grouping] = (),
     outcomes: Sequence[str] | None = None,
-    times: Sequence[float] = DEFAULT_TIMES,
-    threshold: int | float = DEFAULT_THRESHOLD,
-    seed: int = 0,
-    draws: int = 200,
-    max_cells: int = DEFAULT_MAX_CELLS,
+    settings: EstimandSettings | None = None,
 ) -> ContrastResult:
     """The simulator's true contrasts of scenarios against the status quo.
 
@@ -387,10 +376,11 @@ def true_contrasts(
         ``modelled``: the strategies and short-sightedness respond to the scenario (compare with
         the structural fit); ``observed``: held at their observed values (compare with
         single-outcome fits that use them as predictors).
-    by, outcomes, times, threshold, max_cells
+    by, outcomes
         As in :func:`grassroots.estimands.contrasts.contrasts`.
-    seed, draws : int
-        New group effects: seed and number of Monte-Carlo draws.
+    settings : EstimandSettings, optional
+        New group effects take its ``seed`` (``None`` means 0) and ``truth_draws`` Monte-Carlo
+        draws; ``times``, ``threshold``, ``max_cells`` and ``workers`` as for a fit.
 
     Returns
     -------
@@ -406,22 +396,14 @@ def true_contrasts(
     True
     """
     frame, truth = _resolve(data, truth)
-    model = TruthModel(
-        truth,
-        group_effects=group_effects,
-        mediators=mediators,
-        seed=seed,
-        draws=draws,
-        times=times,
-        threshold=threshold,
-    )
+    model = TruthModel(truth, group_effects=group_effects, mediators=mediators, settings=settings)
     return run_contrasts(
         model,
         frame,
         resolve_scenarios(scenarios),
         groupings=make_groupings(frame.reset_index(drop=True), by),
         outcomes=outcomes,
-        max_cells=max_cells,
+        settings=settings,
     )
 
 
@@ -433,29 +415,18 @@ def true_mediation(
     group_effects: str = "fitted",
     outcomes: Sequence[str] | None = None,
     order: Sequence[str] | None = None,
-    times: Sequence[float] = DEFAULT_TIMES,
-    threshold: int | float = DEFAULT_THRESHOLD,
-    seed: int = 0,
-    draws: int = 200,
-    max_cells: int = DEFAULT_MAX_CELLS,
+    settings: EstimandSettings | None = None,
 ) -> MediationResult:
     """The simulator's true total, direct and indirect effects (see :mod:`.mediation`)."""
     frame, truth = _resolve(data, truth)
-    model = TruthModel(
-        truth,
-        group_effects=group_effects,
-        seed=seed,
-        draws=draws,
-        times=times,
-        threshold=threshold,
-    )
+    model = TruthModel(truth, group_effects=group_effects, settings=settings)
     return run_mediation(
         model,
         frame,
         resolve_scenarios(scenarios),
         outcomes=outcomes,
         order=order,
-        max_cells=max_cells,
+        settings=settings,
     )
 
 
