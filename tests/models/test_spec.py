@@ -473,3 +473,18 @@ def test_group_items_and_sampler_overrides_are_named(tmp_path):
         match="survival_m1: sampler overrides: key 'draws' must be a positive integer, not -5",
     ):
         load_spec("survival_m1").with_sampler(draws=-5)
+
+
+@pytest.mark.parametrize(
+    ("groups", "message"),
+    [
+        ('[{ column = "c", name = "" }]', r"line 4: key 'groups\[0\].name' must be an identifier"),
+        ('[{ column = "c", name = "a b" }]', r"key 'groups\[0\].name' must be an identifier"),
+        ('[{ column = "" }]', r"key 'groups\[0\].column' must be the column holding"),
+        ('["c_id", { column = "c_id", name = "d" }]', r"key 'groups' repeats a level name"),
+    ],
+)
+def test_group_level_errors(tmp_path, groups, message):
+    path = _write(tmp_path, GOOD.replace('["county_id"]', groups))
+    with pytest.raises(SpecError, match=message):
+        load_spec(path)

@@ -268,8 +268,8 @@ def _spec_from_table(
 def _validate_groups(tables: list[GroupTable], file: TomlSource) -> tuple[GroupLevel, ...]:
     groups = []
     for position, table in enumerate(tables):
-        name = table.name if table.name is not None else table.column.removesuffix("_id")
-        name = name or table.column
+        derived = table.column.removesuffix("_id") or table.column
+        name = derived if table.name is None else table.name
         if not name.isidentifier():
             raise SpecError(
                 f"{file.at(('groups', position, 'name'))} must be an identifier, not {name!r}; "
