@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
+import arviz_stats as azs
 import numpy as np
 import pandas as pd
 import xarray as xr
@@ -246,7 +247,8 @@ class Fit:
         return self._loo_stored
 
     def summary(self, prob: float = 0.95, *, group_effects: bool = False) -> pd.DataFrame:
-        """Posterior summary of the parameters.
+        """Posterior summary of the parameters: ``arviz_stats.summary`` (mean, SD, equal-tailed
+        interval) joined to the stored diagnostics, with ratios and prior dominance.
 
         Parameters
         ----------
@@ -283,16 +285,9 @@ class Fit:
         selected = posterior[names]
         low, high = (1 - prob) / 2, (1 + prob) / 2
         low_label, high_label = f"{100 * low:g}%", f"{100 * high:g}%"
-        table = pd.DataFrame(
-            {
-                "mean": flatten(selected.mean(("chain", "draw"))),
-                "sd": flatten(selected.std(("chain", "draw"), ddof=1)),
-                low_label: flatten(selected.quantile(low, ("chain", "draw")).drop_vars("quantile")),
-                high_label: flatten(
-                    selected.quantile(high, ("chain", "draw")).drop_vars("quantile")
-                ),
-            }
-        )
+        stats = azs.summary(selected, kind="stats", ci_kind="eti", ci_prob=prob, round_to="none")
+        stats.columns = ["mean", "sd", low_label, high_label]
+        table = pd.DataFrame(stats.astype(float))
         table = table.join(self.diagnostics.table, how="left")
         # Correlation matrices are symmetric with a unit diagonal: keep the lower triangle only.
         order = self.spec.outcome_names
