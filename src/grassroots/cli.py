@@ -18,11 +18,16 @@ import warnings
 from collections.abc import Iterator
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, NoReturn
+from typing import TYPE_CHECKING, Annotated, NoReturn
 
 import typer
 
 from grassroots._paths import default_reports_dir
+
+if TYPE_CHECKING:
+    from rich.progress import Progress
+
+    from grassroots.pipeline import FitProgress, Step
 
 app = typer.Typer(
     name="grassroots",
@@ -594,10 +599,10 @@ def reproduce(
 class _LogLines:
     """Progress as one line per step on stderr, for logs and pipes."""
 
-    def on_step(self, step) -> None:
+    def on_step(self, step: Step) -> None:
         typer.echo(f"[{step.number}/{step.total}] {step.title}", err=True)
 
-    def on_fit(self, event) -> None:
+    def on_fit(self, event: FitProgress) -> None:
         if event.done:
             typer.echo(f"      {_fit_line(event)}", err=True)
 
@@ -605,10 +610,10 @@ class _LogLines:
 class _Silent:
     """``--quiet``: errors only."""
 
-    def on_step(self, step) -> None:
+    def on_step(self, step: Step) -> None:
         pass
 
-    def on_fit(self, event) -> None:
+    def on_fit(self, event: FitProgress) -> None:
         pass
 
 
@@ -616,19 +621,19 @@ class _LiveDisplay:
     """Progress on a terminal: the stage and its time, and a bar of the fits with the one
     running and its time; every step and finished fit stays on screen as a line above them."""
 
-    def __init__(self, progress) -> None:
+    def __init__(self, progress: Progress) -> None:
         self._progress = progress
         self._stage = progress.add_task("", total=None)
         self._fits = None
 
-    def on_step(self, step) -> None:
+    def on_step(self, step: Step) -> None:
         line = f"[{step.number}/{step.total}] {step.title}"
         self._progress.console.print(line, highlight=False)
         self._progress.update(self._stage, description=line)
         if step.number > 3 and self._fits is not None:
             self._progress.update(self._fits, visible=False)
 
-    def on_fit(self, event) -> None:
+    def on_fit(self, event: FitProgress) -> None:
         if self._fits is None:
             self._fits = self._progress.add_task("", total=event.total)
         if event.done:
@@ -641,7 +646,7 @@ class _LiveDisplay:
                                  description=running)  # fmt: skip
 
 
-def _fit_line(event) -> str:
+def _fit_line(event: FitProgress) -> str:
     verdict = "converged" if event.converged else "NOT converged"
     return f"[{event.number:2d}/{event.total}] {event.spec:<28} {event.seconds:6.1f} s  {verdict}"
 
