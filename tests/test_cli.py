@@ -307,3 +307,75 @@ def test_fit_prints_the_prior_dominance_note_instead_of_a_warning(
     assert result.exit_code == 0, result.output
     assert "⚠ Prior dominates" in result.output
     assert "PriorDominanceWarning" not in result.output
+
+
+# --------------------------------------------------------------------------------------------
+# Issue 15: reproduce's progress (live on a terminal, lines in logs, --quiet)
+# --------------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def progress_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """``reproduce`` with the pipeline replaced by one that reports two fits (one converged),
+    as the real one does; returns the arguments to invoke it with."""
+    from grassroots.pipeline import STAGES, FitProgress, Step
+
+    def run(study, reports, settings, *, on_step, on_fit, **_):
+        on_step(Step(3, STAGES, "fitting the model specs"))
+        for number, (spec, converged) in enumerate(
+            [("survival_m0", True), ("demand_fit_m4", False)], start=1
+        ):
+            on_fit(FitProgress(number, 2, spec))
+            on_fit(FitProgress(number, 2, spec, seconds=1.5 * number, converged=converged))
+        on_step(Step(5, STAGES, "tables and figures"))
+        return [reports / "README.md"]
+
+    monkeypatch.setattr("grassroots.pipeline.run", run)
+    study = tmp_path / "study"
+    made = runner.invoke(app, ["simulate", "--seed", "3", "--counties", "4", "--out", str(study)])
+    assert made.exit_code == 0, made.output
+    return ["reproduce", str(study), "--out", str(tmp_path / "reports"),
+            "--fitted-dir", str(tmp_path / "fitted")]  # fmt: skip
+
+
+def test_reproduce_logs_one_line_per_step_when_stderr_is_not_a_terminal(
+    progress_run: list[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("FORCE_COLOR", raising=False)
+    monkeypatch.delenv("TTY_COMPATIBLE", raising=False)
+    result = runner.invoke(app, progress_run)
+    assert result.exit_code == 0, result.output
+    assert result.stderr.splitlines() == [
+        "[1/5] validating the data",
+        "[1/5] valid: 4 counties, 44 townships, 206 projects",
+        "[3/5] fitting the model specs",
+        "      [ 1/2] survival_m0                     1.5 s  converged",
+        "      [ 2/2] demand_fit_m4                   3.0 s  NOT converged",
+        "[5/5] tables and figures",
+    ]
+    assert "\x1b[" not in result.stderr
+    assert result.stdout.startswith("wrote 1 files under ")
+
+
+def test_reproduce_shows_a_live_display_on_a_terminal(
+    progress_run: list[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("TTY_COMPATIBLE", "1")
+    result = runner.invoke(app, progress_run)
+    assert result.exit_code == 0, result.output
+    assert "\x1b[" in result.stderr, "a terminal gets rich's live display"
+    assert "fit 2/2 demand_fit_m4" in result.stderr
+    assert "[ 2/2] demand_fit_m4                   3.0 s  NOT converged" in result.stderr
+
+
+def test_reproduce_quiet_prints_nothing_but_errors(
+    progress_run: list[str], tmp_path: Path, invalid_flat: Path
+) -> None:
+    result = runner.invoke(app, [*progress_run, "--quiet"])
+    assert result.exit_code == 0, result.output
+    assert result.output == ""
+    failed = runner.invoke(
+        app, ["reproduce", str(invalid_flat), "--quiet", "--out", str(tmp_path / "out")]
+    )
+    assert failed.exit_code == 2
+    assert "months" in failed.stderr

@@ -32,13 +32,23 @@ def test_reproduce_writes_every_table_and_figure_deterministically(
 ) -> None:
     settings = ReproduceSettings(seed=9, chains=2, draws=20, tune=0,
                                  fitted_dir=tmp_path / "fitted")
-    first = run(small_study, tmp_path / "a", settings, echo=lambda _: None)
+    steps, fit_events = [], []
+    first = run(small_study, tmp_path / "a", settings, on_step=steps.append,
+                on_fit=fit_events.append)  # fmt: skip
     fits_after_first = len(fake_sampler)
-    second = run(small_study, tmp_path / "b", settings, echo=lambda _: None)
+    second = run(small_study, tmp_path / "b", settings)
     # 14 paper models and 6 prior-sensitivity refits (survival and demand fit M4 and the
     # structural model, x0.5 and x2).
     assert fits_after_first == 20
     assert len(fake_sampler) == 20, "the second run must reuse the saved fits"
+    # Progress goes to the callbacks: each stage once, each fit's start and then its end.
+    assert [(step.number, step.total) for step in steps] == [(2, 5), (3, 5), (4, 5), (5, 5)]
+    assert [(event.number, event.total, event.done) for event in fit_events] == [
+        (number, 20, done) for number in range(1, 21) for done in (False, True)
+    ]
+    assert fit_events[0].spec == fit_events[1].spec == "survival_m0"
+    assert all(event.seconds >= 0 and event.converged is not None
+               for event in fit_events[1::2])  # fmt: skip
 
     names = {path.name for path in first}
     for stem in ("table0_theory", "table1_descriptives", "table2_survival", "table3_demand_fit",

@@ -9,6 +9,11 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
+from grassroots._pytensor_setup import silence_blas_warning
+
+# Before any submodule imports PyTensor, so that no entry point shows the warning.
+silence_blas_warning()
+
 __version__ = "0.1.0"
 
 _LAZY = {

@@ -11,16 +11,23 @@ PATH`` writes every problem, one row per cell, to a CSV file (atomically).
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import sys
 import warnings
+from collections.abc import Iterator
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, NoReturn
+from typing import TYPE_CHECKING, Annotated, NoReturn
 
 import typer
 
 from grassroots._paths import default_reports_dir
+
+if TYPE_CHECKING:
+    from rich.progress import Progress
+
+    from grassroots.pipeline import FitProgress, Step
 
 app = typer.Typer(
     name="grassroots",
@@ -540,48 +547,131 @@ def reproduce(
     encoding: EncodingOption = None,
     header_row: HeaderRowOption = None,
     allow_outside_files: AllowOutsideOption = False,
+    quiet: Annotated[
+        bool, typer.Option("--quiet", "-q", help="Print errors only: no progress, no summary.")
+    ] = False,
 ) -> None:
     """Run the whole analysis: validate, fit every spec, estimands, every table and figure.
 
     Fits are saved under models/fitted/ (or --fitted-dir) and reused when spec, data and seed
     are unchanged; every file is written atomically. reports/README.md records versions, seed
-    and data hash.
+    and data hash. Progress goes to stderr: a live display (fit i/n, spec, time) on a
+    terminal, one line per step otherwise, as in CI logs.
     """
     from grassroots.inference import OutputFolderError, PreflightError
     from grassroots.inference import fitted_dir as default_fitted_dir
-    from grassroots.pipeline import ReproduceSettings, check_before_fitting, run
+    from grassroots.pipeline import STAGES, ReproduceSettings, Step, check_before_fitting, run
 
     reports = out or default_reports_dir()
     _check_output_folder("reproduce", reports, holds="tables and figures", choice="--out")
     _check_output_folder("reproduce", fitted_dir or default_fitted_dir())
-    typer.echo("[1/5] validating the data")
-    study, source = _load(
-        data,
-        mapping,
-        problems_csv=problems_csv,
-        encoding=encoding,
-        header_row=header_row,
-        allow_outside_files=allow_outside_files,
-    )
-    typer.echo(f"      valid: {_counts(study)}")
-    settings = (
-        ReproduceSettings.quick(seed, fitted_dir=fitted_dir)
-        if quick
-        else ReproduceSettings(seed=seed, fitted_dir=fitted_dir)
-    )
-    settings = dataclasses.replace(settings, workers=workers, scheduler=scheduler)
-    try:
-        check_before_fitting(study, reports, settings)
-    except OutputFolderError as error:
-        _fail(f"grassroots reproduce: {error}")
-    except PreflightError as error:
-        _fail(f"grassroots reproduce: {_data_name(data, mapping)}: {error}")
-    try:
-        written = run(study, reports, settings, source_note=source, echo=typer.echo)
-    except PreflightError as error:  # e.g. the disk filled up between two fits
-        typer.echo(f"grassroots reproduce: {error}", err=True)
-        raise typer.Exit(1) from error
-    typer.echo(f"wrote {len(written)} files under {reports}")
+    with _progress_display(quiet) as progress:
+        progress.on_step(Step(1, STAGES, "validating the data"))
+        study, source = _load(
+            data,
+            mapping,
+            problems_csv=problems_csv,
+            encoding=encoding,
+            header_row=header_row,
+            allow_outside_files=allow_outside_files,
+        )
+        progress.on_step(Step(1, STAGES, f"valid: {_counts(study)}"))
+        settings = (
+            ReproduceSettings.quick(seed, fitted_dir=fitted_dir)
+            if quick
+            else ReproduceSettings(seed=seed, fitted_dir=fitted_dir)
+        )
+        settings = dataclasses.replace(settings, workers=workers, scheduler=scheduler)
+        try:
+            check_before_fitting(study, reports, settings)
+        except OutputFolderError as error:
+            _fail(f"grassroots reproduce: {error}")
+        except PreflightError as error:
+            _fail(f"grassroots reproduce: {_data_name(data, mapping)}: {error}")
+        try:
+            written = run(study, reports, settings, source_note=source,
+                          on_step=progress.on_step, on_fit=progress.on_fit)  # fmt: skip
+        except PreflightError as error:  # e.g. the disk filled up between two fits
+            typer.echo(f"grassroots reproduce: {error}", err=True)
+            raise typer.Exit(1) from error
+    if not quiet:
+        typer.echo(f"wrote {len(written)} files under {reports}")
+
+
+class _LogLines:
+    """Progress as one line per step on stderr, for logs and pipes."""
+
+    def on_step(self, step: Step) -> None:
+        typer.echo(f"[{step.number}/{step.total}] {step.title}", err=True)
+
+    def on_fit(self, event: FitProgress) -> None:
+        if event.done:
+            typer.echo(f"      {_fit_line(event)}", err=True)
+
+
+class _Silent:
+    """``--quiet``: errors only."""
+
+    def on_step(self, step: Step) -> None:
+        pass
+
+    def on_fit(self, event: FitProgress) -> None:
+        pass
+
+
+class _LiveDisplay:
+    """Progress on a terminal: the stage and its time, and a bar of the fits with the one
+    running and its time; every step and finished fit stays on screen as a line above them."""
+
+    def __init__(self, progress: Progress) -> None:
+        self._progress = progress
+        self._stage = progress.add_task("", total=None)
+        self._fits = None
+
+    def on_step(self, step: Step) -> None:
+        line = f"[{step.number}/{step.total}] {step.title}"
+        self._progress.console.print(line, highlight=False)
+        self._progress.update(self._stage, description=line)
+        if step.number > 3 and self._fits is not None:
+            self._progress.update(self._fits, visible=False)
+
+    def on_fit(self, event: FitProgress) -> None:
+        if self._fits is None:
+            self._fits = self._progress.add_task("", total=event.total)
+        if event.done:
+            self._progress.console.print(f"      {_fit_line(event)}", highlight=False)
+            self._progress.update(self._fits, completed=event.number)
+        else:
+            running = f"fit {event.number}/{event.total} {event.spec}"
+            # Restart the clock: the elapsed column shows the time of the fit now running.
+            self._progress.reset(self._fits, total=event.total, completed=event.number - 1,
+                                 description=running)  # fmt: skip
+
+
+def _fit_line(event: FitProgress) -> str:
+    verdict = "converged" if event.converged else "NOT converged"
+    return f"[{event.number:2d}/{event.total}] {event.spec:<28} {event.seconds:6.1f} s  {verdict}"
+
+
+@contextlib.contextmanager
+def _progress_display(quiet: bool) -> Iterator[_LogLines | _Silent | _LiveDisplay]:
+    """The progress display that suits stderr: none (``quiet``), a live one on a terminal,
+    plain lines otherwise."""
+    if quiet:
+        yield _Silent()
+        return
+    from rich.console import Console
+
+    console = Console(stderr=True)
+    if not console.is_terminal:
+        yield _LogLines()
+        return
+    from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+    columns = (SpinnerColumn(), TextColumn("{task.description}"), BarColumn(),
+               TimeElapsedColumn())  # fmt: skip
+    with Progress(*columns, console=console, transient=False) as progress:
+        yield _LiveDisplay(progress)
 
 
 def main() -> None:

@@ -34,6 +34,39 @@ PRIOR_FACTORS = (0.5, 2.0)
 # would need no refits, but needs a log-prior and log-likelihood the structural fit does not store.
 LANGUAGES = ("en", "zh")
 _PLURAL = {"county": "counties", "township": "townships", "project": "projects"}
+# Validating the data (done by the caller, before ``run``), Table 1, fits, estimands, tables.
+STAGES = 5
+
+
+@dataclass(frozen=True)
+class Step:
+    """A stage of ``reproduce`` begins (``number`` of ``total``), or, with the same number, a
+    line about it (a fit finished on Dask)."""
+
+    number: int
+    total: int
+    title: str
+
+
+@dataclass(frozen=True)
+class FitProgress:
+    """Fit ``number`` of ``total`` (spec ``spec``) starts (``seconds`` is ``None``) or ends:
+    ``seconds`` since it started, and whether it converged. A saved fit that is reused ends in
+    a fraction of a second."""
+
+    number: int
+    total: int
+    spec: str
+    seconds: float | None = None
+    converged: bool | None = None
+
+    @property
+    def done(self) -> bool:
+        return self.seconds is not None
+
+
+def _ignore(_event: object) -> None:
+    """The default progress callback: a library call reports nothing unless asked."""
 
 
 def count_text(counts: dict[str, int]) -> str:
@@ -122,7 +155,12 @@ def _keeps_log_likelihood(spec: Any) -> bool:
     return spec.name in (*SURVIVAL_SPECS, *DEMAND_FIT_SPECS, *STRATEGY_SPECS)
 
 
-def _fit_all(study: Any, settings: ReproduceSettings, echo: Callable[[str], None]) -> dict:
+def _fit_all(
+    study: Any,
+    settings: ReproduceSettings,
+    on_step: Callable[[Step], None],
+    on_fit: Callable[[FitProgress], None],
+) -> dict:
     from grassroots.inference import ConvergenceWarning, fit
 
     fits = {}
@@ -130,13 +168,17 @@ def _fit_all(study: Any, settings: ReproduceSettings, echo: Callable[[str], None
     if settings.workers > 1 or settings.scheduler:
         from grassroots.inference.dispatch import FitJob, fit_many
 
-        echo(f"      fitting on Dask ({settings.scheduler or f'{settings.workers} workers'})")
+        def on_dask_line(line: str) -> None:
+            on_step(Step(3, STAGES, line.strip()))
+
+        on_dask_line(f"fitting on Dask ({settings.scheduler or f'{settings.workers} workers'})")
         fit_many(study, [FitJob(spec, settings.seed, _keeps_log_likelihood(spec))
                          for spec in specs],
                  chains=settings.chains, draws=settings.draws, tune=settings.tune,
                  fitted_dir=settings.fitted_dir, workers=settings.workers,
-                 scheduler=settings.scheduler, echo=echo)  # fmt: skip
+                 scheduler=settings.scheduler, echo=on_dask_line)  # fmt: skip
     for number, spec in enumerate(specs, start=1):
+        on_fit(FitProgress(number, len(specs), spec.name))
         started = time.perf_counter()
         with warnings.catch_warnings():
             # Convergence is reported in every table's note, not as a console warning.
@@ -146,9 +188,8 @@ def _fit_all(study: Any, settings: ReproduceSettings, echo: Callable[[str], None
                 tune=settings.tune, fitted_dir=settings.fitted_dir, progress=False,
                 log_likelihood=_keeps_log_likelihood(spec),
             )
-        verdict = "converged" if fitted.diagnostics.converged else "NOT converged"
-        echo(f"      [{number:2d}/{len(specs)}] {spec.name:<28} "
-             f"{time.perf_counter() - started:6.1f} s  {verdict}")
+        on_fit(FitProgress(number, len(specs), spec.name, time.perf_counter() - started,
+                           bool(fitted.diagnostics.converged)))  # fmt: skip
         fits[spec.name] = fitted
     return fits
 
@@ -260,12 +301,16 @@ def run(
     settings: ReproduceSettings,
     *,
     source_note: str = "",
-    echo: Callable[[str], None] = print,
+    on_step: Callable[[Step], None] = _ignore,
+    on_fit: Callable[[FitProgress], None] = _ignore,
     languages: Sequence[str] = LANGUAGES,
 ) -> list[Path]:
     """Fit every spec, compute the estimands and write every table and figure under ``reports``.
 
-    Returns the files written, in order.
+    Returns the files written, in order. Nothing is printed: ``on_step`` receives a
+    :class:`Step` as each stage begins (stage 1, validating the data, is the caller's), and
+    ``on_fit`` a :class:`FitProgress` as each fit starts and ends, so that the command line,
+    a notebook or a log decides how to show them.
 
     Raises
     ------
@@ -286,20 +331,20 @@ def run(
     check_before_fitting(study, reports, settings)
     written: list[Path] = []
     started = time.perf_counter()
-    echo("[2/5] Table 1: descriptives by level")
+    on_step(Step(2, STAGES, "Table 1: descriptives by level"))
     for lang in languages:
         _write_table(paper.table1(study, lang=lang, source_note=source_note), reports, lang,
                      written)
 
-    echo("[3/5] fitting the model specs (saved fits are reused)")
-    fits = _fit_all(study, settings, echo)
+    on_step(Step(3, STAGES, "fitting the model specs (saved fits are reused)"))
+    fits = _fit_all(study, settings, on_step, on_fit)
     survival = {f"M{i}": fits[name] for i, name in enumerate(SURVIVAL_SPECS)}
     demand_fit = {f"M{i}": fits[name] for i, name in enumerate(DEMAND_FIT_SPECS)}
     strategies = {name.removeprefix("strategy_"): fits[name] for name in STRATEGY_SPECS}
     structural = fits[STRUCTURAL_SPEC]
     paper_fits = {name: fitted for name, fitted in fits.items() if "_prior_x" not in name}
 
-    echo("[4/5] estimands: remedies' contrasts, mediation, heterogeneity, targeting")
+    on_step(Step(4, STAGES, "estimands: remedies' contrasts, mediation, heterogeneity, targeting"))
     scenarios = estimands.builtin_scenarios()
     scenario_labels = {
         lang: {s.name: s.label_zh if lang == "zh" else s.label for s in scenarios.select()}
@@ -322,7 +367,7 @@ def run(
     allocation = _allocation(ranked, study, scenarios, structural.scaling, settings.seed)
     prior_check = prior_predictive(STRUCTURAL_SPEC, study.flat(), seed=settings.seed)
 
-    echo("[5/5] tables and figures")
+    on_step(Step(5, STAGES, "tables and figures"))
     structural_diagnostics = {STRUCTURAL_SPEC: structural.diagnostics.overview()}
     # Appendix B2 rests on the sensitivity models and their refits.
     sensitivity_diagnostics = {

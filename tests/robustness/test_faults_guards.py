@@ -388,5 +388,5 @@ def test_reproduce_run_checks_every_spec_before_writing(
     reports = tmp_path / "reports"
     settings = ReproduceSettings.quick(fitted_dir=tmp_path / "fitted")
     with pytest.raises(UnfittableDataError, match="'discontinued' has no event"):
-        run(load_study(path), reports, settings, echo=lambda _: None)
+        run(load_study(path), reports, settings)
     assert fake_sampler == [] and sorted(tmp_path.iterdir()) == [path]

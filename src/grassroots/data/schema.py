@@ -26,6 +26,8 @@ ID_COLUMN: dict[TableName, str] = {
     "townships": "township_id",
     "projects": "project_id",
 }
+#: Suffix of a user's own column whose name is also used in a nested table (the flat table).
+SUFFIX: dict[TableName, str] = {"counties": "_county", "townships": "_township", "projects": ""}
 PARENT: dict[TableName, TableName | None] = {
     "counties": None,
     "townships": "counties",

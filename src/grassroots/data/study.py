@@ -167,7 +167,7 @@ def load_study(
     sources = {name: str(path) for name, path in files.items()}
     if resolved.path is not None:
         sources["mapping"] = str(resolved.path)
-    return build_study(inputs, resolved, sources, max_problems, required_columns)
+    return Study(**build_study(inputs, resolved, sources, max_problems, required_columns))
 
 
 def load_dataset(name: str = "synthetic_study") -> Study:

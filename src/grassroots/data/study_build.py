@@ -3,8 +3,9 @@ drop, split and join.
 
 :func:`build_study` takes the tables as read (:class:`InputTable`) and the mapping, checks every
 value and relation, reports every problem at once (:class:`~grassroots.data.validation.
-DataValidationError`), and assembles the study's tables. :func:`grassroots.data.study.load_study`
-and :meth:`Study.from_frames <grassroots.data.study_tables.Study.from_frames>` call it.
+DataValidationError`), and assembles the fields of a study (its tables, levels, sources).
+:func:`grassroots.data.study.load_study` and
+:meth:`Study.from_frames <grassroots.data.study_tables.Study.from_frames>` call it.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import warnings
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -21,7 +23,7 @@ import pandas as pd
 from grassroots.data import schema
 from grassroots.data.identity import CANONICAL_ORDER
 from grassroots.data.mapping import Mapping, load_mapping
-from grassroots.data.study_tables import ID_COLUMN, SUFFIX, TABLES, Study, TableName
+from grassroots.data.schema import ID_COLUMN, SUFFIX, TABLES, TableName
 from grassroots.data.validation import (
     ColumnContext,
     DataValidationError,
@@ -152,7 +154,13 @@ def build_study(
     sources: dict[str, str],
     max_problems: int,
     required_columns: dict[str, str] | None = None,
-) -> Study:
+) -> dict[str, Any]:
+    """The keyword arguments of a :class:`~grassroots.data.study_tables.Study` built from
+    ``inputs``; every problem found is raised at once as a ``DataValidationError``.
+
+    Returns the fields rather than the ``Study``, so that this module needs only the names of
+    ``study_tables`` and ``Study`` can call it (``Study.from_frames``) without an import cycle.
+    """
     log = ProblemLog()
     _apply_mapping_names(inputs, mapping, log)
     required = DEFAULT_REQUIRED_COLUMNS if required_columns is None else required_columns
@@ -200,14 +208,14 @@ def build_study(
     if any(mask.any() for mask in drop.values()):
         _warn_dropped(inputs, drop, dropped_rows)
     tables = _assemble(kept, inputs, plan)
-    return Study(
-        projects=tables["projects"],
-        townships=tables.get("townships"),
-        counties=tables.get("counties"),
-        levels=tuple(levels),
-        sources=sources,
-        dropped_rows=dropped_rows,
-    )
+    return {
+        "projects": tables["projects"],
+        "townships": tables.get("townships"),
+        "counties": tables.get("counties"),
+        "levels": tuple(levels),
+        "sources": sources,
+        "dropped_rows": dropped_rows,
+    }
 
 
 def _apply_mapping_names(inputs: dict[str, InputTable], mapping: Mapping, log: ProblemLog) -> None:

@@ -19,7 +19,7 @@ from grassroots.data.validation import DEFAULT_MAX_PROBLEMS
 TableName = schema.TableName
 TABLES = schema.TABLES
 ID_COLUMN = schema.ID_COLUMN
-SUFFIX: dict[TableName, str] = {"counties": "_county", "townships": "_township", "projects": ""}
+SUFFIX = schema.SUFFIX
 
 
 @dataclass(repr=False)
@@ -82,7 +82,7 @@ class Study:
         Problems name the tables ``<projects>``, ``<townships>``, ``<counties>`` and count rows
         from 1.
         """
-        # The builder makes Studies: imported here, not at the top, to keep the import one-way.
+        # Imported here: the builder needs this module's names, and the import must be one-way.
         from grassroots.data.study_build import InputTable, as_mapping, build_study
 
         frames = {"counties": counties, "townships": townships, "projects": projects}
@@ -95,7 +95,7 @@ class Study:
             frame.columns = [str(column).strip() for column in frame.columns]
             inputs[table] = InputTable(table, f"<{table}>", frame, {})
         resolved = as_mapping(mapping)
-        return build_study(inputs, resolved, {}, max_problems)
+        return cls(**build_study(inputs, resolved, {}, max_problems))
 
     @property
     def n(self) -> dict[str, int]:
