@@ -15,13 +15,14 @@ import argparse
 from grassroots import estimands
 from grassroots._io import write_text_atomic
 from grassroots._paths import default_reports_dir
+from grassroots._seeds import ANALYSIS_SEED
 from grassroots.data import load_dataset
 from grassroots.inference import fit
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--seed", type=int, default=20250325)
+    parser.add_argument("--seed", type=int, default=ANALYSIS_SEED)
     args = parser.parse_args()
     study = load_dataset()
     structural = fit(study, "structural", seed=args.seed)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 
+from grassroots._seeds import ANALYSIS_SEED
 from grassroots.data import load_dataset, load_study
 from grassroots.inference import fit
 from grassroots.models import load_spec
@@ -26,7 +27,7 @@ def main() -> None:
     parser.add_argument("specs", nargs="+", help="shipped spec names or spec files")
     parser.add_argument("--factors", type=float, nargs="+", default=[0.5, 2.0])
     parser.add_argument("--data", help="data folder, file or mapping (default: bundled study)")
-    parser.add_argument("--seed", type=int, default=20250325)
+    parser.add_argument("--seed", type=int, default=ANALYSIS_SEED)
     parser.add_argument("--lang", choices=["en", "zh"], default="en")
     args = parser.parse_args()
     study = load_study(args.data) if args.data else load_dataset()

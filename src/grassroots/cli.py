@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Annotated, NoReturn
 import typer
 
 from grassroots._paths import default_reports_dir
+from grassroots._seeds import ANALYSIS_SEED, BUNDLED_SEED
 
 if TYPE_CHECKING:
     from rich.progress import Progress
@@ -265,7 +266,7 @@ def simulate(
     out: Annotated[Path, typer.Option(help="Folder to write counties/townships/projects.csv "
                                            "and truth.json into.")],
     seed: Annotated[int, typer.Option(help="Random seed; the same seed gives the same bytes.")]
-    = 20250325,
+    = BUNDLED_SEED,
     counties: Annotated[
         int | None, typer.Option(help="Number of counties.", min=1, show_default=False)
     ] = None,
@@ -419,7 +420,7 @@ def fit(
     ] = None,
     mapping: MappingOption = None,
     seed: Annotated[int, typer.Option(help="Seed of the sampler; the same seed, spec and "
-                                           "data give the same draws.")] = 20250325,
+                                           "data give the same draws.")] = ANALYSIS_SEED,
     chains: Annotated[int | None, typer.Option(min=1, help="Chains (default: the spec's).",
                                                show_default=False)] = None,
     draws: Annotated[int | None, typer.Option(min=1, help="Draws per chain after warm-up "
@@ -526,7 +527,7 @@ def reproduce(
         Path | None, typer.Option(help="Folder for tables and figures. Default: reports/.")
     ] = None,
     seed: Annotated[int, typer.Option(help="The one seed of every fit and estimand.")]
-    = 20250325,
+    = ANALYSIS_SEED,
     quick: Annotated[
         bool,
         typer.Option("--quick", help="2 chains x 60 draws per fit: a preview of every table "

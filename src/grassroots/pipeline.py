@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from grassroots._io import write_text_atomic
+from grassroots._seeds import ANALYSIS_SEED
 
 SURVIVAL_SPECS = ("survival_m0", "survival_m1", "survival_m2", "survival_m3", "survival_m4")
 DEMAND_FIT_SPECS = (
@@ -97,7 +98,7 @@ class ReproduceSettings:
         other in this process otherwise. The fits are the same either way.
     """
 
-    seed: int = 20250325
+    seed: int = ANALYSIS_SEED
     chains: int | None = None
     draws: int | None = None
     tune: int | None = None
@@ -107,7 +108,7 @@ class ReproduceSettings:
     scheduler: str | None = None
 
     @classmethod
-    def quick(cls, seed: int = 20250325, fitted_dir: Path | None = None) -> ReproduceSettings:
+    def quick(cls, seed: int = ANALYSIS_SEED, fitted_dir: Path | None = None) -> ReproduceSettings:
         return cls(seed=seed, chains=2, draws=60, tune=60, fitted_dir=fitted_dir)
 
 

@@ -51,6 +51,7 @@ import numpy as np
 import pandas as pd
 
 from grassroots._paths import bundled_data_dir
+from grassroots._seeds import BUNDLED_SEED
 from grassroots.data.schema import DAYS_PER_MONTH, table_variables
 from grassroots.data.simulated_study import (
     TRUTH_FILE,
@@ -110,8 +111,6 @@ __all__ = [
     "write_simulation",
 ]
 
-#: Seed of the bundled study in ``data/synthetic_study`` (drawn with the default config).
-BUNDLED_SEED = 20250325
 
 _STAGES = (
     "counties",
