@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from _paper_fakes import fake_fit
+from _pdf_fonts import non_truetype_fonts
 from matplotlib.figure import Figure
 
 from grassroots.data.simulate import config_from_overrides, simulate
@@ -35,8 +36,12 @@ def glyph_warnings(fig: Figure) -> list[str]:
 
 
 def saves_identically(fig: Figure, tmp_path: Path, stem: str) -> bool:
+    """Whether two saves give the same bytes; fails at once on a PDF with a font that is not
+    embedded as TrueType."""
     first = save_figure(fig, tmp_path / "a" / stem, dpi=50)
     second = save_figure(fig, tmp_path / "b" / stem, dpi=50)
+    for pdf in (path for path in first if path.suffix == ".pdf"):
+        assert non_truetype_fonts(pdf) == [], pdf.name
     return [p.read_bytes() for p in first] == [p.read_bytes() for p in second]
 
 
