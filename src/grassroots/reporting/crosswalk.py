@@ -37,7 +37,7 @@ import pandas as pd
 
 from grassroots.data.schema import Lang
 from grassroots.reporting.convergence import convergence_note
-from grassroots.reporting.model_tables import coefficient_label, late_term
+from grassroots.reporting.model_terms import coefficient_label, late_term
 from grassroots.reporting.tables import Table, format_estimate
 
 if TYPE_CHECKING:
@@ -291,7 +291,7 @@ def claim_evidence(
     DataFrame
         The claim's fields, ``median``, ``lower``, ``upper`` (log scale for a coefficient, the
         contrast's own scale otherwise), ``table_term`` (the coefficient's key, a late effect
-        as :func:`~grassroots.reporting.model_tables.late_term`), ``p_direction`` (share of
+        as :func:`~grassroots.reporting.model_terms.late_term`), ``p_direction`` (share of
         draws with the claimed sign) and ``verdict``; NaN and ``not estimated`` for claims
         without an estimate.
     """

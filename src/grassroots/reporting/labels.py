@@ -141,6 +141,10 @@ TEXT: Mapping[str, Mapping[Lang, str]] = {
         "zh": "{levels}（按后验中位数排序）",
     },
     "log_hazard_scale": {"en": "log hazard", "zh": "对数风险"},
+    # The latent scale of each likelihood family, in table notes and variance-component rows.
+    "scale_logistic": {"en": "logit", "zh": "logit"},
+    "scale_ordinal": {"en": "logit", "zh": "logit"},
+    "scale_survival": {"en": "log-hazard", "zh": "对数风险"},
     "logit_scale": {"en": "logit", "zh": "logit"},
     "rating": {"en": "Rating", "zh": "评分"},
     "share_of_projects": {"en": "Share of rated projects", "zh": "已评分项目占比"},
