@@ -56,6 +56,18 @@ TEXT: Mapping[str, Mapping[Lang, str]] = {
     "density": {"en": "Posterior density", "zh": "后验密度"},
     "delta_pp": {"en": "Δ, percentage points", "zh": "Δ（百分点）"},
     "delta_rating": {"en": "Δ, rating points", "zh": "Δ（评分分值）"},
+    # --- Table 1 (descriptives): level headings and columns ------------------------------------
+    "level_title_counties": {"en": "Counties", "zh": "县（市、区）"},
+    "level_title_townships": {"en": "Townships", "zh": "乡镇（街道）"},
+    "level_title_projects": {"en": "Projects", "zh": "项目"},
+    "descriptives_variable": {"en": "Variable", "zh": "变量"},
+    "descriptives_n": {"en": "N", "zh": "N"},
+    "descriptives_mean_percent": {"en": "Mean / %", "zh": "均值 / %"},
+    "descriptives_sd": {"en": "SD", "zh": "标准差"},
+    "descriptives_min": {"en": "Min", "zh": "最小值"},
+    "descriptives_median": {"en": "Median", "zh": "中位数"},
+    "descriptives_max": {"en": "Max", "zh": "最大值"},
+    "descriptives_missing": {"en": "Missing", "zh": "缺失"},
     # --- model tables (Tables 2-4) and their appendices -------------------------------------
     "panel_weaknesses": {"en": "Weaknesses", "zh": "弱势"},
     "panel_strengths": {"en": "Strengths", "zh": "优位"},
