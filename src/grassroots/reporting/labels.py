@@ -28,6 +28,7 @@ __all__ = [
     "TEXT",
     "level_name",
     "level_plural",
+    "model_label",
     "term_label",
     "text",
 ]
@@ -96,6 +97,8 @@ TEXT: Mapping[str, Mapping[Lang, str]] = {
     "prior": {"en": "Prior", "zh": "先验分布"},
     "source": {"en": "Source", "zh": "来源"},
     "models": {"en": "Models", "zh": "模型"},
+    "structural_model": {"en": "Joint structural model", "zh": "联合结构模型"},
+    "prior_scaled": {"en": "prior scale ×{factor}", "zh": "先验尺度 ×{factor}"},
     "prior_default": {"en": "package default", "zh": "默认设定"},
     "prior_spec": {"en": "model spec", "zh": "模型设定文件"},
     "prior_scale": {"en": "Prior scale ×{factor}", "zh": "先验尺度 ×{factor}"},
@@ -303,3 +306,44 @@ def term_label(term: str, lang: Lang = "en") -> str:
     if ":" in term and not term.startswith("("):
         return _PUNCT[lang]["times"].join(_single_term(part, lang) for part in term.split(":"))
     return _single_term(term, lang)
+
+
+# A model named by its spec (``survival_m4``, ``demand_fit_m2_prior_x0.5``) or by a reader's key
+# (``Survival M4``): outcome, model code, and the prior scale of a sensitivity refit.
+_MODEL = re.compile(
+    r"^(?P<outcome>[A-Za-z_]+?)[ _](?P<code>[mM]\d)(?:_prior_x(?P<factor>[0-9.]+))?$"
+)
+
+
+def _outcome_label(outcome: str, lang: Lang) -> str:
+    if outcome == "survival":
+        return text("survival_outcome", lang)
+    return _variable_label(outcome, lang)
+
+
+def model_label(model: str, lang: Lang = "en") -> str:
+    """The reader's name of a model: its outcome from the codebook and its code.
+
+    Model codes (``M0``...``M4``) and names the package does not know are kept as they are.
+
+    Examples
+    --------
+    >>> model_label("survival_m4", "zh")
+    '项目存续 M4'
+    >>> model_label("demand_fit_m2_prior_x0.5", "zh")
+    '需求匹配度 M2（先验尺度 ×0.5）'
+    >>> model_label("structural")
+    'Joint structural model'
+    """
+    if model == "structural":
+        return text("structural_model", lang)
+    if match := _MODEL.match(model):
+        outcome = match["outcome"].lower()
+        name = f"{_outcome_label(outcome, lang)} {match['code'].upper()}"
+        if match["factor"]:
+            scaled = text("prior_scaled", lang).format(factor=match["factor"])
+            name += f"（{scaled}）" if lang == "zh" else f" ({scaled})"
+        return name
+    if re.fullmatch(r"[a-z][a-z0-9_]*", model):
+        return _outcome_label(model, lang)
+    return model

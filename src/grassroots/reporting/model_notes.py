@@ -115,7 +115,7 @@ def _baseline_words(fits: Mapping[str, Fit], outcome: str | None, lang: Lang) ->
         if baseline.kind == "weibull":
             kinds.append("Weibull 基线风险" if lang == "zh" else "Weibull baseline hazard")
         else:
-            cuts = ", ".join(f"{c:g}" for c in baseline.cuts)
+            cuts = ("、" if lang == "zh" else ", ").join(f"{c:g}" for c in baseline.cuts)
             kinds.append(
                 f"分段常数基线风险（切点：{cuts} 个月）" if lang == "zh"
                 else f"piecewise-constant baseline hazard (cuts at {cuts} months)"
@@ -234,7 +234,7 @@ def model_note(
                else "（logistic 分布误差）")
             + "，逐抽样计算后取中位数与区间。",
             "LOO：PSIS-LOO 期望对数逐点预测密度 ± 标准误"
-            + (f"；“—”表示未存储逐点对数似然（{', '.join(missing_loo)}）" if missing_loo else "")
+            + (f"；“—”表示未存储逐点对数似然（{'、'.join(missing_loo)}）" if missing_loo else "")
             + (f"；Pareto k 偏高的观测数：{', '.join(f'{m} {k}' for m, k in high_k.items())}"
                if high_k else "")
             + "。",

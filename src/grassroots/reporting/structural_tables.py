@@ -405,7 +405,7 @@ def table10_loo_comparison(
         )
     if missing:
         note += (
-            f"“—”：未存储逐点对数似然（{', '.join(missing)}）。"
+            f"“—”：未存储逐点对数似然（{'、'.join(missing)}）。"
             if zh
             else f" —: no pointwise log-likelihood stored ({', '.join(missing)})."
         )

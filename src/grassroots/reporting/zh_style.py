@@ -13,8 +13,11 @@ Three rules, each a function of one string:
 ``latin``
     No English left in Chinese text, except :data:`ALLOWED_LATIN`: notation and abbreviations
     that Chinese statistics writing keeps in Latin (model codes M0-M4, R-hat, ESS, LOO, HR, CrI,
-    logit, ...), single letters of formulae (N, S(t), P, E) and the prior families of
-    :func:`~grassroots.reporting.model_priors.format_prior`.
+    logit, ...), names of methods, authors cited and software, single letters of formulae (N,
+    S(t), P, E), appendix table numbers (附表B1) and the prior families of
+    :func:`~grassroots.reporting.model_priors.format_prior`. Names the package writes for
+    models and outcomes are not on the list: they get Chinese labels
+    (:func:`~grassroots.reporting.labels.model_label`, the codebook).
 ``term``
     Established academic terms (:data:`PREFERRED_TERMS`): 风险比 not 危险比, 可信区间 not
     信用区间, 随机效应 not 随机效果, ...
@@ -69,7 +72,7 @@ ALLOWED_LATIN: frozenset[str] = frozenset(
         "PHReg", "OrderedModel", "Logit", "CSV",
         # Prior families (format_prior) and their parameters.
         "Normal", "HalfNormal", "HalfStudentT", "StudentT", "Exponential", "Gamma", "Beta",
-        "LogNormal", "Cauchy", "HalfCauchy", "Uniform",
+        "LogNormal", "Cauchy", "HalfCauchy", "Uniform", "InducedDirichlet", "rstanarm",
     }
 )  # fmt: skip
 
@@ -103,7 +106,9 @@ _NUMBER = re.compile(r"\d[\d,]*\.\d+|\d{1,3}(?:,\d{3})+")
 # A str.format placeholder of a template in labels.TEXT: filled in later, not text.
 _PLACEHOLDER = re.compile(r"\{[a-z_]+\}")
 _LATIN_WORD = re.compile(r"[A-Za-z][A-Za-z0-9_]*(?:[-–][A-Za-z0-9_]+)*")
-_PROSE_MARKS = ",.:;()\""
+# Numbers of appendix tables and figures: 附表B1, 表5a.
+_TABLE_NUMBER = re.compile(r"[A-C]\d[a-z]?")
+_PROSE_MARKS = ',.:;()"'
 _FULL_WIDTH = {",": "，", ".": "。", ":": "：", ";": "；", "(": "（", ")": "）", '"': "“”"}
 
 
@@ -156,7 +161,7 @@ def _latin(text: str) -> list[str]:
     return [
         f"English {word!r}: translate it, or add it to ALLOWED_LATIN if the field writes it so"
         for word in dict.fromkeys(words)
-        if len(word) > 1 and word not in ALLOWED_LATIN
+        if len(word) > 1 and word not in ALLOWED_LATIN and not _TABLE_NUMBER.fullmatch(word)
     ]
 
 
