@@ -239,9 +239,21 @@ def _flagged(table: Any, flag: str) -> Any:
     return dataclasses.replace(table, flags=(*table.flags, flag))
 
 
-def _write_table(table: Any, reports: Path, lang: str, written: list[Path]) -> None:
+def _write_table(
+    table: Any,
+    reports: Path,
+    lang: str,
+    written: list[Path],
+    scenario_labels: dict[str, str] | None = None,
+) -> None:
+    from grassroots.reporting.labels import localised_data
+
     suffix = "" if lang == "en" else f"_{lang}"
-    written += dataclasses.replace(table, name=table.name + suffix).write(reports / "tables")
+    # The CSV of a Chinese table carries Chinese headers and row labels, like its other formats.
+    data = None if table.data is None else localised_data(table.data, lang,
+                                                          scenario_labels=scenario_labels)
+    localised = dataclasses.replace(table, name=table.name + suffix, data=data)
+    written += localised.write(reports / "tables")
 
 
 def _write_figure(figure: Any, name: str, reports: Path, lang: str, written: list[Path]) -> None:
@@ -374,7 +386,7 @@ def run(
                 {f"survival {k}": v for k, v in survival.items() if k != "M0"}, study, lang
             ),
         ):
-            _write_table(table, reports, lang, written)
+            _write_table(table, reports, lang, written, labels)
         _write_figure(paper.coefficient_forest(survival, lang), "figure1_forest_survival",
                       reports, lang, written)
         _write_figure(paper.coefficient_forest(demand_fit, lang), "figure2_forest_demand_fit",
