@@ -24,8 +24,9 @@ from grassroots.reporting.estimand_tables import (
     table7_heterogeneity,
     table8_targeting,
 )
+from grassroots.reporting.frequentist import appendix_c_frequentist
 from grassroots.reporting.model_tables import table2_survival, table3_demand_fit, table4_strategies
-from grassroots.reporting.structural_tables import table9_structural
+from grassroots.reporting.structural_tables import table9_structural, table10_loo_comparison
 from grassroots.reporting.tables import Table
 from grassroots.reporting.zh_style import (
     StyleProblem,
@@ -196,6 +197,11 @@ def zh_tables(study_frame: pd.DataFrame) -> list[Table]:
     claims = [claim for claim in load_crosswalk() if claim.kind != "contrast"]
     labels_zh = {"resources_plus_1sd": "资源 +1 个标准差", "all_three": "三项措施并举"}
     contrasts = _contrasts()
+    loo_fits = {
+        "M0": fake_fit("survival_m0", study_frame),
+        "M1": fake_fit("survival_m1", study_frame, log_likelihood=True, seed=1),
+        "M2": fake_fit("survival_m2", study_frame, log_likelihood=True, seed=2),
+    }
     return [
         table0_theory({"structural": structural}, "zh", claims=claims),
         table2_survival(survival, "zh"),
@@ -208,6 +214,8 @@ def zh_tables(study_frame: pd.DataFrame) -> list[Table]:
         table9_structural(structural, "zh"),
         appendix_a_diagnostics(mixed, "zh"),
         appendix_b_priors(mixed, "zh"),
+        appendix_c_frequentist({"Survival M4": survival["M4"]}, study_frame, "zh"),
+        table10_loo_comparison({"survival": loo_fits}, "zh"),
     ]
 
 

@@ -110,6 +110,17 @@ TEXT: Mapping[str, Mapping[Lang, str]] = {
     "bayes_cri": {"en": "Bayesian [95% CrI]", "zh": "贝叶斯 [95% 可信区间]"},
     "ml_ci": {"en": "ML [95% CI]", "zh": "极大似然 [95% 置信区间]"},
     "bayes_over_ml": {"en": "Bayes / ML", "zh": "贝叶斯/极大似然"},
+    # The maximum-likelihood fits of Appendix C (keys of frequentist._METHODS).
+    "ml_method_survival": {"en": "lifelines CoxPHFitter", "zh": "lifelines CoxPHFitter"},
+    "ml_method_survival_late": {
+        "en": "statsmodels PHReg, follow-up split at the onset",
+        "zh": "statsmodels PHReg，随访期在效应起始月处拆分",
+    },
+    "ml_method_ordinal": {
+        "en": "statsmodels OrderedModel (logit)",
+        "zh": "statsmodels OrderedModel（logit）",
+    },
+    "ml_method_logistic": {"en": "statsmodels Logit", "zh": "statsmodels Logit"},
     # --- estimand tables (Tables 5-7) ------------------------------------------------------
     "quantity": {"en": "Quantity", "zh": "指标"},
     "subgroup": {"en": "Subgroup", "zh": "子组"},

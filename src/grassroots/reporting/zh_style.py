@@ -67,9 +67,9 @@ ALLOWED_LATIN: frozenset[str] = frozenset(
         "exp", "log", "sqrt", "var", "sd",
         # Named methods, distributions, authors cited and software.
         "Kaplan", "Meier", "Kaplan–Meier", "Cox", "Wald", "Dirichlet", "NUTS", "LKJ",
-        "Vehtari", "VanderWeele", "Ding", "Betancourt", "Makowski", "Gelman",
-        "nutpie", "PyMC", "ArviZ", "arviz_stats", "lifelines", "CoxPHFitter", "statsmodels",
-        "PHReg", "OrderedModel", "Logit", "CSV",
+        "Delta", "Vehtari", "VanderWeele", "Ding", "Betancourt", "Makowski", "Gelman", "Yao",
+        "nutpie", "PyMC", "ArviZ", "arviz_stats", "arviz_stats.compare", "lifelines",
+        "CoxPHFitter", "statsmodels", "PHReg", "OrderedModel", "Logit", "CSV",
         # Prior families (format_prior) and their parameters.
         "Normal", "HalfNormal", "HalfStudentT", "StudentT", "Exponential", "Gamma", "Beta",
         "LogNormal", "Cauchy", "HalfCauchy", "Uniform", "InducedDirichlet", "rstanarm",
@@ -101,11 +101,13 @@ _HAS_CJK = re.compile(f"[{_CJK}]")
 # Latin notation that keeps its own punctuation: a function-like token whose parentheses hold
 # no Chinese (S(12), P(>=4), Pr(Δ > 0), Normal(μ=0, σ=1), S(t)), then numbers with a point or
 # a thousands comma.
-_FORMULA = re.compile(rf"[A-Za-zΔ][\w\-]*\([^()\n{_CJK}]*\)|\b(?:P|Pr|S|E)\([^()\n]*\)")
+_FORMULA = re.compile(
+    rf"[A-Za-zΔ√][\w\-]*\((?:[^()\n{_CJK}]|\([^()\n{_CJK}]*\))*\)|\b(?:P|Pr|S|E)\([^()\n]*\)"
+)
 _NUMBER = re.compile(r"\d[\d,]*\.\d+|\d{1,3}(?:,\d{3})+")
 # A str.format placeholder of a template in labels.TEXT: filled in later, not text.
 _PLACEHOLDER = re.compile(r"\{[a-z_]+\}")
-_LATIN_WORD = re.compile(r"[A-Za-z][A-Za-z0-9_]*(?:[-–][A-Za-z0-9_]+)*")
+_LATIN_WORD = re.compile(r"[A-Za-z][A-Za-z0-9_]*(?:[-–.][A-Za-z0-9_]+)*")
 # Numbers of appendix tables and figures: 附表B1, 表5a.
 _TABLE_NUMBER = re.compile(r"[A-C]\d[a-z]?")
 _PROSE_MARKS = ',.:;()"'
