@@ -166,6 +166,7 @@ TEXT: Mapping[str, Mapping[Lang, str]] = {
         "zh": "后验预测（95% 可信区间）",
     },
     "group_effect": {"en": "{level} effect ({scale})", "zh": "{level}层效应（{scale}）"},
+    "with_n": {"en": "{label} (n = {n})", "zh": "{label}（n = {n}）"},
     "group_rank": {
         "en": "{levels}, ranked by posterior median",
         "zh": "{levels}（按后验中位数排序）",

@@ -274,9 +274,9 @@ def caterpillar_plot(
         _name_readable_groups(fig, ax, frame, label_extremes)
         ax.set_ylabel(text("group_effect", lang).format(
             level=_capitalised(level_name(level, lang), lang), scale=scale))  # fmt: skip
+        ranked = text("group_rank", lang).format(levels=level_plural(level, lang))
         ax.set_title(
-            _capitalised(text("group_rank", lang).format(levels=level_plural(level, lang)), lang)
-            + f" (n = {len(frame)})",
+            text("with_n", lang).format(label=_capitalised(ranked, lang), n=len(frame)),
             loc="left",
         )
     if title:

@@ -255,7 +255,10 @@ def km_posterior_plot(
         ax.plot(band["time"], band["median"], color=PALETTE[0], linewidth=1.2,
                 label=text("posterior_predictive", lang))  # fmt: skip
         n = int(curve["n"].iloc[0])
-        ax.set_title(f"{_group_label(by, group, lang)} (n = {n:,d})", loc="left")
+        ax.set_title(
+            text("with_n", lang).format(label=_group_label(by, group, lang), n=f"{n:,d}"),
+            loc="left",
+        )
         ax.set_ylim(0.0, 1.02)
     for ax in list(axes.flat)[len(groups) :]:
         ax.set_visible(False)
