@@ -13,7 +13,7 @@ import math
 import platform
 import time
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -271,7 +271,7 @@ def run(
     reports: Path,
     settings: ReproduceSettings,
     *,
-    source_note: str = "",
+    source_note: Mapping[str, str] | None = None,
     echo: Callable[[str], None] = print,
     languages: Sequence[str] = LANGUAGES,
 ) -> list[Path]:
@@ -300,7 +300,8 @@ def run(
     started = time.perf_counter()
     echo("[2/5] Table 1: descriptives by level")
     for lang in languages:
-        _write_table(paper.table1(study, lang=lang, source_note=source_note), reports, lang,
+        note = (source_note or {}).get(lang, "")
+        _write_table(paper.table1(study, lang=lang, source_note=note), reports, lang,
                      written)
 
     echo("[3/5] fitting the model specs (saved fits are reused)")
@@ -412,7 +413,7 @@ def run(
 
     record = _record(study, fits, settings, time.perf_counter() - started)
     readme = reports / "README.md"
-    write_text_atomic(readme, _readme(record, source_note))
+    write_text_atomic(readme, _readme(record, (source_note or {}).get("en", "")))
     write_text_atomic(reports / "reproduce.json", json.dumps(record, indent=2, sort_keys=True)
                       + "\n")
     return [*written, readme]

@@ -225,7 +225,8 @@ def test_zh_tables_follow_the_house_style(zh_tables: list[Table]) -> None:
 
 
 def test_table1_follows_the_house_style() -> None:
-    table = table1(load_dataset(), lang="zh")
+    source = labels.text("data_source", "zh").format(source=labels.text("bundled_study", "zh"))
+    table = table1(load_dataset(), lang="zh", source_note=source)
     assert (problems := check_table(table)) == [], _report(problems)
 
 

@@ -61,6 +61,12 @@ TEXT: Mapping[str, Mapping[Lang, str]] = {
     "density": {"en": "Posterior density", "zh": "后验密度"},
     "delta_pp": {"en": "Δ, percentage points", "zh": "Δ（百分点）"},
     "delta_rating": {"en": "Δ, rating points", "zh": "Δ（评分分值）"},
+    # --- where the data came from (Table 1's note, reports/README.md) ---------------------------
+    "data_source": {"en": "Data: {source}.", "zh": "数据：{source}。"},
+    "bundled_study": {
+        "en": "the bundled synthetic study (simulated, not real)",
+        "zh": "随包附带的合成研究数据（模拟生成，并非真实调查）",
+    },
     # --- Table 1 (descriptives): level headings and columns ------------------------------------
     "level_title_counties": {"en": "Counties", "zh": "县（市、区）"},
     "level_title_townships": {"en": "Townships", "zh": "乡镇（街道）"},
