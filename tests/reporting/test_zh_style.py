@@ -15,7 +15,12 @@ from _paper_fakes import DEMAND_FIT, STRATEGIES, SURVIVAL, fake_fit, fits_of
 
 from grassroots.data import load_dataset, schema
 from grassroots.reporting import labels
-from grassroots.reporting.appendix import appendix_a_diagnostics, appendix_b_priors
+from grassroots.reporting.appendix import (
+    appendix_a_diagnostics,
+    appendix_b_priors,
+    appendix_b_sensitivity,
+    sensitivity_estimates,
+)
 from grassroots.reporting.crosswalk import load_crosswalk, table0_theory
 from grassroots.reporting.descriptives import table1
 from grassroots.reporting.estimand_tables import (
@@ -197,6 +202,7 @@ def zh_tables(study_frame: pd.DataFrame) -> list[Table]:
     claims = [claim for claim in load_crosswalk() if claim.kind != "contrast"]
     labels_zh = {"resources_plus_1sd": "资源 +1 个标准差", "all_three": "三项措施并举"}
     contrasts = _contrasts()
+    by_factor = {factor: {"M1": survival["M1"]} for factor in (0.5, 1.0, 2.0)}
     loo_fits = {
         "M0": fake_fit("survival_m0", study_frame),
         "M1": fake_fit("survival_m1", study_frame, log_likelihood=True, seed=1),
@@ -214,6 +220,7 @@ def zh_tables(study_frame: pd.DataFrame) -> list[Table]:
         table9_structural(structural, "zh"),
         appendix_a_diagnostics(mixed, "zh"),
         appendix_b_priors(mixed, "zh"),
+        appendix_b_sensitivity(sensitivity_estimates(by_factor, terms=["authority"]), "zh"),
         appendix_c_frequentist({"Survival M4": survival["M4"]}, study_frame, "zh"),
         table10_loo_comparison({"survival": loo_fits}, "zh"),
     ]

@@ -516,7 +516,7 @@ def appendix_b_sensitivity(
         blocks, columns=[label_column, *headers, change_column],
         index=pd.Index(panels, name=PANEL),
     )  # fmt: skip
-    shown = ", ".join(f"{f:g}" for f in factors)
+    shown = ("、" if lang == "zh" else ", ").join(f"{f:g}" for f in factors)
     if lang == "zh":
         title = "附表B2 先验敏感性分析"
         note = (
