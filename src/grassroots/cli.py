@@ -133,6 +133,18 @@ def _fail(message: str) -> NoReturn:
     raise typer.Exit(EXIT_INVALID_INPUT)
 
 
+def _source_notes(path: str | None) -> dict[str, str]:
+    """"Data: ..." in each language, for Table 1's note: the path given, or the bundled study."""
+    from grassroots.reporting.labels import text
+
+    return {
+        lang: text("data_source", lang).format(
+            source=path if path is not None else text("bundled_study", lang)
+        )
+        for lang in ("en", "zh")
+    }
+
+
 def _load(
     data: Path | None,
     mapping: Path | None,
@@ -155,7 +167,7 @@ def _load(
 
     try:
         if data is None and mapping is None:
-            result = load_dataset(), "Data: the bundled synthetic study (simulated, not real)."
+            result = load_dataset(), _source_notes(None)
         else:
             if data is None:
                 data = mapping
@@ -169,7 +181,7 @@ def _load(
                 required_columns=required_columns,
                 allow_outside_files=allow_outside_files,
             )
-            result = study, f"Data: {data}."
+            result = study, _source_notes(str(data))
     except DataValidationError as error:
         message = str(error)
         if problems_csv is not None:
@@ -255,7 +267,7 @@ def describe(
         header_row=header_row,
         allow_outside_files=allow_outside_files,
     )
-    table = table1(study, lang=lang.value, source_note=source)
+    table = table1(study, lang=lang.value, source_note=source[lang.value])
     written = table.write(folder)
     typer.echo(table.to_markdown())
     typer.echo("wrote " + ", ".join(str(path) for path in written))

@@ -13,7 +13,7 @@ import math
 import platform
 import time
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -281,9 +281,21 @@ def _flagged(table: Any, flag: str) -> Any:
     return dataclasses.replace(table, flags=(*table.flags, flag))
 
 
-def _write_table(table: Any, reports: Path, lang: str, written: list[Path]) -> None:
+def _write_table(
+    table: Any,
+    reports: Path,
+    lang: str,
+    written: list[Path],
+    scenario_labels: dict[str, str] | None = None,
+) -> None:
+    from grassroots.reporting.labels import localised_data
+
     suffix = "" if lang == "en" else f"_{lang}"
-    written += dataclasses.replace(table, name=table.name + suffix).write(reports / "tables")
+    # The CSV of a Chinese table carries Chinese headers and row labels, like its other formats.
+    data = None if table.data is None else localised_data(table.data, lang,
+                                                          scenario_labels=scenario_labels)
+    localised = dataclasses.replace(table, name=table.name + suffix, data=data)
+    written += localised.write(reports / "tables")
 
 
 def _write_figure(figure: Any, name: str, reports: Path, lang: str, written: list[Path]) -> None:
@@ -301,7 +313,7 @@ def run(
     reports: Path,
     settings: ReproduceSettings,
     *,
-    source_note: str = "",
+    source_note: Mapping[str, str] | None = None,
     on_step: Callable[[Step], None] = _ignore,
     on_fit: Callable[[FitProgress], None] = _ignore,
     languages: Sequence[str] = LANGUAGES,
@@ -334,7 +346,8 @@ def run(
     started = time.perf_counter()
     on_step(Step(2, STAGES, "Table 1: descriptives by level"))
     for lang in languages:
-        _write_table(paper.table1(study, lang=lang, source_note=source_note), reports, lang,
+        note = (source_note or {}).get(lang, "")
+        _write_table(paper.table1(study, lang=lang, source_note=note), reports, lang,
                      written)
 
     on_step(Step(3, STAGES, "fitting the model specs (saved fits are reused)"))
@@ -422,7 +435,7 @@ def run(
                 {f"survival {k}": v for k, v in survival.items() if k != "M0"}, study, lang
             ),
         ):
-            _write_table(table, reports, lang, written)
+            _write_table(table, reports, lang, written, labels)
         _write_figure(paper.coefficient_forest(survival, lang), "figure1_forest_survival",
                       reports, lang, written)
         _write_figure(paper.coefficient_forest(demand_fit, lang), "figure2_forest_demand_fit",
@@ -448,7 +461,7 @@ def run(
 
     record = _record(study, fits, settings, time.perf_counter() - started)
     readme = reports / "README.md"
-    write_text_atomic(readme, _readme(record, source_note))
+    write_text_atomic(readme, _readme(record, (source_note or {}).get("en", "")))
     write_text_atomic(reports / "reproduce.json", json.dumps(record, indent=2, sort_keys=True)
                       + "\n")
     return [*written, readme]

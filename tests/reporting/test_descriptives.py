@@ -80,12 +80,12 @@ def test_table1_is_written_in_every_format(study, tmp_path) -> None:
     ]
     markdown, latex, html = (p.read_text(encoding="utf-8") for p in paths[:3])
     # Levels are panels: a heading each, not a column repeated on every row.
-    assert "| **乡镇(街道)** |" in markdown and "| 变量 | N |" in markdown
-    assert r"\multicolumn{8}{l}{\textit{乡镇(街道)}} \\" in latex and "xeCJK" in latex
+    assert "| **乡镇（街道）** |" in markdown and "| 变量 | N |" in markdown
+    assert r"\multicolumn{8}{l}{\textit{乡镇（街道）}} \\" in latex and "xeCJK" in latex
     assert '<th scope="rowgroup" colspan="8"' in html and "地区：东部" in html
     grid = docx.Document(str(paths[3])).tables[0]
     assert [c.text for c in grid.rows[0].cells][:3] == ["变量", "N", "均值 / %"]
-    assert grid.rows[1].cells[0].text == "县(市、区)"
+    assert grid.rows[1].cells[0].text == "县（市、区）"
     assert table.write(tmp_path / "again") and all(
         p.read_bytes() == (tmp_path / "again" / p.name).read_bytes() for p in paths
     )

@@ -11,6 +11,8 @@ import matplotlib as mpl
 import numpy as np
 import pandas as pd
 import pytest
+from _pdf_fonts import non_truetype_fonts
+from fontTools.ttLib import TTCollection
 from matplotlib import font_manager
 from matplotlib.figure import Figure
 
@@ -38,8 +40,14 @@ def estimates() -> pd.DataFrame:
 def draws() -> pd.DataFrame:
     rng = np.random.default_rng(3)
     parts = [
-        pd.DataFrame({"scenario": scenario, "outcome": outcome, "draw": np.arange(200),
-                      "value": rng.normal(shift, 0.02, 200)})
+        pd.DataFrame(
+            {
+                "scenario": scenario,
+                "outcome": outcome,
+                "draw": np.arange(200),
+                "value": rng.normal(shift, 0.02, 200),
+            }
+        )
         for scenario, shift in [("resources", 0.02), ("all", 0.06)]
         for outcome in ["dS12", "dS24"]
     ]
@@ -78,7 +86,36 @@ def test_the_packaged_font_has_chinese_glyphs() -> None:
     path = font_manager.findfont(
         font_manager.FontProperties(family=CJK_FAMILY), fallback_to_default=False
     )
-    assert Path(path).suffix.lower() in {".ttc", ".otf", ".ttf"}
+    assert Path(path).suffix.lower() == ".ttc"
+    faces = TTCollection(path, lazy=True).fonts
+    # TrueType outlines, Chinese glyphs, and a licence that allows embedding (fsType bit 1,
+    # "restricted licence", unset).
+    assert all("glyf" in face and "CFF " not in face for face in faces)
+    assert all(ord("乡") in face["cmap"].getBestCmap() for face in faces)
+    assert all(not face["OS/2"].fsType & 0x2 for face in faces)
+
+
+@pytest.mark.parametrize("lang", ["en", "zh"])
+def test_pdf_figures_embed_only_truetype_fonts(
+    tmp_path: Path, estimates: pd.DataFrame, draws: pd.DataFrame, lang: str
+) -> None:
+    title = "森林图：风险比（M1−M3）" if lang == "zh" else "Forest plot (M1-M3)"
+    figures = {
+        "forest": forest_plot(estimates, lang, title=title),
+        "density": contrast_density_plot(draws, lang, title=title),
+    }
+    for name, fig in figures.items():
+        (pdf,) = save_figure(fig, tmp_path / f"{name}_{lang}", ["pdf"])
+        assert non_truetype_fonts(pdf) == [], name
+
+
+def test_the_pdf_font_check_would_catch_type3(tmp_path: Path, estimates: pd.DataFrame) -> None:
+    # Written past save_figure with Type 3 fonts, the same figure must be reported.
+    path = tmp_path / "type3.pdf"
+    with mpl.rc_context({"pdf.fonttype": 3}):
+        forest_plot(estimates, "zh", title="森林图").savefig(path, format="pdf")
+    problems = non_truetype_fonts(path)
+    assert problems and all("/Type3" in problem for problem in problems)
 
 
 def test_chinese_title_draws_without_missing_glyphs() -> None:
@@ -105,7 +142,9 @@ def test_forest_plot(estimates: pd.DataFrame) -> None:
     (ax, *_) = fig.axes
     assert ax.get_xscale() == "log"
     assert [t.get_text() for t in ax.get_yticklabels()] == [
-        "权力", "地区：西部", "跨部门协作机制 × 权力"
+        "权力",
+        "地区：西部",
+        "跨部门协作机制 × 权力",
     ]
     assert ax.get_xlabel() == "风险比（对数刻度）"
     assert [t.get_text() for t in ax.get_legend().get_texts()] == ["M1", "M2", "M3"]
@@ -127,7 +166,9 @@ def test_forest_plot_on_a_linear_scale_and_its_errors(estimates: pd.DataFrame) -
 
 def test_contrast_density_plot(draws: pd.DataFrame) -> None:
     fig = contrast_density_plot(
-        draws, "zh", scenario_labels={"resources": "资源 +1 SD", "all": "三项同时"},
+        draws,
+        "zh",
+        scenario_labels={"resources": "资源 +1 SD", "all": "三项同时"},
         outcome_labels={"dS12": "ΔS(12)"},
     )
     assert _glyph_warnings(fig) == []
@@ -178,3 +219,14 @@ def test_plots_leave_global_settings_alone(estimates: pd.DataFrame) -> None:
     before = list(mpl.rcParams["font.family"])
     forest_plot(estimates, "zh")
     assert list(mpl.rcParams["font.family"]) == before
+
+
+def test_a_missing_chinese_font_says_how_to_install_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    import grassroots.reporting.figures as figures
+
+    monkeypatch.setattr(figures, "CJK_FAMILY", "No Such Font SC")
+    with pytest.raises(
+        figures.FontNotAvailableError,
+        match=r"no font 'No Such Font SC'.*apt-get install fonts-wqy-microhei",
+    ):
+        figures.register_cjk_font.__wrapped__()

@@ -127,7 +127,7 @@ def test_appendix_c_labels_conditions_and_late_rows_like_table_2(study_frame):
     assert "ML exp(β̂ + β̂_late) with its SE from the fitted covariance" in table.note
     zh = appendix_c_frequentist({"Survival M4": fit}, study_frame, "zh")
     assert zh.frame.iloc[0, 0] == "权力（跨部门协作机制 = 0 时）"
-    assert "delta 法" in zh.note
+    assert "Delta 方法" in zh.note
 
 
 def test_episodes_split_follow_up_and_keep_each_event_once():

@@ -2,9 +2,23 @@
 
 from __future__ import annotations
 
+import re
+from pathlib import Path
+
+import pandas as pd
 import pytest
 
-from grassroots.reporting.labels import TEXT, term_label, text
+from grassroots.pipeline import _write_table
+from grassroots.reporting.labels import (
+    DATA_HEADERS_ZH,
+    TEXT,
+    localised_data,
+    model_label,
+    term_label,
+    text,
+)
+from grassroots.reporting.model_tables import table2_survival
+from grassroots.reporting.zh_style import ALLOWED_LATIN
 
 
 @pytest.mark.parametrize(
@@ -42,3 +56,65 @@ def test_terms_outside_the_codebook_keep_their_names() -> None:
 def test_every_piece_of_furniture_exists_in_both_languages() -> None:
     assert all(set(words) == {"en", "zh"} and all(words.values()) for words in TEXT.values())
     assert text("note", "zh") == "注："
+
+
+@pytest.mark.parametrize(
+    ("model", "en", "zh"),
+    [
+        ("survival_m4", "Project survival M4", "项目存续 M4"),
+        ("Survival M4", "Project survival M4", "项目存续 M4"),
+        (
+            "demand_fit_m2_prior_x0.5",
+            "Demand fit M2 (prior scale ×0.5)",
+            "需求匹配度 M2（先验尺度 ×0.5）",
+        ),
+        ("structural", "Joint structural model", "联合结构模型"),
+        ("extensive", "Extensive innovation", "粗放式创新"),
+        ("M3", "M3", "M3"),
+    ],
+)
+def test_model_label(model: str, en: str, zh: str) -> None:
+    assert (model_label(model, "en"), model_label(model, "zh")) == (en, zh)
+
+
+_CODE_NAME = re.compile(r"^[a-z][a-z0-9_]*$")
+
+
+def test_the_csv_of_a_chinese_table_has_chinese_headers_and_row_labels(
+    survival_fits, tmp_path: Path
+) -> None:
+    table = table2_survival(survival_fits, "zh")
+    written: list[Path] = []
+    _write_table(table, tmp_path, "zh", written)
+    (csv,) = [path for path in written if path.suffix == ".csv"]
+    assert csv.name == "table2_survival_zh.csv"
+    frame = pd.read_csv(csv, keep_default_na=False)
+    assert list(frame.columns) == [DATA_HEADERS_ZH[c] for c in table.data.columns]
+    assert not [c for c in frame.columns if _CODE_NAME.match(c)]
+    for column in ("模型", "板块", "变量", "统计量"):
+        codes = [
+            v for v in frame[column].astype(str) if _CODE_NAME.match(v) and v not in ALLOWED_LATIN
+        ]
+        assert codes == [], f"{column}: {codes[:5]}"
+    assert "权力" in frame["变量"].tolist() and "风险比" in frame["统计量"].tolist()
+    # The numbers are the table's own, untouched.
+    assert frame["估计值"].to_numpy() == pytest.approx(
+        table.data["estimate"].to_numpy(), nan_ok=True
+    )
+
+
+def test_english_data_keeps_its_code_names(survival_fits) -> None:
+    data = table2_survival(survival_fits, "en").data
+    assert localised_data(data, "en") is data
+
+
+def test_subgroups_and_categories_are_read_with_their_column() -> None:
+    frame = pd.DataFrame({
+        "variable": ["region", "township_type"], "category": ["west", "town"],
+        "group_by": ["weakness", "all"], "group": ["high", "all"], "scenario": ["s1", "s2"],
+    })  # fmt: skip
+    out = localised_data(frame, "zh", scenario_labels={"s1": "情景一"})
+    assert out.to_dict("list") == {
+        "变量": ["地区", "乡镇类型"], "类别": ["西部", "镇"], "分组变量": ["weakness", "all"],
+        "分组": ["高", "全部项目"], "情景": ["情景一", "s2"],
+    }  # fmt: skip

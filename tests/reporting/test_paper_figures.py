@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from _paper_fakes import fake_fit
+from _pdf_fonts import non_truetype_fonts
 from matplotlib.figure import Figure
 
 from grassroots.data.simulate import config_from_overrides, simulate
@@ -35,8 +36,12 @@ def glyph_warnings(fig: Figure) -> list[str]:
 
 
 def saves_identically(fig: Figure, tmp_path: Path, stem: str) -> bool:
+    """Whether two saves give the same bytes; fails at once on a PDF with a font that is not
+    embedded as TrueType."""
     first = save_figure(fig, tmp_path / "a" / stem, dpi=50)
     second = save_figure(fig, tmp_path / "b" / stem, dpi=50)
+    for pdf in (path for path in first if path.suffix == ".pdf"):
+        assert non_truetype_fonts(pdf) == [], pdf.name
     return [p.read_bytes() for p in first] == [p.read_bytes() for p in second]
 
 
@@ -85,7 +90,7 @@ def test_caterpillar_sorted_with_extremes_named(survival_fits, tmp_path: Path):
     # Every township is drawn, in rank order.
     points = [line for line in township_ax.get_lines() if line.get_marker() == "o"][0]
     assert np.allclose(points.get_ydata(), frame["median"])
-    assert township_ax.get_title(loc="left") == f"乡镇（按后验中位数排序） (n = {len(frame)})"
+    assert township_ax.get_title(loc="left") == f"乡镇（按后验中位数排序）（n = {len(frame)}）"
     assert county_ax.get_ylabel() == "县层效应（对数风险）"
     assert saves_identically(fig, tmp_path, "caterpillar_zh")
 
@@ -153,7 +158,7 @@ def test_km_figure(survival_fits, study_frame, tmp_path: Path, by: str, lang: st
     assert glyph_warnings(fig) == []
     titles = [ax.get_title(loc="left") for ax in fig.axes if ax.get_visible()]
     if by == "region":
-        assert titles[0].startswith("地区：东部 (n = ")
+        assert titles[0].startswith("地区：东部（n = ")
     else:
         assert titles[0].startswith("Extensive innovation: no (n = ")
         assert titles[1].startswith("Extensive innovation: yes (n = ")
@@ -221,3 +226,23 @@ def test_prior_predictive_figure_is_labelled_from_the_codebook(prior_check, lang
         assert titles[0] == "Project survival: prior survival"
         assert titles[1].endswith("prior rating shares")
     assert fig.axes[0].get_xlabel() == ("上线后月数" if lang == "zh" else "Months since launch")
+
+
+def test_chinese_figure_text_follows_the_house_style(survival_fits, demand_fit, study_frame):
+    from grassroots.reporting.zh_style import check_texts
+
+    figures = {
+        "forest": coefficient_forest(survival_fits, "zh"),
+        "caterpillar": caterpillar_plot(survival_fits["M4"], "zh", label_extremes=3),
+        "km": km_posterior_plot(survival_fits["M4"], study_frame, "region", "zh"),
+        "ppc": ordinal_ppc_plot(demand_fit, study_frame, "zh"),
+    }
+    texts = [
+        (name, type(artist).__name__, artist.get_text())
+        for name, fig in figures.items()
+        for artist in fig.findobj(lambda artist: hasattr(artist, "get_text"))
+        if artist.get_text()
+    ]
+    assert any(name == "km" for name, _, _ in texts)
+    problems = check_texts(texts)
+    assert problems == [], "\n".join(map(str, problems))

@@ -109,7 +109,7 @@ def test_table10_marks_models_without_log_likelihood_and_the_best_one(study_fram
     text = table.to_markdown()
     assert "| M0 | — | — | — | — |" in text
     assert text.count("0 (best)") == 1
-    assert "survival M0" in table.note
+    assert "Project survival M0" in table.note
     compared = loo_comparison(fits).set_index("model")
     worst = compared["elpd"].idxmin()
     row = compared.loc[worst]

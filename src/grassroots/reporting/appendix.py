@@ -30,7 +30,7 @@ from grassroots.reporting.convergence import (
     convergence_note,
     failed_checks,
 )
-from grassroots.reporting.labels import text
+from grassroots.reporting.labels import model_label, text
 from grassroots.reporting.model_tables import (
     COEFFICIENT_PANELS,
     coefficient_estimates,
@@ -115,7 +115,7 @@ def appendix_a_diagnostics(
         seconds = fit.timings.get("sample_seconds", math.nan)
         ebfmi = float(values["min_ebfmi"])
         rows.append([
-            model,
+            model_label(model, lang),
             f"{chains} × {draws:,d}",
             _mark(_rhat(values["max_rhat"]), bool(failed.at[model, "max_rhat"])),
             _mark(_count(values["min_ess_bulk"]), bool(failed.at[model, "min_ess_bulk"])),
@@ -160,7 +160,7 @@ def appendix_a_diagnostics(
         note=note,
         data=pd.DataFrame(data),
         panel=PANEL,
-        flags=(convergence_note(overview, lang),),
+        flags=(convergence_note({model_label(m, lang): v for m, v in overview.items()}, lang),),
         lang=lang,
         align="lrrrrrrrr",
     )
@@ -516,7 +516,7 @@ def appendix_b_sensitivity(
         blocks, columns=[label_column, *headers, change_column],
         index=pd.Index(panels, name=PANEL),
     )  # fmt: skip
-    shown = ", ".join(f"{f:g}" for f in factors)
+    shown = ("、" if lang == "zh" else ", ").join(f"{f:g}" for f in factors)
     if lang == "zh":
         title = "附表B2 先验敏感性分析"
         note = (

@@ -37,7 +37,7 @@ import pandas as pd
 
 from grassroots.data.schema import Lang
 from grassroots.reporting.convergence import convergence_note
-from grassroots.reporting.model_tables import coefficient_label, late_term
+from grassroots.reporting.model_terms import coefficient_label, late_term
 from grassroots.reporting.tables import Table, format_estimate
 
 if TYPE_CHECKING:
@@ -291,7 +291,7 @@ def claim_evidence(
     DataFrame
         The claim's fields, ``median``, ``lower``, ``upper`` (log scale for a coefficient, the
         contrast's own scale otherwise), ``table_term`` (the coefficient's key, a late effect
-        as :func:`~grassroots.reporting.model_tables.late_term`), ``p_direction`` (share of
+        as :func:`~grassroots.reporting.model_terms.late_term`), ``p_direction`` (share of
         draws with the claimed sign) and ``verdict``; NaN and ``not estimated`` for claims
         without an estimate.
     """
@@ -383,11 +383,9 @@ def table0_theory(
     for row in evidence.itertuples(index=False):
         # Coefficients are shown as HR/OR (exp of the log-scale draws), contrasts as they are.
         scale = np.exp if row.kind == "coefficient" else (lambda x: x)
-        concept = (
-            f"{row.concept_zh}（{row.concept_en}）"
-            if lang == "zh"
-            else (f"{row.concept_en} ({row.concept_zh})")
-        )
+        # The English reader also gets the author's Chinese term; the Chinese reader needs no
+        # English gloss (a Chinese journal's table carries no English).
+        concept = row.concept_zh if lang == "zh" else f"{row.concept_en} ({row.concept_zh})"
         rows.append({
             "group": _GROUP_WORDS[row.group][lang],
             "concept": concept if row.concept != previous else "",
@@ -406,7 +404,7 @@ def table0_theory(
     frame.index.name = "panel"
     frame = frame.rename(columns={key: words[lang] for key, words in _HEADERS.items()})
     counts = evidence["verdict"].value_counts()
-    tally = ", ".join(
+    tally = ("、" if lang == "zh" else ", ").join(
         f"{_VERDICT_WORDS[v][lang]} {int(counts[v])}" for v in _VERDICT_WORDS if v in counts
     )
     used = {claim.model for claim in claims if claim.kind == "coefficient"}

@@ -12,19 +12,13 @@ import numpy as np
 import pandas as pd
 
 from grassroots.data import schema
+from grassroots.reporting.labels import text
 from grassroots.reporting.tables import PANEL, Table
 
 if TYPE_CHECKING:
     from grassroots.data.study import Study
 
-_LEVEL_TITLES = {
-    "en": {"counties": "Counties", "townships": "Townships", "projects": "Projects"},
-    "zh": {"counties": "县(市、区)", "townships": "乡镇(街道)", "projects": "项目"},
-}
-_HEADERS = {
-    "en": ["Variable", "N", "Mean / %", "SD", "Min", "Median", "Max", "Missing"],
-    "zh": ["变量", "N", "均值 / %", "标准差", "最小值", "中位数", "最大值", "缺失"],
-}
+_HEADER_KEYS = ("variable", "n", "mean_percent", "sd", "min", "median", "max", "missing")
 
 
 def _level_frame(study: Study, table: schema.TableName) -> tuple[pd.DataFrame, bool]:
@@ -111,7 +105,7 @@ def table1(study: Study, *, lang: schema.Lang = "en", source_note: str = "") -> 
             label = f"{label}{opening}{unit}{closing}"
         is_share = var.type == "binary" or bool(row.category)
         spread = [] if is_share else [row.sd, row.min, row.median, row.max]
-        levels.append(_LEVEL_TITLES[lang][row.table])
+        levels.append(text(f"level_title_{row.table}", lang))
         display.append([
             label,
             f"{row.n:,d}",
@@ -120,22 +114,25 @@ def table1(study: Study, *, lang: schema.Lang = "en", source_note: str = "") -> 
             f"{row.missing:,d}",
         ])
     # One panel per level, so the level is a heading rather than a column repeated on every row.
-    frame = pd.DataFrame(display, columns=_HEADERS[lang],
+    headers = [text(f"descriptives_{key}", lang) for key in _HEADER_KEYS]
+    frame = pd.DataFrame(display, columns=headers,
                          index=pd.Index(levels, name=PANEL))
     counts = {
         table: len(_level_frame(study, table)[0]) for table in schema.TABLES
         if _level_frame(study, table)[1]
     }
     if lang == "zh":
-        title = "表1 描述性统计(按层级)"
-        n_text = ";".join(f"{_LEVEL_TITLES['zh'][t]} N = {n:,d}" for t, n in counts.items())
+        title = "表1 描述性统计（按层级）"
+        n_text = "；".join(f"{text(f'level_title_{t}', lang)} N = {n:,d}"
+                           for t, n in counts.items())
         note = (
-            f"{n_text}。二分变量与类别变量报告百分比;连续变量报告均值与标准差。"
+            f"{n_text}。二分变量与类别变量报告百分比；连续变量报告均值与标准差。"
             f"需求匹配度的缺失为未收集评分的项目。{source_note}"
         )
     else:
         title = "Table 1. Descriptive statistics by level"
-        n_text = "; ".join(f"{_LEVEL_TITLES['en'][t]} N = {n:,d}" for t, n in counts.items())
+        n_text = "; ".join(f"{text(f'level_title_{t}', lang)} N = {n:,d}"
+                           for t, n in counts.items())
         note = (
             f"{n_text}. Binary and categorical variables: percentage; continuous: mean and SD. "
             f"Missing demand-fit ratings are projects whose residents were not surveyed. "

@@ -47,7 +47,7 @@ import pandas as pd
 
 from grassroots.data import schema
 from grassroots.data.schema import Lang
-from grassroots.reporting.labels import term_label, text
+from grassroots.reporting.labels import model_label, term_label, text
 from grassroots.reporting.tables import PANEL, Table, format_estimate
 
 __all__ = [
@@ -263,7 +263,7 @@ def _common_note(frame: pd.DataFrame, lang: Lang, prob: float) -> list[str]:
                 else "Group effects: " + "; ".join(words) + "."
             )  # fmt: skip
     if "model" in frame.columns:
-        models = [m for m in dict.fromkeys(frame["model"].astype(str)) if m]
+        models = [model_label(m, lang) for m in dict.fromkeys(frame["model"].astype(str)) if m]
         if models:
             pieces.append(
                 "模型：" + "、".join(models) + "。" if lang == "zh"

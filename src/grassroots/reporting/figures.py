@@ -1,9 +1,11 @@
 """Figures: a style that renders Chinese, deterministic PNG/PDF output, and the paper's plots
 that need only plain DataFrames (forest plot, contrast densities).
 
-Chinese glyphs come from Noto Sans CJK SC, shipped on PyPI by ``noto-cjk-sans-otc`` (a font
-collection; matplotlib >= 3.10 reads its Simplified Chinese face), so a fresh install renders
-``lang="zh"`` figures without any font installed by hand. The plot functions draw
+Chinese glyphs come from WenQuanYi Micro Hei, Debian's ``fonts-wqy-microhei`` (installed by
+``scripts/setup-tools``, which ``make setup`` runs). Its outlines are
+TrueType (``glyf``), so PDF figures embed every font as TrueType (Type 42) rather than Type 3,
+which journals' production systems ask for; the CFF-based Noto Sans CJK would be embedded as a
+TrueType font holding CFF data, which is malformed. The plot functions draw
 inside :func:`figure_style` of their ``lang``; :func:`save_figure` writes them::
 
     fig = forest_plot(estimates, "zh", xlabel=text("hazard_ratio", "zh"))
@@ -46,7 +48,7 @@ __all__ = [
     "style",
 ]
 
-CJK_FAMILY = "Noto Sans CJK SC"
+CJK_FAMILY = "WenQuanYi Micro Hei"
 LATIN_FAMILY = "DejaVu Sans"
 FIGURE_FORMATS: tuple[str, ...] = ("png", "pdf")
 # Okabe-Ito: distinguishable with colour-vision deficiency; markers differ too, for grey print.
@@ -62,30 +64,51 @@ class FontNotAvailableError(RuntimeError):
 def register_cjk_font() -> str:
     """Make the Simplified Chinese font known to matplotlib; return its family name.
 
-    Looks for the font shipped by the ``noto-cjk-sans-otc`` package first, then for a
-    Noto Sans CJK SC that matplotlib already finds on the system.
+    Looks for WenQuanYi Micro Hei among the system's fonts (Debian's ``fonts-wqy-microhei``,
+    which ``scripts/setup-tools`` installs).
 
     Raises
     ------
     FontNotAvailableError
-        When neither exists, with the command that installs it.
+        When neither exists, or the font found has no TrueType outlines, with the command that
+        installs the right one.
     """
+    install = (
+        "install Debian's fonts-wqy-microhei ('apt-get install fonts-wqy-microhei'; make setup "
+        "does when run as root), or draw with lang='en'"
+    )
     try:
-        import noto_cjk_sans_otc
-    except ImportError:
-        pass
-    else:
-        font_manager.fontManager.addfont(str(noto_cjk_sans_otc.FONT_PATH))
-    try:
-        font_manager.findfont(
-            font_manager.FontProperties(family=CJK_FAMILY), fallback_to_default=False
-        )
+        path = _find_cjk_font()
     except ValueError:
         raise FontNotAvailableError(
-            f"no font '{CJK_FAMILY}' for Chinese figure labels: install it with "
-            "'pip install noto-cjk-sans-otc' (make setup does), or draw with lang='en'"
+            f"no font '{CJK_FAMILY}' for Chinese figure labels: {install}"
         ) from None
+    if not _has_truetype_outlines(path):
+        raise FontNotAvailableError(
+            f"font file {path} of '{CJK_FAMILY}' has no TrueType (glyf) outlines, so PDF "
+            f"figures could not embed it as TrueType: {install}"
+        )
     return CJK_FAMILY
+
+
+def _find_cjk_font() -> str:
+    query = font_manager.FontProperties(family=CJK_FAMILY)
+    try:
+        return font_manager.findfont(query, fallback_to_default=False)
+    except ValueError:
+        # matplotlib's font cache predates a font installed since: add the system's file.
+        for path in font_manager.findSystemFonts():
+            if Path(path).name.lower().startswith("wqy-microhei"):
+                font_manager.fontManager.addfont(path)
+        return font_manager.findfont(query, fallback_to_default=False)
+
+
+def _has_truetype_outlines(path: str) -> bool:
+    from fontTools.ttLib import TTCollection, TTFont
+
+    if Path(path).suffix.lower() in {".ttc", ".otc"}:
+        return all("glyf" in face for face in TTCollection(path, lazy=True).fonts)
+    return "glyf" in TTFont(path, lazy=True)
 
 
 def style(lang: Lang = "en") -> dict[str, Any]:
@@ -118,10 +141,10 @@ def figure_style(lang: Lang = "en") -> Iterator[None]:
         yield
 
 
-# Settings that make the bytes of a saved figure depend only on what is drawn: svg ids hashed
-# from a fixed salt; Type 3 PDF fonts, because the CJK font is CFF-flavoured and embedding it as
-# Type 42 writes a font file whose type does not match its declaration.
-_SAVE_RC: Mapping[str, Any] = {"svg.hashsalt": "grassroots", "pdf.fonttype": 3, "ps.fonttype": 3}
+# svg ids hashed from a fixed salt make the bytes of a saved figure depend only on what is drawn.
+# Fonts are embedded as TrueType (Type 42), not Type 3: Type 3 glyphs are drawings that
+# publishers' preflight rejects and readers cannot search or copy.
+_SAVE_RC: Mapping[str, Any] = {"svg.hashsalt": "grassroots", "pdf.fonttype": 42, "ps.fonttype": 42}
 _METADATA: Mapping[str, Mapping[str, Any]] = {
     "png": {"Software": None},
     "pdf": {"CreationDate": None, "ModDate": None},
@@ -182,8 +205,7 @@ _WIDE_TICKS = (0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1, 2, 5, 10, 20, 50, 100)
 def _check_columns(frame: pd.DataFrame, required: Sequence[str], what: str) -> None:
     if missing := [c for c in required if c not in frame.columns]:
         raise ValueError(
-            f"{what} needs columns {list(required)}; missing {missing} "
-            f"(has {list(frame.columns)})"
+            f"{what} needs columns {list(required)}; missing {missing} (has {list(frame.columns)})"
         )
 
 
@@ -277,8 +299,15 @@ def forest_plot(
         y = part["term"].map(rows).to_numpy(dtype=float) + offsets[model]
         colour, marker = PALETTE[i % len(PALETTE)], MARKERS[i % len(MARKERS)]
         ax.hlines(y, part["lower"], part["upper"], color=colour, linewidth=1.2)
-        ax.plot(part["estimate"], y, linestyle="none", marker=marker, markersize=4.5,
-                color=colour, label=model)
+        ax.plot(
+            part["estimate"],
+            y,
+            linestyle="none",
+            marker=marker,
+            markersize=4.5,
+            color=colour,
+            label=model,
+        )
     ax.axvline(reference, color="0.4", linestyle="--", linewidth=0.8, zorder=0)
     ax.set_yticks(list(rows.values()), [label(term, lang) for term in rows])
     ax.set_ylim(-0.6, len(terms) - 0.4)
@@ -394,8 +423,13 @@ def contrast_density_plot(
                 continue
             colour = PALETTE[i % len(PALETTE)]
             density = _density(sample, grid)
-            ax.plot(grid, density, color=colour, linewidth=1.2,
-                    label=scenario_labels.get(scenario, scenario))
+            ax.plot(
+                grid,
+                density,
+                color=colour,
+                linewidth=1.2,
+                label=scenario_labels.get(scenario, scenario),
+            )
             ax.fill_between(grid, density, color=colour, alpha=0.15, linewidth=0)
             ax.plot([np.median(sample)], [0], marker="|", markersize=8, color=colour)
         ax.axvline(0, color="0.4", linestyle="--", linewidth=0.8, zorder=0)
@@ -410,7 +444,7 @@ def contrast_density_plot(
             ax.set_xlabel(text(unit, lang))
         ax.set_yticks([])
         ax.spines["left"].set_visible(False)
-    for ax in list(axes.flat)[len(panels):]:
+    for ax in list(axes.flat)[len(panels) :]:
         ax.set_visible(False)
     fig.supxlabel(text("contrast", lang), fontsize=mpl.rcParams["axes.labelsize"])
     fig.supylabel(text("density", lang), fontsize=mpl.rcParams["axes.labelsize"])

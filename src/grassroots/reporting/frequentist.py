@@ -35,7 +35,7 @@ import pandas as pd
 from grassroots.data.schema import Lang
 from grassroots.inference.fitting import StudyLike, resolve_data
 from grassroots.models import prepare_inputs
-from grassroots.reporting.labels import text
+from grassroots.reporting.labels import model_label, text
 from grassroots.reporting.model_tables import (
     COEFFICIENT_PANELS,
     coefficient_estimates,
@@ -73,12 +73,17 @@ ESTIMATE_COLUMNS: tuple[str, ...] = (
     "n_events",
     "converged",
 )
+# The data's "method" column keeps the English words, which a script reads.
 _METHODS = {
-    "survival": "lifelines CoxPHFitter",
-    "survival_late": "statsmodels PHReg, follow-up split at the onset",
-    "ordinal": "statsmodels OrderedModel (logit)",
-    "logistic": "statsmodels Logit",
+    key: text(f"ml_method_{key}", "en")
+    for key in ("survival", "survival_late", "ordinal", "logistic")
 }
+
+
+def _method_words(method: str, lang: Lang) -> str:
+    """A method of the data in ``lang``; a user's own method string as it is."""
+    keys = [key for key, words in _METHODS.items() if words == method]
+    return text(f"ml_method_{keys[0]}", lang) if keys else method
 
 
 def _design(fit: Fit, frame: pd.DataFrame, outcome: str) -> tuple[list[str], np.ndarray, Any]:
@@ -389,7 +394,10 @@ def appendix_c_frequentist(
             })  # fmt: skip
     frame = pd.DataFrame(rows, columns=headers, index=pd.Index(panels, name=PANEL))
     late = any("~after" in str(row["term"]) for row in data_rows)
-    method_list = ("；" if lang == "zh" else "; ").join(f"{m}: {v}" for m, v in methods.items())
+    method_list = ("；" if lang == "zh" else "; ").join(
+        f"{model_label(m, lang)}{'：' if lang == 'zh' else ': '}{_method_words(v, lang)}"
+        for m, v in methods.items()
+    )
     pct = f"{100 * prob:g}%"
     if lang == "zh":
         title = "附表C 贝叶斯估计与极大似然估计的比较"
@@ -398,13 +406,13 @@ def appendix_c_frequentist(
             f"及 {pct} 可信区间。极大似然：不含组效应的同一模型，"
             "使用与贝叶斯拟合相同的标准化预测变量与参照组，"
             f"给出 Wald {pct} 置信区间（{method_list}）。最后一列为两者之比。"
-            "风险比与比值比不可合并（non-collapsible），故不含组效应的估计通常更接近 1。"
+            "风险比与比值比不具可合并性，故不含组效应的估计通常更接近 1。"
         )
         if late:
             note += ("某月之后的风险比：贝叶斯为逐抽样计算的 exp(β + β_late)，极大似然为 "
-                     "exp(β̂ + β̂_late)，其标准误由拟合的协方差矩阵（delta 法）求得。")
+                     "exp(β̂ + β̂_late)，其标准误由拟合的协方差矩阵（Delta 方法）求得。")
         if unconverged:
-            note += f"极大似然优化未收敛：{', '.join(unconverged)}。"
+            note += f"极大似然优化未收敛：{'、'.join(unconverged)}。"
     else:
         title = "Appendix Table C. Bayesian and maximum-likelihood estimates"
         note = (

@@ -292,7 +292,7 @@ def table5b_sensitivity(
     if lang == "zh":
         title = "表5b 对未观测混杂的敏感性（E 值）"
         note = (
-            "E 值（VanderWeele & Ding 2017, Annals of Internal Medicine 167: 268–274）：在已观测"
+            "E 值（VanderWeele 与 Ding，2017）：在已观测"
             "协变量之外，一个未观测混杂因素须同时与措施和结局达到的最小风险比，方能使该效应"
             "归零；越大越稳健。逐后验抽样由情景与现状下 g 计算的平均值得到风险比：概率按表中"
             "所列计算比值（S(t) 为第 t 个月仍在运行的概率）；期望评分由标准化差值换算，"

@@ -32,7 +32,7 @@ import pandas as pd
 
 from grassroots.data.schema import Lang
 from grassroots.reporting.convergence import ESS_MIN, RHAT_MAX, convergence_note
-from grassroots.reporting.labels import level_name, term_label, text
+from grassroots.reporting.labels import level_name, model_label, term_label, text
 from grassroots.reporting.model_tables import (
     COEFFICIENT_PANELS,
     coefficient_estimates,
@@ -363,7 +363,7 @@ def table10_loo_comparison(
         rows = []
         for r in compared.itertuples(index=False):
             if np.isnan(r.elpd):
-                missing.append(f"{outcome} {r.model}")
+                missing.append(model_label(f"{outcome} {r.model}", lang))
                 rows.append({headers["model"]: r.model, **dict.fromkeys(
                     [headers["elpd"], headers["diff"], headers["p_loo"], headers["weight"]],
                     _MISSING)})  # fmt: skip
@@ -405,11 +405,11 @@ def table10_loo_comparison(
         )
     if missing:
         note += (
-            f"“—”：未存储逐点对数似然（{', '.join(missing)}）。"
+            f"“—”：未存储逐点对数似然（{'、'.join(missing)}）。"
             if zh
             else f" —: no pointwise log-likelihood stored ({', '.join(missing)})."
         )
-    overview = {f"{outcome} {model}": fit.diagnostics.overview()
+    overview = {model_label(f"{outcome} {model}", lang): fit.diagnostics.overview()
                 for outcome, fits in panels.items() for model, fit in fits.items()}  # fmt: skip
     return Table(
         name=name,

@@ -56,7 +56,7 @@ class Measure:
 
 
 _LOG_PREFIX = "log "
-_LOG_SUFFIX_ZH = "(对数)"
+_LOG_SUFFIX_ZH = "（对数）"
 
 
 def codebook_measure(variable: str) -> Measure | None:
