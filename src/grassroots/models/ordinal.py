@@ -42,29 +42,34 @@ def cumulative_logit_logp(value: Any, eta: Any, cutpoints: Any) -> Any:
 
         log P = -softplus(-a) - softplus(b) + log1mexp(c_{k-1} - c_k),
 
-    with the terms of an infinite bound left out. Unlike ``pm.OrderedLogistic``, which takes the
+    the last term 0 at the two end categories. Unlike ``pm.OrderedLogistic``, which takes the
     log of a difference of two probabilities from a rows x categories matrix (and loses every
-    digit once both round to 1), each term is computed from its own logit: two softplus
-    per row, and a log1mexp of the cut gaps that does not depend on the row. Codes outside
+    digit once both round to 1), each term is computed from its own logit: two softplus per row,
+    and a log1mexp per cut gap that is only looked up per row. The infinite bounds need no
+    branch: ``softplus(-inf) = 0`` and its gradient, ``sigmoid(-inf)``, is 0 too. Codes outside
     ``0 .. K-1`` have log probability ``-inf``.
     """
     n_cut = cutpoints.shape[-1]
-
-    def cut(index):
-        if cutpoints.ndim == 1:
-            return cutpoints[index]
-        return pt.take_along_axis(cutpoints, index[..., None], axis=-1)[..., 0]
-
-    has_lower = pt.gt(value, 0)
-    has_upper = pt.lt(value, n_cut)
-    lower = cut(pt.clip(value - 1, 0, n_cut - 1))
-    upper = cut(pt.clip(value, 0, n_cut - 1))
-    logp = (
-        -pt.switch(has_upper, pt.softplus(eta - upper), 0.0)
-        - pt.switch(has_lower, pt.softplus(lower - eta), 0.0)
-        + pt.switch(has_lower & has_upper, pt.log1mexp(lower - upper), 0.0)
+    outside = pt.lt(value, 0) | pt.gt(value, n_cut)
+    code = pt.clip(value, 0, n_cut)
+    infinity = pt.full((*cutpoints.shape[:-1], 1), np.inf)
+    bounds = pt.concatenate([-infinity, cutpoints, infinity], axis=-1)
+    zero = pt.zeros_like(infinity)
+    gap = pt.concatenate(
+        [zero, pt.log1mexp(cutpoints[..., :-1] - cutpoints[..., 1:]), zero], axis=-1
     )
-    return pt.switch(pt.lt(value, 0) | pt.gt(value, n_cut), -np.inf, logp)
+
+    def at(table, index):
+        if cutpoints.ndim == 1:
+            return table[index]
+        return pt.take_along_axis(table, index[..., None], axis=-1)[..., 0]
+
+    logp = (
+        -pt.softplus(eta - at(bounds, code + 1))
+        - pt.softplus(at(bounds, code) - eta)
+        + at(gap, code)
+    )
+    return pt.switch(outside, -np.inf, logp)
 
 
 def _cumulative_logit_random(eta, cutpoints, rng=None, size=None):
