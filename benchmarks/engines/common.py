@@ -96,6 +96,19 @@ def _normal(prior, role: str) -> tuple[float, float]:
     return float(prior.params.get("mu", 0.0)), float(prior.params["sigma"])
 
 
+def _cutpoint_prior(prior) -> dict[str, float]:
+    """The cut points' prior as the ports read it: ``cut_dirichlet`` 1 for the package's default
+    induced Dirichlet (``cut_alpha``), 0 for a Normal on each cut point (``cut_mu``,
+    ``cut_sigma``); the unused numbers are placeholders (Stan needs every data name)."""
+    from grassroots.models.priors import INDUCED_DIRICHLET
+
+    if prior.dist == INDUCED_DIRICHLET:
+        alpha = float(prior.params.get("alpha", 1.0))
+        return {"cut_dirichlet": 1, "cut_alpha": alpha, "cut_mu": 0.0, "cut_sigma": 1.0}
+    mu, sigma = _normal(prior, "cutpoints")
+    return {"cut_dirichlet": 0, "cut_alpha": 1.0, "cut_mu": mu, "cut_sigma": sigma}
+
+
 def _half_normal(prior, role: str) -> float:
     if prior.dist != "HalfNormal":
         raise NotImplementedError(
@@ -170,7 +183,7 @@ def export_design(spec, inputs) -> dict[str, Any]:
         elif outcome.family == "ordinal":
             out["Kd"] = len(values["levels"])
             out["y_d"] = values["codes"] + 1
-            priors_seen["cutpoints"] = _normal(resolve_prior("cutpoints", *tables), "cutpoints")
+            priors_seen["cutpoints"] = _cutpoint_prior(resolve_prior("cutpoints", *tables))
         else:
             out[f"y_{tag}"] = values["y"]
             priors_seen[f"intercept_{outcome.name}"] = _normal(
@@ -190,8 +203,7 @@ def export_design(spec, inputs) -> dict[str, Any]:
         "beta_sigma": beta[1],
         "intercept_mu": intercept[0],
         "intercept_sigma": intercept[1],
-        "cut_mu": priors_seen["cutpoints"][0],
-        "cut_sigma": priors_seen["cutpoints"][1],
+        **priors_seen["cutpoints"],
         "lh_mu": priors_seen["log_hazard"][0],
         "lh_sigma": priors_seen["log_hazard"][1],
         "step_mu": priors_seen["log_hazard_step"][0],

@@ -134,6 +134,8 @@ class NumpyModel:
             float(d["intercept_mu"]),
             float(d["intercept_sigma"]),
         )
+        self.cut_dirichlet = bool(d["cut_dirichlet"])
+        self.cut_alpha = float(d["cut_alpha"])
         self.cut_mu, self.cut_sigma = float(d["cut_mu"]), float(d["cut_sigma"])
         self.lh_mu, self.lh_sigma = float(d["lh_mu"]), float(d["lh_sigma"])
         self.step_mu, self.step_sigma = float(d["step_mu"]), float(d["step_sigma"])
@@ -192,6 +194,15 @@ class NumpyModel:
 
     # -----------------------------------------------------------------------------------------
     # The density
+
+    def _cutpoint_prior(self, cuts: np.ndarray) -> tuple[float, np.ndarray]:
+        """The cut points' prior (``common.export_design``): log density and its gradient."""
+        if self.cut_dirichlet:
+            return _induced_dirichlet(cuts, self.cut_alpha)
+        return (
+            _normal_logp(cuts, self.cut_mu, self.cut_sigma),
+            -_normal_score(cuts, self.cut_mu, self.cut_sigma),
+        )
 
     def logp_and_grad(self, theta: np.ndarray) -> tuple[float, np.ndarray]:
         """Log density (up to a constant) and its gradient at the flat unconstrained point."""
@@ -307,8 +318,9 @@ class NumpyModel:
         d_bounds = np.bincount(
             self.ordinal_upper, weights=upper_weight, minlength=self.kd + 1
         ) - np.bincount(self.ordinal_lower, weights=lower_weight, minlength=self.kd + 1)
-        d_cuts = d_bounds[1:-1] - (cuts - self.cut_mu) / self.cut_sigma**2
-        logp += _normal_logp(cuts, self.cut_mu, self.cut_sigma)
+        cut_logp, d_cut_prior = self._cutpoint_prior(cuts)
+        logp += cut_logp
+        d_cuts = d_bounds[1:-1] + d_cut_prior
         d_gaps = self.interior_counts / np.expm1(gaps)
         # cuts = cumsum([y_0, exp(y_1), ...]): the adjoint of a cumulative sum is a reversed one.
         d_increments = np.cumsum(d_cuts[::-1])[::-1]
@@ -369,6 +381,19 @@ class NumpyModel:
         d_township_free = _zerosum_adjoint(chol.T @ d_township_effect) - township_free
         grad[s["township_z_zerosum__"]] = d_township_free.ravel()
         return float(logp), grad
+
+
+def _induced_dirichlet(cuts: np.ndarray, alpha: float) -> tuple[float, np.ndarray]:
+    """Log density (up to a constant) and gradient of the induced Dirichlet prior of ordered
+    cut points: ``(alpha - 1) sum log p + sum log(q (1 - q))`` with ``q = sigmoid(c)`` and
+    ``p = diff([0, q, 1])``."""
+    q = 1.0 / (1.0 + np.exp(-cuts))
+    p = np.diff(np.concatenate([[0.0], q, [1.0]]))
+    log_q, log_1mq = -np.logaddexp(0.0, -cuts), -np.logaddexp(0.0, cuts)
+    logp = (alpha - 1.0) * float(np.log(p).sum()) + float((log_q + log_1mq).sum())
+    # q_j enters p_j with + and p_{j+1} with -; d q_j / d c_j = q_j (1 - q_j).
+    d_q = (alpha - 1.0) * (1.0 / p[:-1] - 1.0 / p[1:])
+    return logp, d_q * q * (1.0 - q) + (1.0 - 2.0 * q)
 
 
 def _normal_logp(x, mu: float, sigma: float) -> float:

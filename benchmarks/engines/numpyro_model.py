@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+import jax
 import jax.numpy as jnp
 import numpyro
 import numpyro.distributions as dist
@@ -97,12 +98,12 @@ def model(d: Mapping[str, Any]) -> None:
     )
     numpyro.factor("survival", (d["event_s"] * log_h - cumulative).sum())
 
-    # Demand fit: cumulative logit, ordered cut points with a Normal prior on each.
+    # Demand fit: cumulative logit, ordered cut points with the spec's prior (common.py).
     beta_d = numpyro.sample("beta_d", beta_prior.expand([d["P_d"]]).to_event(1))
     cut_d = numpyro.sample(
         "cut_d", dist.ImproperUniform(constraints.ordered_vector, (), (d["Kd"] - 1,))
     )
-    numpyro.factor("cut_d_prior", dist.Normal(d["cut_mu"], d["cut_sigma"]).log_prob(cut_d).sum())
+    numpyro.factor("cut_d_prior", _cutpoint_logp(cut_d, d))
     eta_d = d["X_d"] @ beta_d + group_effects("d", 1)
     numpyro.sample("demand_fit", dist.OrderedLogistic(eta_d, cut_d), obs=d["y_d"] - 1)
 
@@ -120,3 +121,13 @@ def as_jax(design: Mapping[str, Any]) -> dict[str, Any]:
         key: (jnp.asarray(value) if hasattr(value, "shape") else value)
         for key, value in design.items()
     }
+
+
+def _cutpoint_logp(cut_d, d: Mapping[str, Any]):
+    """The cut points' prior: ``common.induced_dirichlet_logp`` or a Normal on each."""
+    if d["cut_dirichlet"]:
+        q = jax.nn.sigmoid(cut_d)
+        p = jnp.concatenate([q[:1], jnp.diff(q), 1 - q[-1:]])
+        jacobian = (jax.nn.log_sigmoid(cut_d) + jax.nn.log_sigmoid(-cut_d)).sum()
+        return dist.Dirichlet(jnp.full(d["Kd"], d["cut_alpha"])).log_prob(p) + jacobian
+    return dist.Normal(d["cut_mu"], d["cut_sigma"]).log_prob(cut_d).sum()

@@ -81,6 +81,8 @@ data {
   real<lower=0> beta_sigma;
   real intercept_mu;
   real<lower=0> intercept_sigma;
+  int<lower=0, upper=1> cut_dirichlet;  // 1: induced Dirichlet(cut_alpha), 0: Normal each
+  real<lower=0> cut_alpha;
   real cut_mu;
   real<lower=0> cut_sigma;
   real lh_mu;
@@ -163,7 +165,16 @@ model {
   lh_start ~ normal(lh_mu, lh_sigma);
   lh_steps ~ normal(step_mu, step_sigma);
   beta_d ~ normal(beta_mu, beta_sigma);
-  cut_d ~ normal(cut_mu, cut_sigma);
+  if (cut_dirichlet) {
+    // grassroots.models.priors: Dirichlet(cut_alpha) on the category probabilities of a
+    // logistic at 0, times the Jacobian prod q (1 - q) of cut points -> probabilities.
+    vector[Kd - 1] q = inv_logit(cut_d);
+    vector[Kd] p = append_row(q, 1) - append_row(0, q);
+    target += dirichlet_lpdf(p | rep_vector(cut_alpha, Kd));
+    target += sum(log_inv_logit(cut_d) + log1m_inv_logit(cut_d));
+  } else {
+    cut_d ~ normal(cut_mu, cut_sigma);
+  }
   beta_e ~ normal(beta_mu, beta_sigma);
   beta_x ~ normal(beta_mu, beta_sigma);
   beta_h ~ normal(beta_mu, beta_sigma);

@@ -17,6 +17,7 @@ from typing import Any, ClassVar
 import numpy as np
 import pandas as pd
 import pymc as pm
+import pytensor.tensor as pt
 from scipy.special import expit
 
 from grassroots.models.base import Family, OutcomeData, Prediction
@@ -31,6 +32,54 @@ def category_probabilities(cutpoints: np.ndarray, eta: np.ndarray) -> np.ndarray
     shape = (*cumulative.shape[:-1], 1)
     padded = np.concatenate([np.zeros(shape), cumulative, np.ones(shape)], axis=-1)
     return np.diff(padded, axis=-1)
+
+
+def cumulative_logit_logp(value: Any, eta: Any, cutpoints: Any) -> Any:
+    """``log P(Y = value)`` per row under the cumulative logit, for category codes ``0 .. K-1``.
+
+    With ``a = c_k - eta`` and ``b = c_{k-1} - eta`` (``c_{-1} = -inf``, ``c_{K-1} = inf``),
+    ``F(a) - F(b) = F(a) F(-b) (1 - exp(b - a))`` for the logistic ``F``, so
+
+        log P = -softplus(-a) - softplus(b) + log1mexp(c_{k-1} - c_k),
+
+    the last term 0 at the two end categories. Unlike ``pm.OrderedLogistic``, which takes the
+    log of a difference of two probabilities from a rows x categories matrix (and loses every
+    digit once both round to 1), each term is computed from its own logit: two softplus per row,
+    and a log1mexp per cut gap that is only looked up per row. The infinite bounds need no
+    branch: ``softplus(-inf) = 0`` and its gradient, ``sigmoid(-inf)``, is 0 too. Codes outside
+    ``0 .. K-1`` have log probability ``-inf``.
+    """
+    n_cut = cutpoints.shape[-1]
+    outside = pt.lt(value, 0) | pt.gt(value, n_cut)
+    code = pt.clip(value, 0, n_cut)
+    infinity = pt.full((*cutpoints.shape[:-1], 1), np.inf)
+    bounds = pt.concatenate([-infinity, cutpoints, infinity], axis=-1)
+    zero = pt.zeros_like(infinity)
+    gap = pt.concatenate(
+        [zero, pt.log1mexp(cutpoints[..., :-1] - cutpoints[..., 1:]), zero], axis=-1
+    )
+
+    def at(table, index):
+        if cutpoints.ndim == 1:
+            return table[index]
+        return pt.take_along_axis(table, index[..., None], axis=-1)[..., 0]
+
+    logp = (
+        -pt.softplus(eta - at(bounds, code + 1))
+        - pt.softplus(at(bounds, code) - eta)
+        + at(gap, code)
+    )
+    return pt.switch(outside, -np.inf, logp)
+
+
+def _cumulative_logit_random(eta, cutpoints, rng=None, size=None):
+    """Codes ``0 .. K-1`` drawn by inverting the cumulative logit with one uniform per row."""
+    eta = np.asarray(eta, dtype=float)
+    cutpoints = np.asarray(cutpoints, dtype=float)
+    size = eta.shape if size is None else tuple(np.atleast_1d(size))
+    cumulative = expit(cutpoints - np.broadcast_to(eta, size)[..., None])
+    uniform = rng.uniform(size=size)
+    return (uniform[..., None] > cumulative).sum(axis=-1).astype(np.int64)
 
 
 def prob_at_least(probabilities: np.ndarray) -> np.ndarray:
@@ -117,11 +166,16 @@ class OrdinalFamily(Family):
         )
         # c - eta_c = (c + shift) - eta: the reference-profile cut points are shifted up.
         pm.Deterministic(f"{name}_cutpoints", cutpoints + shift, dims=f"{name}_cut")
-        pm.OrderedLogistic(
+        # Same observed variable and pointwise log-likelihood as pm.OrderedLogistic, without
+        # its rows x categories probability matrix (and the check of every row's sum to 1).
+        pm.CustomDist(
             name,
-            eta=eta,
-            cutpoints=cutpoints,
-            compute_p=False,
+            eta,
+            cutpoints,
+            logp=cumulative_logit_logp,
+            random=_cumulative_logit_random,
+            signature="(),(c)->()",
+            dtype="int64",
             observed=data.values["codes"],
             dims=f"{name}_obs",
         )
