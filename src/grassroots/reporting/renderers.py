@@ -1,6 +1,6 @@
 """One renderer per output format, each a function ``Table -> str | bytes``.
 
-Every renderer reads the same :func:`~grassroots.reporting.tables.layout` and escapes text for its
+Every renderer reads the same :func:`~grassroots.reporting.layout.layout` and escapes text for its
 own format, so a table's content is decided once and only its look differs. Output is
 byte-for-byte deterministic for the same table: no dates, no random ids, fixed zip timestamps in
 the Word file.
@@ -29,7 +29,7 @@ from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING
 
 from grassroots.reporting.labels import text
-from grassroots.reporting.tables import Layout, layout
+from grassroots.reporting.layout import Layout, layout
 
 if TYPE_CHECKING:
     from docx.document import Document as DocxDocument
