@@ -7,8 +7,9 @@ the Word file.
 
 =======  ======================================================================================
 md       GitHub-flavoured Markdown; multi-level headers are flattened ("HR [95% CrI] / M1")
-tex      ``table`` + ``threeparttable`` + booktabs rules; ``\\multicolumn``/``\\cmidrule`` spanners;
-         note in ``tablenotes``; Chinese needs XeLaTeX with xeCJK (or ctex)
+tex      ``table`` + booktabs rules; ``\\multicolumn``/``\\cmidrule`` spanners; wide tables on a
+         landscape page, long text wrapped (:func:`latex_plan`); pdfLaTeX-safe but for Chinese,
+         which needs XeLaTeX with xeCJK (or ctex); packages in :data:`LATEX_PREAMBLE`
 html     one self-contained ``<table>`` (inline styles only) with ``<caption>``, ``<thead>``, a
          ``<tbody>`` per panel and the note in ``<tfoot>``
 docx     Word (python-docx): caption above, a three-line table with real header rows, note below;
@@ -26,6 +27,7 @@ import os
 import re
 import zipfile
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from grassroots.reporting.labels import text
@@ -40,11 +42,14 @@ if TYPE_CHECKING:
 
 __all__ = [
     "DOCX_FONTS",
+    "LATEX_PREAMBLE",
+    "LatexPlan",
     "RENDERERS",
     "render_csv",
     "render_docx",
     "render_html",
     "render_latex",
+    "latex_plan",
     "render_markdown",
 ]
 
@@ -98,6 +103,47 @@ def render_markdown(table: Table) -> str:
 
 # --- LaTeX -------------------------------------------------------------------------------------
 
+LATEX_PREAMBLE = r"""\usepackage{booktabs}
+\usepackage{array}
+\usepackage{tabularx}
+\usepackage{pdflscape}
+"""
+"""The packages every ``.tex`` table needs, all in TeX Live's latex-base and latex-recommended
+(Debian ``texlive-latex-base``, ``texlive-latex-recommended``): booktabs rules, tabularx columns
+that wrap long text, pdflscape pages for wide tables. Chinese tables add ``\\usepackage{xeCJK}``
+and compile with XeLaTeX."""
+
+_GREEK = {
+    "α": "alpha", "β": "beta", "γ": "gamma", "δ": "delta", "ε": "epsilon", "ζ": "zeta",
+    "η": "eta", "θ": "theta", "ι": "iota", "κ": "kappa", "λ": "lambda", "μ": "mu", "µ": "mu",
+    "ν": "nu", "ξ": "xi", "π": "pi", "ρ": "rho", "σ": "sigma", "τ": "tau", "υ": "upsilon",
+    "φ": "phi", "χ": "chi", "ψ": "psi", "ω": "omega", "Γ": "Gamma", "Δ": "Delta",
+    "Θ": "Theta", "Λ": "Lambda", "Ξ": "Xi", "Π": "Pi", "Σ": "Sigma", "Υ": "Upsilon",
+    "Φ": "Phi", "Ψ": "Psi", "Ω": "Omega",
+}  # fmt: skip
+# Symbols the default fonts of pdfLaTeX lack (it stops at the first one): math mode has them in
+# every engine. Dashes as macros, not "--" ligatures, which a font without TeX ligatures prints
+# as two hyphens.
+_TEX_MATH: Mapping[str, str] = {
+    **{char: "\\" + name for char, name in _GREEK.items()},
+    "−": "-",
+    "×": r"\times",
+    "±": r"\pm",
+    "≤": r"\leq",
+    "≥": r"\geq",
+    "≈": r"\approx",
+    "≠": r"\neq",
+    "∞": r"\infty",
+    "←": r"\leftarrow",
+    "→": r"\rightarrow",
+    "↔": r"\leftrightarrow",
+    "·": r"\cdot",
+    "÷": r"\div",
+    "√": r"\surd",
+    "²": "^{2}",
+    "³": "^{3}",
+    "¹": "^{1}",
+}
 _TEX_CHARS: Mapping[str, str] = {
     "\\": r"\textbackslash{}",
     "&": r"\&",
@@ -112,22 +158,32 @@ _TEX_CHARS: Mapping[str, str] = {
     "<": r"\textless{}",
     ">": r"\textgreater{}",
     "|": r"\textbar{}",
-    # Symbols that the default Latin fonts of pdfLaTeX lack; math mode has them everywhere.
-    "−": r"\ensuremath{-}",
-    "×": r"\ensuremath{\times}",
-    "±": r"\ensuremath{\pm}",
-    "≤": r"\ensuremath{\leq}",
-    "≥": r"\ensuremath{\geq}",
+    "–": r"\textendash{}",
+    "—": r"\textemdash{}",
+    "“": r"\textquotedblleft{}",
+    "”": r"\textquotedblright{}",
+    "‘": r"\textquoteleft{}",
+    "’": r"\textquoteright{}",
+    "…": r"\dots{}",
     "⚠": "(!)",
     "\n": " ",
+    **{char: rf"\ensuremath{{{math}}}" for char, math in _TEX_MATH.items()},
 }
 _TEX_SPECIAL = re.compile("|".join(re.escape(char) for char in _TEX_CHARS))
+# A letter with a combining circumflex ("R̂", "σ̂"): a hat in math mode.
+_TEX_HAT = re.compile("(.)\u0302")
 _TEX_MINUS = re.compile(r"(?<![\w.])-(?=\d)")
 _TITLE_NUMBER = re.compile(r"^\s*(?:Table\s+[A-Z]?\d+[.:]?|表\s*[A-Z]?\d+[.:：]?)\s*")
 
 
+def _tex_hat(match: re.Match[str]) -> str:
+    base = match.group(1)
+    return rf"\ensuremath{{\hat{{{_TEX_MATH.get(base, base)}}}}}"
+
+
 def _tex(value: str) -> str:
     escaped = _TEX_SPECIAL.sub(lambda match: _TEX_CHARS[match.group(0)], value)
+    escaped = _TEX_HAT.sub(_tex_hat, escaped)
     # A minus sign, not a hyphen, before a figure ("-0.41").
     escaped = _TEX_MINUS.sub(r"\\ensuremath{-}", escaped)
     # A cell that opens with "[" would be read as the optional argument of the "\\" before it.
@@ -138,7 +194,15 @@ def _tex_row(cells: list[str]) -> str:
     return " & ".join(cells) + r" \\"
 
 
-def _tex_header(lay: Layout) -> list[str]:
+def _tex_label(label: str, chars: int | None, align: str) -> str:
+    if chars is None:
+        return _tex(label)
+    # A one-column tabular stacks the lines; [b] keeps the last line on the header's baseline.
+    lines = r" \\ ".join(_tex(line) for line in _break_lines(label, chars))
+    return rf"\begin{{tabular}}[b]{{@{{}}{align}@{{}}}}{lines}\end{{tabular}}"
+
+
+def _tex_header(lay: Layout, plan: LatexPlan) -> list[str]:
     lines = []
     *spanners, columns = lay.header
     for row in spanners:
@@ -154,35 +218,204 @@ def _tex_header(lay: Layout) -> list[str]:
         lines.append(_tex_row(cells))
         if rules:
             lines.append(" ".join(rules))
-    lines.append(_tex_row([_tex(cell.text) for cell in columns]))
+    lines.append(
+        _tex_row(
+            [
+                _tex_label(cell.text, chars, align)
+                for cell, chars, align in zip(columns, plan.header_chars, lay.align, strict=True)
+            ]
+        )
+    )
     return lines
 
 
+# Page geometry the column plan is made for: the text block of LaTeX's article class on A4
+# (345 pt wide, 550 pt high, so 550 pt wide on a landscape page), the narrowest a journal uses.
+# A character of the table's \small type is at most 4.6 pt wide on average (digits 4.5 pt), and
+# each column adds 2 x \tabcolsep = 12 pt.
+_TEXT_WIDTH_PT = 345.0
+_TEXT_HEIGHT_PT = 550.0
+_CHAR_PT = 4.6
+_COLUMN_SEP_PT = 12.0
+# More columns than this go on a landscape page even when they would fit: a portrait page
+# squeezes them into a block the eye cannot scan.
+_MAX_PORTRAIT_COLUMNS = 6
+# Text columns narrower than this never wrap: a line break inside "M4" or "yes" helps no one.
+_MIN_WRAP_CHARS = 12
+# A wrapped column gets at least this fraction of its longest cell's width: five lines or so,
+# which a reader takes in better than a table turned sideways.
+_WRAP_MIN_FRACTION = 0.2
+
+
+@dataclass(frozen=True)
+class LatexPlan:
+    """How a table is set in LaTeX: on a landscape page or not, which text columns wrap
+    (tabularx ``X`` columns, with their share of the free width), and which column labels break
+    into lines no wider than their figures."""
+
+    landscape: bool
+    column_specs: tuple[str, ...]
+    header_chars: tuple[int | None, ...] = ()
+    """Per column, the line length its label breaks at (``None``: one line)."""
+
+    @property
+    def wraps(self) -> bool:
+        return any("X" in spec for spec in self.column_specs)
+
+
+def _chars(value: str) -> int:
+    """Width of ``value`` in Latin characters: a Chinese character is about two."""
+    return len(value) + len(_CJK.findall(value))
+
+
+def _words(value: str) -> list[str]:
+    """The pieces no line break splits: xeCJK breaks between any two Chinese characters."""
+    return [word for word in re.split(rf"\s+|({_CJK.pattern})", value) if word]
+
+
+def _body_chars(lay: Layout) -> list[int]:
+    """The widest body cell of each column in characters; a spanner wider than its columns
+    widens the last of them, as LaTeX does."""
+    widths = [0] * lay.n_columns
+    indent = 2 if lay.has_panels else 0
+    for section in lay.sections:
+        for row in section.rows:
+            for position, cell in enumerate(row):
+                widths[position] = max(widths[position], _chars(cell) + (indent * (position == 0)))
+    for row in lay.header[:-1]:
+        for cell in row:
+            spanned = range(cell.start, cell.start + cell.span)
+            deficit = _chars(cell.text) - sum(widths[i] for i in spanned)
+            if deficit > 0:
+                widths[spanned[-1]] += deficit
+    return widths
+
+
+def _longest_words(lay: Layout) -> list[int]:
+    """The longest word of each column's body, header label included: the narrowest a wrapped
+    column can be."""
+    longest = [0] * lay.n_columns
+    cells = [(cell.start, cell.text) for cell in lay.header[-1]]
+    cells += [(i, cell) for section in lay.sections for row in section.rows
+              for i, cell in enumerate(row)]  # fmt: skip
+    for i, cell in cells:
+        longest[i] = max([longest[i], *(_chars(word) for word in _words(cell))])
+    return longest
+
+
+def _break_lines(label: str, chars: int) -> list[str]:
+    """``label`` broken at spaces into lines of at most ``chars`` (a longer word stays whole)."""
+    lines: list[str] = []
+    for word in label.split():
+        if lines and _chars(lines[-1]) + 1 + _chars(word) <= chars:
+            lines[-1] += " " + word
+        else:
+            lines.append(word)
+    return lines or [""]
+
+
+def latex_plan(lay: Layout) -> LatexPlan:
+    """Portrait when the table fits the text block, wrapping its long text columns if need be;
+    else (and always for more than six columns) a landscape page, wrapping there if need be.
+
+    A table too wide for a portrait page first breaks each column label longer than its
+    column's cells into lines as wide as those cells (or its longest word). Then the widest text
+    columns wrap, until the rest leaves each wrapped column room for its longest cell in about
+    five lines; each gets a share of the free width in proportion to its longest cell.
+    """
+    body = _body_chars(lay)
+    labels = [cell.text for cell in lay.header[-1]]
+    widths = [max(width, _chars(label)) for width, label in zip(body, labels, strict=True)]
+    header_chars: list[int | None] = [None] * lay.n_columns
+    if sum(widths) * _CHAR_PT + lay.n_columns * _COLUMN_SEP_PT > _TEXT_WIDTH_PT:
+        for i, label in enumerate(labels):
+            chars = max([body[i], *(_chars(word) for word in label.split())])
+            if chars < _chars(label):
+                header_chars[i] = chars
+                widths[i] = max(_chars(line) for line in _break_lines(label, chars))
+    candidates = sorted(
+        (i for i, align in enumerate(lay.align) if align == "l" and widths[i] >= _MIN_WRAP_CHARS),
+        key=lambda i: (-widths[i], i),
+    )
+
+    longest_words = _longest_words(lay)
+
+    def free_width(wrapped: list[int], available: float) -> float:
+        kept = [width for j, width in enumerate(widths) if j not in wrapped]
+        return available - sum(kept) * _CHAR_PT - lay.n_columns * _COLUMN_SEP_PT
+
+    def fits(wrapped: list[int], available: float) -> bool:
+        free = free_width(wrapped, available)
+        return free >= _CHAR_PT * sum(
+            max(_WRAP_MIN_FRACTION * widths[j], longest_words[j]) for j in wrapped
+        )
+
+    def wrap(available: float) -> list[int]:
+        wrapped: list[int] = []
+        for i in candidates:
+            if fits(wrapped, available):
+                break
+            wrapped.append(i)
+        return wrapped
+
+    wrapped = wrap(_TEXT_WIDTH_PT)
+    landscape = lay.n_columns > _MAX_PORTRAIT_COLUMNS or not fits(wrapped, _TEXT_WIDTH_PT)
+    available = _TEXT_HEIGHT_PT if landscape else _TEXT_WIDTH_PT
+    if landscape:
+        wrapped = wrap(available)
+    specs = list(lay.align)
+    if wrapped:
+        # Each wrapped column gets its longest word, then a share of what is left in
+        # proportion to its longest cell; tabularx takes the shares as \hsize factors summing
+        # to the number of X columns.
+        free = max(free_width(wrapped, available), 1.0)
+        floors = {i: longest_words[i] * _CHAR_PT for i in wrapped}
+        left = max(free - sum(floors.values()), 0.0)
+        total = sum(widths[i] for i in wrapped)
+        for i in wrapped:
+            width = floors[i] + left * widths[i] / total
+            share = len(wrapped) * width / (sum(floors.values()) + left)
+            specs[i] = rf">{{\raggedright\arraybackslash\hsize={share:.3f}\hsize}}X"
+    return LatexPlan(
+        landscape=landscape, column_specs=tuple(specs), header_chars=tuple(header_chars)
+    )
+
+
 def render_latex(table: Table) -> str:
-    """LaTeX ``table`` with booktabs rules, caption, label and a ``tablenotes`` note.
+    """LaTeX ``table`` with booktabs rules, caption, label and the flags and note below.
 
     The caption drops the title's own "Table 2." / "表2" so that LaTeX numbers the table (and
-    ``\\ref{tab:<name>}`` works). The first lines are comments naming the preamble it needs.
+    ``\\ref{tab:<name>}`` works). A table with more than six columns, or wider than a portrait
+    page, is set on a landscape page; one still too wide wraps its long text columns
+    (:func:`latex_plan`). Everything but Chinese text compiles with pdfLaTeX: Greek letters and
+    symbols are set in math mode. The first lines are comments naming the preamble it needs
+    (:data:`LATEX_PREAMBLE`).
     """
     lay = layout(table)
-    lines = [
-        "% Generated by grassroots. Preamble: \\usepackage{booktabs} and "
-        "\\usepackage{threeparttable}.",
-    ]
+    plan = latex_plan(lay)
+    lines = ["% Generated by grassroots. Preamble: " + LATEX_PREAMBLE.replace("\n", " ").strip()]
     if _has_cjk(table):
         lines.append(
             "% Chinese text: compile with XeLaTeX and \\usepackage{xeCJK} (or a ctex class)."
         )
     label = re.sub(r"[^A-Za-z0-9:_-]", "-", table.name)
+    columns = "".join(plan.column_specs)
+    tabular = (
+        (rf"\begin{{tabularx}}{{\linewidth}}{{{columns}}}", r"\end{tabularx}")
+        if plan.wraps
+        else (rf"\begin{{tabular}}{{{columns}}}", r"\end{tabular}")
+    )
+    if plan.landscape:
+        lines.append(r"\begin{landscape}")
     lines += [
         r"\begin{table}[htbp]",
         r"\centering",
-        r"\begin{threeparttable}",
+        r"\small",
         rf"\caption{{{_tex(_TITLE_NUMBER.sub('', table.title))}}}",
         rf"\label{{tab:{label}}}",
-        rf"\begin{{tabular}}{{{''.join(lay.align)}}}",
+        tabular[0],
         r"\toprule",
-        *_tex_header(lay),
+        *_tex_header(lay, plan),
         r"\midrule",
     ]
     for index, section in enumerate(lay.sections):
@@ -198,15 +431,19 @@ def render_latex(table: Table) -> str:
             if cells and cells[0]:
                 cells[0] = indent + cells[0]
             lines.append(_tex_row(cells))
-    lines += [r"\bottomrule", r"\end{tabular}"]
+    lines += [r"\bottomrule", tabular[1]]
     if table.flags or table.note:
-        lines += [r"\begin{tablenotes}[flushleft]", r"\footnotesize"]
-        lines += [rf"\item \textbf{{{_tex(flag)}}}" for flag in table.flags]
+        # Below the rules, as wide as the text block, in note type: what threeparttable's
+        # tablenotes do, without needing texlive-latex-extra.
+        lines += [r"\par\smallskip", r"\begin{minipage}{\linewidth}", r"\footnotesize\raggedright"]
+        lines += [rf"\textbf{{{_tex(flag)}}}\par" for flag in table.flags]
         if table.note:
             lead, sep = _note_parts(table)
-            lines.append(rf"\item \textit{{{_tex(lead)}}}{sep}{_tex(table.note)}")
-        lines.append(r"\end{tablenotes}")
-    lines += [r"\end{threeparttable}", r"\end{table}"]
+            lines.append(rf"\textit{{{_tex(lead)}}}{sep}{_tex(table.note)}\par")
+        lines.append(r"\end{minipage}")
+    lines.append(r"\end{table}")
+    if plan.landscape:
+        lines.append(r"\end{landscape}")
     return "\n".join(lines) + "\n"
 
 

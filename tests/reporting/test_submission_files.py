@@ -1,0 +1,152 @@
+"""The table files a journal gets, each opened by the tool that reads it: every English ``.tex``
+compiled by pdfLaTeX without overflowing the page, every ``.html`` parsed as a complete
+document, every ``.docx`` opened by python-docx for its page and its three rules."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from _paper_fakes import DEMAND_FIT, STRATEGIES, SURVIVAL, fits_of
+
+from grassroots.data import load_dataset
+from grassroots.reporting import paper
+from grassroots.reporting.layout import layout
+from grassroots.reporting.renderers import LATEX_PREAMBLE, LatexPlan, latex_plan
+from grassroots.reporting.tables import Table, stack_panels, with_spanner
+
+# An overfull box of a few points is invisible in print; more would stick out of the text block.
+OVERFULL_TOLERANCE_PT = 2.0
+
+
+def wide_table() -> Table:
+    """Nine columns, a long text column and every symbol pdfLaTeX's fonts lack."""
+    rows = [
+        [
+            "Proximity to residents raises demand fit through quick, low-cost adaptation of "
+            "each project to what residents ask for",
+            "ΔS(24) ≥ 0.05",
+            "σ²_county",
+            "1.39 [1.26, 1.54]",
+            "0.41 × 2",
+            "R̂ ≤ 1.01",
+            "α = 0.05; β ≈ 1",
+            "12–24 months ← μ",
+            "—",
+        ],
+        ["Authority", "−0.12", "0.30", "0.82 [0.71, 0.95]", "1.00", "1.00", "0.5", "6", "·"],
+    ]
+    columns = [
+        "Mechanism (paper's wording, quoted in full)",
+        "Δ",
+        "σ",
+        "OR [95% CrI]",
+        "Scale ÷ sd(x)",
+        "R̂",
+        "Prior",
+        "Window",
+        "Note",
+    ]
+    frame = pd.DataFrame(rows, columns=columns)
+    return Table(
+        "wide_symbols",
+        "Table 99. Symbols – all of them",
+        stack_panels({"Strengths": frame, "Weaknesses": frame}),
+        note="σ²_l / (Σσ² + π²/3) ≥ 0; 5% ≤ p — quoted “as is”.",
+        panel="panel",
+        flags=("⚠ Not converged: M2",),
+    )
+
+
+def long_text_table() -> Table:
+    """Four columns of sentences, like Table 0: fits in portrait only when they wrap."""
+    sentence = "Townships closer to residents launch projects that fit residents' needs better"
+    frame = pd.DataFrame(
+        [[f"Claim {i}", sentence, sentence + " and last longer", "supported"] for i in range(6)],
+        columns=["Claim", "Hypothesis", "Implication tested", "Verdict"],
+    )
+    return Table("long_text", "Table 98. Claims", with_spanner(frame, "Evidence", first=2))
+
+
+@pytest.fixture(scope="module")
+def english_tables(study_frame: pd.DataFrame) -> list[Table]:
+    """A representative set: the paper's tables built from fake fits, plus the hard cases."""
+    survival = fits_of(SURVIVAL, study_frame, M2={"log_likelihood": True})
+    demand_fit = fits_of(DEMAND_FIT, study_frame)
+    strategies = fits_of(STRATEGIES, study_frame)
+    every_fit = {**survival, **{f"d{k}": v for k, v in demand_fit.items()}}
+    return [
+        paper.table1(load_dataset()),
+        paper.table2_survival(survival),
+        paper.table3_demand_fit(demand_fit),
+        paper.table4_strategies(strategies),
+        paper.appendix_a_diagnostics(every_fit),
+        paper.appendix_b_priors(survival),
+        wide_table(),
+        long_text_table(),
+    ]
+
+
+def test_wide_tables_go_landscape_and_long_text_wraps() -> None:
+    wide = latex_plan(layout(wide_table()))
+    assert wide.landscape and wide.wraps
+    # The long text wraps; figures and short labels never do.
+    assert "X" in wide.column_specs[0]
+    assert (wide.column_specs[2], wide.column_specs[3]) == ("l", "r")
+    long_text = latex_plan(layout(long_text_table()))
+    assert not long_text.landscape and long_text.wraps
+    assert [("X" in spec) for spec in long_text.column_specs] == [False, True, True, False]
+    narrow = latex_plan(layout(Table("t", "T", pd.DataFrame({"a": ["x"], "b": ["1.0"]}))))
+    assert narrow == LatexPlan(False, ("l", "r"), header_chars=(None, None))
+
+
+def test_english_latex_is_ascii() -> None:
+    """pdfLaTeX stops at the first character its fonts lack: Greek, arrows, maths."""
+    tex = wide_table().to_latex()
+    assert not re.findall(r"[^\x00-\x7f]", tex)
+    assert r"\ensuremath{\Delta}S(24) \ensuremath{\geq} 0.05" in tex
+    assert r"\ensuremath{\hat{R}} \ensuremath{\leq} 1.01" in tex
+    assert r"12\textendash{}24 months \ensuremath{\leftarrow} \ensuremath{\mu}" in tex
+    assert r"\ensuremath{\sigma}\ensuremath{^{2}}\_county" in tex
+
+
+def _overfull_points(log: str) -> list[float]:
+    return [float(points) for points in re.findall(r"Overfull \\hbox \(([\d.]+)pt too wide", log)]
+
+
+@pytest.mark.skipif(
+    shutil.which("pdflatex") is None,
+    reason="pdflatex is not installed: run scripts/setup-tools (make test does) or install "
+    "Debian's texlive-latex-base and texlive-latex-recommended",
+)
+def test_every_english_table_compiles_with_pdflatex_inside_the_page(
+    english_tables: list[Table], tmp_path: Path
+) -> None:
+    for table in english_tables:
+        body = table.to_latex()
+        document = (
+            "\\documentclass[a4paper]{article}\n"
+            + LATEX_PREAMBLE
+            + "\\begin{document}\n"
+            + body
+            + "\\end{document}\n"
+        )
+        source = tmp_path / f"{table.name}.tex"
+        source.write_text(document, encoding="utf-8")
+        run = subprocess.run(
+            ["pdflatex", "-halt-on-error", "-interaction=nonstopmode", source.name],
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+        log = (tmp_path / f"{table.name}.log").read_text(encoding="latin-1")
+        assert run.returncode == 0, f"{table.name}: pdflatex failed\n{log[-3000:]}"
+        assert (tmp_path / f"{table.name}.pdf").stat().st_size > 0
+        too_wide = [pt for pt in _overfull_points(log) if pt > OVERFULL_TOLERANCE_PT]
+        assert not too_wide, f"{table.name}: overfull boxes {too_wide} pt\n{body}"
