@@ -13,7 +13,7 @@ import docx
 import pandas as pd
 import pytest
 
-from grassroots.reporting.renderers import render_latex
+from grassroots.reporting.renderers import html_table, render_latex
 from grassroots.reporting.tables import (
     FORMATS,
     Table,
@@ -140,7 +140,7 @@ def test_latex_escapes_the_rest_and_guards_a_leading_bracket() -> None:
 
 
 def test_html_lines() -> None:
-    lines = small_table().to_html().splitlines()
+    lines = html_table(small_table()).splitlines()
     assert lines[0].startswith('<table class="grassroots-table" id="t_small" ')
     assert lines[1:] == [
         '<caption style="text-align:left;font-weight:bold">'
@@ -177,8 +177,26 @@ def test_html_lines() -> None:
     ]
 
 
+def test_html_page_around_the_table() -> None:
+    table = small_table()
+    assert table.to_html().splitlines() == [
+        "<!DOCTYPE html>",
+        '<html lang="en">',
+        "<head>",
+        '<meta charset="utf-8">',
+        "<title>Table 2. Survival &amp; 50% &lt;test&gt;</title>",
+        "</head>",
+        "<body>",
+        *html_table(table).splitlines(),
+        "</body>",
+        "</html>",
+    ]
+
+
 def test_html_marks_chinese_tables() -> None:
-    assert 'lang="zh-CN"' in small_table(lang="zh").to_html().splitlines()[0]
+    page = small_table(lang="zh").to_html().splitlines()
+    assert page[1] == '<html lang="zh-CN">'
+    assert 'lang="zh-CN"' in page[7]
     assert "<script" not in small_table(title="<script>x</script>").to_html()
 
 

@@ -4,14 +4,18 @@ document, every ``.docx`` opened by python-docx for its page and its three rules
 
 from __future__ import annotations
 
+import io
 import re
 import shutil
 import subprocess
 from pathlib import Path
 
+import docx
+import lxml.html
 import pandas as pd
 import pytest
 from _paper_fakes import DEMAND_FIT, STRATEGIES, SURVIVAL, fits_of
+from docx.oxml.ns import qn
 
 from grassroots.data import load_dataset
 from grassroots.reporting import paper
@@ -150,3 +154,93 @@ def test_every_english_table_compiles_with_pdflatex_inside_the_page(
         assert (tmp_path / f"{table.name}.pdf").stat().st_size > 0
         too_wide = [pt for pt in _overfull_points(log) if pt > OVERFULL_TOLERANCE_PT]
         assert not too_wide, f"{table.name}: overfull boxes {too_wide} pt\n{body}"
+
+
+@pytest.mark.skipif(
+    shutil.which("xelatex") is None,
+    reason="xelatex is not installed: Chinese tables need Debian's texlive-xetex and "
+    "texlive-lang-chinese (scripts/setup-tools names them)",
+)
+def test_chinese_tables_compile_with_xelatex(survival_fits, tmp_path: Path) -> None:
+    table = paper.table2_survival(survival_fits, "zh")
+    source = tmp_path / "table2_zh.tex"
+    source.write_text(
+        "\\documentclass[a4paper]{article}\n" + LATEX_PREAMBLE + "\\usepackage{xeCJK}\n"
+        "\\begin{document}\n" + table.to_latex() + "\\end{document}\n",
+        encoding="utf-8",
+    )
+    run = subprocess.run(
+        ["xelatex", "-halt-on-error", "-interaction=nonstopmode", source.name],
+        cwd=tmp_path, capture_output=True, text=True, timeout=300, check=False,
+    )  # fmt: skip
+    assert run.returncode == 0, run.stdout[-3000:]
+
+
+@pytest.fixture(scope="module")
+def every_table(english_tables: list[Table], survival_fits, study_frame) -> list[Table]:
+    chinese = [
+        paper.table2_survival(survival_fits, "zh"),
+        paper.appendix_a_diagnostics(survival_fits, "zh"),
+    ]
+    return [*english_tables, *chinese]
+
+
+def test_every_html_table_is_a_complete_document(every_table: list[Table]) -> None:
+    for table in every_table:
+        page = lxml.html.document_fromstring(table.to_html())
+        tree = page.getroottree()
+        assert tree.docinfo.doctype == "<!DOCTYPE html>", table.name
+        assert page.get("lang") == ("zh-CN" if table.lang == "zh" else "en")
+        assert page.xpath("/html/head/meta/@charset") == ["utf-8"]
+        assert page.findtext("head/title") == table.title
+        (grid,) = page.xpath("/html/body/table")
+        lay = layout(table)
+        header_cells = grid.xpath("thead/tr[last()]/th")
+        assert [cell.text_content() for cell in header_cells] == [c.text for c in lay.header[-1]]
+        body_rows = grid.xpath("tbody/tr[td]")
+        assert len(body_rows) == sum(len(section.rows) for section in lay.sections)
+        assert all(len(row.xpath("td")) == lay.n_columns for row in body_rows)
+
+
+def _edges(element, tag: str) -> dict[str, tuple[str, str]]:
+    container = element.find(qn(tag))
+    if container is None:
+        return {}
+    return {
+        child.tag.split("}")[1]: (child.get(qn("w:val")), child.get(qn("w:sz")))
+        for child in container
+    }
+
+
+def test_every_word_table_is_a_three_line_table_on_a4(every_table: list[Table]) -> None:
+    for table in every_table:
+        document = docx.Document(io.BytesIO(table.to_docx()))
+        section = document.sections[0]
+        # Word stores twentieths of a point: A4 to a tenth of a millimetre.
+        size = sorted([section.page_width.mm, section.page_height.mm])
+        assert size == pytest.approx([210, 297], abs=0.1), table.name
+        landscape = latex_plan(layout(table)).landscape
+        assert (section.page_width > section.page_height) == landscape, table.name
+        margins = [section.left_margin, section.right_margin, section.top_margin]
+        assert [margin.mm for margin in margins] == pytest.approx([25] * 3, abs=0.1)
+        (grid,) = document.tables
+        # Heavy top and bottom rules; no frame at the sides, no inner rules of the table.
+        assert _edges(grid._tbl.tblPr, "w:tblBorders") == {
+            "top": ("single", "12"),
+            "left": ("nil", "0"),
+            "bottom": ("single", "12"),
+            "right": ("nil", "0"),
+            "insideH": ("nil", "0"),
+            "insideV": ("nil", "0"),
+        }
+        n_header = len(layout(table).header)
+        for r, row in enumerate(grid.rows):
+            for cell in row.cells:
+                edges = _edges(cell._tc.tcPr, "w:tcBorders") if cell._tc.tcPr is not None else {}
+                # No vertical line anywhere.
+                assert set(edges) <= {"bottom"}, (table.name, r, edges)
+                if r == n_header - 1:
+                    # One thin rule under the column labels, right across.
+                    assert edges == {"bottom": ("single", "6")}, (table.name, r)
+                elif r >= n_header:
+                    assert edges == {}, (table.name, r, edges)

@@ -10,10 +10,10 @@ md       GitHub-flavoured Markdown; multi-level headers are flattened ("HR [95% 
 tex      ``table`` + booktabs rules; ``\\multicolumn``/``\\cmidrule`` spanners; wide tables on a
          landscape page, long text wrapped (:func:`latex_plan`); pdfLaTeX-safe but for Chinese,
          which needs XeLaTeX with xeCJK (or ctex); packages in :data:`LATEX_PREAMBLE`
-html     one self-contained ``<table>`` (inline styles only) with ``<caption>``, ``<thead>``, a
-         ``<tbody>`` per panel and the note in ``<tfoot>``
-docx     Word (python-docx): caption above, a three-line table with real header rows, note below;
-         Times New Roman for Latin and SimSun for Chinese text
+html     a complete HTML5 page around one self-contained ``<table>`` (inline styles only) with
+         ``<caption>``, ``<thead>``, a ``<tbody>`` per panel and the note in ``<tfoot>``
+docx     Word (python-docx), A4: caption above, a three-line table (三线表) with real header rows,
+         note below; Times New Roman for Latin and SimSun for Chinese text
 csv      the unformatted numbers (``Table.data``), else the cells
 =======  ======================================================================================
 """
@@ -42,11 +42,14 @@ if TYPE_CHECKING:
 
 __all__ = [
     "DOCX_FONTS",
+    "DOCX_PAGE_MM",
     "LATEX_PREAMBLE",
     "LatexPlan",
     "RENDERERS",
     "render_csv",
     "render_docx",
+    "html_language",
+    "html_table",
     "render_html",
     "render_latex",
     "latex_plan",
@@ -458,7 +461,32 @@ def _h(value: str) -> str:
     return html.escape(value, quote=True)
 
 
+def html_language(lang: str) -> str:
+    """The ``lang`` attribute of a page or table in ``lang`` ("en" or "zh")."""
+    return "zh-CN" if lang == "zh" else "en"
+
+
 def render_html(table: Table) -> str:
+    """A complete HTML5 page holding the table (:func:`html_table`): doctype, language, UTF-8,
+    the table's title as the page title."""
+    return "\n".join(
+        [
+            "<!DOCTYPE html>",
+            f'<html lang="{html_language(table.lang)}">',
+            "<head>",
+            '<meta charset="utf-8">',
+            f"<title>{_h(table.title)}</title>",
+            "</head>",
+            "<body>",
+            html_table(table).rstrip("\n"),
+            "</body>",
+            "</html>",
+            "",
+        ]
+    )
+
+
+def html_table(table: Table) -> str:
     """One ``<table>`` that is safe to paste into any page: escaped text, inline styles only,
     a ``<tbody>`` per panel (headed by a ``scope="rowgroup"`` cell) and the note in ``<tfoot>``.
     """
@@ -547,6 +575,13 @@ def _build_time() -> dt.datetime:
     return _FIXED_TIME
 
 
+_BORDER_SUCCESSORS: Mapping[str, tuple[str, ...]] = {
+    "w:tblBorders": ("w:shd", "w:tblLayout", "w:tblCellMar", "w:tblLook", "w:tblCaption"),
+    "w:tcBorders": ("w:shd", "w:noWrap", "w:tcMar", "w:textDirection", "w:tcFitText",
+                    "w:vAlign", "w:hideMark"),
+}  # fmt: skip
+
+
 def _border(element: BaseOxmlElement, edges: Mapping[str, int], tag: str) -> None:
     from docx.oxml import OxmlElement
     from docx.oxml.ns import qn
@@ -554,7 +589,14 @@ def _border(element: BaseOxmlElement, edges: Mapping[str, int], tag: str) -> Non
     container = element.find(qn(tag))
     if container is None:
         container = OxmlElement(tag)
-        element.append(container)
+        # The schema fixes the order of a property's children; Word rejects a file that breaks
+        # it. Edges must likewise come in the order top, left, bottom, right, insideH, insideV.
+        successors = {qn(name) for name in _BORDER_SUCCESSORS[tag]}
+        later = [child for child in element if child.tag in successors]
+        if later:
+            later[0].addprevious(container)
+        else:
+            element.append(container)
     for edge, size in edges.items():
         line = OxmlElement(f"w:{edge}")
         line.set(qn("w:val"), "single" if size else "nil")
@@ -599,6 +641,26 @@ def _set_fonts(document: DocxDocument, latin: str, east_asia: str, lang: str) ->
     caption.font.color.rgb = None
 
 
+DOCX_PAGE_MM: Mapping[str, float] = {"width": 210.0, "height": 297.0, "margin": 25.0}
+"""A4 with 25 mm margins, the page Chinese and most European journals ask for."""
+
+
+def _set_page(document: DocxDocument, *, landscape: bool) -> None:
+    """A4 (python-docx's template is US Letter), turned for a table LaTeX sets in landscape."""
+    from docx.enum.section import WD_ORIENT
+    from docx.shared import Mm
+
+    section = document.sections[0]
+    width, height = Mm(DOCX_PAGE_MM["width"]), Mm(DOCX_PAGE_MM["height"])
+    if landscape:
+        section.orientation = WD_ORIENT.LANDSCAPE
+        width, height = height, width
+    section.page_width, section.page_height = width, height
+    margin = Mm(DOCX_PAGE_MM["margin"])
+    section.left_margin = section.right_margin = margin
+    section.top_margin = section.bottom_margin = margin
+
+
 def _normalise_zip(data: bytes, when: dt.datetime) -> bytes:
     """Rewrite a zip with fixed entry times and attributes (python-docx stamps "now")."""
     stamp = (max(when.year, 1980), when.month, when.day, when.hour, when.minute, when.second)
@@ -621,7 +683,8 @@ def render_docx(
     latin_font: str = DOCX_FONTS["latin"],
     east_asian_font: str = DOCX_FONTS["east_asia"],
 ) -> bytes:
-    """A Word document holding the table: caption paragraph, the table, flags and note below.
+    """A Word document holding the table: caption paragraph, the table, flags and note below,
+    on an A4 page (:data:`DOCX_PAGE_MM`; landscape when :func:`latex_plan` turns the table).
 
     The table is a three-line table (thick top and bottom rules, thin rule under the header, thin
     rules under spanners), the header rows repeat on every page, a panel heading is one merged
@@ -636,6 +699,7 @@ def render_docx(
 
     lay = layout(table)
     document = Document()
+    _set_page(document, landscape=latex_plan(lay).landscape)
     _set_fonts(document, latin_font, east_asian_font, table.lang)
     when = _build_time()
     props = document.core_properties
@@ -658,7 +722,13 @@ def render_docx(
     n_body = sum(len(s.rows) + (s.panel is not None) for s in lay.sections)
     grid = document.add_table(rows=n_header + n_body, cols=lay.n_columns)
     grid.alignment = WD_TABLE_ALIGNMENT.CENTER
-    _border(grid._tbl.tblPr, {"top": 12, "bottom": 12}, "w:tblBorders")
+    # 三线表: heavy top and bottom rules (1.5 pt; w:sz counts eighths of a point), the thin
+    # rules under the header are the cells'; nothing else, no vertical lines.
+    _border(
+        grid._tbl.tblPr,
+        {"top": 12, "left": 0, "bottom": 12, "right": 0, "insideH": 0, "insideV": 0},
+        "w:tblBorders",
+    )
 
     def put(cell: _Cell, value: str, align: str, *, italic: bool = False) -> None:
         paragraph = cell.paragraphs[0]
