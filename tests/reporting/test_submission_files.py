@@ -1,9 +1,11 @@
 """The table files a journal gets, each opened by the tool that reads it: every English ``.tex``
 compiled by pdfLaTeX without overflowing the page, every ``.html`` parsed as a complete
-document, every ``.docx`` opened by python-docx for its page and its three rules."""
+document, every ``.docx`` opened by python-docx for its page and its three rules, and the
+one-file HTML report parsed for its contents, anchors and embedded figures."""
 
 from __future__ import annotations
 
+import base64
 import io
 import re
 import shutil
@@ -12,6 +14,7 @@ from pathlib import Path
 
 import docx
 import lxml.html
+import matplotlib.pyplot as plt
 import pandas as pd
 import pytest
 from _paper_fakes import DEMAND_FIT, STRATEGIES, SURVIVAL, fits_of
@@ -19,6 +22,8 @@ from docx.oxml.ns import qn
 
 from grassroots.data import load_dataset
 from grassroots.reporting import paper
+from grassroots.reporting.figures import save_figure
+from grassroots.reporting.html_report import convergence_table, render_report
 from grassroots.reporting.layout import layout
 from grassroots.reporting.renderers import LATEX_PREAMBLE, LatexPlan, latex_plan
 from grassroots.reporting.tables import Table, stack_panels, with_spanner
@@ -244,3 +249,50 @@ def test_every_word_table_is_a_three_line_table_on_a4(every_table: list[Table]) 
                     assert edges == {"bottom": ("single", "6")}, (table.name, r)
                 elif r >= n_header:
                     assert edges == {}, (table.name, r, edges)
+
+
+def test_html_report_holds_every_table_and_figure_in_one_file(
+    english_tables: list[Table], tmp_path: Path
+) -> None:
+    figure, axes = plt.subplots(figsize=(2, 2))
+    axes.plot([0, 1], [1, 0])
+    figures = save_figure(figure, tmp_path / "figure1_line", formats=("png",))
+    plt.close(figure)
+    convergence = convergence_table({
+        "survival_m4": {"converged": True, "max_rhat": 1.004, "min_ess_bulk": 812.0,
+                        "divergences": 0},
+        "structural": {"converged": False, "max_rhat": 1.07, "min_ess_bulk": 95.0,
+                       "divergences": 3},
+    })  # fmt: skip
+    options = {"title": "Results", "tables": english_tables, "figures": figures,
+               "convergence": convergence, "preface": "Synthetic data."}  # fmt: skip
+    text = render_report(**options)
+    assert render_report(**options) == text, "same inputs, same bytes"
+
+    page = lxml.html.document_fromstring(text)
+    assert page.getroottree().docinfo.doctype == "<!DOCTYPE html>"
+    assert page.get("lang") == "en" and page.findtext("head/title") == "Results"
+    assert page.xpath("/html/head/meta/@charset") == ["utf-8"]
+    targets = [href.removeprefix("#") for href in page.xpath("//nav//a/@href")]
+    ids = page.xpath("//@id")
+    assert len(ids) == len(set(ids)), "ids are unique"
+    assert targets == ["convergence", *(t.name for t in english_tables), "figure1_line"]
+    assert set(targets) <= set(ids)
+    assert len(page.xpath("//body/table")) == 1 + len(english_tables)
+    rows = page.get_element_by_id("convergence").xpath("tbody/tr/td[2]/text()")
+    assert rows == ["yes", "no"]
+    (image,) = page.xpath("//figure/img/@src")
+    prefix = "data:image/png;base64,"
+    assert image.startswith(prefix)
+    assert base64.b64decode(image.removeprefix(prefix)) == figures[0].read_bytes()
+    # Self-contained: nothing is fetched from elsewhere.
+    assert not page.xpath("//@src[not(starts-with(., 'data:'))] | //link | //script")
+
+
+def test_html_report_refuses_a_figure_it_cannot_embed(tmp_path: Path) -> None:
+    convergence = convergence_table({})
+    with pytest.raises(ValueError, match=r"figure\.pdf: the report embeds PNG figures only"):
+        render_report(title="R", tables=[], figures=[tmp_path / "figure.pdf"],
+                      convergence=convergence)  # fmt: skip
+    with pytest.raises(ValueError, match=r"fit 'm1': convergence record lacks \['divergences'\]"):
+        convergence_table({"m1": {"converged": True, "max_rhat": 1.0, "min_ess_bulk": 1.0}})
