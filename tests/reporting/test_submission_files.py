@@ -81,6 +81,16 @@ def long_text_table() -> Table:
     return Table("long_text", "Table 98. Claims", with_spanner(frame, "Evidence", first=2))
 
 
+def interval_table() -> Table:
+    """Nine columns of "estimate [lower, upper]", like Table 7: too wide for \\small type."""
+    cell = "-1.3 [-12.7, 10.9]"
+    frame = pd.DataFrame(
+        [[f"Region: {region}", *[cell] * 9] for region in ("East", "Central", "West")],
+        columns=["Subgroup", *(f"P(outcome {k} in the subgroup)" for k in range(9))],
+    )
+    return Table("intervals", "Table 97. Subgroups", frame)
+
+
 @pytest.fixture(scope="module")
 def english_tables(study_frame: pd.DataFrame) -> list[Table]:
     """A representative set: the paper's tables built from fake fits, plus the hard cases."""
@@ -97,6 +107,7 @@ def english_tables(study_frame: pd.DataFrame) -> list[Table]:
         paper.appendix_b_priors(survival),
         wide_table(),
         long_text_table(),
+        interval_table(),
     ]
 
 
@@ -109,6 +120,15 @@ def test_wide_tables_go_landscape_and_long_text_wraps() -> None:
     long_text = latex_plan(layout(long_text_table()))
     assert not long_text.landscape and long_text.wraps
     assert [("X" in spec) for spec in long_text.column_specs] == [False, True, True, False]
+    assert (wide.font, long_text.font) == (r"\small", r"\small")
+    assert not (wide.stack_intervals or long_text.stack_intervals)
+    # Nine intervals side by side fit a landscape page only in small type, one under each
+    # estimate.
+    intervals = latex_plan(layout(interval_table()))
+    assert (intervals.font, intervals.stack_intervals) == (r"\scriptsize", True)
+    assert r"\begin{tabular}[t]{@{}r@{}}-1.3 \\ {[}-12.7, 10.9]\end{tabular}" in (
+        interval_table().to_latex().replace(r"\ensuremath{-}", "-")
+    )
     narrow = latex_plan(layout(Table("t", "T", pd.DataFrame({"a": ["x"], "b": ["1.0"]}))))
     assert narrow == LatexPlan(False, ("l", "r"), header_chars=(None, None))
 

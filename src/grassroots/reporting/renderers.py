@@ -197,6 +197,16 @@ def _tex_row(cells: list[str]) -> str:
     return " & ".join(cells) + r" \\"
 
 
+def _tex_cell(cell: str, align: str, plan: LatexPlan) -> str:
+    parts = _stacked(cell) if plan.stack_intervals else None
+    if parts is None:
+        return _tex(cell)
+    # _tex guards the interval's opening "[" from being read as an optional argument.
+    estimate, interval = (_tex(part) for part in parts)
+    # [t]: the estimate on the row's baseline, the interval under it.
+    return rf"\begin{{tabular}}[t]{{@{{}}{align}@{{}}}}{estimate} \\ {interval}\end{{tabular}}"
+
+
 def _tex_label(label: str, chars: int | None, align: str) -> str:
     if chars is None:
         return _tex(label)
@@ -234,11 +244,13 @@ def _tex_header(lay: Layout, plan: LatexPlan) -> list[str]:
 
 # Page geometry the column plan is made for: the text block of LaTeX's article class on A4
 # (345 pt wide, 550 pt high, so 550 pt wide on a landscape page), the narrowest a journal uses.
-# A character of the table's \small type is at most 4.6 pt wide on average (digits 4.5 pt), and
-# each column adds 2 x \tabcolsep = 12 pt.
+# A character of the table's \small type is at most 4.6 pt wide on average (digits 4.5 pt), of
+# \footnotesize 4.1 pt, of \scriptsize 3.6 pt; each column adds 2 x \tabcolsep = 12 pt.
 _TEXT_WIDTH_PT = 345.0
 _TEXT_HEIGHT_PT = 550.0
-_CHAR_PT = 4.6
+_INTERVAL_CELL = re.compile(r"^(\S+)\s+(\[[^\]]+\]\S*)$")
+_FONT_SIZES = (r"\small", r"\footnotesize", r"\scriptsize")
+_CHAR_PT = {r"\small": 4.6, r"\footnotesize": 4.1, r"\scriptsize": 3.6}
 _COLUMN_SEP_PT = 12.0
 # More columns than this go on a landscape page even when they would fit: a portrait page
 # squeezes them into a block the eye cannot scan.
@@ -260,6 +272,10 @@ class LatexPlan:
     column_specs: tuple[str, ...]
     header_chars: tuple[int | None, ...] = ()
     """Per column, the line length its label breaks at (``None``: one line)."""
+    font: str = _FONT_SIZES[0]
+    stack_intervals: bool = False
+    """Whether an "estimate [lower, upper]" cell puts its interval on a second line."""
+    """The type size: ``\\small``; smaller only for a table a landscape page cannot hold."""
 
     @property
     def wraps(self) -> bool:
@@ -276,15 +292,18 @@ def _words(value: str) -> list[str]:
     return [word for word in re.split(rf"\s+|({_CJK.pattern})", value) if word]
 
 
-def _body_chars(lay: Layout) -> list[int]:
-    """The widest body cell of each column in characters; a spanner wider than its columns
-    widens the last of them, as LaTeX does."""
+def _body_chars(lay: Layout, *, stack: bool = False) -> list[int]:
+    """The widest body cell of each column in characters (``stack``: an interval cell as wide
+    as its wider line); a spanner wider than its columns widens the last of them, as LaTeX
+    does."""
     widths = [0] * lay.n_columns
     indent = 2 if lay.has_panels else 0
     for section in lay.sections:
         for row in section.rows:
             for position, cell in enumerate(row):
-                widths[position] = max(widths[position], _chars(cell) + (indent * (position == 0)))
+                parts = _stacked(cell) if stack else None
+                chars = max(map(_chars, parts)) if parts else _chars(cell)
+                widths[position] = max(widths[position], chars + (indent * (position == 0)))
     for row in lay.header[:-1]:
         for cell in row:
             spanned = range(cell.start, cell.start + cell.span)
@@ -317,62 +336,83 @@ def _break_lines(label: str, chars: int) -> list[str]:
     return lines or [""]
 
 
+def _stacked(cell: str) -> tuple[str, str] | None:
+    """An "estimate [lower, upper]" cell as its two parts, else ``None``."""
+    match = _INTERVAL_CELL.match(cell)
+    return (match.group(1), match.group(2)) if match else None
+
+
 def latex_plan(lay: Layout) -> LatexPlan:
     """Portrait when the table fits the text block, wrapping its long text columns if need be;
-    else (and always for more than six columns) a landscape page, wrapping there if need be.
+    else (and always for more than six columns) a landscape page, wrapping there if need be;
+    one still too wide takes smaller type, then sets intervals under their estimates.
 
     A table too wide for a portrait page first breaks each column label longer than its
     column's cells into lines as wide as those cells (or its longest word). Then the widest text
     columns wrap, until the rest leaves each wrapped column room for its longest cell in about
     five lines; each gets a share of the free width in proportion to its longest cell.
     """
-    body = _body_chars(lay)
-    labels = [cell.text for cell in lay.header[-1]]
-    widths = [max(width, _chars(label)) for width, label in zip(body, labels, strict=True)]
-    header_chars: list[int | None] = [None] * lay.n_columns
-    if sum(widths) * _CHAR_PT + lay.n_columns * _COLUMN_SEP_PT > _TEXT_WIDTH_PT:
-        for i, label in enumerate(labels):
-            chars = max([body[i], *(_chars(word) for word in label.split())])
-            if chars < _chars(label):
-                header_chars[i] = chars
-                widths[i] = max(_chars(line) for line in _break_lines(label, chars))
-    candidates = sorted(
-        (i for i, align in enumerate(lay.align) if align == "l" and widths[i] >= _MIN_WRAP_CHARS),
-        key=lambda i: (-widths[i], i),
-    )
-
     longest_words = _longest_words(lay)
+    labels = [cell.text for cell in lay.header[-1]]
 
-    def free_width(wrapped: list[int], available: float) -> float:
-        kept = [width for j, width in enumerate(widths) if j not in wrapped]
-        return available - sum(kept) * _CHAR_PT - lay.n_columns * _COLUMN_SEP_PT
+    def attempt(
+        available: float, font: str, stack: bool
+    ) -> tuple[bool, list[int], list[int | None], list[int]]:
+        char_pt = _CHAR_PT[font]
+        body = _body_chars(lay, stack=stack)
+        widths = [max(width, _chars(label)) for width, label in zip(body, labels, strict=True)]
+        header_chars: list[int | None] = [None] * lay.n_columns
+        if sum(widths) * char_pt + lay.n_columns * _COLUMN_SEP_PT > _TEXT_WIDTH_PT:
+            for i, label in enumerate(labels):
+                chars = max([body[i], *(_chars(word) for word in label.split())])
+                if chars < _chars(label):
+                    header_chars[i] = chars
+                    widths[i] = max(_chars(line) for line in _break_lines(label, chars))
 
-    def fits(wrapped: list[int], available: float) -> bool:
-        free = free_width(wrapped, available)
-        return free >= _CHAR_PT * sum(
-            max(_WRAP_MIN_FRACTION * widths[j], longest_words[j]) for j in wrapped
+        def free_width(wrapped: list[int]) -> float:
+            kept = [width for j, width in enumerate(widths) if j not in wrapped]
+            return available - sum(kept) * char_pt - lay.n_columns * _COLUMN_SEP_PT
+
+        def fits(wrapped: list[int]) -> bool:
+            return free_width(wrapped) >= char_pt * sum(
+                max(_WRAP_MIN_FRACTION * widths[j], longest_words[j]) for j in wrapped
+            )
+
+        candidates = sorted(
+            (i for i, a in enumerate(lay.align) if a == "l" and widths[i] >= _MIN_WRAP_CHARS),
+            key=lambda i: (-widths[i], i),
         )
-
-    def wrap(available: float) -> list[int]:
         wrapped: list[int] = []
         for i in candidates:
-            if fits(wrapped, available):
+            if fits(wrapped):
                 break
             wrapped.append(i)
-        return wrapped
+        return fits(wrapped), wrapped, header_chars, widths
 
-    wrapped = wrap(_TEXT_WIDTH_PT)
-    landscape = lay.n_columns > _MAX_PORTRAIT_COLUMNS or not fits(wrapped, _TEXT_WIDTH_PT)
-    available = _TEXT_HEIGHT_PT if landscape else _TEXT_WIDTH_PT
+    font, stack, available = _FONT_SIZES[0], False, _TEXT_WIDTH_PT
+    fitted, wrapped, header_chars, widths = attempt(available, font, stack)
+    landscape = lay.n_columns > _MAX_PORTRAIT_COLUMNS or not fitted
     if landscape:
-        wrapped = wrap(available)
+        available = _TEXT_HEIGHT_PT
+        # Smaller type, then intervals under their estimates, only when a landscape page is
+        # not wide enough without.
+        for stack in (False, True):
+            for font in _FONT_SIZES:
+                fitted, wrapped, header_chars, widths = attempt(available, font, stack)
+                if fitted:
+                    break
+            if fitted:
+                break
+    char_pt = _CHAR_PT[font]
+    kept = [width for j, width in enumerate(widths) if j not in wrapped]
+    free = available - sum(kept) * char_pt - lay.n_columns * _COLUMN_SEP_PT
     specs = list(lay.align)
     if wrapped:
         # Each wrapped column gets its longest word, then a share of what is left in
         # proportion to its longest cell; tabularx takes the shares as \hsize factors summing
         # to the number of X columns.
-        free = max(free_width(wrapped, available), 1.0)
-        floors = {i: longest_words[i] * _CHAR_PT for i in wrapped}
+        free = max(free, 1.0)
+        floors = {i: longest_words[i] * char_pt for i in wrapped}
         left = max(free - sum(floors.values()), 0.0)
         total = sum(widths[i] for i in wrapped)
         for i in wrapped:
@@ -380,7 +420,11 @@ def latex_plan(lay: Layout) -> LatexPlan:
             share = len(wrapped) * width / (sum(floors.values()) + left)
             specs[i] = rf">{{\raggedright\arraybackslash\hsize={share:.3f}\hsize}}X"
     return LatexPlan(
-        landscape=landscape, column_specs=tuple(specs), header_chars=tuple(header_chars)
+        landscape=landscape,
+        column_specs=tuple(specs),
+        header_chars=tuple(header_chars),
+        font=font,
+        stack_intervals=stack,
     )
 
 
@@ -413,7 +457,7 @@ def render_latex(table: Table) -> str:
     lines += [
         r"\begin{table}[htbp]",
         r"\centering",
-        r"\small",
+        plan.font,
         rf"\caption{{{_tex(_TITLE_NUMBER.sub('', table.title))}}}",
         rf"\label{{tab:{label}}}",
         tabular[0],
@@ -430,7 +474,9 @@ def render_latex(table: Table) -> str:
             lines.append(heading + r" \\")
             indent = r"\quad "
         for row in section.rows:
-            cells = [_tex(cell) for cell in row]
+            cells = [
+                _tex_cell(cell, align, plan) for cell, align in zip(row, lay.align, strict=True)
+            ]
             if cells and cells[0]:
                 cells[0] = indent + cells[0]
             lines.append(_tex_row(cells))
