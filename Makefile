@@ -4,7 +4,7 @@ SHELL := /bin/bash
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: reproduce test test-slow lint bench bench-engines bench-engines-check setup \
+.PHONY: reproduce test test-slow lint bench bench-engines bench-engines-check setup tools \
 	validate-sbc validate-coverage
 
 setup:
@@ -13,7 +13,12 @@ setup:
 reproduce: setup
 	$(BIN)/grassroots reproduce
 
-test: setup
+# LaTeX for the tests that compile the .tex tables (scripts/setup-tools; fast when installed).
+# reproduce writes .tex files but compiles none, so it needs no LaTeX.
+tools:
+	@scripts/setup-tools
+
+test: setup tools
 	$(BIN)/python -m pytest
 
 test-slow: setup

@@ -61,6 +61,7 @@ def test_reproduce_writes_every_table_and_figure_deterministically(
             for fmt in ("md", "tex", "html", "docx", "csv"):
                 assert f"{stem}{lang_suffix}.{fmt}" in names
     assert {p.name for p in second} == names
+    assert "report.html" in names  # compared byte for byte with the second run's below
     figures = sorted(p.name for p in first if p.parent.name == "figures")
     assert "figure4_km_by_region.png" in figures and "figure7_contrast_densities_zh.pdf" in figures
     assert "figure8_prior_predictive_zh.png" in figures

@@ -1,18 +1,19 @@
 """One renderer per output format, each a function ``Table -> str | bytes``.
 
-Every renderer reads the same :func:`~grassroots.reporting.tables.layout` and escapes text for its
+Every renderer reads the same :func:`~grassroots.reporting.layout.layout` and escapes text for its
 own format, so a table's content is decided once and only its look differs. Output is
 byte-for-byte deterministic for the same table: no dates, no random ids, fixed zip timestamps in
 the Word file.
 
 =======  ======================================================================================
 md       GitHub-flavoured Markdown; multi-level headers are flattened ("HR [95% CrI] / M1")
-tex      ``table`` + ``threeparttable`` + booktabs rules; ``\\multicolumn``/``\\cmidrule`` spanners;
-         note in ``tablenotes``; Chinese needs XeLaTeX with xeCJK (or ctex)
-html     one self-contained ``<table>`` (inline styles only) with ``<caption>``, ``<thead>``, a
-         ``<tbody>`` per panel and the note in ``<tfoot>``
-docx     Word (python-docx): caption above, a three-line table with real header rows, note below;
-         Times New Roman for Latin and SimSun for Chinese text
+tex      ``table`` + booktabs rules; ``\\multicolumn``/``\\cmidrule`` spanners; wide tables on a
+         landscape page, long text wrapped (:func:`latex_plan`); pdfLaTeX-safe but for Chinese,
+         which needs XeLaTeX with xeCJK (or ctex); packages in :data:`LATEX_PREAMBLE`
+html     a complete HTML5 page around one self-contained ``<table>`` (inline styles only) with
+         ``<caption>``, ``<thead>``, a ``<tbody>`` per panel and the note in ``<tfoot>``
+docx     Word (python-docx), A4: caption above, a three-line table (三线表) with real header rows,
+         note below; Times New Roman for Latin and SimSun for Chinese text
 csv      the unformatted numbers (``Table.data``), else the cells
 =======  ======================================================================================
 """
@@ -26,10 +27,11 @@ import os
 import re
 import zipfile
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from grassroots.reporting.labels import text
-from grassroots.reporting.tables import Layout, layout
+from grassroots.reporting.layout import Layout, layout
 
 if TYPE_CHECKING:
     from docx.document import Document as DocxDocument
@@ -40,11 +42,17 @@ if TYPE_CHECKING:
 
 __all__ = [
     "DOCX_FONTS",
+    "DOCX_PAGE_MM",
+    "LATEX_PREAMBLE",
+    "LatexPlan",
     "RENDERERS",
     "render_csv",
     "render_docx",
+    "html_language",
+    "html_table",
     "render_html",
     "render_latex",
+    "latex_plan",
     "render_markdown",
 ]
 
@@ -98,6 +106,47 @@ def render_markdown(table: Table) -> str:
 
 # --- LaTeX -------------------------------------------------------------------------------------
 
+LATEX_PREAMBLE = r"""\usepackage{booktabs}
+\usepackage{array}
+\usepackage{tabularx}
+\usepackage{pdflscape}
+"""
+"""The packages every ``.tex`` table needs, all in TeX Live's latex-base and latex-recommended
+(Debian ``texlive-latex-base``, ``texlive-latex-recommended``): booktabs rules, tabularx columns
+that wrap long text, pdflscape pages for wide tables. Chinese tables add ``\\usepackage{xeCJK}``
+and compile with XeLaTeX."""
+
+_GREEK = {
+    "α": "alpha", "β": "beta", "γ": "gamma", "δ": "delta", "ε": "epsilon", "ζ": "zeta",
+    "η": "eta", "θ": "theta", "ι": "iota", "κ": "kappa", "λ": "lambda", "μ": "mu", "µ": "mu",
+    "ν": "nu", "ξ": "xi", "π": "pi", "ρ": "rho", "σ": "sigma", "τ": "tau", "υ": "upsilon",
+    "φ": "phi", "χ": "chi", "ψ": "psi", "ω": "omega", "Γ": "Gamma", "Δ": "Delta",
+    "Θ": "Theta", "Λ": "Lambda", "Ξ": "Xi", "Π": "Pi", "Σ": "Sigma", "Υ": "Upsilon",
+    "Φ": "Phi", "Ψ": "Psi", "Ω": "Omega",
+}  # fmt: skip
+# Symbols the default fonts of pdfLaTeX lack (it stops at the first one): math mode has them in
+# every engine. Dashes as macros, not "--" ligatures, which a font without TeX ligatures prints
+# as two hyphens.
+_TEX_MATH: Mapping[str, str] = {
+    **{char: "\\" + name for char, name in _GREEK.items()},
+    "−": "-",
+    "×": r"\times",
+    "±": r"\pm",
+    "≤": r"\leq",
+    "≥": r"\geq",
+    "≈": r"\approx",
+    "≠": r"\neq",
+    "∞": r"\infty",
+    "←": r"\leftarrow",
+    "→": r"\rightarrow",
+    "↔": r"\leftrightarrow",
+    "·": r"\cdot",
+    "÷": r"\div",
+    "√": r"\surd",
+    "²": "^{2}",
+    "³": "^{3}",
+    "¹": "^{1}",
+}
 _TEX_CHARS: Mapping[str, str] = {
     "\\": r"\textbackslash{}",
     "&": r"\&",
@@ -112,22 +161,32 @@ _TEX_CHARS: Mapping[str, str] = {
     "<": r"\textless{}",
     ">": r"\textgreater{}",
     "|": r"\textbar{}",
-    # Symbols that the default Latin fonts of pdfLaTeX lack; math mode has them everywhere.
-    "−": r"\ensuremath{-}",
-    "×": r"\ensuremath{\times}",
-    "±": r"\ensuremath{\pm}",
-    "≤": r"\ensuremath{\leq}",
-    "≥": r"\ensuremath{\geq}",
+    "–": r"\textendash{}",
+    "—": r"\textemdash{}",
+    "“": r"\textquotedblleft{}",
+    "”": r"\textquotedblright{}",
+    "‘": r"\textquoteleft{}",
+    "’": r"\textquoteright{}",
+    "…": r"\dots{}",
     "⚠": "(!)",
     "\n": " ",
+    **{char: rf"\ensuremath{{{math}}}" for char, math in _TEX_MATH.items()},
 }
 _TEX_SPECIAL = re.compile("|".join(re.escape(char) for char in _TEX_CHARS))
+# A letter with a combining circumflex ("R̂", "σ̂"): a hat in math mode.
+_TEX_HAT = re.compile("(.)\u0302")
 _TEX_MINUS = re.compile(r"(?<![\w.])-(?=\d)")
 _TITLE_NUMBER = re.compile(r"^\s*(?:Table\s+[A-Z]?\d+[.:]?|表\s*[A-Z]?\d+[.:：]?)\s*")
 
 
+def _tex_hat(match: re.Match[str]) -> str:
+    base = match.group(1)
+    return rf"\ensuremath{{\hat{{{_TEX_MATH.get(base, base)}}}}}"
+
+
 def _tex(value: str) -> str:
     escaped = _TEX_SPECIAL.sub(lambda match: _TEX_CHARS[match.group(0)], value)
+    escaped = _TEX_HAT.sub(_tex_hat, escaped)
     # A minus sign, not a hyphen, before a figure ("-0.41").
     escaped = _TEX_MINUS.sub(r"\\ensuremath{-}", escaped)
     # A cell that opens with "[" would be read as the optional argument of the "\\" before it.
@@ -138,7 +197,25 @@ def _tex_row(cells: list[str]) -> str:
     return " & ".join(cells) + r" \\"
 
 
-def _tex_header(lay: Layout) -> list[str]:
+def _tex_cell(cell: str, align: str, plan: LatexPlan) -> str:
+    parts = _stacked(cell) if plan.stack_intervals else None
+    if parts is None:
+        return _tex(cell)
+    # _tex guards the interval's opening "[" from being read as an optional argument.
+    estimate, interval = (_tex(part) for part in parts)
+    # [t]: the estimate on the row's baseline, the interval under it.
+    return rf"\begin{{tabular}}[t]{{@{{}}{align}@{{}}}}{estimate} \\ {interval}\end{{tabular}}"
+
+
+def _tex_label(label: str, chars: int | None, align: str) -> str:
+    if chars is None:
+        return _tex(label)
+    # A one-column tabular stacks the lines; [b] keeps the last line on the header's baseline.
+    lines = r" \\ ".join(_tex(line) for line in _break_lines(label, chars))
+    return rf"\begin{{tabular}}[b]{{@{{}}{align}@{{}}}}{lines}\end{{tabular}}"
+
+
+def _tex_header(lay: Layout, plan: LatexPlan) -> list[str]:
     lines = []
     *spanners, columns = lay.header
     for row in spanners:
@@ -154,35 +231,238 @@ def _tex_header(lay: Layout) -> list[str]:
         lines.append(_tex_row(cells))
         if rules:
             lines.append(" ".join(rules))
-    lines.append(_tex_row([_tex(cell.text) for cell in columns]))
+    lines.append(
+        _tex_row(
+            [
+                _tex_label(cell.text, chars, align)
+                for cell, chars, align in zip(columns, plan.header_chars, lay.align, strict=True)
+            ]
+        )
+    )
     return lines
 
 
+# Page geometry the column plan is made for: the text block of LaTeX's article class on A4
+# (345 pt wide, 550 pt high, so 550 pt wide on a landscape page), the narrowest a journal uses.
+# A character of the table's \small type is at most 4.6 pt wide on average (digits 4.5 pt), of
+# \footnotesize 4.1 pt, of \scriptsize 3.6 pt; each column adds 2 x \tabcolsep = 12 pt.
+_TEXT_WIDTH_PT = 345.0
+_TEXT_HEIGHT_PT = 550.0
+_INTERVAL_CELL = re.compile(r"^(\S+)\s+(\[[^\]]+\]\S*)$")
+_FONT_SIZES = (r"\small", r"\footnotesize", r"\scriptsize")
+_CHAR_PT = {r"\small": 4.6, r"\footnotesize": 4.1, r"\scriptsize": 3.6}
+_COLUMN_SEP_PT = 12.0
+# More columns than this go on a landscape page even when they would fit: a portrait page
+# squeezes them into a block the eye cannot scan.
+_MAX_PORTRAIT_COLUMNS = 6
+# Text columns narrower than this never wrap: a line break inside "M4" or "yes" helps no one.
+_MIN_WRAP_CHARS = 12
+# A wrapped column gets at least this fraction of its longest cell's width: five lines or so,
+# which a reader takes in better than a table turned sideways.
+_WRAP_MIN_FRACTION = 0.2
+
+
+@dataclass(frozen=True)
+class LatexPlan:
+    """How a table is set in LaTeX: on a landscape page or not, which text columns wrap
+    (tabularx ``X`` columns, with their share of the free width), and which column labels break
+    into lines no wider than their figures."""
+
+    landscape: bool
+    column_specs: tuple[str, ...]
+    header_chars: tuple[int | None, ...] = ()
+    """Per column, the line length its label breaks at (``None``: one line)."""
+    font: str = _FONT_SIZES[0]
+    stack_intervals: bool = False
+    """Whether an "estimate [lower, upper]" cell puts its interval on a second line."""
+    """The type size: ``\\small``; smaller only for a table a landscape page cannot hold."""
+
+    @property
+    def wraps(self) -> bool:
+        return any("X" in spec for spec in self.column_specs)
+
+
+def _chars(value: str) -> int:
+    """Width of ``value`` in Latin characters: a Chinese character is about two."""
+    return len(value) + len(_CJK.findall(value))
+
+
+def _words(value: str) -> list[str]:
+    """The pieces no line break splits: xeCJK breaks between any two Chinese characters."""
+    return [word for word in re.split(rf"\s+|({_CJK.pattern})", value) if word]
+
+
+def _body_chars(lay: Layout, *, stack: bool = False) -> list[int]:
+    """The widest body cell of each column in characters (``stack``: an interval cell as wide
+    as its wider line); a spanner wider than its columns widens the last of them, as LaTeX
+    does."""
+    widths = [0] * lay.n_columns
+    indent = 2 if lay.has_panels else 0
+    for section in lay.sections:
+        for row in section.rows:
+            for position, cell in enumerate(row):
+                parts = _stacked(cell) if stack else None
+                chars = max(map(_chars, parts)) if parts else _chars(cell)
+                widths[position] = max(widths[position], chars + (indent * (position == 0)))
+    for row in lay.header[:-1]:
+        for cell in row:
+            spanned = range(cell.start, cell.start + cell.span)
+            deficit = _chars(cell.text) - sum(widths[i] for i in spanned)
+            if deficit > 0:
+                widths[spanned[-1]] += deficit
+    return widths
+
+
+def _longest_words(lay: Layout) -> list[int]:
+    """The longest word of each column's body, header label included: the narrowest a wrapped
+    column can be."""
+    longest = [0] * lay.n_columns
+    cells = [(cell.start, cell.text) for cell in lay.header[-1]]
+    cells += [(i, cell) for section in lay.sections for row in section.rows
+              for i, cell in enumerate(row)]  # fmt: skip
+    for i, cell in cells:
+        longest[i] = max([longest[i], *(_chars(word) for word in _words(cell))])
+    return longest
+
+
+def _break_lines(label: str, chars: int) -> list[str]:
+    """``label`` broken at spaces into lines of at most ``chars`` (a longer word stays whole)."""
+    lines: list[str] = []
+    for word in label.split():
+        if lines and _chars(lines[-1]) + 1 + _chars(word) <= chars:
+            lines[-1] += " " + word
+        else:
+            lines.append(word)
+    return lines or [""]
+
+
+def _stacked(cell: str) -> tuple[str, str] | None:
+    """An "estimate [lower, upper]" cell as its two parts, else ``None``."""
+    match = _INTERVAL_CELL.match(cell)
+    return (match.group(1), match.group(2)) if match else None
+
+
+def latex_plan(lay: Layout) -> LatexPlan:
+    """Portrait when the table fits the text block, wrapping its long text columns if need be;
+    else (and always for more than six columns) a landscape page, wrapping there if need be;
+    one still too wide takes smaller type, then sets intervals under their estimates.
+
+    A table too wide for a portrait page first breaks each column label longer than its
+    column's cells into lines as wide as those cells (or its longest word). Then the widest text
+    columns wrap, until the rest leaves each wrapped column room for its longest cell in about
+    five lines; each gets a share of the free width in proportion to its longest cell.
+    """
+    longest_words = _longest_words(lay)
+    labels = [cell.text for cell in lay.header[-1]]
+
+    def attempt(
+        available: float, font: str, stack: bool
+    ) -> tuple[bool, list[int], list[int | None], list[int]]:
+        char_pt = _CHAR_PT[font]
+        body = _body_chars(lay, stack=stack)
+        widths = [max(width, _chars(label)) for width, label in zip(body, labels, strict=True)]
+        header_chars: list[int | None] = [None] * lay.n_columns
+        if sum(widths) * char_pt + lay.n_columns * _COLUMN_SEP_PT > _TEXT_WIDTH_PT:
+            for i, label in enumerate(labels):
+                chars = max([body[i], *(_chars(word) for word in label.split())])
+                if chars < _chars(label):
+                    header_chars[i] = chars
+                    widths[i] = max(_chars(line) for line in _break_lines(label, chars))
+
+        def free_width(wrapped: list[int]) -> float:
+            kept = [width for j, width in enumerate(widths) if j not in wrapped]
+            return available - sum(kept) * char_pt - lay.n_columns * _COLUMN_SEP_PT
+
+        def fits(wrapped: list[int]) -> bool:
+            return free_width(wrapped) >= char_pt * sum(
+                max(_WRAP_MIN_FRACTION * widths[j], longest_words[j]) for j in wrapped
+            )
+
+        candidates = sorted(
+            (i for i, a in enumerate(lay.align) if a == "l" and widths[i] >= _MIN_WRAP_CHARS),
+            key=lambda i: (-widths[i], i),
+        )
+        wrapped: list[int] = []
+        for i in candidates:
+            if fits(wrapped):
+                break
+            wrapped.append(i)
+        return fits(wrapped), wrapped, header_chars, widths
+
+    font, stack, available = _FONT_SIZES[0], False, _TEXT_WIDTH_PT
+    fitted, wrapped, header_chars, widths = attempt(available, font, stack)
+    landscape = lay.n_columns > _MAX_PORTRAIT_COLUMNS or not fitted
+    if landscape:
+        available = _TEXT_HEIGHT_PT
+        # Smaller type, then intervals under their estimates, only when a landscape page is
+        # not wide enough without.
+        for stack in (False, True):
+            for font in _FONT_SIZES:
+                fitted, wrapped, header_chars, widths = attempt(available, font, stack)
+                if fitted:
+                    break
+            if fitted:
+                break
+    char_pt = _CHAR_PT[font]
+    kept = [width for j, width in enumerate(widths) if j not in wrapped]
+    free = available - sum(kept) * char_pt - lay.n_columns * _COLUMN_SEP_PT
+    specs = list(lay.align)
+    if wrapped:
+        # Each wrapped column gets its longest word, then a share of what is left in
+        # proportion to its longest cell; tabularx takes the shares as \hsize factors summing
+        # to the number of X columns.
+        free = max(free, 1.0)
+        floors = {i: longest_words[i] * char_pt for i in wrapped}
+        left = max(free - sum(floors.values()), 0.0)
+        total = sum(widths[i] for i in wrapped)
+        for i in wrapped:
+            width = floors[i] + left * widths[i] / total
+            share = len(wrapped) * width / (sum(floors.values()) + left)
+            specs[i] = rf">{{\raggedright\arraybackslash\hsize={share:.3f}\hsize}}X"
+    return LatexPlan(
+        landscape=landscape,
+        column_specs=tuple(specs),
+        header_chars=tuple(header_chars),
+        font=font,
+        stack_intervals=stack,
+    )
+
+
 def render_latex(table: Table) -> str:
-    """LaTeX ``table`` with booktabs rules, caption, label and a ``tablenotes`` note.
+    """LaTeX ``table`` with booktabs rules, caption, label and the flags and note below.
 
     The caption drops the title's own "Table 2." / "表2" so that LaTeX numbers the table (and
-    ``\\ref{tab:<name>}`` works). The first lines are comments naming the preamble it needs.
+    ``\\ref{tab:<name>}`` works). A table with more than six columns, or wider than a portrait
+    page, is set on a landscape page; one still too wide wraps its long text columns
+    (:func:`latex_plan`). Everything but Chinese text compiles with pdfLaTeX: Greek letters and
+    symbols are set in math mode. The first lines are comments naming the preamble it needs
+    (:data:`LATEX_PREAMBLE`).
     """
     lay = layout(table)
-    lines = [
-        "% Generated by grassroots. Preamble: \\usepackage{booktabs} and "
-        "\\usepackage{threeparttable}.",
-    ]
+    plan = latex_plan(lay)
+    lines = ["% Generated by grassroots. Preamble: " + LATEX_PREAMBLE.replace("\n", " ").strip()]
     if _has_cjk(table):
         lines.append(
             "% Chinese text: compile with XeLaTeX and \\usepackage{xeCJK} (or a ctex class)."
         )
     label = re.sub(r"[^A-Za-z0-9:_-]", "-", table.name)
+    columns = "".join(plan.column_specs)
+    tabular = (
+        (rf"\begin{{tabularx}}{{\linewidth}}{{{columns}}}", r"\end{tabularx}")
+        if plan.wraps
+        else (rf"\begin{{tabular}}{{{columns}}}", r"\end{tabular}")
+    )
+    if plan.landscape:
+        lines.append(r"\begin{landscape}")
     lines += [
         r"\begin{table}[htbp]",
         r"\centering",
-        r"\begin{threeparttable}",
+        plan.font,
         rf"\caption{{{_tex(_TITLE_NUMBER.sub('', table.title))}}}",
         rf"\label{{tab:{label}}}",
-        rf"\begin{{tabular}}{{{''.join(lay.align)}}}",
+        tabular[0],
         r"\toprule",
-        *_tex_header(lay),
+        *_tex_header(lay, plan),
         r"\midrule",
     ]
     for index, section in enumerate(lay.sections):
@@ -194,19 +474,25 @@ def render_latex(table: Table) -> str:
             lines.append(heading + r" \\")
             indent = r"\quad "
         for row in section.rows:
-            cells = [_tex(cell) for cell in row]
+            cells = [
+                _tex_cell(cell, align, plan) for cell, align in zip(row, lay.align, strict=True)
+            ]
             if cells and cells[0]:
                 cells[0] = indent + cells[0]
             lines.append(_tex_row(cells))
-    lines += [r"\bottomrule", r"\end{tabular}"]
+    lines += [r"\bottomrule", tabular[1]]
     if table.flags or table.note:
-        lines += [r"\begin{tablenotes}[flushleft]", r"\footnotesize"]
-        lines += [rf"\item \textbf{{{_tex(flag)}}}" for flag in table.flags]
+        # Below the rules, as wide as the text block, in note type: what threeparttable's
+        # tablenotes do, without needing texlive-latex-extra.
+        lines += [r"\par\smallskip", r"\begin{minipage}{\linewidth}", r"\footnotesize\raggedright"]
+        lines += [rf"\textbf{{{_tex(flag)}}}\par" for flag in table.flags]
         if table.note:
             lead, sep = _note_parts(table)
-            lines.append(rf"\item \textit{{{_tex(lead)}}}{sep}{_tex(table.note)}")
-        lines.append(r"\end{tablenotes}")
-    lines += [r"\end{threeparttable}", r"\end{table}"]
+            lines.append(rf"\textit{{{_tex(lead)}}}{sep}{_tex(table.note)}\par")
+        lines.append(r"\end{minipage}")
+    lines.append(r"\end{table}")
+    if plan.landscape:
+        lines.append(r"\end{landscape}")
     return "\n".join(lines) + "\n"
 
 
@@ -221,7 +507,32 @@ def _h(value: str) -> str:
     return html.escape(value, quote=True)
 
 
+def html_language(lang: str) -> str:
+    """The ``lang`` attribute of a page or table in ``lang`` ("en" or "zh")."""
+    return "zh-CN" if lang == "zh" else "en"
+
+
 def render_html(table: Table) -> str:
+    """A complete HTML5 page holding the table (:func:`html_table`): doctype, language, UTF-8,
+    the table's title as the page title."""
+    return "\n".join(
+        [
+            "<!DOCTYPE html>",
+            f'<html lang="{html_language(table.lang)}">',
+            "<head>",
+            '<meta charset="utf-8">',
+            f"<title>{_h(table.title)}</title>",
+            "</head>",
+            "<body>",
+            html_table(table).rstrip("\n"),
+            "</body>",
+            "</html>",
+            "",
+        ]
+    )
+
+
+def html_table(table: Table) -> str:
     """One ``<table>`` that is safe to paste into any page: escaped text, inline styles only,
     a ``<tbody>`` per panel (headed by a ``scope="rowgroup"`` cell) and the note in ``<tfoot>``.
     """
@@ -310,6 +621,13 @@ def _build_time() -> dt.datetime:
     return _FIXED_TIME
 
 
+_BORDER_SUCCESSORS: Mapping[str, tuple[str, ...]] = {
+    "w:tblBorders": ("w:shd", "w:tblLayout", "w:tblCellMar", "w:tblLook", "w:tblCaption"),
+    "w:tcBorders": ("w:shd", "w:noWrap", "w:tcMar", "w:textDirection", "w:tcFitText",
+                    "w:vAlign", "w:hideMark"),
+}  # fmt: skip
+
+
 def _border(element: BaseOxmlElement, edges: Mapping[str, int], tag: str) -> None:
     from docx.oxml import OxmlElement
     from docx.oxml.ns import qn
@@ -317,7 +635,14 @@ def _border(element: BaseOxmlElement, edges: Mapping[str, int], tag: str) -> Non
     container = element.find(qn(tag))
     if container is None:
         container = OxmlElement(tag)
-        element.append(container)
+        # The schema fixes the order of a property's children; Word rejects a file that breaks
+        # it. Edges must likewise come in the order top, left, bottom, right, insideH, insideV.
+        successors = {qn(name) for name in _BORDER_SUCCESSORS[tag]}
+        later = [child for child in element if child.tag in successors]
+        if later:
+            later[0].addprevious(container)
+        else:
+            element.append(container)
     for edge, size in edges.items():
         line = OxmlElement(f"w:{edge}")
         line.set(qn("w:val"), "single" if size else "nil")
@@ -362,6 +687,26 @@ def _set_fonts(document: DocxDocument, latin: str, east_asia: str, lang: str) ->
     caption.font.color.rgb = None
 
 
+DOCX_PAGE_MM: Mapping[str, float] = {"width": 210.0, "height": 297.0, "margin": 25.0}
+"""A4 with 25 mm margins, the page Chinese and most European journals ask for."""
+
+
+def _set_page(document: DocxDocument, *, landscape: bool) -> None:
+    """A4 (python-docx's template is US Letter), turned for a table LaTeX sets in landscape."""
+    from docx.enum.section import WD_ORIENT
+    from docx.shared import Mm
+
+    section = document.sections[0]
+    width, height = Mm(DOCX_PAGE_MM["width"]), Mm(DOCX_PAGE_MM["height"])
+    if landscape:
+        section.orientation = WD_ORIENT.LANDSCAPE
+        width, height = height, width
+    section.page_width, section.page_height = width, height
+    margin = Mm(DOCX_PAGE_MM["margin"])
+    section.left_margin = section.right_margin = margin
+    section.top_margin = section.bottom_margin = margin
+
+
 def _normalise_zip(data: bytes, when: dt.datetime) -> bytes:
     """Rewrite a zip with fixed entry times and attributes (python-docx stamps "now")."""
     stamp = (max(when.year, 1980), when.month, when.day, when.hour, when.minute, when.second)
@@ -384,7 +729,8 @@ def render_docx(
     latin_font: str = DOCX_FONTS["latin"],
     east_asian_font: str = DOCX_FONTS["east_asia"],
 ) -> bytes:
-    """A Word document holding the table: caption paragraph, the table, flags and note below.
+    """A Word document holding the table: caption paragraph, the table, flags and note below,
+    on an A4 page (:data:`DOCX_PAGE_MM`; landscape when :func:`latex_plan` turns the table).
 
     The table is a three-line table (thick top and bottom rules, thin rule under the header, thin
     rules under spanners), the header rows repeat on every page, a panel heading is one merged
@@ -399,6 +745,7 @@ def render_docx(
 
     lay = layout(table)
     document = Document()
+    _set_page(document, landscape=latex_plan(lay).landscape)
     _set_fonts(document, latin_font, east_asian_font, table.lang)
     when = _build_time()
     props = document.core_properties
@@ -421,7 +768,13 @@ def render_docx(
     n_body = sum(len(s.rows) + (s.panel is not None) for s in lay.sections)
     grid = document.add_table(rows=n_header + n_body, cols=lay.n_columns)
     grid.alignment = WD_TABLE_ALIGNMENT.CENTER
-    _border(grid._tbl.tblPr, {"top": 12, "bottom": 12}, "w:tblBorders")
+    # 三线表: heavy top and bottom rules (1.5 pt; w:sz counts eighths of a point), the thin
+    # rules under the header are the cells'; nothing else, no vertical lines.
+    _border(
+        grid._tbl.tblPr,
+        {"top": 12, "left": 0, "bottom": 12, "right": 0, "insideH": 0, "insideV": 0},
+        "w:tblBorders",
+    )
 
     def put(cell: _Cell, value: str, align: str, *, italic: bool = False) -> None:
         paragraph = cell.paragraphs[0]
