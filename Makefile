@@ -11,12 +11,13 @@ setup:
 	@scripts/setup-venv
 
 reproduce: setup
+	@scripts/setup-tools fonts
 	$(BIN)/grassroots reproduce
 
-# LaTeX for the tests that compile the .tex tables (scripts/setup-tools; fast when installed).
-# reproduce writes .tex files but compiles none, so it needs no LaTeX.
+# The Chinese figures' font, and LaTeX for the tests that compile the .tex tables
+# (scripts/setup-tools; fast when installed). reproduce needs only the font.
 tools:
-	@scripts/setup-tools
+	@scripts/setup-tools all
 
 test: setup tools
 	$(BIN)/python -m pytest

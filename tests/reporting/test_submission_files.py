@@ -186,19 +186,36 @@ def test_every_english_table_compiles_with_pdflatex_inside_the_page(
     reason="xelatex is not installed: Chinese tables need Debian's texlive-xetex and "
     "texlive-lang-chinese (scripts/setup-tools names them)",
 )
-def test_chinese_tables_compile_with_xelatex(survival_fits, tmp_path: Path) -> None:
-    table = paper.table2_survival(survival_fits, "zh")
-    source = tmp_path / "table2_zh.tex"
-    source.write_text(
-        "\\documentclass[a4paper]{article}\n" + LATEX_PREAMBLE + "\\usepackage{xeCJK}\n"
-        "\\begin{document}\n" + table.to_latex() + "\\end{document}\n",
-        encoding="utf-8",
-    )
-    run = subprocess.run(
-        ["xelatex", "-halt-on-error", "-interaction=nonstopmode", source.name],
-        cwd=tmp_path, capture_output=True, text=True, timeout=300, check=False,
-    )  # fmt: skip
-    assert run.returncode == 0, run.stdout[-3000:]
+def test_chinese_tables_compile_with_xelatex_inside_the_page(
+    study_frame: pd.DataFrame, tmp_path: Path
+) -> None:
+    survival = fits_of(SURVIVAL, study_frame, M2={"log_likelihood": True})
+    demand_fit = fits_of(DEMAND_FIT, study_frame)
+    every_fit = {**survival, **{f"d{k}": v for k, v in demand_fit.items()}}
+    for table in (
+        paper.table1(load_dataset(), lang="zh"),
+        paper.table2_survival(survival, "zh"),
+        paper.table3_demand_fit(demand_fit, "zh"),
+        paper.table4_strategies(fits_of(STRATEGIES, study_frame), "zh"),
+        paper.appendix_a_diagnostics(every_fit, "zh"),
+        paper.appendix_b_priors(survival, "zh"),
+    ):
+        body = table.to_latex()
+        source = tmp_path / f"{table.name}_zh.tex"
+        source.write_text(
+            "\\documentclass[a4paper]{article}\n" + LATEX_PREAMBLE
+            + "\\usepackage{xeCJK}\n\\setCJKmainfont{WenQuanYi Micro Hei}\n"
+            "\\begin{document}\n" + body + "\\end{document}\n",
+            encoding="utf-8",
+        )  # fmt: skip
+        run = subprocess.run(
+            ["xelatex", "-halt-on-error", "-interaction=nonstopmode", source.name],
+            cwd=tmp_path, capture_output=True, text=True, timeout=300, check=False,
+        )  # fmt: skip
+        log = source.with_suffix(".log").read_text(encoding="utf-8", errors="replace")
+        assert run.returncode == 0, f"{table.name} (zh): xelatex failed\n{log[-3000:]}"
+        too_wide = [pt for pt in _overfull_points(log) if pt > OVERFULL_TOLERANCE_PT]
+        assert not too_wide, f"{table.name} (zh): overfull boxes {too_wide} pt\n{body}"
 
 
 @pytest.fixture(scope="module")
