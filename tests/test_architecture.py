@@ -49,7 +49,6 @@ LAYERS = (
 
 # What the code breaks today (see the module docstring). Remove an entry once it is fixed.
 KNOWN_VIOLATIONS = {
-    "cycle: grassroots.reporting.renderers <-> grassroots.reporting.tables",
 }
 
 
