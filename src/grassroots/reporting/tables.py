@@ -169,6 +169,10 @@ class Table:
             written.append(path)
         return written
 
+    def _repr_markdown_(self) -> str:
+        """Jupyter shows a table as its Markdown rendering (title, flags and note included)."""
+        return self.to_markdown()
+
 
 # --- layout: the structure every renderer reads ------------------------------------------------
 
