@@ -228,9 +228,53 @@ def _sensitivity_estimates(fits: dict) -> Any:
     return sensitivity_estimates(dict(sorted(by_factor.items())))
 
 
-def _identification(structural: Any, study: Any, scenarios: Any, varied: Any) -> tuple:
-    """Tables 5a-5b and Figures 9-10: the structural spec's causal graph, the assumptions of
-    Table 5's contrasts with their positivity evidence, and the contrasts' E-values."""
+@dataclass(frozen=True)
+class IdentificationEvidence:
+    """What Tables 5a-5b and Figures 9-10 show: :func:`identification_evidence`'s result.
+
+    Attributes
+    ----------
+    graph
+        The structural spec's causal graph with the remedies' variables marked
+        (:func:`grassroots.models.dag.spec_dag`; Figure 9, :func:`~grassroots.reporting.paper.
+        dag_plot`).
+    assumptions
+        One row per remedy and assumption (:func:`grassroots.estimands.identification.
+        assumptions`; Table 5a).
+    positivity
+        Each remedy's support in the data (:func:`grassroots.estimands.identification.
+        positivity`; Table 5a's positivity rows).
+    sensitivity
+        The contrasts' E-values (:func:`grassroots.estimands.sensitivity.sensitivity`; Table 5b,
+        Figure 10).
+    """
+
+    graph: Any
+    assumptions: Any
+    positivity: Any
+    sensitivity: Any
+
+
+def identification_evidence(
+    structural: Any, study: Any, scenarios: Any, contrasts: Any
+) -> IdentificationEvidence:
+    """How far Table 5's contrasts can be read causally: the structural spec's causal graph, the
+    assumptions each remedy's contrast rests on with its positivity evidence, and the contrasts'
+    E-values (how strong an unmeasured confounder would have to be to explain them away).
+
+    Parameters
+    ----------
+    structural
+        The structural model's fit (:func:`grassroots.fit` of ``"structural"``).
+    study
+        The study it was fitted to.
+    scenarios
+        The remedies (:func:`grassroots.estimands.builtin_scenarios`); every selected one is
+        assessed.
+    contrasts
+        :func:`grassroots.estimands.heterogeneity` of ``structural`` under ``scenarios``: the
+        contrasts whose E-values are computed.
+    """
     import pandas as pd
 
     from grassroots.estimands import identification
@@ -250,7 +294,12 @@ def _identification(structural: Any, study: Any, scenarios: Any, varied: Any) ->
         o.name: float(flat[o.columns["column"]].std())
         for o in structural.spec.outcomes if o.family == "ordinal"
     }  # fmt: skip
-    return assumed, support, sensitivity(varied, outcome_sd=rating_sd), graph
+    return IdentificationEvidence(
+        graph=graph,
+        assumptions=assumed,
+        positivity=support,
+        sensitivity=sensitivity(contrasts, outcome_sd=rating_sd),
+    )
 
 
 #: Table 8b: remedy 1 funded in the townships a quarter of its full cost can pay for.
@@ -390,8 +439,8 @@ def run(
     ranked = estimands.targeting(structural, study, scenarios, outcome="survival",
                                  quantity="S(24)", settings=estimand_settings)
     sensitivity = _sensitivity_estimates(fits)
-    assumed, support, robustness, causal_graph = _identification(structural, study, scenarios,
-                                                                 varied)
+    evidence = identification_evidence(structural, study, scenarios, varied)
+    robustness = evidence.sensitivity
     structural_sensitivity = _structural_sensitivity_estimates(fits)
     changes = pd.concat([s.changes(study.flat(), scaling=structural.scaling)
                          for s in scenarios.select()], ignore_index=True)  # fmt: skip
@@ -422,7 +471,8 @@ def run(
             paper.table3_demand_fit(demand_fit, lang),
             paper.table4_strategies(strategies, lang),
             # Table 5a rests on the spec and the data, not on the fit.
-            paper.table5a_assumptions(assumed, support, lang, scenario_labels=labels),
+            paper.table5a_assumptions(evidence.assumptions, evidence.positivity, lang,
+                                      scenario_labels=labels),
             *(
                 _flagged(table, flag)
                 for table in (
@@ -472,7 +522,7 @@ def run(
                       "figure7_contrast_densities", reports, lang, written)
         _write_figure(paper.prior_predictive_plot(prior_check, lang),
                       "figure8_prior_predictive", reports, lang, written)
-        _write_figure(paper.dag_plot(causal_graph, lang), "figure9_dag", reports, lang, written)
+        _write_figure(paper.dag_plot(evidence.graph, lang), "figure9_dag", reports, lang, written)
         _write_figure(paper.sensitivity_plot(robustness.table, lang, scenario_labels=labels,
                                              prob=robustness.prob),
                       "figure10_sensitivity", reports, lang, written)

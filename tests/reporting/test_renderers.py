@@ -306,3 +306,11 @@ def test_format_estimate() -> None:
     assert format_estimate(1234.5, 1000, 1500.25, digits=1) == "1,234.5 [1,000.0, 1,500.2]"
     assert format_estimate(0.5) == "0.50"
     assert format_estimate(None) == ""
+
+
+def test_jupyter_displays_a_table_as_its_markdown() -> None:
+    from IPython.core.formatters import DisplayFormatter
+
+    table = small_table()
+    shown, _ = DisplayFormatter().format(table)
+    assert shown["text/markdown"] == table.to_markdown()

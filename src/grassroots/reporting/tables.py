@@ -165,6 +165,10 @@ class Table:
             written.append(path)
         return written
 
+    def _repr_markdown_(self) -> str:
+        """Jupyter shows a table as its Markdown rendering (title, flags and note included)."""
+        return self.to_markdown()
+
 
 # --- builders of display frames ----------------------------------------------------------------
 
