@@ -41,7 +41,7 @@ def test_table9_has_one_column_per_outcome_with_its_own_coefficients(structural_
     headers = [c[1] for c in table.frame.columns[1:]]
     assert headers == [
         "Survival (HR)", "Demand fit (OR)", "Extensive innovation (OR)",
-        "Ad hoc governance (OR)", "Short-sighted (OR)",
+        "Expedient governance (OR)", "Short-sighted (OR)",
     ]  # fmt: skip
     for outcome, header in [("survival", "Survival (HR)"), ("demand_fit", "Demand fit (OR)")]:
         draws = structural_fit.posterior[f"{outcome}_beta"].sel({f"{outcome}_term": "authority"})
@@ -150,9 +150,9 @@ def test_structural_sensitivity_reads_each_outcome_from_each_refit(study_frame):
 
     table = appendix_b_sensitivity_structural(estimates, "en")
     assert table.title.startswith("Appendix Table B3")
-    assert "Ad hoc governance (OR)" in table.frame.index
+    assert "Expedient governance (OR)" in table.frame.index
     change = np.exp(-0.3) - np.exp(-0.5)
-    row = table.frame[(table.frame.index == "Ad hoc governance (OR)")
+    row = table.frame[(table.frame.index == "Expedient governance (OR)")
                       & (table.frame["Term"] == "Authority")]  # fmt: skip
     assert float(row["Max |Δ| vs ×1"].iloc[0]) == pytest.approx(change, abs=0.01)
 
@@ -168,7 +168,7 @@ def test_table9_shows_the_lower_triangle_of_the_township_correlations(structural
     frame = table.frame
     panel = frame[frame.index == "Correlations of township effects across outcomes"]
     assert list(panel[frame.columns[0]]) == [
-        "Demand fit", "Extensive innovation", "Ad hoc governance", "Short-sighted",
+        "Demand fit", "Extensive innovation", "Expedient governance", "Short-sighted",
     ]  # fmt: skip
     survival_column = next(c for c in frame.columns if c[1] == "Survival (HR)")
     demand_column = next(c for c in frame.columns if c[1] == "Demand fit (OR)")

@@ -85,7 +85,7 @@ _OUTCOME_WORDS: Mapping[str, Mapping[Lang, str]] = {
     "survival": {"en": "survival (HR)", "zh": "项目存续（风险比）"},
     "demand_fit": {"en": "demand fit (OR)", "zh": "需求匹配（比值比）"},
     "extensive": {"en": "extensive innovation (OR)", "zh": "粗放式创新（比值比）"},
-    "expedient": {"en": "ad hoc governance (OR)", "zh": "权宜式治理（比值比）"},
+    "expedient": {"en": "expedient governance (OR)", "zh": "权宜式治理（比值比）"},
     "short_sighted": {"en": "short-sighted (OR)", "zh": "创新短视化（比值比）"},
 }
 _HEADERS: Mapping[str, Mapping[Lang, str]] = {

@@ -66,7 +66,7 @@ _OUTCOME_HEADERS: Mapping[str, Mapping[Lang, str]] = {
     "survival": {"en": "Survival (HR)", "zh": "项目存续（风险比）"},
     "demand_fit": {"en": "Demand fit (OR)", "zh": "需求匹配（比值比）"},
     "extensive": {"en": "Extensive innovation (OR)", "zh": "粗放式创新（比值比）"},
-    "expedient": {"en": "Ad hoc governance (OR)", "zh": "权宜式治理（比值比）"},
+    "expedient": {"en": "Expedient governance (OR)", "zh": "权宜式治理（比值比）"},
     "short_sighted": {"en": "Short-sighted (OR)", "zh": "创新短视化（比值比）"},
 }
 
