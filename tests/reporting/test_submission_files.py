@@ -1,5 +1,6 @@
 """The table files a journal gets, each opened by the tool that reads it: every English ``.tex``
-compiled by pdfLaTeX without overflowing the page, every ``.html`` parsed as a complete
+without Chinese compiled by pdfLaTeX, every one with Chinese by XeLaTeX, none overflowing the
+page (a table taller than a page breaks across pages), every ``.html`` parsed as a complete
 document, every ``.docx`` opened by python-docx for its page and its three rules, and the
 one-file HTML report parsed for its contents, anchors and embedded figures."""
 
@@ -15,13 +16,15 @@ from pathlib import Path
 import docx
 import lxml.html
 import matplotlib.pyplot as plt
+import numpy as np
 import pandas as pd
 import pytest
-from _paper_fakes import DEMAND_FIT, STRATEGIES, SURVIVAL, fits_of
+from _paper_fakes import DEMAND_FIT, STRATEGIES, SURVIVAL, fake_fit, fits_of
 from docx.oxml.ns import qn
 
 from grassroots.data import load_dataset
 from grassroots.reporting import paper
+from grassroots.reporting.crosswalk import table0_theory
 from grassroots.reporting.figures import save_figure
 from grassroots.reporting.html_report import convergence_table, render_report
 from grassroots.reporting.layout import layout
@@ -91,6 +94,33 @@ def interval_table() -> Table:
     return Table("intervals", "Table 97. Subgroups", frame)
 
 
+def tall_table(*, wide: bool = False, lang: str = "en") -> Table:
+    """120 townships, like the targeting table: taller than a page (``wide``: nine columns, on a
+    landscape page), every third reason a sentence that wraps."""
+    reason = (
+        "离群众近，能按群众所提需求迅速而低成本地调整项目" if lang == "zh"
+        else "Close to residents, adapts the project quickly and cheaply to what they ask for"
+    )  # fmt: skip
+    n_scores = 6 if wide else 1
+    rows = [
+        [f"Township {i:03d}", reason if i % 3 == 0 else "-",
+         f"{i / 7:.2f} [{i / 9:.2f}, {i / 5:.2f}]",
+         *[f"{(i * k) % 97 / 10:.1f}" for k in range(1, n_scores + 1)]]
+        for i in range(120)
+    ]  # fmt: skip
+    scores = [f"Score {k}" for k in range(1, n_scores + 1)]
+    frame = pd.DataFrame(rows, columns=["Township", "Reason", "Priority [95% CrI]", *scores])
+    name = "tall_wide" if wide else "tall"
+    return Table(name, "Table 95. Targeting", frame, note="Ranked by priority.", lang=lang)
+
+
+class FakeContrasts:
+    """``ContrastResult.values`` for Table 0's remedies: seeded draws of a small gain."""
+
+    def values(self, scenario: str, outcome: str, quantity: str) -> np.ndarray:
+        return np.random.default_rng(7).normal(0.03, 0.01, 400)
+
+
 @pytest.fixture(scope="module")
 def english_tables(study_frame: pd.DataFrame) -> list[Table]:
     """A representative set: the paper's tables built from fake fits, plus the hard cases."""
@@ -108,6 +138,8 @@ def english_tables(study_frame: pd.DataFrame) -> list[Table]:
         wide_table(),
         long_text_table(),
         interval_table(),
+        tall_table(),
+        tall_table(wide=True),
     ]
 
 
@@ -129,6 +161,12 @@ def test_wide_tables_go_landscape_and_long_text_wraps() -> None:
     assert r"\begin{tabular}[t]{@{}r@{}}-1.3 \\ {[}-12.7, 10.9]\end{tabular}" in (
         interval_table().to_latex().replace(r"\ensuremath{-}", "-")
     )
+    # Taller than a page: wrapped columns of a fixed width, since tabularx cannot break pages.
+    tall, tall_wide = latex_plan(layout(tall_table())), latex_plan(layout(tall_table(wide=True)))
+    assert tall.long and not tall.landscape and tall.wraps
+    assert tall.column_specs[1].startswith(r">{\raggedright\arraybackslash}p{")
+    assert tall_wide.long and tall_wide.landscape
+    assert not any(latex_plan(layout(t)).long for t in (wide_table(), long_text_table()))
     narrow = latex_plan(layout(Table("t", "T", pd.DataFrame({"a": ["x"], "b": ["1.0"]}))))
     assert narrow == LatexPlan(False, ("l", "r"), header_chars=(None, None))
 
@@ -147,45 +185,80 @@ def _overfull_points(log: str) -> list[float]:
     return [float(points) for points in re.findall(r"Overfull \\hbox \(([\d.]+)pt too wide", log)]
 
 
-@pytest.mark.skipif(
+_CHINESE_COMMENT = "% Chinese text: compile with XeLaTeX"
+
+
+def _compile(table: Table, engine: str, directory: Path) -> str:
+    """Compile ``table`` alone in an A4 article with ``engine``; fail on an error, on a box
+    sticking out of the text block or on a float taller than the page. Returns the log."""
+    body = table.to_latex()
+    chinese = "\\usepackage{xeCJK}\n\\setCJKmainfont{WenQuanYi Micro Hei}\n"
+    source = directory / f"{table.name}_{table.lang}_{engine}.tex"
+    source.write_text(
+        "\\documentclass[a4paper]{article}\n" + LATEX_PREAMBLE
+        + (chinese if engine == "xelatex" else "")
+        + "\\begin{document}\n" + body + "\\end{document}\n",
+        encoding="utf-8",
+    )  # fmt: skip
+    run = subprocess.run(
+        [engine, "-halt-on-error", "-interaction=nonstopmode", source.name],
+        cwd=directory, capture_output=True, text=True, timeout=300, check=False,
+    )  # fmt: skip
+    log = source.with_suffix(".log").read_text(encoding="utf-8", errors="replace")
+    where = f"{table.name} ({table.lang}, {engine})"
+    assert run.returncode == 0, f"{where}: failed\n{log[-3000:]}"
+    assert source.with_suffix(".pdf").stat().st_size > 0
+    too_wide = [pt for pt in _overfull_points(log) if pt > OVERFULL_TOLERANCE_PT]
+    assert not too_wide, f"{where}: overfull boxes {too_wide} pt\n{body}"
+    assert "Float too large" not in log, f"{where}: taller than the page\n{body}"
+    return log
+
+
+def _pages(log: str) -> int:
+    return int(re.search(r"Output written on .*? \((\d+) pages?", log).group(1))
+
+
+needs_pdflatex = pytest.mark.skipif(
     shutil.which("pdflatex") is None,
     reason="pdflatex is not installed: run scripts/setup-tools (make test does) or install "
     "Debian's texlive-latex-base and texlive-latex-recommended",
 )
-def test_every_english_table_compiles_with_pdflatex_inside_the_page(
-    english_tables: list[Table], tmp_path: Path
-) -> None:
-    for table in english_tables:
-        body = table.to_latex()
-        document = (
-            "\\documentclass[a4paper]{article}\n"
-            + LATEX_PREAMBLE
-            + "\\begin{document}\n"
-            + body
-            + "\\end{document}\n"
-        )
-        source = tmp_path / f"{table.name}.tex"
-        source.write_text(document, encoding="utf-8")
-        run = subprocess.run(
-            ["pdflatex", "-halt-on-error", "-interaction=nonstopmode", source.name],
-            cwd=tmp_path,
-            capture_output=True,
-            text=True,
-            timeout=120,
-            check=False,
-        )
-        log = (tmp_path / f"{table.name}.log").read_text(encoding="latin-1")
-        assert run.returncode == 0, f"{table.name}: pdflatex failed\n{log[-3000:]}"
-        assert (tmp_path / f"{table.name}.pdf").stat().st_size > 0
-        too_wide = [pt for pt in _overfull_points(log) if pt > OVERFULL_TOLERANCE_PT]
-        assert not too_wide, f"{table.name}: overfull boxes {too_wide} pt\n{body}"
-
-
-@pytest.mark.skipif(
+needs_xelatex = pytest.mark.skipif(
     shutil.which("xelatex") is None,
     reason="xelatex is not installed: Chinese tables need Debian's texlive-xetex and "
     "texlive-lang-chinese (scripts/setup-tools names them)",
 )
+
+
+@needs_pdflatex
+def test_every_english_table_compiles_with_pdflatex_inside_the_page(
+    english_tables: list[Table], tmp_path: Path
+) -> None:
+    for table in english_tables:
+        assert _CHINESE_COMMENT not in table.to_latex(), table.name
+        log = _compile(table, "pdflatex", tmp_path)
+        if table.name.startswith("tall"):
+            # Broken across pages, the header on each one.
+            assert _pages(log) > 1, table.name
+            assert r"\endhead" in table.to_latex(), table.name
+
+
+@needs_xelatex
+def test_table0_quotes_chinese_terms_in_english_and_says_it_needs_xelatex(
+    study_frame: pd.DataFrame, tmp_path: Path
+) -> None:
+    """The English crosswalk quotes the paper's own Chinese terms: pdfLaTeX cannot set them, so
+    the file's leading comments name XeLaTeX and xeCJK, with which it compiles."""
+    fits = {"structural": fake_fit("structural", study_frame)}
+    table = table0_theory(fits, "en", contrasts=FakeContrasts())
+    tex = table.to_latex()
+    comments = tex.split("\n")[:2]
+    assert comments[1].startswith(_CHINESE_COMMENT), comments
+    assert "(贴近群众)" in tex
+    _compile(table, "xelatex", tmp_path)
+
+
+@needs_xelatex
 def test_chinese_tables_compile_with_xelatex_inside_the_page(
     study_frame: pd.DataFrame, tmp_path: Path
 ) -> None:
@@ -199,23 +272,12 @@ def test_chinese_tables_compile_with_xelatex_inside_the_page(
         paper.table4_strategies(fits_of(STRATEGIES, study_frame), "zh"),
         paper.appendix_a_diagnostics(every_fit, "zh"),
         paper.appendix_b_priors(survival, "zh"),
+        tall_table(lang="zh"),
+        tall_table(wide=True, lang="zh"),
     ):
-        body = table.to_latex()
-        source = tmp_path / f"{table.name}_zh.tex"
-        source.write_text(
-            "\\documentclass[a4paper]{article}\n" + LATEX_PREAMBLE
-            + "\\usepackage{xeCJK}\n\\setCJKmainfont{WenQuanYi Micro Hei}\n"
-            "\\begin{document}\n" + body + "\\end{document}\n",
-            encoding="utf-8",
-        )  # fmt: skip
-        run = subprocess.run(
-            ["xelatex", "-halt-on-error", "-interaction=nonstopmode", source.name],
-            cwd=tmp_path, capture_output=True, text=True, timeout=300, check=False,
-        )  # fmt: skip
-        log = source.with_suffix(".log").read_text(encoding="utf-8", errors="replace")
-        assert run.returncode == 0, f"{table.name} (zh): xelatex failed\n{log[-3000:]}"
-        too_wide = [pt for pt in _overfull_points(log) if pt > OVERFULL_TOLERANCE_PT]
-        assert not too_wide, f"{table.name} (zh): overfull boxes {too_wide} pt\n{body}"
+        log = _compile(table, "xelatex", tmp_path)
+        if table.name.startswith("tall"):
+            assert _pages(log) > 1, table.name
 
 
 @pytest.fixture(scope="module")

@@ -7,7 +7,8 @@ the Word file.
 
 =======  ======================================================================================
 md       GitHub-flavoured Markdown; multi-level headers are flattened ("HR [95% CrI] / M1")
-tex      ``table`` + booktabs rules; ``\\multicolumn``/``\\cmidrule`` spanners; wide tables on a
+tex      ``table`` + booktabs rules (a ``longtable`` breaking across pages, its header repeated,
+         when taller than a page); ``\\multicolumn``/``\\cmidrule`` spanners; wide tables on a
          landscape page, long text wrapped (:func:`latex_plan`); pdfLaTeX-safe but for Chinese,
          which needs XeLaTeX with xeCJK (or ctex); packages in :data:`LATEX_PREAMBLE`
 html     a complete HTML5 page around one self-contained ``<table>`` (inline styles only) with
@@ -23,6 +24,7 @@ from __future__ import annotations
 import datetime as dt
 import html
 import io
+import math
 import os
 import re
 import zipfile
@@ -110,11 +112,12 @@ LATEX_PREAMBLE = r"""\usepackage{booktabs}
 \usepackage{array}
 \usepackage{tabularx}
 \usepackage{pdflscape}
+\usepackage{longtable}
 """
 """The packages every ``.tex`` table needs, all in TeX Live's latex-base and latex-recommended
 (Debian ``texlive-latex-base``, ``texlive-latex-recommended``): booktabs rules, tabularx columns
-that wrap long text, pdflscape pages for wide tables. Chinese tables add ``\\usepackage{xeCJK}``
-and compile with XeLaTeX."""
+that wrap long text, pdflscape pages for wide tables, longtable for tables taller than a page.
+Chinese tables add ``\\usepackage{xeCJK}`` and compile with XeLaTeX."""
 
 _GREEK = {
     "α": "alpha", "β": "beta", "γ": "gamma", "δ": "delta", "ε": "epsilon", "ζ": "zeta",
@@ -176,7 +179,7 @@ _TEX_SPECIAL = re.compile("|".join(re.escape(char) for char in _TEX_CHARS))
 # A letter with a combining circumflex ("R̂", "σ̂"): a hat in math mode.
 _TEX_HAT = re.compile("(.)\u0302")
 _TEX_MINUS = re.compile(r"(?<![\w.])-(?=\d)")
-_TITLE_NUMBER = re.compile(r"^\s*(?:Table\s+[A-Z]?\d+[.:]?|表\s*[A-Z]?\d+[.:：]?)\s*")
+_TITLE_NUMBER = re.compile(r"^\s*(?:Table\s+[A-Z]?\d+[.:]?|附?表\s*[A-Z]?\d+[.:：]?)\s*")
 
 
 def _tex_hat(match: re.Match[str]) -> str:
@@ -255,6 +258,15 @@ _COLUMN_SEP_PT = 12.0
 # More columns than this go on a landscape page even when they would fit: a portrait page
 # squeezes them into a block the eye cannot scan.
 _MAX_PORTRAIT_COLUMNS = 6
+# Line heights (\baselineskip) of those sizes; a table row is one line high per line of text.
+_LINE_PT = {r"\small": 11.0, r"\footnotesize": 9.5, r"\scriptsize": 8.0}
+# Caption, rules and the space around them, in \small lines: what a table adds to its rows.
+_FURNITURE_LINES = 5
+# A float may fill the page, but the height is an estimate: a table within this fraction of the
+# page height already breaks across pages rather than risk "Float too large for page".
+_FLOAT_PAGE_FRACTION = 0.85
+# The share of the line a longtable's fixed-width wrapped columns leave to the estimate's error.
+_LONGTABLE_SLACK = 0.05
 # Text columns narrower than this never wrap: a line break inside "M4" or "yes" helps no one.
 _MIN_WRAP_CHARS = 12
 # A wrapped column gets at least this fraction of its longest cell's width: five lines or so,
@@ -273,13 +285,16 @@ class LatexPlan:
     header_chars: tuple[int | None, ...] = ()
     """Per column, the line length its label breaks at (``None``: one line)."""
     font: str = _FONT_SIZES[0]
+    """The type size: ``\\small``; smaller only for a table a landscape page cannot hold."""
     stack_intervals: bool = False
     """Whether an "estimate [lower, upper]" cell puts its interval on a second line."""
-    """The type size: ``\\small``; smaller only for a table a landscape page cannot hold."""
+    long: bool = False
+    """Whether the table is taller than a page: a ``longtable``, whose wrapped columns are
+    ``p`` columns of a fixed share of the line (tabularx cannot break across pages)."""
 
     @property
     def wraps(self) -> bool:
-        return any("X" in spec for spec in self.column_specs)
+        return any(re.search(r"X$|p\{", spec) for spec in self.column_specs)
 
 
 def _chars(value: str) -> int:
@@ -367,7 +382,8 @@ def latex_plan(lay: Layout) -> LatexPlan:
                 chars = max([body[i], *(_chars(word) for word in label.split())])
                 if chars < _chars(label):
                     header_chars[i] = chars
-                    widths[i] = max(_chars(line) for line in _break_lines(label, chars))
+                    lines = _break_lines(label, chars)
+                    widths[i] = max([body[i], *(_chars(line) for line in lines)])
 
         def free_width(wrapped: list[int]) -> float:
             kept = [width for j, width in enumerate(widths) if j not in wrapped]
@@ -407,6 +423,7 @@ def latex_plan(lay: Layout) -> LatexPlan:
     kept = [width for j, width in enumerate(widths) if j not in wrapped]
     free = available - sum(kept) * char_pt - lay.n_columns * _COLUMN_SEP_PT
     specs = list(lay.align)
+    wrapped_pt: dict[int, float] = {}
     if wrapped:
         # Each wrapped column gets its longest word, then a share of what is left in
         # proportion to its longest cell; tabularx takes the shares as \hsize factors summing
@@ -419,13 +436,60 @@ def latex_plan(lay: Layout) -> LatexPlan:
             width = floors[i] + left * widths[i] / total
             share = len(wrapped) * width / (sum(floors.values()) + left)
             specs[i] = rf">{{\raggedright\arraybackslash\hsize={share:.3f}\hsize}}X"
+            wrapped_pt[i] = width
+    page_height = _TEXT_WIDTH_PT if landscape else _TEXT_HEIGHT_PT
+    height = _height_pt(lay, font, stack, wrapped_pt, header_chars)
+    long = height > _FLOAT_PAGE_FRACTION * page_height
+    if long and wrapped_pt:
+        # Fixed widths cannot give way as tabularx's do, and the other columns' widths are
+        # averages: capitals and CJK punctuation run wider. The wrapped columns leave them some
+        # of the line. \linewidth is the page's width, turned or not.
+        slack = _LONGTABLE_SLACK * available / sum(wrapped_pt.values())
+        for i, width in wrapped_pt.items():
+            fraction = width * (1 - slack) / available
+            specs[i] = rf">{{\raggedright\arraybackslash}}p{{{fraction:.3f}\linewidth}}"
     return LatexPlan(
         landscape=landscape,
         column_specs=tuple(specs),
         header_chars=tuple(header_chars),
         font=font,
         stack_intervals=stack,
+        long=long,
     )
+
+
+def _height_pt(
+    lay: Layout,
+    font: str,
+    stack: bool,
+    wrapped_pt: Mapping[int, float],
+    header_chars: list[int | None],
+) -> float:
+    """An upper estimate of the table's height: lines of its header, rows (a wrapped cell as
+    many lines as its text fills at the widest character width) and panel headings, plus the
+    caption and rules. The note is left out: it may follow a long table onto the next page."""
+    char_pt = _CHAR_PT[font]
+
+    def lines(position: int, cell: str) -> int:
+        if position in wrapped_pt:
+            return max(1, math.ceil(_chars(cell) * char_pt / wrapped_pt[position]))
+        return 2 if stack and _stacked(cell) else 1
+
+    header = (
+        len(lay.header)
+        - 1
+        + max(
+            len(_break_lines(cell.text, chars)) if chars else 1
+            for cell, chars in zip(lay.header[-1], header_chars, strict=True)
+        )
+    )
+    body = sum(
+        max((lines(i, cell) for i, cell in enumerate(row)), default=1)
+        for section in lay.sections
+        for row in section.rows
+    )
+    panels = sum(section.panel is not None for section in lay.sections)
+    return (header + body + 1.5 * panels) * _LINE_PT[font] + _FURNITURE_LINES * _LINE_PT[r"\small"]
 
 
 def render_latex(table: Table) -> str:
@@ -434,9 +498,12 @@ def render_latex(table: Table) -> str:
     The caption drops the title's own "Table 2." / "表2" so that LaTeX numbers the table (and
     ``\\ref{tab:<name>}`` works). A table with more than six columns, or wider than a portrait
     page, is set on a landscape page; one still too wide wraps its long text columns
-    (:func:`latex_plan`). Everything but Chinese text compiles with pdfLaTeX: Greek letters and
-    symbols are set in math mode. The first lines are comments naming the preamble it needs
-    (:data:`LATEX_PREAMBLE`).
+    (:func:`latex_plan`). A table taller than its page is a ``longtable`` instead of a float: it
+    breaks across pages, with the column header repeated at the top of each. Everything but
+    Chinese text compiles with pdfLaTeX: Greek letters and symbols are set in math mode. The
+    first lines are comments naming the preamble it needs (:data:`LATEX_PREAMBLE`) and, when a
+    cell, label, title or note holds Chinese (Table 0 quotes the paper's terms in English too),
+    that it compiles with XeLaTeX and xeCJK.
     """
     lay = layout(table)
     plan = latex_plan(lay)
@@ -447,24 +514,28 @@ def render_latex(table: Table) -> str:
         )
     label = re.sub(r"[^A-Za-z0-9:_-]", "-", table.name)
     columns = "".join(plan.column_specs)
-    tabular = (
-        (rf"\begin{{tabularx}}{{\linewidth}}{{{columns}}}", r"\end{tabularx}")
-        if plan.wraps
-        else (rf"\begin{{tabular}}{{{columns}}}", r"\end{tabular}")
-    )
-    if plan.landscape:
-        lines.append(r"\begin{landscape}")
-    lines += [
-        r"\begin{table}[htbp]",
-        r"\centering",
-        plan.font,
+    caption = [
         rf"\caption{{{_tex(_TITLE_NUMBER.sub('', table.title))}}}",
         rf"\label{{tab:{label}}}",
-        tabular[0],
-        r"\toprule",
-        *_tex_header(lay, plan),
-        r"\midrule",
     ]
+    header = [r"\toprule", *_tex_header(lay, plan), r"\midrule"]
+    if plan.landscape:
+        lines.append(r"\begin{landscape}")
+    if plan.long:
+        # A group keeps the type size to the table; longtable's own \caption ends with "\\".
+        lines += [r"\begingroup", plan.font, rf"\begin{{longtable}}{{{columns}}}"]
+        lines += [caption[0] + caption[1] + r" \\", *header, r"\endfirsthead"]
+        lines += [*header, r"\endhead", r"\bottomrule", r"\endfoot", r"\bottomrule"]
+        lines.append(r"\endlastfoot")
+        tabular_end = r"\end{longtable}"
+    else:
+        tabular_begin, tabular_end = (
+            (rf"\begin{{tabularx}}{{\linewidth}}{{{columns}}}", r"\end{tabularx}")
+            if plan.wraps
+            else (rf"\begin{{tabular}}{{{columns}}}", r"\end{tabular}")
+        )
+        lines += [r"\begin{table}[htbp]", r"\centering", plan.font, *caption, tabular_begin]
+        lines += header
     for index, section in enumerate(lay.sections):
         indent = ""
         if section.panel is not None:
@@ -480,17 +551,21 @@ def render_latex(table: Table) -> str:
             if cells and cells[0]:
                 cells[0] = indent + cells[0]
             lines.append(_tex_row(cells))
-    lines += [r"\bottomrule", tabular[1]]
+    if not plan.long:
+        lines.append(r"\bottomrule")
+    lines.append(tabular_end)
     if table.flags or table.note:
         # Below the rules, as wide as the text block, in note type: what threeparttable's
         # tablenotes do, without needing texlive-latex-extra.
-        lines += [r"\par\smallskip", r"\begin{minipage}{\linewidth}", r"\footnotesize\raggedright"]
+        # \noindent: after a longtable the note starts a paragraph of the text, indented.
+        lines += [r"\par\smallskip", r"\noindent\begin{minipage}{\linewidth}"]
+        lines.append(r"\footnotesize\raggedright")
         lines += [rf"\textbf{{{_tex(flag)}}}\par" for flag in table.flags]
         if table.note:
             lead, sep = _note_parts(table)
             lines.append(rf"\textit{{{_tex(lead)}}}{sep}{_tex(table.note)}\par")
         lines.append(r"\end{minipage}")
-    lines.append(r"\end{table}")
+    lines.append(r"\endgroup" if plan.long else r"\end{table}")
     if plan.landscape:
         lines.append(r"\end{landscape}")
     return "\n".join(lines) + "\n"
