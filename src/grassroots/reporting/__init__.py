@@ -6,9 +6,14 @@ convergence flags and the unformatted numbers behind it; one renderer per format
 (:mod:`~grassroots.reporting.renderers`: Markdown, LaTeX, HTML, Word, CSV) turns it into a file.
 
 =====================  ========================================================================
-``tables``             :class:`Table`, its layout, builders of model tables (estimates by model,
-                       panels, spanners)
-``renderers``          one function per output format; deterministic bytes
+``tables``             :class:`Table` and builders of model tables (estimates by model, panels,
+                       spanners)
+``layout``             a table's structure read once for every renderer: header rows with
+                       their spanners, body sections under panels, column alignment
+``renderers``          one function per output format; deterministic bytes; LaTeX tables
+                       taller than a page as longtables
+``html_report``        the whole analysis as one self-contained HTML file: every table, the
+                       figures embedded, a contents list, the convergence of every fit
 ``labels``             model terms and table furniture in en/zh, from the codebook
 ``convergence``        the "not converged" flag of a note and the diagnostics rows of a table
 ``figures``            CJK-capable style, deterministic PNG/PDF saving, forest and contrast plots
