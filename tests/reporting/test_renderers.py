@@ -159,8 +159,10 @@ def test_a_table_taller_than_a_page_is_a_longtable_repeating_its_header() -> Non
         r"\end{minipage}",
         r"\endgroup",
     ]
-    # Half as many rows fit a page: a float.
+    # Half as many rows fit a page: a float, unless a long note under them would not.
     assert r"\begin{table}[htbp]" in Table("short", "T", frame.head(30)).to_latex()
+    noted = Table("noted", "T", frame.head(30), note="Ranked by priority. " * 50)
+    assert r"\begin{longtable}{lr}" in noted.to_latex()
 
 
 def test_latex_escapes_the_rest_and_guards_a_leading_bracket() -> None:
