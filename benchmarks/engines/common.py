@@ -109,6 +109,21 @@ def _cutpoint_prior(prior) -> dict[str, float]:
     return {"cut_dirichlet": 0, "cut_alpha": 1.0, "cut_mu": mu, "cut_sigma": sigma}
 
 
+def _coefficient_prior(prior, term_sds: np.ndarray, name: str) -> dict[str, np.ndarray]:
+    """The coefficients' Normal prior per term, as ``build_model`` autoscales it
+    (``priors.per_term``: the prior is stated per SD of a term): ``{name}_mu`` and
+    ``{name}_sigma``, one value per design column."""
+    from grassroots.models.priors import per_term
+
+    _normal(prior, "beta")
+    scaled = per_term(prior, term_sds) if len(term_sds) else {}
+    shape = np.shape(term_sds)
+    return {
+        f"{name}_mu": np.broadcast_to(scaled.get("mu", 0.0), shape).astype(float),
+        f"{name}_sigma": np.broadcast_to(scaled.get("sigma", 1.0), shape).astype(float),
+    }
+
+
 def _half_normal(prior, role: str) -> float:
     if prior.dist != "HalfNormal":
         raise NotImplementedError(
@@ -159,7 +174,10 @@ def export_design(spec, inputs) -> dict[str, Any]:
         out[f"X_{tag}"] = centred
         out[f"county_{tag}"] = county[obs] + 1
         out[f"township_{tag}"] = township[obs] + 1
-        priors_seen[f"beta_{outcome.name}"] = _normal(resolve_prior("beta", *tables), "beta")
+        # build_model autoscales the coefficient prior per term (priors.coefficient_prior).
+        terms = inputs.designs[outcome.name][0]
+        term_sds = np.array([inputs.scaling.term_sd(term) for term in terms])
+        out |= _coefficient_prior(resolve_prior("beta", *tables), term_sds, f"beta_{tag}")
         sd = resolve_prior("sd", spec.priors, outcome.priors, level="county")
         priors_seen[f"sd_county_{outcome.name}"] = _half_normal(sd, "sd_county")
         values = data.values
@@ -176,6 +194,11 @@ def export_design(spec, inputs) -> dict[str, Any]:
                 "late_design": values.get("late_design", np.zeros((int(obs.sum()), 0))),
                 "late_end": values["late_end"],
             }
+            out |= _coefficient_prior(
+                resolve_prior("beta", *tables),
+                values.get("late_term_sds", np.ones(0)),
+                "beta_late",
+            )
             priors_seen["log_hazard"] = _normal(resolve_prior("log_hazard", *tables), "log_hazard")
             priors_seen["log_hazard_step"] = _normal(
                 resolve_prior("log_hazard_step", *tables), "log_hazard_step"
@@ -190,17 +213,14 @@ def export_design(spec, inputs) -> dict[str, Any]:
                 resolve_prior("intercept", *tables), "intercept"
             )
     # One number per role in the ports: outcome-specific overrides would need one per outcome.
-    for role in ("beta", "sd_county", "intercept"):
+    for role in ("sd_county", "intercept"):
         seen = {v for k, v in priors_seen.items() if k.startswith(role + "_")}
         if len(seen) != 1:
             raise NotImplementedError(f"prior of {role} differs between outcomes: {seen}")
-    (beta,) = {v for k, v in priors_seen.items() if k.startswith("beta_")}
     (sd_county,) = {v for k, v in priors_seen.items() if k.startswith("sd_county_")}
     (intercept,) = {v for k, v in priors_seen.items() if k.startswith("intercept_")}
     sd_township = _half_normal(resolve_prior("sd", spec.priors, level="township"), "sd_township")
     out |= {
-        "beta_mu": beta[0],
-        "beta_sigma": beta[1],
         "intercept_mu": intercept[0],
         "intercept_sigma": intercept[1],
         **priors_seen["cutpoints"],

@@ -129,7 +129,11 @@ class NumpyModel:
         # the cut points alone: it enters once per category, weighted by the category's count.
         self.interior_counts = np.bincount(codes, minlength=self.kd)[1:-1].astype(float)
 
-        self.beta_mu, self.beta_sigma = float(d["beta_mu"]), float(d["beta_sigma"])
+        # Coefficient priors are autoscaled per design column (common.export_design).
+        self.beta_prior = {
+            tag: (np.asarray(d[f"beta_{tag}_mu"], float), np.asarray(d[f"beta_{tag}_sigma"], float))
+            for tag in ("s", "late", "d", *LOGISTIC.values())
+        }
         self.intercept_mu, self.intercept_sigma = (
             float(d["intercept_mu"]),
             float(d["intercept_sigma"]),
@@ -288,9 +292,9 @@ class NumpyModel:
         d_rate = -(exp_eta @ self.exposure_early + exp_eta_late @ self.exposure_late)
         d_log_hazard = self.events_per_interval + rate * d_rate
         grad[s["survival_beta_late"]] = self.late_design.T @ d_late_eta - _normal_score(
-            beta_late, self.beta_mu, self.beta_sigma
+            beta_late, *self.beta_prior["late"]
         )
-        logp += _normal_logp(beta_late, self.beta_mu, self.beta_sigma)
+        logp += _normal_logp(beta_late, *self.beta_prior["late"])
         logp += _normal_logp(lh_start, self.lh_mu, self.lh_sigma)
         logp += _normal_logp(lh_steps, self.step_mu, self.step_sigma)
         grad[s["survival_log_hazard_start_centred"]] = d_log_hazard.sum() - _normal_score(
@@ -349,8 +353,8 @@ class NumpyModel:
                 d_beta = row[self.merged_where[tag]]
             else:
                 d_beta = d_eta[self.rows[tag]] @ self.x[tag]
-            grad[s[f"{name}_beta"]] = d_beta - _normal_score(beta, self.beta_mu, self.beta_sigma)
-            logp += _normal_logp(beta, self.beta_mu, self.beta_sigma)
+            grad[s[f"{name}_beta"]] = d_beta - _normal_score(beta, *self.beta_prior[tag])
+            logp += _normal_logp(beta, *self.beta_prior[tag])
         for name, tag in LOGISTIC.items():
             intercept = theta[s[f"{name}_intercept_centred"]][0]
             grad[s[f"{name}_intercept_centred"]] = d_eta[self.rows[tag]].sum() - _normal_score(
@@ -396,12 +400,12 @@ def _induced_dirichlet(cuts: np.ndarray, alpha: float) -> tuple[float, np.ndarra
     return logp, d_q * q * (1.0 - q) + (1.0 - 2.0 * q)
 
 
-def _normal_logp(x, mu: float, sigma: float) -> float:
+def _normal_logp(x, mu, sigma) -> float:
     z = (np.asarray(x) - mu) / sigma
     return -0.5 * float(np.vdot(z, z))
 
 
-def _normal_score(x, mu: float, sigma: float):
+def _normal_score(x, mu, sigma):
     """Minus the gradient of :func:`_normal_logp`."""
     return (x - mu) / sigma**2
 

@@ -53,8 +53,12 @@ def lkj_cholesky_cov_logp(packed, k: int, eta: float, sd_sigma: float):
 def model(d: Mapping[str, Any]) -> None:
     """The joint model; ``d`` is the exported design (arrays as jax arrays, 1-based indices)."""
     k, c, t = d["K"], d["C"], d["T"]
-    beta_prior = dist.Normal(d["beta_mu"], d["beta_sigma"])
     intercept_prior = dist.Normal(d["intercept_mu"], d["intercept_sigma"])
+
+    def coefficients(tag: str):
+        # The coefficients' prior is autoscaled per design column (common.export_design).
+        prior = dist.Normal(d[f"beta_{tag}_mu"], d[f"beta_{tag}_sigma"]).to_event(1)
+        return numpyro.sample(f"beta_{tag}", prior)
 
     sd_county = numpyro.sample(
         "sd_county", dist.HalfNormal(d["sd_county_sigma"]).expand([k]).to_event(1)
@@ -82,8 +86,8 @@ def model(d: Mapping[str, Any]) -> None:
         )
 
     # Survival: piecewise-constant baseline as a random walk, late effect after the onset.
-    beta_s = numpyro.sample("beta_s", beta_prior.expand([d["P_s"]]).to_event(1))
-    beta_late = numpyro.sample("beta_late", beta_prior.expand([d["L_s"]]).to_event(1))
+    beta_s = coefficients("s")
+    beta_late = coefficients("late")
     lh_start = numpyro.sample("lh_start", dist.Normal(d["lh_mu"], d["lh_sigma"]))
     lh_steps = numpyro.sample(
         "lh_steps", dist.Normal(d["step_mu"], d["step_sigma"]).expand([d["J"] - 1]).to_event(1)
@@ -99,7 +103,7 @@ def model(d: Mapping[str, Any]) -> None:
     numpyro.factor("survival", (d["event_s"] * log_h - cumulative).sum())
 
     # Demand fit: cumulative logit, ordered cut points with the spec's prior (common.py).
-    beta_d = numpyro.sample("beta_d", beta_prior.expand([d["P_d"]]).to_event(1))
+    beta_d = coefficients("d")
     cut_d = numpyro.sample(
         "cut_d", dist.ImproperUniform(constraints.ordered_vector, (), (d["Kd"] - 1,))
     )
@@ -109,7 +113,7 @@ def model(d: Mapping[str, Any]) -> None:
 
     # The three logistic outcomes.
     for position, (name, tag) in enumerate(LOGISTIC.items(), start=2):
-        beta = numpyro.sample(f"beta_{tag}", beta_prior.expand([d[f"P_{tag}"]]).to_event(1))
+        beta = coefficients(tag)
         intercept = numpyro.sample(f"int_{tag}", intercept_prior)
         logits = intercept + d[f"X_{tag}"] @ beta + group_effects(tag, position)
         numpyro.sample(name, dist.Bernoulli(logits=logits), obs=d[f"y_{tag}"])

@@ -76,9 +76,20 @@ data {
   array[N_h] int<lower=1, upper=T> township_h;
   array[N_h] int<lower=0, upper=1> y_h;
 
-  // priors (grassroots.models.priors, resolved for the spec)
-  real beta_mu;
-  real<lower=0> beta_sigma;
+  // priors (grassroots.models.priors, resolved for the spec); coefficients' priors are
+  // autoscaled per design column (stated per SD of the term), so they come one per column
+  vector[P_s] beta_s_mu;
+  vector<lower=0>[P_s] beta_s_sigma;
+  vector[L_s] beta_late_mu;
+  vector<lower=0>[L_s] beta_late_sigma;
+  vector[P_d] beta_d_mu;
+  vector<lower=0>[P_d] beta_d_sigma;
+  vector[P_e] beta_e_mu;
+  vector<lower=0>[P_e] beta_e_sigma;
+  vector[P_x] beta_x_mu;
+  vector<lower=0>[P_x] beta_x_sigma;
+  vector[P_h] beta_h_mu;
+  vector<lower=0>[P_h] beta_h_sigma;
   real intercept_mu;
   real<lower=0> intercept_sigma;
   int<lower=0, upper=1> cut_dirichlet;  // 1: induced Dirichlet(cut_alpha), 0: Normal each
@@ -160,11 +171,11 @@ model {
   }
   to_vector(township_z_unc) ~ std_normal();
 
-  beta_s ~ normal(beta_mu, beta_sigma);
-  beta_late ~ normal(beta_mu, beta_sigma);
+  beta_s ~ normal(beta_s_mu, beta_s_sigma);
+  beta_late ~ normal(beta_late_mu, beta_late_sigma);
   lh_start ~ normal(lh_mu, lh_sigma);
   lh_steps ~ normal(step_mu, step_sigma);
-  beta_d ~ normal(beta_mu, beta_sigma);
+  beta_d ~ normal(beta_d_mu, beta_d_sigma);
   if (cut_dirichlet) {
     // grassroots.models.priors: Dirichlet(cut_alpha) on the category probabilities of a
     // logistic at 0, times the Jacobian prod q (1 - q) of cut points -> probabilities.
@@ -175,9 +186,9 @@ model {
   } else {
     cut_d ~ normal(cut_mu, cut_sigma);
   }
-  beta_e ~ normal(beta_mu, beta_sigma);
-  beta_x ~ normal(beta_mu, beta_sigma);
-  beta_h ~ normal(beta_mu, beta_sigma);
+  beta_e ~ normal(beta_e_mu, beta_e_sigma);
+  beta_x ~ normal(beta_x_mu, beta_x_sigma);
+  beta_h ~ normal(beta_h_mu, beta_h_sigma);
   int_e ~ normal(intercept_mu, intercept_sigma);
   int_x ~ normal(intercept_mu, intercept_sigma);
   int_h ~ normal(intercept_mu, intercept_sigma);
