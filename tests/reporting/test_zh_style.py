@@ -237,9 +237,6 @@ def test_table1_follows_the_house_style() -> None:
     assert (problems := check_table(table)) == [], _report(problems)
 
 
-# Written by an earlier version of the package: regenerate reports/ (make reproduce), then drop
-# this mark. strict: once the files pass, the mark itself fails the run.
-@pytest.mark.xfail(strict=True, reason="reports/tables predate the zh style fixes")
 def test_committed_zh_tables_follow_the_house_style() -> None:
     paths = sorted((ROOT / "reports" / "tables").glob("*_zh.md"))
     assert paths

@@ -9,6 +9,7 @@ month 1 nor stay flat at 1 for a decade, and ratings that are not all piled on o
 from __future__ import annotations
 
 import logging
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -97,7 +98,15 @@ def prior_predictive(
     # PyMC logs the list of sampled variables; in a pipeline's output it is noise.
     logger.setLevel(logging.WARNING)
     try:
-        with model:
+        with model, warnings.catch_warnings():
+            # The induced-Dirichlet cut points' random draw has no numba kernel, so numba runs it
+            # in object mode: slower for these few prior draws, never wrong, and not the user's
+            # to act on.
+            warnings.filterwarnings(
+                "ignore",
+                message="Numba will use object mode to run CustomDist",
+                category=UserWarning,
+            )
             prior = pm.sample_prior_predictive(
                 draws=draws, var_names=names, random_seed=int(rng.integers(2**31))
             )

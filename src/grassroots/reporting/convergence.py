@@ -19,7 +19,7 @@ import pandas as pd
 
 from grassroots.data.schema import Lang
 from grassroots.inference.diagnostics import ESS_MIN, RHAT_MAX, approximation_note
-from grassroots.reporting.labels import text
+from grassroots.reporting.labels import model_label, text
 
 __all__ = [
     "ESS_MIN",
@@ -191,7 +191,9 @@ def convergence_note(
         ]
         items.extend(_unassessed_items(rows.get(model, {}), words))
         if items:
-            details.append(words["model"].format(model=model) + words["item_sep"].join(items))
+            # Chinese prose names the model in words; the English keeps the code a script greps.
+            name = model_label(model, lang) if lang == "zh" else model
+            details.append(words["model"].format(model=name) + words["item_sep"].join(items))
     flags = [
         _APPROXIMATE_FLAG[lang].format(model=model, note=note)
         for model, note in _approximation_notes(summary, lang).items()

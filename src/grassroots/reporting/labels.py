@@ -356,9 +356,15 @@ def model_label(model: str, lang: Lang = "en") -> str:
     '需求匹配度 M2（先验尺度 ×0.5）'
     >>> model_label("structural")
     'Joint structural model'
+    >>> model_label("structural_prior_x2", "zh")
+    '联合结构模型（先验尺度 ×2）'
     """
     if model == "structural":
         return text("structural_model", lang)
+    if match := re.fullmatch(r"structural_prior_x(?P<factor>[\d.]+)", model):
+        scaled = text("prior_scaled", lang).format(factor=match["factor"])
+        name = text("structural_model", lang)
+        return f"{name}（{scaled}）" if lang == "zh" else f"{name} ({scaled})"
     if match := _MODEL.match(model):
         outcome = match["outcome"].lower()
         name = f"{_outcome_label(outcome, lang)} {match['code'].upper()}"

@@ -235,7 +235,7 @@ def model_note(
             + "，逐抽样计算后取中位数与区间。",
             "LOO：PSIS-LOO 期望对数逐点预测密度 ± 标准误"
             + (f"；“—”表示未存储逐点对数似然（{'、'.join(missing_loo)}）" if missing_loo else "")
-            + (f"；Pareto k 偏高的观测数：{', '.join(f'{m} {k}' for m, k in high_k.items())}"
+            + (f"；Pareto k 偏高的观测数：{'、'.join(f'{m} {k}' for m, k in high_k.items())}"
                if high_k else "")
             + "。",
             "项目数为纳入该结果似然的项目。",

@@ -59,7 +59,7 @@ ALLOWED_LATIN: frozenset[str] = frozenset(
         *(f"M{k}" for k in range(5)),
         "M0–M4", "M1–M4",
         "R-hat", "ESS", "bulk-ESS", "tail-ESS", "E-BFMI", "LOO", "PSIS", "elpd", "WAIC",
-        "HR", "OR", "CrI", "CI", "SD", "SE", "logit", "Pr", "Δ",
+        "HR", "OR", "RR", "CrI", "CI", "SD", "SE", "logit", "Pr", "Δ",
         "PSIS-LOO", "elpd_loo", "logistic",
         # bulk-ESS and tail-ESS (Vehtari et al. 2021), also written "bulk 与 tail ESS".
         "bulk", "tail",
@@ -67,7 +67,8 @@ ALLOWED_LATIN: frozenset[str] = frozenset(
         "exp", "log", "sqrt", "var", "sd",
         # Named methods, distributions, authors cited and software.
         "Kaplan", "Meier", "Kaplan–Meier", "Cox", "Wald", "Dirichlet", "NUTS", "LKJ",
-        "Delta", "Vehtari", "VanderWeele", "Ding", "Betancourt", "Makowski", "Gelman", "Yao",
+        "Delta", "Pareto", "Vehtari", "VanderWeele", "Ding", "Betancourt", "Makowski", "Gelman",
+        "Yao",
         "nutpie", "PyMC", "ArviZ", "arviz_stats", "arviz_stats.compare", "lifelines",
         "CoxPHFitter", "statsmodels", "PHReg", "OrderedModel", "Logit", "CSV",
         # Prior families (format_prior) and their parameters.
@@ -105,6 +106,8 @@ _FORMULA = re.compile(
     rf"[A-Za-zΔ√][\w\-]*\((?:[^()\n{_CJK}]|\([^()\n{_CJK}]*\))*\)|\b(?:P|Pr|S|E)\([^()\n]*\)"
 )
 _NUMBER = re.compile(r"\d[\d,]*\.\d+|\d{1,3}(?:,\d{3})+")
+# A closed interval of numbers, [0, 100]: notation, whose comma stays half-width.
+_INTERVAL = re.compile(r"\[-?[\d.]+, -?[\d.]+\]")
 # A str.format placeholder of a template in labels.TEXT: filled in later, not text.
 _PLACEHOLDER = re.compile(r"\{[a-z_]+\}")
 _LATIN_WORD = re.compile(r"[A-Za-z][A-Za-z0-9_]*(?:[-–.][A-Za-z0-9_]+)*")
@@ -130,7 +133,7 @@ class StyleProblem:
 
 def _masked(text: str) -> str:
     """``text`` with formulae and numbers blanked out (same length), so their marks pass."""
-    for pattern in (_PLACEHOLDER, _FORMULA, _NUMBER):
+    for pattern in (_PLACEHOLDER, _FORMULA, _INTERVAL, _NUMBER):
         text = pattern.sub(lambda match: "x" * len(match.group()), text)
     return text
 
