@@ -41,6 +41,9 @@ __all__ = [
 # translation is fixed in one place and a missing key fails loudly in ``text``.
 TEXT: Mapping[str, Mapping[Lang, str]] = {
     "note": {"en": "Note.", "zh": "注："},
+    # A long table's caption and foot on the pages after its first (GB/T 7714 style: 续表).
+    "continued": {"en": "(continued)", "zh": "（续）"},
+    "continued_overleaf": {"en": "Continued on next page", "zh": "接下页"},
     "intercept": {"en": "Intercept", "zh": "截距"},
     "cut_point": {"en": "Cut point", "zh": "切点"},
     "term": {"en": "Term", "zh": "变量"},

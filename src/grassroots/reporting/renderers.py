@@ -533,9 +533,18 @@ def render_latex(table: Table) -> str:
     if plan.long:
         # A group keeps the type size to the table; longtable's own \caption ends with "\\".
         lines += [r"\begingroup", plan.font, rf"\begin{{longtable}}{{{columns}}}"]
+        # Pages after the first repeat the header under "Table n (continued)" (\caption[]: not
+        # listed again in the list of tables) and end with a pointer to the next page.
+        title = _tex(_TITLE_NUMBER.sub("", table.title))
+        continued = rf"\caption[]{{{title} {_tex(text('continued', table.lang))}}} \\"
+        overleaf = _tex(text("continued_overleaf", table.lang))
         lines += [caption[0] + caption[1] + r" \\", *header, r"\endfirsthead"]
-        lines += [*header, r"\endhead", r"\bottomrule", r"\endfoot", r"\bottomrule"]
-        lines.append(r"\endlastfoot")
+        lines += [continued, *header, r"\endhead"]
+        lines += [
+            r"\bottomrule",
+            rf"\multicolumn{{{lay.n_columns}}}{{r}}{{\footnotesize {overleaf}}}",
+        ]
+        lines += [r"\endfoot", r"\bottomrule", r"\endlastfoot"]
         tabular_end = r"\end{longtable}"
     else:
         tabular_begin, tabular_end = (
