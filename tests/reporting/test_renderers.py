@@ -132,7 +132,7 @@ def test_latex_lines() -> None:
 def test_a_table_taller_than_a_page_is_a_longtable_repeating_its_header() -> None:
     frame = pd.DataFrame({"Township": [f"T{i}" for i in range(60)], "Rank": range(60)})
     lines = Table("tall", "Table 9. Targeting", frame, note="Ranked.").to_latex().splitlines()
-    assert lines[1:17] == [
+    assert lines[1:19] == [
         r"\begingroup",
         r"\small",
         r"\begin{longtable}{lr}",
@@ -141,11 +141,13 @@ def test_a_table_taller_than_a_page_is_a_longtable_repeating_its_header() -> Non
         r"Township & Rank \\",
         r"\midrule",
         r"\endfirsthead",
+        r"\caption[]{Targeting (continued)} \\",
         r"\toprule",
         r"Township & Rank \\",
         r"\midrule",
         r"\endhead",
         r"\bottomrule",
+        r"\multicolumn{2}{r}{\footnotesize Continued on next page}",
         r"\endfoot",
         r"\bottomrule",
         r"\endlastfoot",
