@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import string
 from pathlib import Path
 
 import pandas as pd
@@ -11,9 +12,11 @@ import pytest
 from grassroots.pipeline import _write_table
 from grassroots.reporting.labels import (
     DATA_HEADERS_ZH,
+    NOTES,
     TEXT,
     localised_data,
     model_label,
+    note_text,
     term_label,
     text,
 )
@@ -56,6 +59,58 @@ def test_terms_outside_the_codebook_keep_their_names() -> None:
 def test_every_piece_of_furniture_exists_in_both_languages() -> None:
     assert all(set(words) == {"en", "zh"} and all(words.values()) for words in TEXT.values())
     assert text("note", "zh") == "注："
+
+
+def test_every_note_has_both_languages_and_plain_named_fields() -> None:
+    for key, words in NOTES.items():
+        assert set(words) == {"en", "zh"} and words["en"], key
+        for template in words.values():
+            for _, field, spec, conversion in string.Formatter().parse(template):
+                if field is None:
+                    continue
+                # Plain {name} fields only: zh_style masks them, and numbers are the caller's.
+                assert re.fullmatch(r"[a-z_]+", field), (key, field)
+                assert not spec and conversion is None, (key, field)
+
+
+def test_note_text_fills_the_fields_of_either_language() -> None:
+    assert note_text("n_of_units", "zh", n=3, total=8, units="个县") == "3/8 个县"
+    # A field only the other language wants is ignored.
+    assert note_text("gain_rating", "en", label="Rating", label_lower="rating") == (
+        "the change in rating summed over projects"
+    )
+    assert (
+        note_text("gain_rating", "zh", label="评分", label_lower="rating") == "各项目评分变化之和"
+    )
+
+
+def test_note_text_fails_loudly_on_a_missing_note_or_field() -> None:
+    with pytest.raises(KeyError, match="no note 'no_such_note' in 'en'"):
+        note_text("no_such_note", "en")
+    with pytest.raises(KeyError, match="no note 'n_of_units' in 'fr'"):
+        note_text("n_of_units", "fr")  # type: ignore[arg-type]
+    with pytest.raises(
+        KeyError, match=r"needs the field\(s\) \['total', 'units'\]; given: \['n'\]"
+    ):
+        note_text("n_of_units", "en", n=3)
+
+
+def test_every_note_is_used_by_the_reporting_code() -> None:
+    """A note whose caller is gone is dead text: each key is named in the code, literally or by
+    a prefix the code completes (``f"units_{level}"``, ``_words_or_value("tercile_", ...)``)."""
+    folder = Path(__file__).parents[2] / "src" / "grassroots" / "reporting"
+    code = "\n".join(
+        path.read_text(encoding="utf-8") for path in folder.glob("*.py") if path.name != "labels.py"
+    )
+    literals = set(re.findall(r"[\"']([a-z][a-z0-9_]*)[\"']", code))
+    prefixes = set(re.findall(r"f[\"']([a-z_]+_)\{", code)) | {
+        w for w in literals if w.endswith("_")
+    }
+    unused = [
+        key for key in NOTES
+        if key not in literals and not any(key.startswith(prefix) for prefix in prefixes)
+    ]  # fmt: skip
+    assert unused == []
 
 
 @pytest.mark.parametrize(

@@ -108,6 +108,8 @@ def test_markdown_rows_are_checked_cell_by_cell(tmp_path: Path) -> None:
 def _labels_texts() -> Iterator[tuple[str, str, str]]:
     for key, words in labels.TEXT.items():
         yield "reporting/labels.py TEXT", key, words["zh"]
+    for key, words in labels.NOTES.items():
+        yield "reporting/labels.py NOTES", key, words["zh"]
     for name, table in (
         ("LEVEL_NAMES", labels.LEVEL_NAMES),
         ("LEVEL_PLURALS", labels.LEVEL_PLURALS),

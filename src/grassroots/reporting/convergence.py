@@ -19,7 +19,7 @@ import pandas as pd
 
 from grassroots.data.schema import Lang
 from grassroots.inference.diagnostics import ESS_MIN, RHAT_MAX, approximation_note
-from grassroots.reporting.labels import model_label, text
+from grassroots.reporting.labels import model_label, note_text, text
 
 __all__ = [
     "ESS_MIN",
@@ -43,37 +43,12 @@ DiagnosticsSummary = Mapping[str, Mapping[str, float]] | pd.DataFrame
 "divergences": 0}, ...}``, or a DataFrame with those columns indexed by model (or with a
 ``model`` column). Missing numbers count as not reported, not as failures."""
 
-_FLAG: Mapping[Lang, str] = {
-    "en": "⚠ Not converged (required: R-hat ≤ {rhat}, bulk and tail ESS ≥ {ess}, no divergent "
-    "transitions): {details}. Read these estimates with caution.",
-    "zh": "⚠ 未收敛（要求 R-hat ≤ {rhat}、bulk 与 tail ESS ≥ {ess}、无发散转移）：{details}。"
-    "相关估计须谨慎解读。",
-}
-_APPROXIMATE_FLAG: Mapping[Lang, str] = {"en": "⚠ {model}: {note}.", "zh": "⚠ {model}：{note}。"}
-_DETAIL: Mapping[Lang, Mapping[str, str]] = {
-    "en": {
-        "max_rhat": "max R-hat {value}",
-        "min_ess_bulk": "min bulk ESS {value}",
-        "min_ess_tail": "min tail ESS {value}",
-        "divergences": "{value} divergent transition(s)",
-        "one_chain": "R-hat cannot be computed from one chain; run ≥ 2 chains",
-        "not_assessed": "R-hat or ESS is NaN for {value} element(s)",
-        "model_sep": "; ",
-        "item_sep": ", ",
-        "model": "{model} ",
-    },
-    "zh": {
-        "max_rhat": "最大 R-hat {value}",
-        "min_ess_bulk": "最小 bulk ESS {value}",
-        "min_ess_tail": "最小 tail ESS {value}",
-        "divergences": "发散转移 {value} 次",
-        "one_chain": "单链无法计算 R-hat，须运行至少 2 条链",
-        "not_assessed": "{value} 个参数元素的 R-hat 或 ESS 无法计算",
-        "model_sep": "；",
-        "item_sep": "，",
-        "model": "{model} ",
-    },
-}
+
+def _model_details(model: str, items: Sequence[str], lang: Lang) -> str:
+    """One model's failed checks or dominated terms: "M2 max R-hat 1.04, 3 divergent ..."."""
+    return note_text("diagnostic_model", lang, model=model) + note_text("sep_comma", lang).join(
+        items
+    )
 
 
 def diagnostics_frame(summary: DiagnosticsSummary) -> pd.DataFrame:
@@ -180,27 +155,30 @@ def convergence_note(
     """
     frame = diagnostics_frame(summary)
     failed = failed_checks(frame, rhat_max=rhat_max, ess_min=ess_min)
-    words = _DETAIL[lang]
     rows = _rows(summary)
     details = []
     for model in frame.index:
         items = [
-            words[check].format(value=_format_value(check, frame.at[model, check], rhat_max))
+            note_text(
+                f"diagnostic_{check}", lang,
+                value=_format_value(check, frame.at[model, check], rhat_max),
+            )
             for check in COLUMNS
             if failed.at[model, check]
-        ]
-        items.extend(_unassessed_items(rows.get(model, {}), words))
+        ]  # fmt: skip
+        items.extend(_unassessed_items(rows.get(model, {}), lang))
         if items:
             # Chinese prose names the model in words; the English keeps the code a script greps.
             name = model_label(model, lang) if lang == "zh" else model
-            details.append(words["model"].format(model=name) + words["item_sep"].join(items))
+            details.append(_model_details(name, items, lang))
     flags = [
-        _APPROXIMATE_FLAG[lang].format(model=model, note=note)
+        note_text("approximate", lang, model=model, note=note)
         for model, note in _approximation_notes(summary, lang).items()
     ]
     if details:
-        flags.insert(0, _FLAG[lang].format(
-            rhat=f"{rhat_max:g}", ess=f"{ess_min:g}", details=words["model_sep"].join(details)
+        flags.insert(0, note_text(
+            "not_converged", lang, rhat=f"{rhat_max:g}", ess=f"{ess_min:g}",
+            details=note_text("sep_clauses", lang).join(details),
         ))  # fmt: skip
     return " ".join(flags)
 
@@ -213,7 +191,7 @@ def _rows(summary: DiagnosticsSummary) -> dict[str, dict]:
     return {str(model): dict(values) for model, values in summary.items()}
 
 
-def _unassessed_items(values: Mapping, words: Mapping[str, str]) -> list[str]:
+def _unassessed_items(values: Mapping, lang: Lang) -> list[str]:
     """What a NUTS fit could not be judged on: a NaN R-hat or ESS is never a pass
     (``n_chains`` and ``n_not_assessed`` of ``Diagnostics.overview()``; absent: not reported)."""
     if values.get("method", "nuts") != "nuts":
@@ -221,10 +199,10 @@ def _unassessed_items(values: Mapping, words: Mapping[str, str]) -> list[str]:
     items = []
     n_chains = values.get("n_chains")
     if n_chains is not None and not pd.isna(n_chains) and int(n_chains) == 1:
-        items.append(words["one_chain"])
+        items.append(note_text("diagnostic_one_chain", lang))
     not_assessed = values.get("n_not_assessed")
     if not_assessed is not None and not pd.isna(not_assessed) and int(not_assessed) > 0:
-        items.append(words["not_assessed"].format(value=int(not_assessed)))
+        items.append(note_text("diagnostic_not_assessed", lang, value=int(not_assessed)))
     return items
 
 
@@ -301,13 +279,6 @@ def diagnostic_rows(
     return pd.DataFrame(rows, columns=[label_column, *models])
 
 
-_DOMINANCE_FLAG: Mapping[Lang, str] = {
-    "en": "⚠ Prior dominates (posterior SD > {threshold:g} × prior SD; these estimates mostly "
-    "restate the prior): {details}.",
-    "zh": "⚠ 先验主导（后验标准差 > {threshold:g} × 先验标准差，估计主要反映先验）：{details}。",
-}
-
-
 def prior_dominance_note(
     dominated: Mapping[str, Sequence[str]], lang: Lang = "en", *, threshold: float | None = None
 ) -> str:
@@ -333,18 +304,14 @@ def prior_dominance_note(
     """
     from grassroots.inference.prior_dominance import PRIOR_DOMINANCE_THRESHOLD
 
-    words = _DETAIL[lang]
-    details = [
-        words["model"].format(model=model) + words["item_sep"].join(terms)
-        for model, terms in dominated.items()
-        if terms
-    ]
+    details = [_model_details(model, terms, lang) for model, terms in dominated.items() if terms]
     if not details:
         return ""
-    return _DOMINANCE_FLAG[lang].format(
-        threshold=PRIOR_DOMINANCE_THRESHOLD if threshold is None else threshold,
-        details=words["model_sep"].join(details),
-    )
+    return note_text(
+        "prior_dominates", lang,
+        threshold=f"{PRIOR_DOMINANCE_THRESHOLD if threshold is None else threshold:g}",
+        details=note_text("sep_clauses", lang).join(details),
+    )  # fmt: skip
 
 
 def summary_notes(table: pd.DataFrame, lang: Lang = "en") -> dict[str, str]:

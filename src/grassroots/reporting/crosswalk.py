@@ -36,7 +36,9 @@ import numpy as np
 import pandas as pd
 
 from grassroots.data.schema import Lang
+from grassroots.estimands.settings import DEFAULT_PROB
 from grassroots.reporting.convergence import convergence_note
+from grassroots.reporting.labels import NOTES, note_text
 from grassroots.reporting.model_terms import coefficient_label, late_term
 from grassroots.reporting.tables import Table, format_estimate
 
@@ -67,36 +69,13 @@ CROSSWALK_FILE = "theory.toml"
 GROUPS = ("strengths", "weaknesses", "strategies", "dilemmas", "remedies")
 DIRECTIONS = {"increase": 1.0, "decrease": -1.0}
 
-_GROUP_WORDS: Mapping[str, Mapping[Lang, str]] = {
-    "strengths": {"en": "Strengths", "zh": "优位"},
-    "weaknesses": {"en": "Weaknesses", "zh": "弱势"},
-    "strategies": {"en": "Strategies", "zh": "行为策略"},
-    "dilemmas": {"en": "Dilemmas", "zh": "困境"},
-    "remedies": {"en": "Remedies", "zh": "调适路径"},
-}
-_VERDICT_WORDS: Mapping[str, Mapping[Lang, str]] = {
-    "supported": {"en": "supported", "zh": "支持"},
-    "weakly supported": {"en": "weakly supported", "zh": "弱支持"},
-    "not supported": {"en": "not supported", "zh": "不支持"},
-    "contradicted": {"en": "contradicted", "zh": "相反"},
-    "not estimated": {"en": "not estimated", "zh": "未估计"},
-}
-_OUTCOME_WORDS: Mapping[str, Mapping[Lang, str]] = {
-    "survival": {"en": "survival (HR)", "zh": "项目存续（风险比）"},
-    "demand_fit": {"en": "demand fit (OR)", "zh": "需求匹配（比值比）"},
-    "extensive": {"en": "extensive innovation (OR)", "zh": "粗放式创新（比值比）"},
-    "expedient": {"en": "expedient governance (OR)", "zh": "权宜式治理（比值比）"},
-    "short_sighted": {"en": "short-sighted (OR)", "zh": "创新短视化（比值比）"},
-}
-_HEADERS: Mapping[str, Mapping[Lang, str]] = {
-    "concept": {"en": "Concept", "zh": "概念"},
-    "claim": {"en": "Claim", "zh": "论断"},
-    "estimate": {"en": "Estimate", "zh": "对应估计量"},
-    "direction": {"en": "Claimed", "zh": "预期方向"},
-    "value": {"en": "Median [95% CrI]", "zh": "中位数 [95% 可信区间]"},
-    "p_direction": {"en": "P(claimed direction)", "zh": "P(预期方向)"},
-    "verdict": {"en": "Verdict", "zh": "判定"},
-}
+# Verdicts in the order the tally lists them (their words: labels.NOTES["verdict_..."]).
+_VERDICTS = ("supported", "weakly supported", "not supported", "contradicted", "not estimated")
+_COLUMNS = ("concept", "claim", "estimate", "direction", "value", "p_direction", "verdict")
+
+
+def _verdict_words(verdict: str, lang: Lang) -> str:
+    return note_text(f"verdict_{verdict.replace(' ', '_')}", lang)
 
 
 class CrosswalkError(ValueError):
@@ -271,7 +250,7 @@ def claim_evidence(
     fits: Mapping[str, Fit],
     contrasts: Any = None,
     *,
-    prob: float = 0.95,
+    prob: float = DEFAULT_PROB,
 ) -> pd.DataFrame:
     """Posterior evidence for every claim: one row per claim, in crosswalk order.
 
@@ -327,11 +306,12 @@ def claim_evidence(
 def _estimate_words(row: Any, lang: Lang, scenario_labels: Mapping[str, str]) -> str:
     if row.kind == "not_estimated":
         reason = row.reason_zh if lang == "zh" else row.reason_en
-        return f"未估计：{reason}" if lang == "zh" else f"not estimated: {reason}"
-    outcome = _OUTCOME_WORDS.get(row.outcome, {"en": row.outcome, "zh": row.outcome})[lang]
+        return note_text("not_estimated", lang, reason=reason)
+    key = f"theory_outcome_{row.outcome}"
+    outcome = note_text(key, lang) if key in NOTES else row.outcome
     if row.kind == "contrast":
         scenario = scenario_labels.get(row.scenario, row.scenario)
-        return f"Δ{row.quantity}：{scenario}" if lang == "zh" else f"Δ{row.quantity}: {scenario}"
+        return note_text("contrast_estimate", lang, quantity=row.quantity, scenario=scenario)
     label = coefficient_label(row.table_term, lang)
     return f"{outcome} ← {label}"
 
@@ -353,7 +333,7 @@ def table0_theory(
     claims: Sequence[Claim] | None = None,
     scenario_labels: Mapping[str, str] | None = None,
     name: str = "table0_theory",
-    prob: float = 0.95,
+    prob: float = DEFAULT_PROB,
 ) -> Table:
     """Table 0: each concept and claim of the paper, the estimate it maps to, the posterior
     probability of the claimed direction and a verdict (rule in the module docstring).
@@ -383,11 +363,9 @@ def table0_theory(
     for row in evidence.itertuples(index=False):
         # Coefficients are shown as HR/OR (exp of the log-scale draws), contrasts as they are.
         scale = np.exp if row.kind == "coefficient" else (lambda x: x)
-        # The English reader also gets the author's Chinese term; the Chinese reader needs no
-        # English gloss (a Chinese journal's table carries no English).
-        concept = row.concept_zh if lang == "zh" else f"{row.concept_en} ({row.concept_zh})"
+        concept = note_text("concept", lang, concept_en=row.concept_en, concept_zh=row.concept_zh)
         rows.append({
-            "group": _GROUP_WORDS[row.group][lang],
+            "group": note_text(f"theory_group_{row.group}", lang),
             "concept": concept if row.concept != previous else "",
             "claim": row.claim_zh if lang == "zh" else row.claim_en,
             "estimate": _estimate_words(row, lang, labels),
@@ -396,60 +374,33 @@ def table0_theory(
                 scale(row.median), scale(row.lower), scale(row.upper),
                 digits=2 if row.kind == "coefficient" else 3),
             "p_direction": "—" if np.isnan(row.p_direction) else f"{row.p_direction:.3f}",
-            "verdict": _VERDICT_WORDS[row.verdict][lang],
+            "verdict": _verdict_words(row.verdict, lang),
         })  # fmt: skip
         previous = row.concept
     frame = pd.DataFrame(rows)
     frame = frame.set_index("group")
     frame.index.name = "panel"
-    frame = frame.rename(columns={key: words[lang] for key, words in _HEADERS.items()})
+    frame = frame.rename(columns={key: note_text(f"theory_header_{key}", lang) for key in _COLUMNS})
     counts = evidence["verdict"].value_counts()
-    tally = ("、" if lang == "zh" else ", ").join(
-        f"{_VERDICT_WORDS[v][lang]} {int(counts[v])}" for v in _VERDICT_WORDS if v in counts
+    tally = note_text("sep_list", lang).join(
+        f"{_verdict_words(v, lang)} {int(counts[v])}" for v in _VERDICTS if v in counts
     )
     used = {claim.model for claim in claims if claim.kind == "coefficient"}
     overview = {model: fits[model].diagnostics.overview() for model in sorted(used)
                 if model in fits}  # fmt: skip
-    title = (
-        "表0 理论对照：论文的概念、论断与对应的后验估计" if lang == "zh"
-        else "Table 0. Theory crosswalk: the paper's concepts, its claims and the estimates "
-        "that test them"
+    note = note_text(
+        "table0", lang, n_concepts=evidence["concept"].nunique(), n_claims=len(claims),
+        pct=f"{100 * prob:g}%", supported=f"{SUPPORTED_AT:g}", weakly=f"{WEAKLY_SUPPORTED_AT:g}",
+        contradicted=f"{CONTRADICTED_AT:g}", tally=tally,
     )  # fmt: skip
     return Table(
         name=name,
-        title=title,
+        title=note_text("table0_title", lang),
         frame=frame,
-        note=_note(lang, len(claims), evidence["concept"].nunique(), tally),
+        note=note,
         data=evidence,
         panel="panel",
         flags=(convergence_note(overview, lang),) if overview else (),
         lang=lang,
         align="lllllrl",
-    )
-
-
-def _note(lang: Lang, n_claims: int, n_concepts: int, tally: str) -> str:
-    if lang == "zh":
-        return (
-            f"{n_concepts} 个概念、{n_claims} 条论断，概念用语取自论文摘要（李阳 2025）。"
-            "系数为联合结构模型的每标准差风险比或比值比（中位数与 95% 等尾可信区间），"
-            "预期方向“> 1”表示论断意味着风险或优势上升；"
-            "调适路径对应干预对比（g 计算，相对现状之差）。"
-            "P(预期方向)为后验抽样中符号与论断一致的比例（方向概率，Makowski 等 2019）。"
-            f"判定：≥ {SUPPORTED_AT:g} 为支持，≥ {WEAKLY_SUPPORTED_AT:g} 为弱支持，"
-            f"相反方向概率 ≥ {CONTRADICTED_AT:g} 为相反，其余为不支持；"
-            "数据中无对应估计量的论断标为未估计并说明原因。"
-            f"合计：{tally}。"
-        )
-    return (
-        f"{n_concepts} concepts and {n_claims} claims, in the author's terms (Li Yang 2025, "
-        "abstract). Coefficients: hazard or odds ratios per SD of the joint structural model "
-        '(posterior median, 95% equal-tailed CrI); a claimed "> 1" means the claim implies a '
-        "higher hazard or odds. Remedies map to the intervention contrasts (g-computation, "
-        "difference from the status quo). P(claimed direction): share of posterior draws with "
-        "the claimed sign (probability of direction, Makowski et al. 2019). Verdict: supported "
-        f"if P ≥ {SUPPORTED_AT:g}, weakly supported if P ≥ {WEAKLY_SUPPORTED_AT:g}, "
-        f"contradicted if P(opposite) ≥ {CONTRADICTED_AT:g}, not supported otherwise; claims "
-        "without an estimate in the models say so and why. "
-        f"Tally: {tally}."
     )

@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 
 from grassroots.data import schema
-from grassroots.reporting.labels import text
+from grassroots.reporting.labels import note_text, text
 from grassroots.reporting.tables import PANEL, Table
 
 if TYPE_CHECKING:
@@ -96,13 +96,12 @@ def table1(study: Study, *, lang: schema.Lang = "en", source_note: str = "") -> 
         var = schema.variable(row.variable, row.table)
         label = var.label(lang)
         unit = var.unit_label(lang)
-        colon, opening, closing = ("：", "（", "）") if lang == "zh" else (": ", " (", ")")
         if row.category:
-            label = f"{label}{colon}{var.level_label(row.category, lang)}"
+            label = f"{label}{note_text('sep_colon', lang)}{var.level_label(row.category, lang)}"
         elif var.type == "binary":
-            label = f"{label}{opening}%{closing}"
+            label = note_text("parenthesised", lang, label=label, inner="%")
         elif unit and var.type in ("continuous", "duration") and unit not in label.lower():
-            label = f"{label}{opening}{unit}{closing}"
+            label = note_text("parenthesised", lang, label=label, inner=unit)
         is_share = var.type == "binary" or bool(row.category)
         spread = [] if is_share else [row.sd, row.min, row.median, row.max]
         levels.append(text(f"level_title_{row.table}", lang))
@@ -121,22 +120,9 @@ def table1(study: Study, *, lang: schema.Lang = "en", source_note: str = "") -> 
         table: len(_level_frame(study, table)[0]) for table in schema.TABLES
         if _level_frame(study, table)[1]
     }
-    if lang == "zh":
-        title = "表1 描述性统计（按层级）"
-        n_text = "；".join(f"{text(f'level_title_{t}', lang)} N = {n:,d}"
-                           for t, n in counts.items())
-        note = (
-            f"{n_text}。二分变量与类别变量报告百分比；连续变量报告均值与标准差。"
-            f"需求匹配度的缺失为未收集评分的项目。{source_note}"
-        )
-    else:
-        title = "Table 1. Descriptive statistics by level"
-        n_text = "; ".join(f"{text(f'level_title_{t}', lang)} N = {n:,d}"
-                           for t, n in counts.items())
-        note = (
-            f"{n_text}. Binary and categorical variables: percentage; continuous: mean and SD. "
-            f"Missing demand-fit ratings are projects whose residents were not surveyed. "
-            f"{source_note}"
-        )
-    return Table(name="table1_descriptives", title=title, frame=frame, note=note.strip(),
-                 data=stats, panel=PANEL, lang=lang)
+    n_text = note_text("sep_clauses", lang).join(
+        f"{text(f'level_title_{t}', lang)} N = {n:,d}" for t, n in counts.items()
+    )
+    note = note_text("table1", lang, counts=n_text, source=source_note)
+    return Table(name="table1_descriptives", title=note_text("table1_title", lang), frame=frame,
+                 note=note.strip(), data=stats, panel=PANEL, lang=lang)

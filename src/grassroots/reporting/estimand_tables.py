@@ -47,7 +47,8 @@ import pandas as pd
 
 from grassroots.data import schema
 from grassroots.data.schema import Lang
-from grassroots.reporting.labels import model_label, term_label, text
+from grassroots.estimands.settings import DEFAULT_PROB
+from grassroots.reporting.labels import NOTES, model_label, note_text, term_label, text
 from grassroots.reporting.tables import PANEL, Table, format_estimate
 
 __all__ = [
@@ -64,29 +65,21 @@ __all__ = [
 _REQUIRED = ("scenario", "outcome", "median", "lower", "upper", "pr_positive")
 _SURVIVAL = re.compile(r"^S\((?P<t>[^)]+)\)$")
 _AT_LEAST = re.compile(r"^P\(\s*>=?\s*(?P<k>[^)]+)\)$")
-_GROUP_EFFECTS: Mapping[str, Mapping[Lang, str]] = {
-    "fitted": {
-        "en": "the fitted effects of the observed counties and townships",
-        "zh": "样本中各县与乡镇的拟合效应",
-    },
-    "new": {
-        "en": "drawn anew from the fitted distribution, as for new counties and townships",
-        "zh": "按拟合分布重新抽取（相当于新的县与乡镇）",
-    },
-    "none": {"en": "set to zero (a typical county and township)", "zh": "设为零（典型县与乡镇）"},
-}
 #: Rows of a binary remedy's effect among the units not yet treated (estimands.contrasts).
 _UNTREATED = "untreated"
-_UNITS: Mapping[str, Mapping[Lang, str]] = {
-    "county": {"en": "counties", "zh": "个县"},
-    "township": {"en": "townships", "zh": "个乡镇"},
-    "row": {"en": "projects", "zh": "个项目"},
-}
-_TERCILES: Mapping[str, Mapping[Lang, str]] = {
-    "low": {"en": "low", "zh": "低"},
-    "middle": {"en": "middle", "zh": "中"},
-    "high": {"en": "high", "zh": "高"},
-}
+
+
+def _words_or_value(prefix: str, value: str, lang: Lang) -> str:
+    """The words of a code value (``NOTES[prefix + value]``), or the value itself when the
+    package has none (a user's own group-effect kind or tercile)."""
+    key = f"{prefix}{value}"
+    return note_text(key, lang) if key in NOTES else value
+
+
+def _units(level: str, lang: Lang) -> str:
+    """The counted units of a level: "townships" (en), "个乡镇" (zh); "units" if unknown."""
+    key = f"units_{level}"
+    return note_text(key if key in NOTES else "units", lang)
 
 
 def _check(frame: pd.DataFrame, required: Sequence[str], what: str) -> None:
@@ -127,14 +120,11 @@ def quantity_label(outcome: str, quantity: object = None, lang: Lang = "en") -> 
         return label
     q = str(quantity)
     if match := _SURVIVAL.match(q):
-        t = match["t"]
-        if lang == "zh":
-            return f"S({t})：{t} 个月时仍在运行"
-        return f"S({t}): still running at {t} months"
+        return note_text("quantity_survival", lang, t=match["t"])
     if match := _AT_LEAST.match(q):
         return f"P({label} ≥ {match['k']})"
     if q == "E":
-        return f"{label}期望评分" if lang == "zh" else f"Expected rating, {label.lower()}"
+        return note_text("quantity_expected_rating", lang, label=label, label_lower=label.lower())
     if q == "P":
         return f"P({label})"
     return f"{label} {q}"
@@ -192,7 +182,7 @@ def subgroup_label(group_by: str, group: object, lang: Lang = "en") -> str:
     if group_by == "all" or str(group) == "all":
         return text("all_projects", lang)
     if group_by == "weakness":
-        words = _TERCILES.get(str(group), {"en": str(group), "zh": str(group)})[lang]
+        words = _words_or_value("tercile_", str(group), lang)
         return text("weakness_tercile", lang).format(level=words)
     return term_label(f"{group_by}[{group}]", lang)
 
@@ -238,42 +228,30 @@ def _select(part: pd.DataFrame, key: tuple[str, object, str]) -> pd.DataFrame:
     return part[mask]
 
 
+def _group_effects_note(frame: pd.DataFrame, lang: Lang) -> str:
+    """How the contrasts treat the group effects, or "" without a ``group_effects`` column."""
+    if "group_effects" not in frame.columns:
+        return ""
+    kinds = [k for k in dict.fromkeys(frame["group_effects"].astype(str)) if k]
+    words = [_words_or_value("group_effects_kind_", k, lang) for k in kinds]
+    if not words:
+        return ""
+    return note_text("group_effects", lang, items=note_text("sep_clauses", lang).join(words))
+
+
 def _common_note(frame: pd.DataFrame, lang: Lang, prob: float) -> list[str]:
-    pieces = []
-    pct = f"{100 * prob:g}%"
-    if lang == "zh":
-        pieces.append(
-            f"Δ 为情景与现状之差（对所有观测项目逐后验抽样做 g 计算后取平均）的后验中位数及 {pct} "
-            "等尾可信区间；概率以百分点计，期望评分以评分点计；Pr(Δ > 0) 为差值为正的后验概率。"
-        )
-    else:
-        pieces.append(
-            "Δ: posterior median of the difference between the scenario and the status quo, "
-            "averaged over the observed projects for every posterior draw (g-computation), "
-            f"with {pct} equal-tailed credible interval; probabilities in percentage points, "
-            "the expected rating in rating points; Pr(Δ > 0): posterior probability of an "
-            "increase."
-        )
-    if "group_effects" in frame.columns:
-        kinds = [k for k in dict.fromkeys(frame["group_effects"].astype(str)) if k]
-        words = [_GROUP_EFFECTS.get(k, {"en": k, "zh": k})[lang] for k in kinds]
-        if words:
-            pieces.append(
-                "组效应：" + "；".join(words) + "。" if lang == "zh"
-                else "Group effects: " + "; ".join(words) + "."
-            )  # fmt: skip
+    pieces = [note_text("contrast_delta", lang, pct=f"{100 * prob:g}%")]
+    pieces.append(_group_effects_note(frame, lang))
     if "model" in frame.columns:
         models = [model_label(m, lang) for m in dict.fromkeys(frame["model"].astype(str)) if m]
         if models:
-            pieces.append(
-                "模型：" + "、".join(models) + "。" if lang == "zh"
-                else "Models: " + ", ".join(models) + "."
-            )  # fmt: skip
+            items = note_text("sep_list", lang).join(models)
+            pieces.append(note_text("models_used", lang, items=items))
     return pieces
 
 
 def _join(pieces: Sequence[str], lang: Lang) -> str:
-    return ("" if lang == "zh" else " ").join(piece for piece in pieces if piece)
+    return note_text("sep_sentences", lang).join(piece for piece in pieces if piece)
 
 
 def _untreated_rows(frame: pd.DataFrame) -> pd.DataFrame:
@@ -304,33 +282,20 @@ def _untreated_note(
             step = changes[changes["scenario"] == scenario]
             if len(step):
                 first = step.iloc[0]
-                units = _UNITS.get(str(first["level"]), {"en": "units", "zh": "个单位"})[lang]
-                counted = (
-                    f"{int(first['n_changed'])}/{int(first['n_units'])} {units}"
-                    if lang == "zh"
-                    else f"{int(first['n_changed'])} of {int(first['n_units'])} {units}"
-                )
+                counted = note_text(
+                    "n_of_units", lang, n=int(first["n_changed"]), total=int(first["n_units"]),
+                    units=_units(str(first["level"]), lang),
+                )  # fmt: skip
+        projects = note_text("n_projects", lang, n=f"{n:,d}") if n is not None else ""
+        # The Chinese always names the count of units, even when empty ("标签：，150 个项目").
         if lang == "zh":
-            parts.append(
-                f"{label}：{counted}" + (f"，{n:,d} 个项目" if n is not None else "")
-                if counted or n is not None else label
-            )  # fmt: skip
+            detail = counted + (note_text("sep_comma", lang) + projects if projects else "")
         else:
-            detail = ", ".join(
-                x for x in (counted, f"{n:,d} projects" if n is not None else "") if x
-            )
-            parts.append(f"{label} ({detail})" if detail else label)
-    if lang == "zh":
-        return (
-            "“尚未实施的单位”一列：0/1 措施的 Δ 仅对尚未实施该措施的单位的项目取平均（"
-            + "；".join(parts) + "）；已实施的单位不受情景影响，"
-            "故总体 Δ 等于该列 Δ 乘以其项目占比。"
-        )  # fmt: skip
-    return (
-        "Δ among the not yet treated: a 0/1 remedy's Δ averaged over the projects of the units "
-        "that do not have it yet (" + "; ".join(parts) + "); units that have it do not change, "
-        "so the overall Δ is this Δ times their share of the projects."
-    )  # fmt: skip
+            detail = note_text("sep_list", lang).join(x for x in (counted, projects) if x)
+        parts.append(
+            note_text("untreated_scenario", lang, label=label, detail=detail) if detail else label
+        )
+    return note_text("untreated", lang, items=note_text("sep_clauses", lang).join(parts))
 
 
 def _changes_note(changes: pd.DataFrame, lang: Lang) -> str:
@@ -346,16 +311,14 @@ def _changes_note(changes: pd.DataFrame, lang: Lang) -> str:
             continue
         seen.add(key)
         variable = term_label(str(row.variable), lang)
-        units = _UNITS.get(str(row.level), {"en": "units", "zh": "个单位"})[lang]
+        units = _units(str(row.level), lang)
         unit = str(row.unit_zh if zh else row.unit)
         natural = str(row.natural_unit_zh if zh else row.natural_unit)
         if row.operation == "set":
-            pieces.append(
-                f"{variable}设为 {row.value}：{row.n_units}{units}中 {row.n_changed} 个改变"
-                "（其余已实施）" if zh
-                else f"{variable} set to {row.value}: {row.n_changed} of {row.n_units} {units} "
-                "change (the others have it already)"
-            )  # fmt: skip
+            pieces.append(note_text(
+                "change_set", lang, variable=variable, value=row.value, changed=row.n_changed,
+                n=row.n_units, units=units,
+            ))  # fmt: skip
             continue
         by_unit = str(row.by_unit)
         if by_unit == "sd":
@@ -368,30 +331,21 @@ def _changes_note(changes: pd.DataFrame, lang: Lang) -> str:
         if by_unit == "sd" and pd.notna(row.step_size) and unit:
             piece += f" = {row.step_size:+.3g} {unit}"
         elif pd.notna(row.change_sd):
-            piece += (
-                f" = 中位数 {row.change_sd:+.3g} SD" if zh else f" = median {row.change_sd:+.3g} SD"
-            )
+            piece += note_text("change_sd_median", lang, change=f"{row.change_sd:+.3g}")
         if pd.notna(row.ratio):
-            piece += (
-                f"，即按{natural}计 ×{row.ratio:.3g}（中位数 {row.change_natural:+.3g} {natural}）"
-                if zh
-                else f", i.e. {natural} ×{row.ratio:.3g} (median {row.change_natural:+.3g} "
-                f"{natural})"
-            )
+            piece += note_text(
+                "change_natural", lang, natural=natural, ratio=f"{row.ratio:.3g}",
+                change=f"{row.change_natural:+.3g}",
+            )  # fmt: skip
         if row.n_capped:
-            bounds = f"[{row.cap_low:g}, {row.cap_high:g}]"
-            piece += (
-                f"，{row.n_units}{units}中 {row.n_capped} 个被截断于编码手册取值范围 {bounds}"
-                if zh
-                else f", capped at the codebook range {bounds} in {row.n_capped} of "
-                f"{row.n_units} {units}"
-            )
+            piece += note_text(
+                "change_capped", lang, bounds=f"[{row.cap_low:g}, {row.cap_high:g}]",
+                capped=row.n_capped, n=row.n_units, units=units,
+            )  # fmt: skip
         pieces.append(piece)
     if not pieces:
         return ""
-    if zh:
-        return "情景的自然单位：" + "；".join(pieces) + "。"
-    return "Scenarios in natural units: " + "; ".join(pieces) + "."
+    return note_text("changes", lang, items=note_text("sep_clauses", lang).join(pieces))
 
 
 def table5_contrasts(
@@ -401,7 +355,7 @@ def table5_contrasts(
     scenario_labels: Mapping[str, str] | None = None,
     changes: pd.DataFrame | None = None,
     name: str = "table5_contrasts",
-    prob: float = 0.95,
+    prob: float = DEFAULT_PROB,
 ) -> Table:
     """Table 5: the remedies' contrasts against the status quo, one panel per scenario.
 
@@ -463,27 +417,16 @@ def table5_contrasts(
     if changes is not None and not changes.empty:
         pieces.append(_changes_note(changes, lang))
     if levels:
-        pieces.append(
-            "现状与情景下两列为该指标的后验中位数（概率以 % 计）。" if lang == "zh"
-            else "Status quo and scenario columns: the quantity's posterior median (probabilities "
-            "in %)."
-        )  # fmt: skip
+        pieces.append(note_text("status_quo_columns", lang))
     if "mediators" in frame.columns:
         mediators = list(dict.fromkeys(m.strip() for v in frame["mediators"].dropna().astype(str)
                                        for m in v.split(",") if m.strip()))  # fmt: skip
         if mediators:
-            shown = ("、" if lang == "zh" else ", ").join(term_label(m, lang) for m in mediators)
-            pieces.append(
-                f"随情景一同变化的中介变量：{shown}。" if lang == "zh"
-                else f"Mediators that respond to the scenario: {shown}."
-            )  # fmt: skip
-    title = (
-        "表5 干预情景的效应（相对现状）" if lang == "zh"
-        else "Table 5. Effects of the remedies against the status quo"
-    )  # fmt: skip
+            shown = note_text("sep_list", lang).join(term_label(m, lang) for m in mediators)
+            pieces.append(note_text("mediators_respond", lang, items=shown))
     return Table(
         name=name,
-        title=title,
+        title=note_text("table5_title", lang),
         frame=table_frame,
         note=_join(pieces, lang),
         data=frame.reset_index(drop=True),
@@ -511,7 +454,7 @@ def table6_mediation(
     *,
     scenario_labels: Mapping[str, str] | None = None,
     name: str = "table6_mediation",
-    prob: float = 0.95,
+    prob: float = DEFAULT_PROB,
 ) -> Table:
     """Table 6: total, direct and indirect effects of each scenario, one panel per scenario.
 
@@ -561,29 +504,11 @@ def table6_mediation(
         order = "; ".join(
             " > ".join(term_label(m.strip(), lang) for m in o.split(">")) for o in orders
         )
-    if lang == "zh":
-        pieces.append(
-            "总效应 = 直接效应 + 间接效应。直接效应：策略（及创新短视化）保持现状分布时情景的效应；"
-            "间接效应：策略也随情景变化时多出的部分。分策略的间接效应按因果顺序依次切换各中介模型"
-            "（路径特定效应），各部分之和等于间接效应，但其划分依赖顺序"
-            + (f"（顺序：{order}）" if order else "") + "。“—”表示该结果没有此中介。"
-        )  # fmt: skip
-    else:
-        pieces.append(
-            "Total = direct + indirect. Direct: the scenario's effect with the strategies (and "
-            "short-sightedness) kept at their status-quo distribution; indirect: what the "
-            "strategies add when they respond too. Indirect effects via each strategy switch the "
-            "mediators' models to the scenario one at a time in causal order (path-specific); "
-            "they add up to the indirect effect, and the split depends on the order"
-            + (f" ({order})" if order else "") + ". —: the outcome has no such mediator."
-        )  # fmt: skip
-    title = (
-        "表6 中介分析：经由策略选择的间接效应" if lang == "zh"
-        else "Table 6. Mediation: effects through the strategies"
-    )  # fmt: skip
+    order_words = note_text("mediation_order", lang, order=order) if order else ""
+    pieces.append(note_text("mediation", lang, order=order_words))
     return Table(
         name=name,
-        title=title,
+        title=note_text("table6_title", lang),
         frame=table_frame,
         note=_join(pieces, lang),
         data=mediation.reset_index(drop=True),
@@ -601,7 +526,7 @@ def table7_heterogeneity(
     quantities: Sequence[tuple[str, str]] | None = None,
     include_overall: bool = True,
     name: str = "table7_heterogeneity",
-    prob: float = 0.95,
+    prob: float = DEFAULT_PROB,
 ) -> Table:
     """Table 7: contrasts by subgroup (region, tercile of baseline weakness ...).
 
@@ -669,26 +594,10 @@ def table7_heterogeneity(
             rows.append(cells)
             panels.append(_scenario_label(str(scenario), scenario_labels))
     table_frame = pd.DataFrame(rows, columns=headers, index=pd.Index(panels, name=PANEL))
-    pieces = _common_note(frame, lang, prob)
-    if lang == "zh":
-        pieces.append(
-            "子组内的效应为该子组项目的平均；按项目数加权后各子组效应之和等于总体效应。"
-            "基线弱势为乡镇权力、资源与技术能力标准化得分均值的相反数，按乡镇三等分。"
-        )
-    else:
-        pieces.append(
-            "A subgroup's contrast averages its projects; weighted by their numbers of projects, "
-            "the subgroups add up to the overall contrast. Baseline weakness: minus the mean of "
-            "the township's standardised authority, resources and technical capacity, split "
-            "into terciles of townships."
-        )
-    title = (
-        "表7 效应的异质性（按地区与基线弱势）" if lang == "zh"
-        else "Table 7. Heterogeneity of the effects by region and baseline weakness"
-    )  # fmt: skip
+    pieces = [*_common_note(frame, lang, prob), note_text("heterogeneity", lang)]
     return Table(
         name=name,
-        title=title,
+        title=note_text("table7_title", lang),
         frame=table_frame,
         note=_join(pieces, lang),
         data=heterogeneity.reset_index(drop=True),
@@ -709,7 +618,7 @@ def table8_targeting(
     scenario_labels: Mapping[str, str] | None = None,
     top: int = 15,
     name: str = "table8_targeting",
-    prob: float = 0.95,
+    prob: float = DEFAULT_PROB,
 ) -> Table:
     """Table 8: the units that would gain most from each remedy, ranked where it is decided.
 
@@ -754,9 +663,7 @@ def table8_targeting(
                 if not _present(value):
                     cells.append("—")
                 elif column == "weakness_tercile":
-                    cells.append(
-                        _TERCILES.get(str(value), {"en": str(value), "zh": str(value)})[lang]
-                    )
+                    cells.append(_words_or_value("tercile_", str(value), lang))
                 else:
                     cells.append(schema.variable(column).level_label(str(value), lang))
             factor, digits = _scale(row.get("quantity"))
@@ -771,29 +678,11 @@ def table8_targeting(
     table_frame = pd.DataFrame(rows, columns=headers, index=pd.Index(panels, name=PANEL))
     first = ranked.iloc[0]
     quantity = quantity_label(str(first["outcome"]), first["quantity"], lang)
+    pct = f"{100 * prob:g}%"
     pieces = _common_note(ranked, lang, prob)
-    if lang == "zh":
-        pieces.append(
-            f"按各单位项目平均的 Δ（{quantity}）的后验均值排序，表中即为该后验均值及其 "
-            f"{100 * prob:g}% 可信区间；每个情景列出前 {top} 个单位，完整排序见同名 CSV 文件。"
-        )
-        if ranks_known:
-            pieces.append(
-                f"排序的不确定性：每次抽样对全部单位重新排序，给出名次的 {100 * prob:g}% "
-                f"可信区间及位列前 {top_k} 名的后验概率。"
-            )
-    else:
-        pieces.append(
-            f"Ranked by the posterior mean of Δ ({quantity}) averaged over each unit's projects, "
-            f"which is the Δ shown, with its {100 * prob:g}% CrI; the first {top} per scenario "
-            "are shown, the CSV file of the same name holds the whole ranked list."
-        )
-        if ranks_known:
-            pieces.append(
-                "Rank uncertainty: every unit ranked anew in every posterior draw; the "
-                f"{100 * prob:g}% interval of its rank and the posterior probability that it is "
-                f"among the top {top_k}."
-            )
+    pieces.append(note_text("targeting_ranked", lang, quantity=quantity, pct=pct, top=top))
+    if ranks_known:
+        pieces.append(note_text("targeting_rank_uncertainty", lang, pct=pct, top=top_k))
     counties = False
     if {"level", "n_units"} <= set(ranked.columns):
         decided = []
@@ -801,28 +690,16 @@ def table8_targeting(
             part = ranked[ranked["scenario"] == scenario]
             level = str(part["level"].iloc[0])
             counties |= level == "county"
-            units = _UNITS.get(level, {"en": "units", "zh": "个单位"})[lang]
-            label = _scenario_label(str(scenario), scenario_labels)
-            n, of = len(part), int(part["n_units"].iloc[0])
-            decided.append(f"{label}：{n}/{of}{units}" if lang == "zh"
-                           else f"{label}: {n} of {of} {units}")  # fmt: skip
-        pieces.append(
-            "各措施在其决策层级上排序（县级变量如跨部门协作机制按县，其余按乡镇）；已实施该措施、"
-            "情景不会改变的单位不参与排序：" + "；".join(decided) + "。" if lang == "zh"
-            else "Each remedy is ranked at the level where it is decided (counties for a county "
-            "column such as collaboration, townships otherwise); units the remedy would not "
-            "change, because they have it already, are not ranked: " + "; ".join(decided) + "."
-        )  # fmt: skip
-    if counties:
-        title = ("表8 各项措施收益最大的乡镇与县（按决策层级）" if lang == "zh"
-                 else "Table 8. Townships and counties that would gain most from each remedy, "
-                 "where it is decided")  # fmt: skip
-    else:
-        title = ("表8 干预收益最大的乡镇" if lang == "zh"
-                 else "Table 8. Townships that would gain most from each remedy")  # fmt: skip
+            decided.append(note_text(
+                "targeting_decided_units", lang,
+                label=_scenario_label(str(scenario), scenario_labels), n=len(part),
+                total=int(part["n_units"].iloc[0]), units=_units(level, lang),
+            ))  # fmt: skip
+        items = note_text("sep_clauses", lang).join(decided)
+        pieces.append(note_text("targeting_levels", lang, items=items))
     return Table(
         name=name,
-        title=title,
+        title=note_text("table8_title_levels" if counties else "table8_title", lang),
         frame=table_frame,
         note=_join(pieces, lang),
         data=ranked.reset_index(drop=True),
@@ -841,18 +718,12 @@ _ALLOCATION_COLUMNS = (
 
 def _gain_words(outcome: str, quantity: object, lang: Lang) -> str:
     """What a total gain counts: projects for a probability, rating points for a rating."""
-    q = str(quantity)
-    if match := _SURVIVAL.match(q):
-        t = match["t"]
-        if lang == "zh":
-            return f"预期在 {t} 个月时仍在运行的项目增加数"
-        return f"the expected number of additional projects still running at {t} months"
+    if match := _SURVIVAL.match(str(quantity)):
+        return note_text("gain_survival", lang, t=match["t"])
     label = quantity_label(outcome, quantity, lang)
     if _is_probability(quantity):
-        return (f"预期项目数的变化（{label}）" if lang == "zh"
-                else f"the expected change in the number of projects ({label})")  # fmt: skip
-    return (f"各项目{label}变化之和" if lang == "zh"
-            else f"the change in {label.lower()} summed over projects")  # fmt: skip
+        return note_text("gain_probability", lang, label=label)
+    return note_text("gain_rating", lang, label=label, label_lower=label.lower())
 
 
 def table8b_allocation(
@@ -862,7 +733,7 @@ def table8b_allocation(
     scenario_labels: Mapping[str, str] | None = None,
     cost_unit: str | None = None,
     name: str = "table8b_allocation",
-    prob: float = 0.95,
+    prob: float = DEFAULT_PROB,
 ) -> Table:
     """Table 8b: a budget-constrained allocation of a remedy against a random one.
 
@@ -904,46 +775,26 @@ def table8b_allocation(
                      f"{row.pr_positive:.2f}"])  # fmt: skip
         panels.append(_scenario_label(str(row.scenario), scenario_labels))
     table_frame = pd.DataFrame(rows, columns=headers, index=pd.Index(panels, name=PANEL))
-    units = _UNITS.get(str(first["level"]), {"en": "units", "zh": "个单位"})[lang]
+    units = _units(str(first["level"]), lang)
     budget, total = float(first["budget"]), float(first["total_cost"])
-    gain = _gain_words(str(first["outcome"]), first["quantity"], lang)
-    pct = f"{100 * prob:g}%"
-    n, orders = int(first["n_candidates"]), int(first["random_orders"])
-    if lang == "zh":
-        pieces = [
-            f"预算 {_number(budget)} {unit}，为对全部 {n}{units}实施该措施所需 {_number(total)} "
-            f"{unit} 的 {100 * budget / total:.0f}%。",
-            "定向分配：按后验期望收益与成本之比从高到低依次选择，跳过预算已不足或期望收益不为正的"
-            "单位（贪心算法，不保证最优）。随机分配：以同等预算按随机顺序选择，"
-            f"对 {orders:,d} 个随机顺序取平均。",
-            f"收益：所资助单位全部项目的 Δ 之和，即{gain}；后验中位数及 {pct} 可信区间，"
-            "Pr(Δ > 0) 为收益（或差值）为正的后验概率。",
-        ]
-    else:
-        pieces = [
-            f"Budget: {_number(budget)} {unit}, {100 * budget / total:.0f}% of the "
-            f"{_number(total)} {unit} the remedy would cost in all {n} {units}.",
-            f"Targeted: {units} taken in decreasing order of posterior expected gain per unit of "
-            "cost, skipping any that no longer fits the budget or has no positive expected "
-            "gain (a greedy rule, not guaranteed optimal). Random: the same budget spent on "
-            f"{units} taken in a random order, averaged over {orders:,d} orders.",
-            f"Gain: the sum of Δ over the projects of the funded {units}, i.e. {gain}; posterior "
-            f"median with {pct} CrI; Pr(Δ > 0): posterior probability that the gain (or the "
-            "difference) is positive.",
-        ]
-    if "group_effects" in allocation.columns:
-        kinds = [k for k in dict.fromkeys(allocation["group_effects"].astype(str)) if k]
-        words = [_GROUP_EFFECTS.get(k, {"en": k, "zh": k})[lang] for k in kinds]
-        if words:
-            pieces.append("组效应：" + "；".join(words) + "。" if lang == "zh"
-                          else "Group effects: " + "; ".join(words) + ".")  # fmt: skip
-    title = (
-        "表8b 预算约束下的定向分配与随机分配" if lang == "zh"
-        else "Table 8b. Targeting a remedy under a budget, against a random allocation"
-    )  # fmt: skip
+    pieces = [
+        note_text(
+            "allocation_budget", lang, budget=_number(budget), unit=unit,
+            share=f"{100 * budget / total:.0f}", total=_number(total),
+            n=int(first["n_candidates"]), units=units,
+        ),
+        note_text(
+            "allocation_rules", lang, units=units, orders=f"{int(first['random_orders']):,d}"
+        ),
+        note_text(
+            "allocation_gain", lang, units=units, pct=f"{100 * prob:g}%",
+            gain=_gain_words(str(first["outcome"]), first["quantity"], lang),
+        ),
+        _group_effects_note(allocation, lang),
+    ]  # fmt: skip
     return Table(
         name=name,
-        title=title,
+        title=note_text("table8b_title", lang),
         frame=table_frame,
         note=_join(pieces, lang),
         data=allocation.reset_index(drop=True),

@@ -33,9 +33,10 @@ import numpy as np
 import pandas as pd
 
 from grassroots.data.schema import Lang
+from grassroots.estimands.settings import DEFAULT_PROB
 from grassroots.inference.fitting import StudyLike, resolve_data
 from grassroots.models import prepare_inputs
-from grassroots.reporting.labels import model_label, text
+from grassroots.reporting.labels import model_label, note_text, text
 from grassroots.reporting.model_tables import (
     COEFFICIENT_PANELS,
     coefficient_estimates,
@@ -241,7 +242,7 @@ def frequentist_estimates(
     *,
     outcome: str | None = None,
     model: str | None = None,
-    prob: float = 0.95,
+    prob: float = DEFAULT_PROB,
 ) -> pd.DataFrame:
     """Maximum-likelihood estimates of one fit's outcome model without group effects.
 
@@ -313,7 +314,7 @@ def appendix_c_frequentist(
     *,
     estimates: pd.DataFrame | None = None,
     name: str = "appendix_c_frequentist",
-    prob: float = 0.95,
+    prob: float = DEFAULT_PROB,
 ) -> Table:
     """Appendix C: Bayesian and maximum-likelihood ratios, term by term.
 
@@ -394,45 +395,21 @@ def appendix_c_frequentist(
             })  # fmt: skip
     frame = pd.DataFrame(rows, columns=headers, index=pd.Index(panels, name=PANEL))
     late = any("~after" in str(row["term"]) for row in data_rows)
-    method_list = ("；" if lang == "zh" else "; ").join(
-        f"{model_label(m, lang)}{'：' if lang == 'zh' else ': '}{_method_words(v, lang)}"
+    method_list = note_text("sep_clauses", lang).join(
+        f"{model_label(m, lang)}{note_text('sep_colon', lang)}{_method_words(v, lang)}"
         for m, v in methods.items()
     )
-    pct = f"{100 * prob:g}%"
-    if lang == "zh":
-        title = "附表C 贝叶斯估计与极大似然估计的比较"
-        note = (
-            "贝叶斯：多层模型（县与乡镇效应）的风险比（存续）或比值比的后验中位数"
-            f"及 {pct} 可信区间。极大似然：不含组效应的同一模型，"
-            "使用与贝叶斯拟合相同的标准化预测变量与参照组，"
-            f"给出 Wald {pct} 置信区间（{method_list}）。最后一列为两者之比。"
-            "风险比与比值比不具可合并性，故不含组效应的估计通常更接近 1。"
-        )
-        if late:
-            note += ("某月之后的风险比：贝叶斯为逐抽样计算的 exp(β + β_late)，极大似然为 "
-                     "exp(β̂ + β̂_late)，其标准误由拟合的协方差矩阵（Delta 方法）求得。")
-        if unconverged:
-            note += f"极大似然优化未收敛：{'、'.join(unconverged)}。"
-    else:
-        title = "Appendix Table C. Bayesian and maximum-likelihood estimates"
-        note = (
-            f"Bayesian: posterior median HR (survival) or OR with {pct} CrI from the multilevel "
-            f"models (county and township effects). ML: the same model without group effects, "
-            f"on the same standardised predictors and reference levels as the Bayesian fit, with "
-            f"Wald {pct} confidence intervals ({method_list}). Last column: Bayesian median / ML "
-            "estimate. Hazard and odds ratios are non-collapsible, so estimates without group "
-            "effects tend to lie closer to 1."
-        )
-        if late:
-            note += (" HR after a month: Bayesian exp(β + β_late) per draw; ML exp(β̂ + β̂_late) "
-                     "with its SE from the fitted covariance (delta method).")
-        if unconverged:
-            note += f" ML optimiser did not converge: {', '.join(unconverged)}."
+    pieces = [note_text("appendix_c", lang, pct=f"{100 * prob:g}%", methods=method_list)]
+    if late:
+        pieces.append(note_text("appendix_c_late", lang))
+    if unconverged:
+        models = note_text("sep_list", lang).join(unconverged)
+        pieces.append(note_text("appendix_c_unconverged", lang, models=models))
     return Table(
         name=name,
-        title=title,
+        title=note_text("appendix_c_title", lang),
         frame=frame,
-        note=note,
+        note=note_text("sep_sentences", lang).join(pieces),
         data=pd.DataFrame(data_rows),
         panel=PANEL,
         lang=lang,

@@ -17,8 +17,16 @@ import pandas as pd
 
 from grassroots.data.schema import Lang
 from grassroots.estimands.scenarios import ROW_LEVEL
+from grassroots.estimands.settings import DEFAULT_PROB
 from grassroots.reporting.estimand_tables import quantity_label
-from grassroots.reporting.labels import level_name, level_plural, term_label, text
+from grassroots.reporting.labels import (
+    NOTES,
+    level_name,
+    level_plural,
+    note_text,
+    term_label,
+    text,
+)
 from grassroots.reporting.tables import PANEL, Table, format_estimate
 
 __all__ = ["table5a_assumptions", "table5b_sensitivity"]
@@ -31,22 +39,6 @@ _SENSITIVITY_COLUMNS = (
     "scenario", "outcome", "quantity", "median", "lower", "upper", "rr_scale", "rr",
     "rr_lower", "rr_upper", "e_value", "e_value_limit",
 )  # fmt: skip
-_CONSISTENCY: Mapping[str, Mapping[Lang, str]] = {
-    "county": {
-        "en": "Set for a whole county, shared by all its townships; no spill-over between "
-        "counties assumed.",
-        "zh": "按县设置，县内各乡镇共享；假定县与县之间无溢出。",
-    },
-    "township": {
-        "en": "The same +1 SD however it is brought about; no spill-over between townships "
-        "(e.g. competing for one county budget) assumed.",
-        "zh": "无论以何种方式实现均视为同一措施；假定乡镇之间无溢出（如争夺同一县级预算）。",
-    },
-    ROW_LEVEL: {
-        "en": "Set per project; no spill-over between projects assumed.",
-        "zh": "按项目设置；假定项目之间无溢出。",
-    },
-}
 
 
 def _check(frame: pd.DataFrame, required: Sequence[str], what: str) -> None:
@@ -62,7 +54,7 @@ def _panel(scenario: str, labels: Mapping[str, str] | None) -> str:
 
 def _units(level: str, lang: Lang) -> str:
     if level == ROW_LEVEL:
-        return "项目" if lang == "zh" else "projects"
+        return note_text("projects", lang)
     return level_plural(level, lang)
 
 
@@ -76,33 +68,18 @@ def _remedy_cell(row: pd.Series, lang: Lang) -> str:
     adjustment = [a.strip() for a in str(row["adjustment"]).split(",") if a.strip()]
     latent = [a for a in adjustment if a.endswith("_effect")]
     covariates = len(adjustment) - len(latent)
-    if lang == "zh":
-        given = f" {covariates} 个观测协变量" + "".join(
-            f"及拟合的{_group_effect_words(a, lang)}" for a in latent
-        )
-        if row["backdoor_valid"]:
-            return f"是：控制{given}后后门路径均被阻断（图9）；未观测混杂见表5b。"
-        return f"否：控制{given}后仍有未阻断的后门路径（图9）。"
-    given = f"{covariates} measured covariates" + "".join(
-        f" and the fitted {_group_effect_words(a, lang)}" for a in latent
+    given = note_text("remedy_given", lang, n=covariates) + "".join(
+        note_text("remedy_given_latent", lang, words=_group_effect_words(a, lang)) for a in latent
     )
-    if row["backdoor_valid"]:
-        return f"Yes: {given} block every back-door path (Figure 9); unmeasured causes: Table 5b."
-    return f"No: a back-door path stays open given {given} (Figure 9)."
+    return note_text(
+        "remedy_blocked" if row["backdoor_valid"] else "remedy_open", lang, given=given
+    )
 
 
 def _mediator_cell(value: object, lang: Lang) -> str:
     if value is None or pd.isna(value):
-        return "不适用（上游无策略变量）" if lang == "zh" else "Not needed (no strategy upstream)."
-    if bool(value):
-        return (
-            "是：给定措施、协变量与拟合的组效应后阻断。" if lang == "zh"
-            else "Yes, given the remedy, the covariates and the fitted group effects."
-        )  # fmt: skip
-    return (
-        "否：组效应未被条件化，策略与结局间路径未阻断。" if lang == "zh"
-        else "No: the group effects are not conditioned on, so a path stays open."
-    )  # fmt: skip
+        return note_text("mediator_not_needed", lang)
+    return note_text("mediator_blocked" if bool(value) else "mediator_open", lang)
 
 
 def _positivity_cell(evidence: pd.DataFrame, lang: Lang) -> str:
@@ -110,27 +87,20 @@ def _positivity_cell(evidence: pd.DataFrame, lang: Lang) -> str:
     for row in evidence.itertuples(index=False):
         label = term_label(str(row.variable), lang)
         units = _units(str(row.level), lang)
-        share = f"{100 * row.share:.0f}%"
-        if lang == "zh":
-            parts.append(
-                f"{row.units} 个{units}中 {share} 已具备{label}" if row.kind == "set"
-                else f"{row.units} 个{units}中 {share} 调整后{label}仍在观测范围内"
-            )  # fmt: skip
-        else:
-            parts.append(
-                f"{share} of {row.units} {units} already have {label.lower()}"
-                if row.kind == "set"
-                else f"{share} of {row.units} {units} stay within the observed range of "
-                f"{label.lower()}"
-            )
-    return ("；" if lang == "zh" else "; ").join(parts) + ("。" if lang == "zh" else ".")
+        parts.append(note_text(
+            "positivity_set" if row.kind == "set" else "positivity_shift", lang,
+            share=f"{100 * row.share:.0f}%", n=row.units, units=units, label=label,
+            label_lower=label.lower(),
+        ))  # fmt: skip
+    return note_text("positivity_cell", lang, items=note_text("sep_clauses", lang).join(parts))
 
 
 def _consistency_cell(levels: str, lang: Lang) -> str:
     distinct = dict.fromkeys(level.strip() for level in str(levels).split(",") if level.strip())
-    fallback = _CONSISTENCY[ROW_LEVEL]
-    return ("" if lang == "zh" else " ").join(
-        _CONSISTENCY.get(level, fallback)[lang] for level in distinct
+    # A level without its own sentence (a user's "hospital") is set per unit, as a project is.
+    keys = [f"consistency_{level}" for level in distinct]
+    return note_text("sep_sentences", lang).join(
+        note_text(key if key in NOTES else f"consistency_{ROW_LEVEL}", lang) for key in keys
     )
 
 
@@ -182,39 +152,11 @@ def table5a_assumptions(
             ])  # fmt: skip
             panels.append(_panel(str(scenario), scenario_labels))
     frame = pd.DataFrame(rows, columns=headers, index=pd.Index(panels, name=PANEL))
-    if lang == "zh":
-        title = "表5a 各干预效应的识别假设"
-        note = (
-            "后门准则以 d 分离在模型设定导出的因果图（图9）中检验；该图另设一个潜在共同原因指向"
-            "全部外生协变量，即允许协变量之间存在任意未观测的共同原因，但不允许其同时影响措施与"
-            "结局。g 计算所控制的集合：结局及其中介方程中除措施及其下游变量以外的全部观测变量，"
-            "以及拟合的组效应。未观测混杂无法由数据检验，其所需强度见表5b（E 值）。策略—结局"
-            "假设仅为表6的效应分解所需，总效应不依赖该假设。正值性：设定值情景为已具备该值的"
-            "单位比例，平移情景为调整后仍在观测范围内的单位比例（其余为模型外推）。"
-            "一致性与无干扰无法检验，按措施所在层级说明。"
-        )
-    else:
-        title = "Table 5a. Assumptions behind each contrast of Table 5"
-        note = (
-            "The back-door criterion is checked by d-separation in the causal graph read off "
-            "the model spec (Figure 9), completed with one latent common cause of every "
-            "exogenous covariate: the covariates may share any unmeasured cause, but nothing "
-            "unmeasured may cause both a remedy and an outcome. The g-computation conditions "
-            "on every observed variable of the outcome's and its mediators' equations other "
-            "than the remedy and what responds to it, and on the fitted group effects. "
-            "Unmeasured confounding cannot be checked from the data: Table 5b gives how "
-            "strong it would have to be (E-values). The strategy-outcome assumption is needed "
-            "for the split of Table 6 only, not for the total effects. Positivity: for a set "
-            "value, the share of units that already have it; for a shift, the share of units "
-            "whose new value stays within the observed range (the rest is extrapolation by "
-            "the model). Consistency and no interference cannot be tested; stated for the "
-            "level at which the remedy is set."
-        )
     return Table(
         name=name,
-        title=title,
+        title=note_text("table5a_title", lang),
         frame=frame,
-        note=note,
+        note=note_text("table5a", lang),
         data=assumptions.reset_index(drop=True),
         panel=PANEL,
         lang=lang,
@@ -230,18 +172,10 @@ def _scale(quantity: str) -> tuple[float, int]:
 def _reading(row: pd.Series, prob: float, lang: Lang) -> str:
     pct = f"{100 * prob:g}%"
     point, limit = row["e_value"], row["e_value_limit"]
-    if lang == "zh":
-        head = f"未观测混杂须与措施及结局的风险比均 ≥ {point:.2f} 才能完全解释该估计"
-        if limit <= 1:
-            return f"{head}；{pct} 区间已包含零效应。"
-        return f"{head}；≥ {limit:.2f} 即可使 {pct} 区间包含零效应。"
-    head = (
-        f"Explained away only by a confounder with risk ratios ≥ {point:.2f} with both the "
-        "remedy and the outcome"
-    )
+    head = note_text("reading_head", lang, point=f"{point:.2f}")
     if limit <= 1:
-        return f"{head}; the {pct} interval already includes no change."
-    return f"{head}; ≥ {limit:.2f} would make the {pct} interval include no change."
+        return note_text("reading_includes_zero", lang, head=head, pct=pct)
+    return note_text("reading_limit", lang, head=head, limit=f"{limit:.2f}", pct=pct)
 
 
 def table5b_sensitivity(
@@ -250,7 +184,7 @@ def table5b_sensitivity(
     *,
     scenario_labels: Mapping[str, str] | None = None,
     name: str = "table5b_sensitivity",
-    prob: float = 0.95,
+    prob: float = DEFAULT_PROB,
 ) -> Table:
     """Table 5b: how strong an unmeasured confounder would have to be to remove each contrast.
 
@@ -288,38 +222,11 @@ def table5b_sensitivity(
         ])  # fmt: skip
         panels.append(_panel(str(row["scenario"]), scenario_labels))
     frame = pd.DataFrame(rows, columns=headers, index=pd.Index(panels, name=PANEL))
-    pct = f"{100 * prob:g}%"
-    if lang == "zh":
-        title = "表5b 对未观测混杂的敏感性（E 值）"
-        note = (
-            "E 值（VanderWeele 与 Ding，2017）：在已观测"
-            "协变量之外，一个未观测混杂因素须同时与措施和结局达到的最小风险比，方能使该效应"
-            "归零；越大越稳健。逐后验抽样由情景与现状下 g 计算的平均值得到风险比：概率按表中"
-            "所列计算比值（S(t) 为第 t 个月仍在运行的概率）；期望评分由标准化差值换算，"
-            "RR ≈ exp(0.91 Δ/SD)，SD 为观测评分的标准差（以 ≈ 标示）。区间界限：较接近 1 的"
-            f"{pct} 区间界限的 E 值（为 1 表示区间已包含零效应）。措施为 +1 SD 平移或县级设定，"
-            "混杂因素与措施的关联指这两种水平之间的风险比。"
-        )
-    else:
-        title = "Table 5b. Sensitivity of each contrast to unmeasured confounding (E-values)"
-        note = (
-            "E-value (VanderWeele & Ding 2017, Annals of Internal Medicine 167: 268–274): the "
-            "smallest risk ratio that an unmeasured confounder would need with both the remedy "
-            "and the outcome, beyond the measured covariates, to move the contrast to no "
-            "effect; the larger, the more robust. Risk ratios are computed per posterior draw "
-            "from the g-computed averages under the scenario and the status quo: the ratio of "
-            "the probability as tabulated (S(t): still running at t months); for the expected "
-            "rating from the standardised difference, RR ≈ exp(0.91 Δ/SD), with the SD of the "
-            f"observed ratings (marked ≈). CrI limit: the E-value of the {pct} interval limit "
-            "closer to 1 (1: the interval already includes no change). The remedies are +1 SD "
-            "shifts or a county-wide switch; the confounder's association with the remedy is "
-            "a risk ratio between those two levels."
-        )
     return Table(
         name=name,
-        title=title,
+        title=note_text("table5b_title", lang),
         frame=frame,
-        note=note,
+        note=note_text("table5b", lang, pct=f"{100 * prob:g}%"),
         data=sensitivity.reset_index(drop=True),
         panel=PANEL,
         lang=lang,

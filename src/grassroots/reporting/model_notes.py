@@ -9,11 +9,12 @@ from typing import TYPE_CHECKING
 
 from grassroots.data import schema
 from grassroots.data.schema import Lang
+from grassroots.estimands.settings import DEFAULT_PROB
 from grassroots.reporting.convergence import (
     ESS_MIN,
     RHAT_MAX,
 )
-from grassroots.reporting.labels import level_name, level_plural, term_label, text
+from grassroots.reporting.labels import level_name, level_plural, note_text, term_label, text
 from grassroots.reporting.model_estimates import loo_summary
 from grassroots.reporting.model_priors import priors_sentence
 from grassroots.reporting.model_terms import in_codebook, outcome_family, outcome_of, term_panel
@@ -33,7 +34,7 @@ _RESIDUAL_TEXT: Mapping[str, str] = {"logistic": "π²/3", "ordinal": "π²/3", 
 def _model_steps(fits: Mapping[str, Fit], outcome: str | None, lang: Lang) -> str:
     """ "M0: group effects only; M1: + weaknesses; ..." from what each model adds to the one
     before it (so the note always matches the specs)."""
-    sep, colon, comma = ("；", "：", "、") if lang == "zh" else ("; ", ": ", ", ")
+    sep, colon, comma = (note_text(f"sep_{kind}", lang) for kind in ("clauses", "colon", "list"))
     specs = {model: fit.spec.outcome(outcome_of(fit, outcome)) for model, fit in fits.items()}
     # Nested models of one outcome (M0-M4) are described by what each adds; models of different
     # outcomes (Table 4) by what each holds.
@@ -60,7 +61,7 @@ def _model_steps(fits: Mapping[str, Fit], outcome: str | None, lang: Lang) -> st
         )
         added = panel_words(new_columns) + [term_label(term, lang) for term in new_interactions]
         if not columns:
-            words = "仅含组效应" if lang == "zh" else "group effects only"
+            words = note_text("only_group_effects", lang)
         elif nested and seen_model:
             words = "+ " + comma.join(added) if added else "="
         else:
@@ -70,40 +71,8 @@ def _model_steps(fits: Mapping[str, Fit], outcome: str | None, lang: Lang) -> st
         seen_interactions |= set(interactions)
         seen_model = True
     if not nested and len({words for _, words in pieces}) == 1:
-        everyone = "各模型" if lang == "zh" else "every model"
-        return f"{everyone}{colon}{pieces[0][1]}"
+        return f"{note_text('every_model', lang)}{colon}{pieces[0][1]}"
     return sep.join(f"{model}{colon}{words}" for model, words in pieces)
-
-
-_FAMILY_SENTENCES: Mapping[str, Mapping[Lang, str]] = {
-    "survival": {
-        "en": "Proportional-hazards models of the months a project runs before it is "
-        "discontinued, right-censored at the survey date; {baseline}; log-normal frailties "
-        "for {levels}.",
-        "zh": "比例风险模型，因变量为项目自上线至停运的月数，在调查日右删失；{baseline}；"
-        "{levels}对数正态脆弱项。",
-    },
-    "ordinal": {
-        "en": "Cumulative-logit (proportional-odds) models of residents' 1–5 rating; projects "
-        "without a rating are left out; random intercepts for {levels}.",
-        "zh": "累积 logit（比例优势）模型，因变量为居民 1–5 分评分，未评分项目不纳入；"
-        "{levels}随机截距。",
-    },
-    "logistic": {
-        "en": "Hierarchical logistic models; random intercepts for {levels}.",
-        "zh": "多层 logistic 模型；{levels}随机截距。",
-    },
-}
-_RATIO_SENTENCES: Mapping[str, Mapping[Lang, str]] = {
-    "HR": {
-        "en": "Cells: posterior median hazard ratio (HR > 1: earlier discontinuation)",
-        "zh": "单元格为风险比的后验中位数（风险比 > 1 表示更早停运）",
-    },
-    "OR": {
-        "en": "Cells: posterior median odds ratio",
-        "zh": "单元格为比值比的后验中位数",
-    },
-}
 
 
 def _baseline_words(fits: Mapping[str, Fit], outcome: str | None, lang: Lang) -> str:
@@ -113,23 +82,21 @@ def _baseline_words(fits: Mapping[str, Fit], outcome: str | None, lang: Lang) ->
         if baseline is None:
             continue
         if baseline.kind == "weibull":
-            kinds.append("Weibull 基线风险" if lang == "zh" else "Weibull baseline hazard")
+            kinds.append(note_text("baseline_weibull", lang))
         else:
-            cuts = ("、" if lang == "zh" else ", ").join(f"{c:g}" for c in baseline.cuts)
-            kinds.append(
-                f"分段常数基线风险（切点：{cuts} 个月）" if lang == "zh"
-                else f"piecewise-constant baseline hazard (cuts at {cuts} months)"
-            )  # fmt: skip
-    return ("；" if lang == "zh" else "; ").join(dict.fromkeys(kinds))
+            cuts = note_text("sep_list", lang).join(f"{c:g}" for c in baseline.cuts)
+            kinds.append(note_text("baseline_piecewise", lang, cuts=cuts))
+    return note_text("sep_clauses", lang).join(dict.fromkeys(kinds))
 
 
 def _levels_words(fits: Mapping[str, Fit], lang: Lang) -> str:
     levels = list(dict.fromkeys(level for fit in fits.values() for level in fit.spec.levels))
     if not levels:
-        return "无组效应" if lang == "zh" else "no group effects"
-    if lang == "zh":
-        return "与".join(level_name(level, "zh") for level in levels) + "层"
-    return " and ".join(level_plural(level, "en") for level in levels)
+        return note_text("no_group_effects", lang)
+    # Chinese names the levels ("县与乡镇层"), English counts them ("counties and townships").
+    named = level_name if lang == "zh" else level_plural
+    words = note_text("sep_and", lang).join(named(level, lang) for level in levels)
+    return note_text("group_levels", lang, levels=words)
 
 
 def _sampler_words(fits: Mapping[str, Fit], lang: Lang) -> str:
@@ -138,11 +105,7 @@ def _sampler_words(fits: Mapping[str, Fit], lang: Lang) -> str:
         posterior = fit.posterior
         settings.append((posterior.sizes["chain"], posterior.sizes["draw"]))
     shown = ", ".join(f"{c} × {d:,d}" for c, d in dict.fromkeys(settings))
-    if lang == "zh":
-        return (f"NUTS 抽样，链数 × 保留抽样数：{shown}；收敛标准：R-hat ≤ {RHAT_MAX:g}、"
-                f"bulk 与 tail ESS ≥ {ESS_MIN}、无发散转移。")  # fmt: skip
-    return (f"NUTS, chains × retained draws: {shown}; convergence requires R-hat ≤ {RHAT_MAX:g}, "
-            f"bulk and tail ESS ≥ {ESS_MIN} and no divergent transitions.")  # fmt: skip
+    return note_text("sampler", lang, shown=shown, rhat=f"{RHAT_MAX:g}", ess=ESS_MIN)
 
 
 def _reference_words(fits: Mapping[str, Fit], lang: Lang) -> str:
@@ -154,13 +117,11 @@ def _reference_words(fits: Mapping[str, Fit], lang: Lang) -> str:
     if not references:
         return ""
     items = [
-        f"{term_label(column, lang)}{'：' if lang == 'zh' else ': '}"
+        f"{term_label(column, lang)}{note_text('sep_colon', lang)}"
         f"{schema.variable(column).level_label(ref, lang) if in_codebook(column) else ref}"
         for column, ref in references.items()
     ]
-    if lang == "zh":
-        return "类别变量的参照组：" + "，".join(items) + "。"
-    return "Reference levels: " + "; ".join(items) + "."
+    return note_text("reference_levels", lang, items=note_text("sep_references", lang).join(items))
 
 
 def _late_words(fits: Mapping[str, Fit], outcome: str | None, lang: Lang) -> str:
@@ -173,12 +134,7 @@ def _late_words(fits: Mapping[str, Fit], outcome: str | None, lang: Lang) -> str
     if not onsets:
         return ""
     onset = "/".join(f"{o:g}" for o in sorted(onsets))
-    if lang == "zh":
-        return (f"“第 {onset} 个月后”：第 {onset} 个月起的风险比，逐抽样计算 exp(β + β_late)；"
-                f"“第 {onset} 个月后的变化”：exp(β_late)，即其后与其前风险比之比。")  # fmt: skip
-    return (f"“After month {onset}”: the HR from month {onset} on, exp(β + β_late) computed per "
-            f"draw; “change after month {onset}”: exp(β_late), the ratio of the HRs after and "
-            "before.")  # fmt: skip
+    return note_text("late_effects", lang, onset=onset)
 
 
 def model_note(
@@ -187,7 +143,7 @@ def model_note(
     *,
     outcome: str | None = None,
     loo: Mapping[str, dict[str, float] | None] | None = None,
-    prob: float = 0.95,
+    prob: float = DEFAULT_PROB,
 ) -> str:
     """The note under a model table: cells, models, reference levels, priors, variance shares,
     LOO, N and the sampler.
@@ -208,62 +164,37 @@ def model_note(
     first = next(iter(fits.values()))
     name = outcome_of(first, outcome)
     family = outcome_family(first, name)
-    ratio = "HR" if family == "survival" else "OR"
     loo = {m: loo_summary(f, outcome=outcome) for m, f in fits.items()} if loo is None else loo
-    pct = f"{100 * prob:g}%"
-    levels = _levels_words(fits, lang)
-    family_sentence = _FAMILY_SENTENCES[family][lang].format(
-        baseline=_baseline_words(fits, outcome, lang), levels=levels
-    )
-    scale = text(f"scale_{family}", lang)
-    residual = _RESIDUAL_TEXT[family]
     missing_loo = [m for m, r in loo.items() if r is None]
     high_k = {m: int(r["n_high_k"]) for m, r in loo.items() if r is not None and r["n_high_k"]}
-    if lang == "zh":
-        parts = [
-            family_sentence,
-            f"{_RATIO_SENTENCES[ratio]['zh']}及 {pct} 等尾可信区间；连续变量已标准化（每标准差），"
-            "二分变量为 1 相对 0，类别变量相对参照组。",
-            _reference_words(fits, lang),
-            _late_words(fits, outcome, lang),
-            f"模型：{_model_steps(fits, outcome, lang)}。",
-            f"先验：{priors_sentence(fits, lang, outcome)}。",
-            f"方差成分：组效应标准差（{scale}尺度）的后验中位数；第 l 层方差占比 = σ²_l /（Σσ² + "
-            f"{residual}），{residual} 为潜变量尺度上的残差方差"
-            + ("（比例风险模型的极值分布误差）" if family == "survival"
-               else "（logistic 分布误差）")
-            + "，逐抽样计算后取中位数与区间。",
-            "LOO：PSIS-LOO 期望对数逐点预测密度 ± 标准误"
-            + (f"；“—”表示未存储逐点对数似然（{'、'.join(missing_loo)}）" if missing_loo else "")
-            + (f"；Pareto k 偏高的观测数：{'、'.join(f'{m} {k}' for m, k in high_k.items())}"
-               if high_k else "")
-            + "。",
-            "项目数为纳入该结果似然的项目。",
-            _sampler_words(fits, lang),
-        ]  # fmt: skip
-        return "".join(part for part in parts if part)
+    listed = note_text("sep_list", lang)
+    loo_missing = (
+        note_text("loo_missing", lang, models=listed.join(missing_loo)) if missing_loo else ""
+    )
+    loo_high_k = (
+        note_text("loo_high_k", lang, items=listed.join(f"{m} {k}" for m, k in high_k.items()))
+        if high_k else ""
+    )  # fmt: skip
+    residual = _RESIDUAL_TEXT[family]
     parts = [
-        family_sentence,
-        f"{_RATIO_SENTENCES[ratio]['en']} with {pct} equal-tailed credible interval (CrI), "
-        "per SD of continuous predictors (standardised), 1 vs 0 for binary ones and vs the "
-        "reference level for categorical ones.",
+        note_text(
+            f"family_{family}", lang, baseline=_baseline_words(fits, outcome, lang),
+            levels=_levels_words(fits, lang),
+        ),
+        note_text(
+            "cells", lang, pct=f"{100 * prob:g}%",
+            cells=note_text("cells_hr" if family == "survival" else "cells_or", lang),
+        ),
         _reference_words(fits, lang),
         _late_words(fits, outcome, lang),
-        f"Models: {_model_steps(fits, outcome, lang)}.",
-        f"Priors: {priors_sentence(fits, lang, outcome)}.",
-        f"Variance components: posterior median SD of the group effects ({scale} scale); "
-        f"share of level l = σ²_l / (Σσ² + {residual}), {residual} being the residual variance "
-        "of the latent scale"
-        + (" (the extreme-value error of the proportional-hazards model)" if family == "survival"
-           else " (the logistic error)")
-        + ", computed per draw (median and interval).",
-        "LOO: PSIS-LOO expected log pointwise predictive density ± SE"
-        + (f"; — where the pointwise log-likelihood was not stored ({', '.join(missing_loo)})"
-           if missing_loo else "")
-        + (f"; observations with high Pareto k: {', '.join(f'{m} {k}' for m, k in high_k.items())}"
-           if high_k else "")
-        + ".",
-        "N projects: rows in the outcome's likelihood.",
+        note_text("models_used", lang, items=_model_steps(fits, outcome, lang)),
+        note_text("priors_used", lang, items=priors_sentence(fits, lang, outcome)),
+        note_text(
+            "variance_components", lang, scale=text(f"scale_{family}", lang), residual=residual,
+            error=note_text("error_survival" if family == "survival" else "error_logistic", lang),
+        ),
+        note_text("loo_note", lang, missing=loo_missing, high_k=loo_high_k),
+        note_text("n_projects_likelihood", lang),
         _sampler_words(fits, lang),
     ]  # fmt: skip
-    return " ".join(part for part in parts if part)
+    return note_text("sep_sentences", lang).join(part for part in parts if part)

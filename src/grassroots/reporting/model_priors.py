@@ -10,7 +10,7 @@ import pandas as pd
 
 from grassroots.data.schema import Lang
 from grassroots.models.priors import resolve_lkj_eta, resolve_prior
-from grassroots.reporting.labels import level_name
+from grassroots.reporting.labels import NOTES, level_name, note_text
 from grassroots.reporting.model_terms import outcome_of
 
 if TYPE_CHECKING:
@@ -100,34 +100,18 @@ def prior_declarations(spec: ModelSpec) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["model", "outcome", "role", "level", "prior", "source"])
 
 
-# In the order the notes list the priors.
-_ROLE_WORDS: Mapping[str, Mapping[Lang, str]] = {
-    "beta": {
-        "en": "coefficients per SD of their term (per unit of a 0/1 or dummy term x: "
-        "scale ÷ sd(x))",
-        "zh": "回归系数（按项的标准差；0/1 或虚拟变量 x 每单位：尺度 ÷ sd(x)）",
-    },
-    "intercept": {"en": "intercept", "zh": "截距"},
-    "cutpoints": {
-        "en": "cut points (Dirichlet on the category probabilities at the average profile)",
-        "zh": "切点（平均协变量处各等级概率的 Dirichlet 分布）",
-    },
-    "log_hazard": {"en": "baseline log hazard, first interval", "zh": "首区间基线对数风险"},
-    "log_hazard_step": {
-        "en": "change of the baseline log hazard between intervals",
-        "zh": "相邻区间基线对数风险之差",
-    },
-    "weibull_shape": {"en": "Weibull shape", "zh": "Weibull 形状参数"},
-    "weibull_scale": {"en": "Weibull scale (months)", "zh": "Weibull 尺度参数（月）"},
-    "sd": {"en": "SD of {level} effects", "zh": "{level}层效应标准差"},
-    "lkj_eta": {"en": "LKJ η of correlated {level} effects", "zh": "{level}层相关效应的 LKJ η"},
-}
+# The roles of the priors, in the order the notes list them (their words: labels.NOTES).
+_ROLES = (
+    "beta", "intercept", "cutpoints", "log_hazard", "log_hazard_step", "weibull_shape",
+    "weibull_scale", "sd", "lkj_eta",
+)  # fmt: skip
 
 
 def role_label(role: str, level: str = "", lang: Lang = "en") -> str:
     """Words for a prior role (``"sd"``, ``"township"`` -> ``"SD of township effects"``)."""
-    words = _ROLE_WORDS.get(role, {"en": role, "zh": role})[lang]
-    return words.format(level=level_name(level, lang) if level else "")
+    if f"prior_role_{role}" not in NOTES:
+        return role
+    return note_text(f"prior_role_{role}", lang, level=level_name(level, lang) if level else "")
 
 
 def priors_sentence(fits: Mapping[str, Fit], lang: Lang, outcome: str | None = None) -> str:
@@ -141,7 +125,7 @@ def priors_sentence(fits: Mapping[str, Fit], lang: Lang, outcome: str | None = N
         frames.append(declared[declared["outcome"].isin([name, ""])])
     table = pd.concat(frames, ignore_index=True)
     # Coefficients first, then the family's own parameters, then the group SDs.
-    table["rank"] = table["role"].map({role: k for k, role in enumerate(_ROLE_WORDS)})
+    table["rank"] = table["role"].map({role: k for k, role in enumerate(_ROLES)})
     table = table.sort_values("rank", kind="stable")
     pieces = []
     for (role, level), part in table.groupby(["role", "level"], sort=False):
@@ -155,4 +139,4 @@ def priors_sentence(fits: Mapping[str, Fit], lang: Lang, outcome: str | None = N
             for prior in priors
         ]
         pieces.append(f"{label} {', '.join(by_prior)}")
-    return ("；" if lang == "zh" else "; ").join(pieces)
+    return note_text("sep_clauses", lang).join(pieces)

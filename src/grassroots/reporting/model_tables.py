@@ -42,13 +42,14 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 
 from grassroots.data.schema import Lang
+from grassroots.estimands.settings import DEFAULT_PROB
 from grassroots.inference.prior_dominance import dominated_terms
 from grassroots.reporting.convergence import (
     convergence_note,
     diagnostic_rows,
     prior_dominance_note,
 )
-from grassroots.reporting.labels import level_name, level_plural, term_label, text
+from grassroots.reporting.labels import level_name, level_plural, note_text, term_label, text
 from grassroots.reporting.model_estimates import (
     RESIDUAL_VARIANCE,
     coefficient_estimates,
@@ -229,7 +230,7 @@ def model_table(
     lang: Lang = "en",
     outcome: str | None = None,
     column_labels: Mapping[str, str] | None = None,
-    prob: float = 0.95,
+    prob: float = DEFAULT_PROB,
     label: Callable[..., str] = coefficient_label,
 ) -> Table:
     """A model table (Tables 2-4) of any fits of one outcome family.
@@ -352,7 +353,7 @@ def table2_survival(
     *,
     name: str = "table2_survival",
     outcome: str | None = None,
-    prob: float = 0.95,
+    prob: float = DEFAULT_PROB,
 ) -> Table:
     """Table 2: project survival, proportional-hazards models (e.g. M0-M4), HR per SD.
 
@@ -370,11 +371,7 @@ def table2_survival(
         Mass of the credible intervals.
     """
     span = _span(fits)
-    title = (
-        f"表2 项目存续：比例风险模型 {span}（每标准差风险比）" if lang == "zh"
-        else f"Table 2. Project survival: proportional-hazards models {span} "
-        "(hazard ratios per SD)"
-    )  # fmt: skip
+    title = note_text("table2_title", lang, span=span)
     return model_table(fits, name=name, title=title, lang=lang, outcome=outcome, prob=prob)
 
 
@@ -384,17 +381,14 @@ def table3_demand_fit(
     *,
     name: str = "table3_demand_fit",
     outcome: str | None = None,
-    prob: float = 0.95,
+    prob: float = DEFAULT_PROB,
 ) -> Table:
     """Table 3: demand fit, cumulative-logit models (e.g. M0-M4), OR per SD of a higher rating.
 
     Parameters are those of :func:`table2_survival`.
     """
     span = _span(fits)
-    title = (
-        f"表3 技术与需求匹配：累积 logit 模型 {span}（每标准差比值比）" if lang == "zh"
-        else f"Table 3. Demand fit: cumulative-logit models {span} (odds ratios per SD)"
-    )  # fmt: skip
+    title = note_text("table3_title", lang, span=span)
     return model_table(fits, name=name, title=title, lang=lang, outcome=outcome, prob=prob)
 
 
@@ -404,7 +398,7 @@ def table4_strategies(
     *,
     name: str = "table4_strategies",
     column_labels: Mapping[str, str] | None = None,
-    prob: float = 0.95,
+    prob: float = DEFAULT_PROB,
 ) -> Table:
     """Table 4: the strategies (extensive, expedient) and short-sighted innovation, logistic
     models, OR per SD.
@@ -429,11 +423,7 @@ def table4_strategies(
             key: term_label(fit.spec.outcome(outcome_of(fit)).columns["column"], lang)
             for key, fit in fits.items()
         }
-    title = (
-        "表4 策略选择与创新短视化：多层 logistic 模型（每标准差比值比）" if lang == "zh"
-        else "Table 4. Strategies and short-sighted innovation: hierarchical logistic models "
-        "(odds ratios per SD)"
-    )  # fmt: skip
+    title = note_text("table4_title", lang)
     return model_table(
         fits, name=name, title=title, lang=lang, column_labels=column_labels, prob=prob
     )

@@ -16,7 +16,7 @@ import pandas as pd
 
 from grassroots.data import schema
 from grassroots.data.schema import Lang
-from grassroots.reporting.labels import term_label, text
+from grassroots.reporting.labels import note_text, term_label, text
 
 if TYPE_CHECKING:
     from grassroots.inference import Fit
@@ -132,14 +132,6 @@ def interaction_given(fit: Fit, outcome: str | None = None) -> dict[str, str]:
     }
 
 
-_CONDITION_WORDS: Mapping[str, Mapping[Lang, str]] = {
-    "mean": {"en": "at the mean of {label}", "zh": "{label}取均值时"},
-    "value": {"en": "at {label} = {value}", "zh": "{label} = {value} 时"},
-    "model": {"en": "{model}: {words}", "zh": "{model}：{words}"},
-    "wrap": {"en": "{label} ({words})", "zh": "{label}（{words}）"},
-}
-
-
 def given_words(given: str, lang: Lang = "en") -> str:
     """A given (:func:`interaction_given`) in words.
 
@@ -155,12 +147,12 @@ def given_words(given: str, lang: Lang = "en") -> str:
         column, value = condition.split("=", 1)
         label = term_label(column, lang)
         if value == "mean":
-            pieces.append(_CONDITION_WORDS["mean"][lang].format(label=label))
+            pieces.append(note_text("condition_mean", lang, label=label))
             continue
         if value not in ("0", "1") and in_codebook(column):
             value = schema.variable(column).level_label(value, lang)
-        pieces.append(_CONDITION_WORDS["value"][lang].format(label=label, value=value))
-    return ("，" if lang == "zh" else " and ").join(pieces)
+        pieces.append(note_text("condition_value", lang, label=label, value=value))
+    return note_text("sep_conditions", lang).join(pieces)
 
 
 def given_by_term(estimates: pd.DataFrame) -> dict[str, str]:
@@ -207,13 +199,13 @@ def coefficient_label(term: str, lang: Lang = "en", *, given: str = "") -> str:
     if not given:
         return label
     if "@" in given:
-        words = ("；" if lang == "zh" else "; ").join(
-            _CONDITION_WORDS["model"][lang].format(model=model, words=given_words(g, lang))
+        words = note_text("sep_clauses", lang).join(
+            note_text("condition_model", lang, model=model, words=given_words(g, lang))
             for model, g in (piece.split("@", 1) for piece in given.split("|"))
         )
     else:
         words = given_words(given, lang)
-    return _CONDITION_WORDS["wrap"][lang].format(label=label, words=words)
+    return note_text("parenthesised", lang, label=label, inner=words)
 
 
 def term_panel(term: str) -> str:

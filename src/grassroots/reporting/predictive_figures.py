@@ -22,10 +22,11 @@ from matplotlib.figure import Figure
 
 from grassroots.data import schema
 from grassroots.data.schema import Lang
+from grassroots.estimands.settings import DEFAULT_PROB
 from grassroots.inference.fitting import StudyLike, resolve_data
 from grassroots.models.prior_predictive import PriorPredictive, plot_prior_predictive
 from grassroots.reporting.figures import PALETTE, _styled
-from grassroots.reporting.labels import term_label, text
+from grassroots.reporting.labels import note_text, term_label, text
 from grassroots.reporting.model_terms import outcome_of
 
 if TYPE_CHECKING:
@@ -70,7 +71,7 @@ def _groups(frame: pd.DataFrame, by: str) -> list[Any]:
 
 
 def _group_label(by: str, value: Any, lang: Lang) -> str:
-    colon = "：" if lang == "zh" else ": "
+    colon = note_text("sep_colon", lang)
     if str(value) in {"0", "1", "0.0", "1.0", "True", "False"}:
         yes = str(value) in {"1", "1.0", "True"}
         return f"{term_label(by, lang)}{colon}{text('yes' if yes else 'no', lang)}"
@@ -79,7 +80,7 @@ def _group_label(by: str, value: Any, lang: Lang) -> str:
 
 def kaplan_meier_frame(
     fit: Fit, data: pd.DataFrame | StudyLike, by: str, *, outcome: str | None = None,
-    prob: float = 0.95,
+    prob: float = DEFAULT_PROB,
 ) -> pd.DataFrame:  # fmt: skip
     """Kaplan-Meier estimates per group of ``by`` (lifelines; censored rows count as at risk
     until their censoring time).
@@ -129,7 +130,7 @@ def posterior_survival_frame(
     times: Sequence[float] | None = None,
     group_effects: str = "fitted",
     max_draws: int = 1000,
-    prob: float = 0.95,
+    prob: float = DEFAULT_PROB,
 ) -> pd.DataFrame:
     """Posterior predictive survival averaged over each group's projects.
 
@@ -195,7 +196,7 @@ def km_posterior_plot(
     times: Sequence[float] | None = None,
     group_effects: str = "fitted",
     max_draws: int = 1000,
-    prob: float = 0.95,
+    prob: float = DEFAULT_PROB,
     title: str | None = None,
 ) -> Figure:
     """Kaplan-Meier curves (with censoring ticks and confidence bands) against posterior
@@ -283,7 +284,7 @@ def ordinal_ppc_frame(
     *,
     outcome: str | None = None,
     max_draws: int = 400,
-    prob: float = 0.95,
+    prob: float = DEFAULT_PROB,
     seed: int | None = None,
 ) -> pd.DataFrame:
     """Observed share of each rating against its posterior predictive distribution.
@@ -337,7 +338,7 @@ def ordinal_ppc_plot(
     *,
     outcome: str | None = None,
     max_draws: int = 400,
-    prob: float = 0.95,
+    prob: float = DEFAULT_PROB,
     seed: int | None = None,
     title: str | None = None,
 ) -> Figure:
@@ -356,8 +357,9 @@ def ordinal_ppc_plot(
     ax.set_xticks(x, [str(level) for level in frame["level"]])
     column = fit.spec.outcome(outcome_of(fit, outcome)).columns["column"]
     label = term_label(column, lang)
-    ax.set_xlabel(f"{label}{text('rating', lang)}" if lang == "zh"
-                  else f"{label} {text('rating', lang).lower()}")  # fmt: skip
+    rating = text("rating", lang)
+    ax.set_xlabel(note_text("rating_axis", lang, label=label, rating=rating,
+                            rating_lower=rating.lower()))  # fmt: skip
     ax.set_ylabel(text("share_of_projects", lang))
     fig.legend(loc="outside upper center", ncols=2)
     if title:

@@ -68,7 +68,7 @@ ALLOWED_LATIN: frozenset[str] = frozenset(
         # Named methods, distributions, authors cited and software.
         "Kaplan", "Meier", "Kaplan–Meier", "Cox", "Wald", "Dirichlet", "NUTS", "LKJ",
         "Delta", "Pareto", "Vehtari", "VanderWeele", "Ding", "Betancourt", "Makowski", "Gelman",
-        "Yao",
+        "Yao", "Weibull",
         "nutpie", "PyMC", "ArviZ", "arviz_stats", "arviz_stats.compare", "lifelines",
         "CoxPHFitter", "statsmodels", "PHReg", "OrderedModel", "Logit", "CSV",
         # Prior families (format_prior) and their parameters.
