@@ -24,6 +24,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from grassroots.estimands.errors import EstimandError
+from grassroots.inference.intervals import DEFAULT_PROB
 
 __all__ = [
     "DEFAULT_MAX_CELLS",
@@ -35,8 +36,6 @@ __all__ = [
     "EstimandSettings",
 ]
 
-#: Mass of the equal-tailed posterior intervals reported everywhere in the package.
-DEFAULT_PROB = 0.95
 #: Times (months) at which survival outcomes give S(t).
 DEFAULT_TIMES: tuple[float, ...] = (12.0, 24.0, 36.0)
 #: P(rating >= threshold) for ordinal outcomes ("fit >= 4").

@@ -51,6 +51,7 @@ from grassroots.inference.diagnostics import (
     compute_diagnostics,
     flatten,
 )
+from grassroots.inference.intervals import DEFAULT_PROB
 from grassroots.inference.preflight import bundle_bytes, check_data, check_output_folder
 from grassroots.inference.prior_dominance import prior_dominance, warn_prior_dominance
 from grassroots.inference.sampling import exact_compile, sample
@@ -246,7 +247,7 @@ class Fit:
             self._loo_stored = {}
         return self._loo_stored
 
-    def summary(self, prob: float = 0.95, *, group_effects: bool = False) -> pd.DataFrame:
+    def summary(self, prob: float = DEFAULT_PROB, *, group_effects: bool = False) -> pd.DataFrame:
         """Posterior summary of the parameters: ``arviz_stats.summary`` (mean, SD, equal-tailed
         interval) joined to the stored diagnostics, with ratios and prior dominance.
 

@@ -20,6 +20,7 @@ from matplotlib.figure import Figure
 from matplotlib.patches import Patch
 
 from grassroots.data.schema import Lang
+from grassroots.estimands.settings import DEFAULT_PROB
 from grassroots.reporting.estimand_tables import quantity_label
 from grassroots.reporting.figures import PALETTE, figure_style
 from grassroots.reporting.labels import level_name, term_label, text
@@ -151,7 +152,7 @@ def sensitivity_plot(
     *,
     scenario_labels: Mapping[str, str] | None = None,
     columns: int = 2,
-    prob: float = 0.95,
+    prob: float = DEFAULT_PROB,
     title: str | None = None,
 ) -> Figure:
     """Figure 10: per scenario, each contrast's E-value (light bar) and that of its interval

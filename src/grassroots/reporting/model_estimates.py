@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
+from grassroots.estimands.settings import DEFAULT_PROB
 from grassroots.reporting.labels import text
 from grassroots.reporting.model_terms import (
     interaction_given,
@@ -64,7 +65,7 @@ def _bounds(prob: float) -> tuple[str, str]:
 
 
 def coefficient_estimates(
-    fits: Mapping[str, Fit], *, outcome: str | None = None, prob: float = 0.95
+    fits: Mapping[str, Fit], *, outcome: str | None = None, prob: float = DEFAULT_PROB
 ) -> pd.DataFrame:
     """Hazard or odds ratios of every coefficient of every fit, one row each.
 
@@ -185,7 +186,7 @@ def _sd_draws(fit: Fit, outcome: str, level: str) -> np.ndarray:
 
 
 def variance_components(
-    fit: Fit, *, outcome: str | None = None, prob: float = 0.95
+    fit: Fit, *, outcome: str | None = None, prob: float = DEFAULT_PROB
 ) -> pd.DataFrame:
     """SD of the group effects and share of variance per grouping level.
 

@@ -22,6 +22,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from grassroots.data.schema import Lang
+from grassroots.estimands.settings import DEFAULT_PROB
 from grassroots.reporting.figures import PALETTE, _styled, forest_plot
 from grassroots.reporting.labels import level_name, level_plural, text
 from grassroots.reporting.model_estimates import coefficient_estimates
@@ -83,7 +84,7 @@ def coefficient_forest(
     panels: Sequence[str] = FOREST_PANELS,
     terms: Sequence[str] | None = None,
     title: str | None = None,
-    prob: float = 0.95,
+    prob: float = DEFAULT_PROB,
 ) -> Figure:
     """Forest plot of HR or OR per SD across models (e.g. M1-M4).
 
@@ -157,7 +158,7 @@ def _effect_draws(fit: Fit, outcome: str, level: str) -> Any:
 
 
 def caterpillar_frame(
-    fit: Fit, *, outcome: str | None = None, level: str, prob: float = 0.95
+    fit: Fit, *, outcome: str | None = None, level: str, prob: float = DEFAULT_PROB
 ) -> pd.DataFrame:
     """Posterior median and interval of every group's effect at ``level``, sorted by median.
 
@@ -227,7 +228,7 @@ def caterpillar_plot(
     outcome: str | None = None,
     levels: Sequence[str] | None = None,
     label_extremes: int = 5,
-    prob: float = 0.95,
+    prob: float = DEFAULT_PROB,
     title: str | None = None,
 ) -> Figure:
     """Caterpillar plot of the county and township effects: posterior median and interval of
