@@ -110,3 +110,14 @@ def test_one_chain_and_unassessed_elements_raise_the_flag() -> None:
     unassessed = {**PASSING, "n_chains": 4, "n_not_assessed": 2}
     assert "M3 R-hat or ESS is NaN for 2 element(s)" in convergence_note({"M3": unassessed})
     assert convergence_note({"M3": {**PASSING, "n_chains": 4, "n_not_assessed": 0}}) == ""
+
+
+def test_flags_of_several_kinds_run_on_in_chinese_and_are_spaced_in_english() -> None:
+    summary = {
+        "M1": {**PASSING, "max_rhat": 1.05},
+        "M2": {**PASSING, "method": "advi", "optimisation_converged": True, "max_iterations": 10},
+    }
+    notes = convergence_notes(summary)
+    # Two flags: the non-convergence first, then the approximation.
+    assert notes["en"].count("⚠") == 2 and ". ⚠" in notes["en"]
+    assert notes["zh"].count("⚠") == 2 and "。⚠" in notes["zh"] and "。 " not in notes["zh"]

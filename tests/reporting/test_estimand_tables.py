@@ -279,6 +279,8 @@ def test_table5_adds_the_effect_among_the_not_yet_treated(contrasts):
     assert "not yet treated" in table.note and "90 projects" in table.note
     zh = table5_contrasts(frame, "zh", scenario_labels=labels)
     assert "尚未实施的单位" in zh.frame.columns[-1] and "尚未实施" in zh.note
+    # No scenario changes passed: the count of projects alone, no empty count of units before it.
+    assert "Collaboration in every county：90 个项目" in zh.note and "：，" not in zh.note
     # Without such rows, no such column.
     assert column not in table5_contrasts(contrasts).frame.columns
     # Table 7 leaves them to Table 5.

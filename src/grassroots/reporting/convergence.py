@@ -180,7 +180,8 @@ def convergence_note(
             "not_converged", lang, rhat=f"{rhat_max:g}", ess=f"{ess_min:g}",
             details=note_text("sep_clauses", lang).join(details),
         ))  # fmt: skip
-    return " ".join(flags)
+    # Chinese sentences end in a full-width "。" and run on without a space.
+    return ("" if lang == "zh" else " ").join(flags)
 
 
 def _rows(summary: DiagnosticsSummary) -> dict[str, dict]:

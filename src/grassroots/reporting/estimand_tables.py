@@ -287,11 +287,8 @@ def _untreated_note(
                     units=_units(str(first["level"]), lang),
                 )  # fmt: skip
         projects = note_text("n_projects", lang, n=f"{n:,d}") if n is not None else ""
-        # The Chinese always names the count of units, even when empty ("标签：，150 个项目").
-        if lang == "zh":
-            detail = counted + (note_text("sep_comma", lang) + projects if projects else "")
-        else:
-            detail = note_text("sep_list", lang).join(x for x in (counted, projects) if x)
+        separator = note_text("sep_comma" if lang == "zh" else "sep_list", lang)
+        detail = separator.join(x for x in (counted, projects) if x)
         parts.append(
             note_text("untreated_scenario", lang, label=label, detail=detail) if detail else label
         )
