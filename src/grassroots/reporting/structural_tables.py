@@ -51,6 +51,7 @@ from grassroots.reporting.tables import (
 
 if TYPE_CHECKING:
     from grassroots.inference import Fit
+    from grassroots.inference.prior_reweighting import PriorReweighting
 
 __all__ = [
     "appendix_b_sensitivity_structural",
@@ -428,7 +429,10 @@ def table10_loo_comparison(
 
 
 def structural_sensitivity_estimates(
-    fits_by_factor: Mapping[float, Fit], *, prob: float = 0.95
+    fits_by_factor: Mapping[float, Fit],
+    *,
+    prob: float = 0.95,
+    reweighted: Mapping[float, PriorReweighting] | None = None,
 ) -> pd.DataFrame:
     """Key estimates of the structural model under scaled priors, outcome by outcome.
 
@@ -436,9 +440,13 @@ def structural_sensitivity_estimates(
     ----------
     fits_by_factor
         Prior scale factor -> structural fit (the fitted priors at 1, refits of
-        :func:`~grassroots.reporting.appendix.scale_priors` otherwise).
+        :func:`~grassroots.reporting.appendix.scale_priors` otherwise, or the ×1 fit where
+        ``reweighted`` weights its draws).
     prob
         Mass of the credible intervals.
+    reweighted
+        Prior scale factor -> importance reweighting of the ×1 fit to that prior (see
+        :func:`~grassroots.reporting.appendix.sensitivity_estimates`).
 
     Returns
     -------
@@ -454,6 +462,7 @@ def structural_sensitivity_estimates(
             {factor: {outcome: fit} for factor, fit in sorted(fits_by_factor.items())},
             outcome=outcome,
             prob=prob,
+            reweighted={factor: {outcome: r} for factor, r in (reweighted or {}).items()},
         )
         for outcome in first.spec.outcome_names
     ]
