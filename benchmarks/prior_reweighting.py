@@ -51,7 +51,8 @@ def _distance(estimates: pd.DataFrame, refit: pd.DataFrame) -> dict[str, float]:
     ratios = ~refit.index.get_level_values("term").str.startswith("sd_")
 
     def scale(frame: pd.DataFrame) -> pd.DataFrame:
-        return frame.where(~ratios[:, None], np.log(frame))
+        logged = np.log(frame)
+        return logged.where(np.repeat(ratios[:, None], frame.shape[1], axis=1), frame)
 
     ours, theirs = scale(estimates.loc[refit.index]), scale(refit)
     sd = (theirs["upper"] - theirs["lower"]) / 3.92

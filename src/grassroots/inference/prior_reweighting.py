@@ -106,15 +106,14 @@ def _changed_variables(base: pm.Model, other: pm.Model) -> tuple[str, ...]:
         )
     base_values = [base.rvs_to_values[base[name]] for name in names]
     other_values = [other.rvs_to_values[other[name]] for name in names]
+    # One log-density graph per model, a term per variable: PyMC rewrites the whole model for
+    # each call, so asking variable by variable would cost ~50 times as much on the structural one.
+    base_terms = base.logp(vars=[base[name] for name in names], jacobian=False, sum=False)
+    other_terms = other.logp(vars=[other[name] for name in names], jacobian=False, sum=False)
     return tuple(
         name
-        for name in names
-        if not equal_computations(
-            [base.logp(vars=[base[name]], jacobian=False)],
-            [other.logp(vars=[other[name]], jacobian=False)],
-            in_xs=base_values,
-            in_ys=other_values,
-        )
+        for name, term, other_term in zip(names, base_terms, other_terms, strict=True)
+        if not equal_computations([term], [other_term], in_xs=base_values, in_ys=other_values)
     )
 
 
