@@ -12,11 +12,6 @@ from grassroots.estimands import settings
 from grassroots.inference import intervals
 
 SRC = Path(__file__).parents[1] / "src" / "grassroots"
-# Files another change is rewriting: their literals go with it. The list only shrinks (the
-# second test fails once a file here has no literal left).
-NOT_YET = {"reporting/appendix.py", "reporting/structural_tables.py"}
-
-
 def _literal_prob_defaults(path: Path) -> list[int]:
     """Lines of ``prob`` parameters whose default is the package's mass written out."""
     tree = ast.parse(path.read_text(encoding="utf-8"))
@@ -53,11 +48,7 @@ def test_the_estimands_default_is_the_inference_constant() -> None:
 
 
 def test_no_prob_default_is_a_literal() -> None:
-    offenders = {path: lines for path, lines in _offenders().items() if path not in NOT_YET}
-    assert offenders == {}, (
+    assert _offenders() == {}, (
         "use DEFAULT_PROB (grassroots.estimands.settings or inference.intervals)"
     )
 
-
-def test_files_not_yet_converted_still_have_a_literal() -> None:
-    assert set(_offenders()) >= NOT_YET, "a file was converted: delete it from NOT_YET"

@@ -3,6 +3,7 @@ table and figure is written, twice with the same bytes, and the notes flag the f
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -37,15 +38,28 @@ def test_reproduce_writes_every_table_and_figure_deterministically(
                 on_fit=fit_events.append)  # fmt: skip
     fits_after_first = len(fake_sampler)
     second = run(small_study, tmp_path / "b", settings)
-    # 14 paper models and 6 prior-sensitivity refits (survival and demand fit M4 and the
-    # structural model, x0.5 and x2).
-    assert fits_after_first == 20
-    assert len(fake_sampler) == 20, "the second run must reuse the saved fits"
-    # Progress goes to the callbacks: each stage once, each fit's start and then its end.
-    assert [(step.number, step.total) for step in steps] == [(2, 5), (3, 5), (4, 5), (5, 5)]
-    assert [(event.number, event.total, event.done) for event in fit_events] == [
-        (number, 20, done) for number in range(1, 21) for done in (False, True)
+    # 14 paper models, then survival and demand fit M4 and the structural model under priors
+    # x0.5 and x2: reweighted from the x1 fits, or refitted where the Pareto k is too high (prior
+    # draws of 40 "posterior" draws often are).
+    record = json.loads((tmp_path / "a" / "reproduce.json").read_text(encoding="utf-8"))
+    scaled = record["prior_sensitivity"]
+    assert sorted(scaled) == sorted(f"{name}_prior_x{factor}" for factor in ("0.5", "2")
+                                    for name in ("survival_m4", "demand_fit_m4", "structural"))
+    refitted = [name for name, how in scaled.items() if how["method"] == "refitted"]
+    assert all((how["pareto_k"] > how["threshold"]) == (name in refitted)
+               for name, how in scaled.items())  # fmt: skip
+    assert fits_after_first == 14 + len(refitted)
+    assert len(fake_sampler) == fits_after_first, "the second run must reuse the saved fits"
+    # Progress goes to the callbacks: each stage once (the fits' with a line per reweighting),
+    # each fit's start and then its end.
+    assert [(step.number, step.total) for step in steps] == [
+        (2, 5), (3, 5), *[(3, 5)] * 6, (4, 5), (5, 5)
     ]
+    total = fits_after_first
+    assert [(event.number, event.total, event.done) for event in fit_events] == [
+        (number, 14 if number <= 14 else total, done)
+        for number in range(1, total + 1) for done in (False, True)
+    ]  # fmt: skip
     assert fit_events[0].spec == fit_events[1].spec == "survival_m0"
     assert all(event.seconds >= 0 and event.converged is not None
                for event in fit_events[1::2])  # fmt: skip
@@ -91,3 +105,86 @@ def test_reproduce_writes_every_table_and_figure_deterministically(
 
     readme = (tmp_path / "a" / "README.md").read_text(encoding="utf-8")
     assert small_study.data_hash() in readme and "Seed: 9" in readme
+
+
+@pytest.mark.filterwarnings("ignore::grassroots.inference.ConvergenceWarning")
+@pytest.mark.filterwarnings("ignore::grassroots.inference.prior_dominance.PriorDominanceWarning")
+def test_prior_sensitivity_refits_where_the_weights_are_unreliable(
+    small_study: Study, fake_sampler, tmp_path: Path, monkeypatch
+) -> None:
+    import dataclasses
+
+    from grassroots import pipeline
+    from grassroots.inference import fit, prior_reweighting
+    from grassroots.reporting.appendix import appendix_b_sensitivity
+
+    settings = ReproduceSettings(seed=9, chains=2, draws=50, tune=0,
+                                 fitted_dir=tmp_path / "fitted")  # fmt: skip
+    base = {
+        name: fit(small_study, name, seed=9, chains=2, draws=50, tune=0,
+                  fitted_dir=settings.fitted_dir, progress=False)
+        for name in pipeline.PRIOR_SCALED_SPECS
+    }  # fmt: skip
+    # The real weights, with the Pareto k of one spec and factor made too high to trust.
+    real = prior_reweighting.reweight_prior
+
+    def judged(fitted, spec, data):
+        k = 0.9 if spec.name == "survival_m4_prior_x2" else 0.1
+        return dataclasses.replace(real(fitted, spec, data), pareto_k=k)
+
+    monkeypatch.setattr(prior_reweighting, "reweight_prior", judged)
+    fitted_before = len(fake_sampler)
+    steps, fit_events = [], []
+    fits = dict(base)
+    reweighted = pipeline._prior_sensitivity(small_study, fits, settings, steps.append,
+                                             fit_events.append)  # fmt: skip
+
+    assert len(fake_sampler) == fitted_before + 1
+    assert set(fits) - set(base) == {"survival_m4_prior_x2"}
+    assert [(e.number, e.total, e.spec) for e in fit_events] == [
+        (4, 4, "survival_m4_prior_x2"), (4, 4, "survival_m4_prior_x2")
+    ]
+    assert any("survival_m4_prior_x2: Pareto k 0.90 above" in s.title for s in steps)
+    estimates = pipeline._sensitivity_estimates(fits, reweighted)
+    methods = estimates.groupby(["model", "factor"])[["method", "pareto_k"]].first()
+    assert methods.loc[("Survival M4", 2.0), "method"] == "refitted"
+    assert methods.loc[("Survival M4", 2.0), "pareto_k"] == 0.9
+    assert methods.loc[("Survival M4", 0.5), "method"] == "reweighted"
+    assert methods.loc[("Demand fit M4", 2.0), "method"] == "reweighted"
+    assert methods.loc[("Survival M4", 1.0), "method"] == "fitted"
+    # The refit's draws, not the weighted x1 draws, give the refitted column.
+    refit_only = pipeline._sensitivity_estimates(
+        {**fits, "survival_m4": fits["survival_m4_prior_x2"]}, reweighted
+    )
+    survival_x2 = (estimates["model"] == "Survival M4") & (estimates["factor"] == 2.0)
+    assert estimates.loc[survival_x2, "median"].tolist() == (
+        refit_only.loc[survival_x2, "median"].tolist()
+    )
+
+    table = appendix_b_sensitivity(estimates)
+    assert "Survival M4 ×2: refitted (importance reweighting unreliable, Pareto k = 0.90)" in (
+        table.note
+    )
+    # A factor whose models share a method and k is said once; otherwise model by model.
+    assert "scaled priors: ×0.5: importance-reweighted from the ×1 fit (Pareto k = 0.10); " in (
+        table.note
+    )
+    assert "Demand fit M4 ×2: importance-reweighted from the ×1 fit (Pareto k = 0.10)." in (
+        table.note
+    )
+    assert "重新拟合（重要性重加权不可靠，帕累托 k = 0.90）" in appendix_b_sensitivity(
+        estimates, "zh"
+    ).note
+
+    # Same seed, same bytes: the whole step again, from the saved fits.
+    again = dict(base)
+    reweighted_again = pipeline._prior_sensitivity(small_study, again, settings, steps.append,
+                                                   fit_events.append)  # fmt: skip
+    assert len(fake_sampler) == fitted_before + 1, "the saved refit is reused"
+    tables = [appendix_b_sensitivity(frame).write(tmp_path / folder)
+              for frame, folder in ((estimates, "first"),
+                                    (pipeline._sensitivity_estimates(again, reweighted_again),
+                                     "second"))]  # fmt: skip
+    first, second = ([p.read_bytes() for p in paths if p.suffix in (".md", ".csv", ".tex")]
+                     for paths in tables)  # fmt: skip
+    assert first and first == second

@@ -27,12 +27,13 @@ DEMAND_FIT_SPECS = (
 )
 STRATEGY_SPECS = ("strategy_extensive", "strategy_expedient", "strategy_short_sighted")
 STRUCTURAL_SPEC = "structural"
-# Appendix B's prior sensitivity: the paper's full survival and demand-fit models refitted with
-# every coefficient and group-SD prior half and twice as wide.
+# Appendix B's prior sensitivity: the paper's full survival and demand-fit models with every
+# coefficient and group-SD prior half and twice as wide; Appendix B3 the structural model's.
 SENSITIVITY_SPECS = ("survival_m4", "demand_fit_m4")
 PRIOR_FACTORS = (0.5, 2.0)
-# Appendix B3 refits the structural model under the same prior scales: power-scaling (psense)
-# would need no refits, but needs a log-prior and log-likelihood the structural fit does not store.
+# Each scaled prior's posterior is the x1 fit's draws importance-reweighted (PSIS); a spec is
+# refitted under the scaled prior only where the weights' Pareto k says they are unreliable.
+PRIOR_SCALED_SPECS = (*SENSITIVITY_SPECS, STRUCTURAL_SPEC)
 LANGUAGES = ("en", "zh")
 _PLURAL = {"county": "counties", "township": "townships", "project": "projects"}
 # Validating the data (done by the caller, before ``run``), Table 1, fits, estimands, tables.
@@ -113,22 +114,24 @@ class ReproduceSettings:
 
 
 def _specs_to_fit() -> list[Any]:
-    """Every spec ``reproduce`` fits, in order: the paper's models, then the prior refits (of
-    the sensitivity specs and of the structural model)."""
+    """Every spec ``reproduce`` fits, in order: the paper's models (the prior refits come after,
+    and only where reweighting is unreliable: :func:`_prior_sensitivity`)."""
     from grassroots.models import load_spec
-    from grassroots.reporting.appendix import scale_priors
 
-    specs = [
+    return [
         load_spec(name)
         for name in (*SURVIVAL_SPECS, *DEMAND_FIT_SPECS, *STRATEGY_SPECS, STRUCTURAL_SPEC)
     ]
-    specs += [
-        scale_priors(load_spec(name), factor)
-        for name in SENSITIVITY_SPECS
-        for factor in PRIOR_FACTORS
-    ]
-    specs += [scale_priors(load_spec(STRUCTURAL_SPEC), factor) for factor in PRIOR_FACTORS]
-    return specs
+
+
+def _prior_scaled_specs() -> list[tuple[str, Any]]:
+    """The specs of Appendix B's prior sensitivity, each with the spec it scales: each of
+    :data:`PRIOR_SCALED_SPECS` under each of :data:`PRIOR_FACTORS` (``<spec>_prior_x<factor>``)."""
+    from grassroots.models import load_spec
+    from grassroots.reporting.appendix import scale_priors
+
+    return [(name, scale_priors(load_spec(name), factor))
+            for name in PRIOR_SCALED_SPECS for factor in PRIOR_FACTORS]  # fmt: skip
 
 
 def check_before_fitting(study: Any, reports: Path, settings: ReproduceSettings) -> None:
@@ -147,7 +150,7 @@ def check_before_fitting(study: Any, reports: Path, settings: ReproduceSettings)
     check_output_folder(reports, holds="tables and figures", choice="--out")
     check_output_folder(settings.fitted_dir or fitted_dir())
     frame = study.flat()
-    for spec in _specs_to_fit():
+    for spec in [*_specs_to_fit(), *(scaled for _, scaled in _prior_scaled_specs())]:
         check_data(spec, frame)
 
 
@@ -161,11 +164,13 @@ def _fit_all(
     settings: ReproduceSettings,
     on_step: Callable[[Step], None],
     on_fit: Callable[[FitProgress], None],
+    specs: list[Any],
+    done: int = 0,
 ) -> dict:
+    """Fit ``specs`` (saved fits are reused); progress numbers them after ``done`` fits."""
     from grassroots.inference import ConvergenceWarning, fit
 
     fits = {}
-    specs = _specs_to_fit()
     if settings.workers > 1 or settings.scheduler:
         from grassroots.inference.dispatch import FitJob, fit_many
 
@@ -178,8 +183,9 @@ def _fit_all(
                  chains=settings.chains, draws=settings.draws, tune=settings.tune,
                  fitted_dir=settings.fitted_dir, workers=settings.workers,
                  scheduler=settings.scheduler, echo=on_dask_line)  # fmt: skip
-    for number, spec in enumerate(specs, start=1):
-        on_fit(FitProgress(number, len(specs), spec.name))
+    total = done + len(specs)
+    for number, spec in enumerate(specs, start=done + 1):
+        on_fit(FitProgress(number, total, spec.name))
         started = time.perf_counter()
         with warnings.catch_warnings():
             # Convergence is reported in every table's note, not as a console warning.
@@ -189,10 +195,36 @@ def _fit_all(
                 tune=settings.tune, fitted_dir=settings.fitted_dir, progress=False,
                 log_likelihood=_keeps_log_likelihood(spec),
             )
-        on_fit(FitProgress(number, len(specs), spec.name, time.perf_counter() - started,
+        on_fit(FitProgress(number, total, spec.name, time.perf_counter() - started,
                            bool(fitted.diagnostics.converged)))  # fmt: skip
         fits[spec.name] = fitted if spec.name == STRUCTURAL_SPEC else _draws_on_disk(fitted)
     return fits
+
+
+def _prior_sensitivity(
+    study: Any,
+    fits: dict,
+    settings: ReproduceSettings,
+    on_step: Callable[[Step], None],
+    on_fit: Callable[[FitProgress], None],
+) -> dict:
+    """Reweight each x1 fit of :data:`PRIOR_SCALED_SPECS` to each scaled prior
+    (:func:`~grassroots.inference.prior_reweighting.reweight_prior`); where the weights' Pareto k
+    is above its threshold, refit under the scaled prior instead, adding the refit to ``fits``,
+    so that no estimate rests on unreliable weights. Returns scaled spec name -> reweighting."""
+    from grassroots.inference.prior_reweighting import reweight_prior
+
+    frame = study.flat()
+    reweighted, refits = {}, []
+    for name, spec in _prior_scaled_specs():
+        result = reweight_prior(fits[name], spec, frame)
+        reweighted[spec.name] = result
+        verdict = "reweighted" if result.reliable else f"above {result.threshold:.2f}: refitting"
+        on_step(Step(3, STAGES, f"{spec.name}: Pareto k {result.pareto_k:.2f} {verdict} "
+                                f"({result.seconds:.1f} s)"))  # fmt: skip
+        refits += [] if result.reliable else [spec]
+    fits |= _fit_all(study, settings, on_step, on_fit, refits, done=len(fits)) if refits else {}
+    return reweighted
 
 
 def _draws_on_disk(fitted: Any) -> Any:
@@ -212,7 +244,15 @@ def _thinning(fitted: Any, at_most: int | None) -> int:
     return 1 if at_most is None else max(1, math.ceil(total / at_most))
 
 
-def _sensitivity_estimates(fits: dict) -> Any:
+def _scaled(fits: dict, reweighted: dict, name: str, factor: float) -> tuple[Any, Any]:
+    """The fit behind spec ``name`` under prior scale ``factor`` (the x1 fit where its reweighting
+    is reliable, else the refit) and that reweighting."""
+    scaled = f"{name}_prior_x{factor:g}"
+    result = reweighted[scaled]
+    return (fits[name] if result.reliable else fits[scaled]), result
+
+
+def _sensitivity_estimates(fits: dict, reweighted: dict) -> Any:
     """Appendix B's key estimates: each sensitivity model under prior scales x0.5, x1, x2."""
     from grassroots.reporting.appendix import sensitivity_estimates
 
@@ -221,11 +261,13 @@ def _sensitivity_estimates(fits: dict) -> Any:
         return words[:1].upper() + words[1:]
 
     by_factor: dict[float, dict[str, Any]] = {1.0: {label(n): fits[n] for n in SENSITIVITY_SPECS}}
+    weights: dict[float, dict[str, Any]] = {}
     for factor in PRIOR_FACTORS:
-        by_factor[factor] = {
-            label(name): fits[f"{name}_prior_x{factor:g}"] for name in SENSITIVITY_SPECS
-        }
-    return sensitivity_estimates(dict(sorted(by_factor.items())))
+        scaled = {label(name): _scaled(fits, reweighted, name, factor)
+                  for name in SENSITIVITY_SPECS}  # fmt: skip
+        by_factor[factor] = {model: fitted for model, (fitted, _) in scaled.items()}
+        weights[factor] = {model: result for model, (_, result) in scaled.items()}
+    return sensitivity_estimates(dict(sorted(by_factor.items())), reweighted=weights)
 
 
 @dataclass(frozen=True)
@@ -326,14 +368,16 @@ def _allocation(ranked: Any, study: Any, scenarios: Any, scaling: Any, seed: int
                     cost_unit=ALLOCATION_COST_UNIT["en"], seed=seed)  # fmt: skip
 
 
-def _structural_sensitivity_estimates(fits: dict) -> Any:
+def _structural_sensitivity_estimates(fits: dict, reweighted: dict) -> Any:
     """Appendix B3's estimates: the structural model under prior scales x0.5, x1, x2."""
     from grassroots.reporting.structural_tables import structural_sensitivity_estimates
 
-    by_factor = {1.0: fits[STRUCTURAL_SPEC]} | {
-        factor: fits[f"{STRUCTURAL_SPEC}_prior_x{factor:g}"] for factor in PRIOR_FACTORS
-    }
-    return structural_sensitivity_estimates(by_factor)
+    scaled = {factor: _scaled(fits, reweighted, STRUCTURAL_SPEC, factor)
+              for factor in PRIOR_FACTORS}  # fmt: skip
+    by_factor = {1.0: fits[STRUCTURAL_SPEC]} | {f: fitted for f, (fitted, _) in scaled.items()}
+    return structural_sensitivity_estimates(
+        by_factor, reweighted={f: result for f, (_, result) in scaled.items()}
+    )
 
 
 def _flagged(table: Any, flag: str) -> Any:
@@ -417,7 +461,8 @@ def run(
         report_tables += [table] if lang == "en" else []
 
     on_step(Step(3, STAGES, "fitting the model specs (saved fits are reused)"))
-    fits = _fit_all(study, settings, on_step, on_fit)
+    fits = _fit_all(study, settings, on_step, on_fit, _specs_to_fit())
+    reweighted = _prior_sensitivity(study, fits, settings, on_step, on_fit)
     survival = {f"M{i}": fits[name] for i, name in enumerate(SURVIVAL_SPECS)}
     demand_fit = {f"M{i}": fits[name] for i, name in enumerate(DEMAND_FIT_SPECS)}
     strategies = {name.removeprefix("strategy_"): fits[name] for name in STRATEGY_SPECS}
@@ -438,10 +483,10 @@ def run(
     mediated = estimands.mediation(structural, study, scenarios, settings=estimand_settings)
     ranked = estimands.targeting(structural, study, scenarios, outcome="survival",
                                  quantity="S(24)", settings=estimand_settings)
-    sensitivity = _sensitivity_estimates(fits)
+    sensitivity = _sensitivity_estimates(fits, reweighted)
     evidence = identification_evidence(structural, study, scenarios, varied)
     robustness = evidence.sensitivity
-    structural_sensitivity = _structural_sensitivity_estimates(fits)
+    structural_sensitivity = _structural_sensitivity_estimates(fits, reweighted)
     changes = pd.concat([s.changes(study.flat(), scaling=structural.scaling)
                          for s in scenarios.select()], ignore_index=True)  # fmt: skip
     allocation = _allocation(ranked, study, scenarios, structural.scaling, settings.seed)
@@ -527,7 +572,7 @@ def run(
                                              prob=robustness.prob),
                       "figure10_sensitivity", reports, lang, written)
 
-    record = _record(study, fits, settings, time.perf_counter() - started)
+    record = _record(study, fits, settings, time.perf_counter() - started, reweighted)
     readme = reports / "README.md"
     english_note = (source_note or {}).get("en", "")
     write_text_atomic(readme, _readme(record, english_note))
@@ -564,7 +609,9 @@ def _write_html_report(
     return path
 
 
-def _record(study: Any, fits: dict, settings: ReproduceSettings, seconds: float) -> dict:
+def _record(
+    study: Any, fits: dict, settings: ReproduceSettings, seconds: float, reweighted: dict
+) -> dict:
     from grassroots.inference.fitting import package_versions
 
     return {
@@ -584,6 +631,13 @@ def _record(study: Any, fits: dict, settings: ReproduceSettings, seconds: float)
             }
             for name, fitted in fits.items()
         },
+        # How each prior-scaled posterior of Appendix B was obtained; seconds are left out, so
+        # that a rerun writes the same bytes.
+        "prior_sensitivity": {
+            name: {"method": "reweighted" if r.reliable else "refitted",
+                   "pareto_k": round(r.pareto_k, 4), "threshold": round(r.threshold, 4)}
+            for name, r in reweighted.items()
+        },  # fmt: skip
         "versions": {"python": platform.python_version(), **package_versions()},
     }
 
@@ -601,6 +655,10 @@ def _readme(record: dict, source_note: str) -> str:
         "every one" if record["estimand_draws"] is None
         else f"at most {record['estimand_draws']:,d} (evenly thinned)"
     )
+    scaled = "; ".join(
+        f"{name} {how['method']} (Pareto k {how['pareto_k']:.2f})"
+        for name, how in record["prior_sensitivity"].items()
+    )
     return f"""# reports/
 
 Generated by `grassroots reproduce`; do not edit by hand, rerun the command instead.
@@ -614,6 +672,8 @@ their own scripts.
 - Seed: {record['seed']}; sampler settings: {overrides or "each spec's own (models/*.toml)"};
   estimands (Tables 5-8, Figure 7) from {estimand_draws} of the structural fit's draws.
 - Versions: {versions}.
+- Prior sensitivity (Appendix B2, B3), the x1 fits importance-reweighted to each scaled prior
+  unless the Pareto k exceeds its threshold: {scaled}.
 
 | fit | converged | max R-hat | min bulk ESS | divergences |
 | --- | --- | ---: | ---: | ---: |

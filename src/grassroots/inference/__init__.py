@@ -30,6 +30,7 @@ from grassroots.inference.preflight import (
     PreflightError,
     UnfittableDataError,
 )
+from grassroots.inference.prior_reweighting import PriorReweighting, reweight_prior
 from grassroots.inference.sampling import SamplingResult, sample
 
 __all__ = [
@@ -44,6 +45,7 @@ __all__ = [
     "Fit",
     "OutputFolderError",
     "PreflightError",
+    "PriorReweighting",
     "SamplingResult",
     "UnfittableDataError",
     "approximate",
@@ -52,6 +54,7 @@ __all__ = [
     "fitted_dir",
     "frame_hash",
     "model_inputs",
+    "reweight_prior",
     "sample",
     "verify_bundle",
 ]

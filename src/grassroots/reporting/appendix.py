@@ -6,8 +6,9 @@
   advisory: marked in their cells, not flagged).
 * :func:`appendix_b_priors`: every prior of every model, resolved from the specs as the model
   builder resolves them (:func:`~grassroots.reporting.model_tables.prior_declarations`).
-* Prior sensitivity: :func:`scale_priors` makes the specs of the refits (prior scales ×0.5, ×2),
-  :func:`sensitivity_estimates` reads key estimates from the refits, and
+* Prior sensitivity: :func:`scale_priors` makes the specs of the scaled priors (×0.5, ×2),
+  :func:`sensitivity_estimates` reads key estimates from the ×1 fit's draws importance-reweighted
+  to each scaled prior (:mod:`grassroots.inference.prior_reweighting`) or from refits, and
   :func:`appendix_b_sensitivity` lays them out side by side.
 """
 
@@ -22,6 +23,7 @@ import numpy as np
 import pandas as pd
 
 from grassroots.data.schema import Lang
+from grassroots.estimands.settings import DEFAULT_PROB
 from grassroots.inference.diagnostics import EBFMI_MIN
 from grassroots.models.priors import DEFAULT_PRIORS, Prior, per_term, resolve_prior
 from grassroots.reporting.convergence import (
@@ -47,6 +49,7 @@ from grassroots.reporting.tables import PANEL, Table, format_estimate
 
 if TYPE_CHECKING:
     from grassroots.inference import Fit
+    from grassroots.inference.prior_reweighting import PriorReweighting
     from grassroots.models import ModelSpec
 
 __all__ = [
@@ -394,50 +397,103 @@ def sensitivity_estimates(
     *,
     terms: Sequence[str] | None = None,
     outcome: str | None = None,
-    prob: float = 0.95,
+    prob: float = DEFAULT_PROB,
+    reweighted: Mapping[float, Mapping[str, PriorReweighting]] | None = None,
 ) -> pd.DataFrame:
-    """Key estimates of refits under scaled priors, in the frame
-    :func:`appendix_b_sensitivity` reads.
+    """Key estimates under scaled priors, in the frame :func:`appendix_b_sensitivity` reads.
 
     Parameters
     ----------
     fits_by_factor
         Prior scale factor -> (model name -> fit), e.g. ``{0.5: {"M4": ...}, 1: {...},
-        2: {...}}``.
+        2: {...}}``: a refit under the scaled prior, or the ×1 fit whose draws ``reweighted``
+        weights.
     terms
         Coefficient terms to keep (default: all); group SDs (``sd_<level>``) are always kept.
     outcome
         For fits with several outcomes.
     prob
         Mass of the credible intervals.
+    reweighted
+        Prior scale factor -> (model name -> importance reweighting of the ×1 fit to that
+        prior, :func:`~grassroots.inference.prior_reweighting.reweight_prior`). A reliable one
+        (Pareto k at most its threshold) gives that model's estimates as weighted quantiles of
+        the fit in ``fits_by_factor``; an unreliable one only records its k, the fit being a
+        refit.
 
     Returns
     -------
     DataFrame
         Columns ``model, term, factor, median, lower, upper``: HR/OR for coefficients, the SD
         for ``sd_<level>``; ``given``: the condition a main effect holds at when its column
-        enters an interaction (:func:`~grassroots.reporting.model_tables.interaction_given`).
+        enters an interaction (:func:`~grassroots.reporting.model_tables.interaction_given`);
+        ``method``: ``fitted`` (the reference prior), ``reweighted`` or ``refitted``;
+        ``pareto_k``: the reweighting's Pareto k (NaN when none was tried).
     """
     rows = []
     for factor, fits in fits_by_factor.items():
-        estimates = coefficient_estimates(fits, outcome=outcome, prob=prob)
+        tried = (reweighted or {}).get(factor, {})
+        weights = {model: r.weights for model, r in tried.items() if r.reliable}
+        method = {
+            model: "reweighted" if model in weights else "refitted" if model in tried
+            or factor != 1 else "fitted"
+            for model in fits
+        }  # fmt: skip
+        pareto_k = {model: tried[model].pareto_k if model in tried else math.nan
+                    for model in fits}  # fmt: skip
+        estimates = coefficient_estimates(fits, outcome=outcome, prob=prob, weights=weights)
         if terms is not None:
             estimates = estimates[estimates["term"].isin(terms)]
         rows += [
             {"model": r.model, "term": r.term, "factor": float(factor), "median": r.estimate,
-             "lower": r.lower, "upper": r.upper, "given": r.given}
+             "lower": r.lower, "upper": r.upper, "given": r.given, "method": method[r.model],
+             "pareto_k": pareto_k[r.model]}
             for r in estimates.itertuples(index=False)
         ]  # fmt: skip
         for model, fit in fits.items():
-            components = variance_components(fit, outcome=outcome_of(fit, outcome), prob=prob)
+            components = variance_components(fit, outcome=outcome_of(fit, outcome), prob=prob,
+                                              weights=weights.get(model))  # fmt: skip
             rows += [
                 {"model": model, "term": f"sd_{r.level}", "factor": float(factor),
-                 "median": r.sd_median, "lower": r.sd_lower, "upper": r.sd_upper, "given": ""}
+                 "median": r.sd_median, "lower": r.sd_lower, "upper": r.sd_upper, "given": "",
+                 "method": method[model], "pareto_k": pareto_k[model]}
                 for r in components.itertuples(index=False)
             ]  # fmt: skip
-    return pd.DataFrame(
-        rows, columns=["model", "term", "factor", "median", "lower", "upper", "given"]
-    )
+    return pd.DataFrame(rows, columns=["model", "term", "factor", "median", "lower", "upper",
+                                       "given", "method", "pareto_k"])  # fmt: skip
+
+
+def _method_note(estimates: pd.DataFrame, reference: float, lang: Lang) -> str:
+    """How the estimates at each prior scale other than ``reference`` were obtained: once per
+    factor when every model shares it, else model by model ("" without a ``method`` column)."""
+    if "method" not in estimates.columns:
+        return ""
+    separator = "；" if lang == "zh" else "; "
+    parts = []
+    for factor in sorted(set(estimates["factor"].astype(float)) - {reference}):
+        at = estimates[estimates["factor"].astype(float) == factor]
+        how = {
+            str(model): _how(str(rows["method"].iloc[0]), float(rows["pareto_k"].iloc[0]), lang)
+            for model, rows in at.groupby("model", sort=False)
+        }
+        scale = f"×{factor:g}"
+        if len(set(how.values())) == 1:
+            parts.append(f"{scale}{'：' if lang == 'zh' else ': '}{next(iter(how.values()))}")
+        else:
+            parts += [f"{model} {scale}{'：' if lang == 'zh' else ': '}{shown}"
+                      for model, shown in how.items()]  # fmt: skip
+    if not parts:
+        return ""
+    return text("prior_sensitivity_method", lang).format(methods=separator.join(parts))
+
+
+def _how(method: str, pareto_k: float, lang: Lang) -> str:
+    shown_k = f"{pareto_k:.2f}"
+    if method == "reweighted":
+        return text("prior_reweighted", lang).format(k=shown_k)
+    if np.isfinite(pareto_k):
+        return text("prior_refitted_high_k", lang).format(k=shown_k)
+    return text("prior_refitted", lang)
 
 
 def _sensitivity_rank(term: object) -> int:
@@ -520,7 +576,7 @@ def appendix_b_sensitivity(
     if lang == "zh":
         title = "附表B2 先验敏感性分析"
         note = (
-            f"以先验尺度（系数与组效应标准差的先验标准差）乘以 {shown} 重新拟合模型；"
+            f"先验尺度（系数与组效应标准差的先验标准差）乘以 {shown}；"
             "单元格为后验中位数及 95% 可信区间"
             "（系数为风险比或比值比，标准差为对数风险或 logit 尺度）。"
             f"最后一列为后验中位数相对 ×{reference:g} 的最大绝对变化。"
@@ -528,11 +584,13 @@ def appendix_b_sensitivity(
     else:
         title = "Appendix Table B2. Prior sensitivity"
         note = (
-            f"Models refitted with the prior scales of the coefficients and group SDs multiplied "
-            f"by {shown}; cells: posterior median [95% CrI] (HR or OR for coefficients, SD on the "
-            f"log-hazard or logit scale for group effects). Last column: the largest absolute "
-            f"change of the posterior median from ×{reference:g}."
+            f"Prior scales of the coefficients and group SDs multiplied by {shown}; cells: "
+            f"posterior median [95% CrI] (HR or OR for coefficients, SD on the log-hazard or "
+            f"logit scale for group effects). Last column: the largest absolute change of the "
+            f"posterior median from ×{reference:g}."
         )
+    if how := _method_note(estimates, reference, lang):
+        note += how
     return Table(
         name=name,
         title=title,
@@ -543,4 +601,3 @@ def appendix_b_sensitivity(
         lang=lang,
         align="l" + "r" * (len(factors) + 1),
     )
-

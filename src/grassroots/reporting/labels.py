@@ -123,6 +123,19 @@ TEXT: Mapping[str, Mapping[Lang, str]] = {
     "prior_spec": {"en": "model spec", "zh": "模型设定文件"},
     "prior_scale": {"en": "Prior scale ×{factor}", "zh": "先验尺度 ×{factor}"},
     "max_change": {"en": "Max |Δ| vs ×1", "zh": "相对 ×1 的最大 |Δ|"},
+    "prior_sensitivity_method": {
+        "en": " Estimates under scaled priors: {methods}.",
+        "zh": "缩放先验下的估计：{methods}。",
+    },
+    "prior_reweighted": {
+        "en": "importance-reweighted from the ×1 fit (Pareto k = {k})",
+        "zh": "由 ×1 拟合经重要性重加权得到（帕累托 k = {k}）",
+    },
+    "prior_refitted": {"en": "refitted", "zh": "重新拟合"},
+    "prior_refitted_high_k": {
+        "en": "refitted (importance reweighting unreliable, Pareto k = {k})",
+        "zh": "重新拟合（重要性重加权不可靠，帕累托 k = {k}）",
+    },
     "bayes_cri": {"en": "Bayesian [95% CrI]", "zh": "贝叶斯 [95% 可信区间]"},
     "ml_ci": {"en": "ML [95% CI]", "zh": "极大似然 [95% 置信区间]"},
     "bayes_over_ml": {"en": "Bayes / ML", "zh": "贝叶斯/极大似然"},
@@ -411,6 +424,7 @@ DATA_HEADERS_ZH: Mapping[str, str] = {
     "ml_upper": "极大似然上限", "model": "模型", "n": "N", "n_candidates": "候选单位数",
     "n_rows": "项目数", "n_units": "单位数", "order": "中介顺序", "outcome": "结局",
     "p_direction": "方向概率", "p_loo": "p_loo", "panel": "板块", "parameter": "参数",
+    "pareto_k": "帕累托 k",
     "positivity_share": "正值性比例", "pr_positive": "Pr(Δ > 0)", "pr_top": "进入前列的概率",
     "prior": "先验分布", "quantity": "指标", "random_orders": "随机排序次数", "rank": "排序",
     "rank_lower": "名次下限", "rank_median": "名次中位数", "rank_upper": "名次上限",
@@ -446,6 +460,7 @@ _DATA_VALUES_ZH: Mapping[str, Mapping[str, str]] = {
     "group_effects": {"fitted": "拟合效应", "new": "新组抽样"},
     "limit": {"lower": "下限", "upper": "上限"},
     "panel": {"correlation": "相关系数", "variance": "方差成分", "fit": "拟合与诊断"},
+    "method": {"fitted": "拟合", "reweighted": "重要性重加权", "refitted": "重新拟合"},
 }  # fmt: skip
 
 

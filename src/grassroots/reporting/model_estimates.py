@@ -64,8 +64,21 @@ def _bounds(prob: float) -> tuple[str, str]:
     return f"{100 * low:g}%", f"{100 * high:g}%"
 
 
+def _quantiles(values: np.ndarray, q: list[float], weights: np.ndarray | None) -> np.ndarray:
+    """Quantiles ``q`` of ``values`` over their last axis (the draws), weighted by importance
+    weights (one per draw) when given: numpy's weighted quantiles, which are defined for the
+    inverted empirical CDF only; with equal weights the interpolated ones of arviz's summaries."""
+    if weights is None:
+        return np.quantile(values, q, axis=-1)
+    return np.quantile(values, q, axis=-1, weights=weights, method="inverted_cdf")
+
+
 def coefficient_estimates(
-    fits: Mapping[str, Fit], *, outcome: str | None = None, prob: float = DEFAULT_PROB
+    fits: Mapping[str, Fit],
+    *,
+    outcome: str | None = None,
+    prob: float = DEFAULT_PROB,
+    weights: Mapping[str, np.ndarray] | None = None,
 ) -> pd.DataFrame:
     """Hazard or odds ratios of every coefficient of every fit, one row each.
 
@@ -77,6 +90,11 @@ def coefficient_estimates(
         The outcome to report when a fit models several (a structural fit).
     prob
         Mass of the equal-tailed credible interval.
+    weights
+        Model name -> importance weights of its fit's draws (flattened chain by chain; e.g.
+        :attr:`grassroots.inference.prior_reweighting.PriorReweighting.weights`): the medians
+        and intervals of that model are then weighted quantiles, estimates under the prior the
+        weights target. R-hat and ESS stay those of the draws.
 
     Returns
     -------
@@ -116,8 +134,13 @@ def coefficient_estimates(
                 "ess_tail": rows["ess_tail"].to_numpy(dtype=float),
             }
         )
+        draw_weights = (weights or {}).get(model)
+        if draw_weights is not None and not rows.empty:
+            frame = _weighted_coefficients(fit, name, frame, prob, draw_weights)
         per = dict(zip(frame["term"], frame["per"], strict=True))
-        frame = pd.concat([frame, _late_rows(fit, name, prob, per)], ignore_index=True)
+        frame = pd.concat(
+            [frame, _late_rows(fit, name, prob, per, draw_weights)], ignore_index=True
+        )
         frame.insert(0, "outcome", name)
         frame.insert(0, "model", model)
         frame.insert(3, "panel", [term_panel(term) for term in frame["term"]])
@@ -132,7 +155,30 @@ def coefficient_estimates(
     return pd.concat(parts, ignore_index=True)[columns]
 
 
-def _late_rows(fit: Fit, outcome: str, prob: float, per: Mapping[str, str]) -> pd.DataFrame:
+def _weighted_coefficients(
+    fit: Fit, outcome: str, frame: pd.DataFrame, prob: float, weights: np.ndarray
+) -> pd.DataFrame:
+    """``frame`` (one row per term of ``outcome``'s coefficients) with its medians and
+    intervals replaced by weighted quantiles of the draws."""
+    beta = fit.posterior[f"{outcome}_beta"]
+    term_dim = f"{outcome}_term"
+    draws = beta.sel({term_dim: frame["term"].to_numpy()}).transpose(term_dim, "chain", "draw")
+    flat = draws.to_numpy().reshape(len(frame), -1)
+    log_median, log_lower, log_upper = _quantiles(flat, [0.5, (1 - prob) / 2, (1 + prob) / 2],
+                                                  weights)  # fmt: skip
+    return frame.assign(
+        estimate=np.exp(log_median), lower=np.exp(log_lower), upper=np.exp(log_upper),
+        log_median=log_median, log_lower=log_lower, log_upper=log_upper,
+    )  # fmt: skip
+
+
+def _late_rows(
+    fit: Fit,
+    outcome: str,
+    prob: float,
+    per: Mapping[str, str],
+    weights: np.ndarray | None = None,
+) -> pd.DataFrame:
     """Per late (time-varying) term two rows: the ratio after the onset, ``exp(beta +
     beta_late)`` computed per draw (:func:`late_term`), and the late coefficient alone, the
     ratio of the ratios after and before the onset (:func:`late_change_term`)."""
@@ -155,8 +201,8 @@ def _late_rows(fit: Fit, outcome: str, prob: float, per: Mapping[str, str]) -> p
                             (late_change_term(str(term), onset), increment)):  # fmt: skip
             values = values.transpose("chain", "draw")
             flat = values.to_numpy().reshape(-1)
-            log_lower, log_median, log_upper = np.quantile(
-                flat, [(1 - prob) / 2, 0.5, (1 + prob) / 2]
+            log_lower, log_median, log_upper = _quantiles(
+                flat, [(1 - prob) / 2, 0.5, (1 + prob) / 2], weights
             )
             rows.append({
                 "term": key, "ratio": ratio,
@@ -186,7 +232,11 @@ def _sd_draws(fit: Fit, outcome: str, level: str) -> np.ndarray:
 
 
 def variance_components(
-    fit: Fit, *, outcome: str | None = None, prob: float = DEFAULT_PROB
+    fit: Fit,
+    *,
+    outcome: str | None = None,
+    prob: float = DEFAULT_PROB,
+    weights: np.ndarray | None = None,
 ) -> pd.DataFrame:
     """SD of the group effects and share of variance per grouping level.
 
@@ -198,6 +248,9 @@ def variance_components(
         For a fit with several outcomes.
     prob
         Mass of the equal-tailed credible intervals.
+    weights
+        Importance weights of the fit's draws (see :func:`coefficient_estimates`): weighted
+        quantiles.
 
     Returns
     -------
@@ -220,7 +273,7 @@ def variance_components(
     sds = np.stack([_sd_draws(fit, name, level) for level in levels])  # (levels, draws)
     shares = sds**2 / ((sds**2).sum(axis=0) + residual)
     q = [0.5, (1 - prob) / 2, (1 + prob) / 2]
-    sd_q, share_q = np.quantile(sds, q, axis=1), np.quantile(shares, q, axis=1)
+    sd_q, share_q = _quantiles(sds, q, weights), _quantiles(shares, q, weights)
     return pd.DataFrame(
         {
             "level": list(levels),

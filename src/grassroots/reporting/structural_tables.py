@@ -31,6 +31,7 @@ import numpy as np
 import pandas as pd
 
 from grassroots.data.schema import Lang
+from grassroots.estimands.settings import DEFAULT_PROB
 from grassroots.reporting.convergence import ESS_MIN, RHAT_MAX, convergence_note
 from grassroots.reporting.labels import level_name, model_label, term_label, text
 from grassroots.reporting.model_tables import (
@@ -51,6 +52,7 @@ from grassroots.reporting.tables import (
 
 if TYPE_CHECKING:
     from grassroots.inference import Fit
+    from grassroots.inference.prior_reweighting import PriorReweighting
 
 __all__ = [
     "appendix_b_sensitivity_structural",
@@ -75,7 +77,7 @@ def _outcome_header(outcome: str, lang: Lang) -> str:
     return _OUTCOME_HEADERS.get(outcome, {"en": outcome, "zh": outcome})[lang]
 
 
-def structural_estimates(fit: Fit, *, prob: float = 0.95) -> pd.DataFrame:
+def structural_estimates(fit: Fit, *, prob: float = DEFAULT_PROB) -> pd.DataFrame:
     """:func:`~grassroots.reporting.model_tables.coefficient_estimates` of every outcome of a
     structural fit, with ``model`` set to the outcome (one column of Table 9 each)."""
     frames = [
@@ -86,7 +88,7 @@ def structural_estimates(fit: Fit, *, prob: float = 0.95) -> pd.DataFrame:
 
 
 def table9_structural(
-    fit: Fit, lang: Lang = "en", *, name: str = "table9_structural", prob: float = 0.95
+    fit: Fit, lang: Lang = "en", *, name: str = "table9_structural", prob: float = DEFAULT_PROB
 ) -> Table:
     """Table 9: the joint structural model's coefficients, outcome by outcome.
 
@@ -428,7 +430,10 @@ def table10_loo_comparison(
 
 
 def structural_sensitivity_estimates(
-    fits_by_factor: Mapping[float, Fit], *, prob: float = 0.95
+    fits_by_factor: Mapping[float, Fit],
+    *,
+    prob: float = DEFAULT_PROB,
+    reweighted: Mapping[float, PriorReweighting] | None = None,
 ) -> pd.DataFrame:
     """Key estimates of the structural model under scaled priors, outcome by outcome.
 
@@ -436,9 +441,13 @@ def structural_sensitivity_estimates(
     ----------
     fits_by_factor
         Prior scale factor -> structural fit (the fitted priors at 1, refits of
-        :func:`~grassroots.reporting.appendix.scale_priors` otherwise).
+        :func:`~grassroots.reporting.appendix.scale_priors` otherwise, or the ×1 fit where
+        ``reweighted`` weights its draws).
     prob
         Mass of the credible intervals.
+    reweighted
+        Prior scale factor -> importance reweighting of the ×1 fit to that prior (see
+        :func:`~grassroots.reporting.appendix.sensitivity_estimates`).
 
     Returns
     -------
@@ -454,6 +463,7 @@ def structural_sensitivity_estimates(
             {factor: {outcome: fit} for factor, fit in sorted(fits_by_factor.items())},
             outcome=outcome,
             prob=prob,
+            reweighted={factor: {outcome: r} for factor, r in (reweighted or {}).items()},
         )
         for outcome in first.spec.outcome_names
     ]
