@@ -34,8 +34,10 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import platform
 import shutil
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
@@ -170,15 +172,19 @@ def verify_bundle(path: str | Path) -> dict[str, str]:
     path = Path(path)
     files = _read_manifest(path)
     remedy = f"delete {path} and refit the model (fit(..., reuse=False) writes it anew)"
-    for name, digest in files.items():
-        member = path / name
-        if not member.is_file():
+    for name in files:
+        if not (path / name).is_file():
             raise BundleError(f"{path}: {name} is missing (a lost file or chunk); {remedy}")
-        if file_sha256(member) != digest:
-            raise BundleError(
-                f"{path}: {name} fails its checksum (SHA-256 differs from {MANIFEST_FILE}: the "
-                f"file was changed or damaged after the fit); {remedy}"
-            )
+    # hashlib releases the GIL while it hashes, so threads hash several chunk files at once
+    # (a bundle of the bundled study holds 100-400 MB; SHA-256 runs at ~0.5 GB/s a core).
+    with ThreadPoolExecutor(max_workers=min(8, os.cpu_count() or 1)) as pool:
+        digests = pool.map(file_sha256, [path / name for name in files])
+        for (name, digest), actual in zip(files.items(), digests, strict=True):
+            if actual != digest:
+                raise BundleError(
+                    f"{path}: {name} fails its checksum (SHA-256 differs from {MANIFEST_FILE}: "
+                    f"the file was changed or damaged after the fit); {remedy}"
+                )
     stray = [name for name in _bundle_files(path) if name.startswith("trace.zarr/")]
     stray = [name for name in stray if name not in files]
     if stray:
