@@ -5,10 +5,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import arviz_stats
 import pytest
 
 from grassroots.data import Study
 from grassroots.data.simulate import SimulationConfig, simulate
+from grassroots.inference import bundle
 from grassroots.pipeline import ReproduceSettings, run
 
 
@@ -28,7 +30,7 @@ def _outputs(folder: Path) -> dict[str, bytes]:
 
 
 def test_reproduce_writes_every_table_and_figure_deterministically(
-    small_study: Study, fake_sampler, tmp_path: Path
+    small_study: Study, fake_sampler, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     settings = ReproduceSettings(seed=9, chains=2, draws=20, tune=0,
                                  fitted_dir=tmp_path / "fitted")
@@ -36,7 +38,19 @@ def test_reproduce_writes_every_table_and_figure_deterministically(
     first = run(small_study, tmp_path / "a", settings, on_step=steps.append,
                 on_fit=fit_events.append)  # fmt: skip
     fits_after_first = len(fake_sampler)
-    second = run(small_study, tmp_path / "b", settings)
+    # On saved fits, each bundle is checked (SHA-256 of every file) and opened once, and PSIS-LOO
+    # comes from the bundles, not from the draws again.
+    verified = []
+    verify = bundle.verify_bundle
+
+    def no_loo(*args, **kwargs):
+        raise AssertionError("PSIS-LOO recomputed on saved fits")
+
+    with monkeypatch.context() as patched:
+        patched.setattr(bundle, "verify_bundle", lambda path: verified.append(path) or verify(path))
+        patched.setattr(arviz_stats, "loo", no_loo)
+        second = run(small_study, tmp_path / "b", settings)
+    assert len(verified) == len(set(verified)) == 20
     # 14 paper models and 6 prior-sensitivity refits (survival and demand fit M4 and the
     # structural model, x0.5 and x2).
     assert fits_after_first == 20
