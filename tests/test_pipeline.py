@@ -6,10 +6,12 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import arviz_stats
 import pytest
 
 from grassroots.data import Study
 from grassroots.data.simulate import SimulationConfig, simulate
+from grassroots.inference import bundle
 from grassroots.pipeline import ReproduceSettings, run
 
 
@@ -29,7 +31,7 @@ def _outputs(folder: Path) -> dict[str, bytes]:
 
 
 def test_reproduce_writes_every_table_and_figure_deterministically(
-    small_study: Study, fake_sampler, tmp_path: Path
+    small_study: Study, fake_sampler, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     settings = ReproduceSettings(seed=9, chains=2, draws=20, tune=0,
                                  fitted_dir=tmp_path / "fitted")
@@ -37,7 +39,18 @@ def test_reproduce_writes_every_table_and_figure_deterministically(
     first = run(small_study, tmp_path / "a", settings, on_step=steps.append,
                 on_fit=fit_events.append)  # fmt: skip
     fits_after_first = len(fake_sampler)
-    second = run(small_study, tmp_path / "b", settings)
+    # On saved fits, each bundle is checked (SHA-256 of every file) and opened once, and PSIS-LOO
+    # comes from the bundles, not from the draws again.
+    verified = []
+    verify = bundle.verify_bundle
+
+    def no_loo(*args, **kwargs):
+        raise AssertionError("PSIS-LOO recomputed on saved fits")
+
+    with monkeypatch.context() as patched:
+        patched.setattr(bundle, "verify_bundle", lambda path: verified.append(path) or verify(path))
+        patched.setattr(arviz_stats, "loo", no_loo)
+        second = run(small_study, tmp_path / "b", settings)
     # 14 paper models, then survival and demand fit M4 and the structural model under priors
     # x0.5 and x2: reweighted from the x1 fits, or refitted where the Pareto k is too high (prior
     # draws of 40 "posterior" draws often are).
@@ -50,6 +63,7 @@ def test_reproduce_writes_every_table_and_figure_deterministically(
                for name, how in scaled.items())  # fmt: skip
     assert fits_after_first == 14 + len(refitted)
     assert len(fake_sampler) == fits_after_first, "the second run must reuse the saved fits"
+    assert len(verified) == len(set(verified)) == fits_after_first
     # Progress goes to the callbacks: each stage once (the fits' with a line per reweighting),
     # each fit's start and then its end.
     assert [(step.number, step.total) for step in steps] == [

@@ -194,6 +194,9 @@ def _fit_all(
                 study, spec, seed=settings.seed, chains=settings.chains, draws=settings.draws,
                 tune=settings.tune, fitted_dir=settings.fitted_dir, progress=False,
                 log_likelihood=_keeps_log_likelihood(spec),
+                # A reused bundle is checked and opened once, its draws read when a table needs
+                # them; the structural fit, which every estimand reads many times, is loaded.
+                lazy=spec.name != STRUCTURAL_SPEC,
             )
         on_fit(FitProgress(number, total, spec.name, time.perf_counter() - started,
                            bool(fitted.diagnostics.converged)))  # fmt: skip
@@ -235,7 +238,9 @@ def _draws_on_disk(fitted: Any) -> Any:
     """
     from grassroots.inference import Fit
 
-    return fitted if fitted.path is None else Fit.load(fitted.path, lazy=True)
+    if fitted.path is None or fitted.draws_on_disk:
+        return fitted
+    return Fit.load(fitted.path, lazy=True)
 
 
 def _thinning(fitted: Any, at_most: int | None) -> int:
@@ -493,6 +498,10 @@ def run(
     prior_check = prior_predictive(STRUCTURAL_SPEC, study.flat(), seed=settings.seed)
 
     on_step(Step(5, STAGES, "tables and figures"))
+    # Appendix C's maximum-likelihood refits, once for both languages.
+    frequentist_fits = {f"survival {k}": v for k, v in survival.items() if k != "M0"}
+    frequentist = pd.concat([paper.frequentist_estimates(fitted, study, model=model)
+                             for model, fitted in frequentist_fits.items()], ignore_index=True)
     structural_diagnostics = {STRUCTURAL_SPEC: structural.diagnostics.overview()}
     # Appendix B2 rests on the sensitivity models and their refits.
     sensitivity_diagnostics = {
@@ -543,9 +552,8 @@ def run(
                      convergence_note(sensitivity_diagnostics, lang)),
             _flagged(paper.appendix_b_sensitivity_structural(structural_sensitivity, lang),
                      convergence_note(structural_sensitivity_diagnostics, lang)),
-            paper.appendix_c_frequentist(
-                {f"survival {k}": v for k, v in survival.items() if k != "M0"}, study, lang
-            ),
+            paper.appendix_c_frequentist(frequentist_fits, study, lang,
+                                         estimates=frequentist),
         ):
             named = _write_table(table, reports, lang, written, labels)
             report_tables += [named] if lang == "en" else []

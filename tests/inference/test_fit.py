@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import numpy as np
@@ -258,6 +259,74 @@ def test_loo_estimates_are_kept_in_the_bundle(fake_sampler, small_frame, tmp_pat
                 log_likelihood=True)  # fmt: skip
     np.testing.assert_equal(again.loo_estimates(outcome), estimates)
     assert fake_sampler == [4]
+
+
+def test_pointwise_loo_is_kept_in_the_bundle(fake_sampler, small_frame, tmp_path, monkeypatch):
+    """Model comparison (Table 10) needs every observation's elpd and Pareto k: computed once,
+    then rebuilt from ``loo_pointwise.json`` without the log-likelihood."""
+    import arviz_stats as azs
+
+    from grassroots.inference import verify_bundle
+
+    spec = spec_from_dict(SPEC)
+    outcome = spec.outcomes[0].name
+    first = fit(small_frame, spec, seed=4, fitted_dir=tmp_path, progress=False,
+                log_likelihood=True)  # fmt: skip
+    direct = azs.loo(first.trace, var_name=outcome, pointwise=True)
+    computed = first.loo(outcome)
+    assert computed.log_weights is None  # draws x rows: not held
+    assert "loo_pointwise.json" in verify_bundle(first.path)
+
+    def no_recompute(*args, **kwargs):
+        raise AssertionError("PSIS-LOO recomputed although the bundle holds it")
+
+    monkeypatch.setattr(azs, "loo", no_recompute)
+    again = Fit.load(first.path, lazy=True).loo(outcome)
+    for result in (computed, again):
+        np.testing.assert_array_equal(result.elpd_i.to_numpy(), direct.elpd_i.to_numpy())
+        np.testing.assert_array_equal(result.pareto_k.to_numpy(), direct.pareto_k.to_numpy())
+        assert result.elpd_i.dims == direct.elpd_i.dims
+        np.testing.assert_equal(
+            [result.elpd, result.se, result.p, result.good_k, result.n_samples],
+            [direct.elpd, direct.se, direct.p, direct.good_k, direct.n_samples],
+        )
+    # What the comparison reads is the same from the stored values as from the draws.
+    shifted = dataclasses.replace(direct, elpd_i=direct.elpd_i - 0.01, elpd=direct.elpd - 1.2)
+    pd.testing.assert_frame_equal(
+        azs.compare({"a": again, "b": shifted}, round_to="none"),
+        azs.compare({"a": direct, "b": shifted}, round_to="none"),
+    )
+
+
+def test_a_reused_bundle_can_stay_on_disk(fake_sampler, small_frame, tmp_path):
+    spec = spec_from_dict(SPEC)
+    first = fit(small_frame, spec, seed=4, fitted_dir=tmp_path, progress=False)
+    assert not first.draws_on_disk
+    lazy = fit(small_frame, spec, seed=4, fitted_dir=tmp_path, progress=False, lazy=True)
+    loaded = fit(small_frame, spec, seed=4, fitted_dir=tmp_path, progress=False)
+    assert fake_sampler == [4]
+    assert lazy.draws_on_disk and not loaded.draws_on_disk
+    for name in first.posterior.data_vars:
+        assert not lazy.posterior[name].variable._in_memory
+        np.testing.assert_array_equal(lazy.posterior[name].values, first.posterior[name].values)
+
+
+def test_summary_is_computed_once_and_handed_out_as_copies(fitted, monkeypatch):
+    import arviz_stats as azs
+
+    first = fitted.summary()
+    first.loc[first.index[0], "mean"] = 99.0
+    first.attrs["prior_dominated"].append("changed")
+
+    def no_recompute(*args, **kwargs):
+        raise AssertionError("summary recomputed for the same fit and arguments")
+
+    monkeypatch.setattr(azs, "summary", no_recompute)
+    again = fitted.summary()
+    assert again.loc[again.index[0], "mean"] != 99.0
+    assert "changed" not in again.attrs["prior_dominated"]
+    with pytest.raises(AssertionError, match="summary recomputed"):
+        fitted.summary(prob=0.9)
 
 
 def test_loo_estimates_without_a_stored_log_likelihood(fake_sampler, small_frame, tmp_path):

@@ -12,7 +12,9 @@ from grassroots.models import predict_draws
 from grassroots.models.ordinal import category_probabilities, expected_value, prob_at_least
 from grassroots.models.survival import (
     piecewise_cumulative_hazard,
+    survival_from_total,
     survival_function,
+    total_hazard,
     weibull_cumulative_hazard,
 )
 
@@ -44,6 +46,25 @@ def test_survival_function_is_ph():
     s = survival_function(cumulative, eta)
     assert s.shape == (1, 2, 3)
     np.testing.assert_allclose(s[0, 1], s[0, 0] ** 2)  # hazard ratio 2 squares S(t)
+
+
+@pytest.mark.parametrize("late_effects", [False, True])
+def test_survival_function_equals_the_estimands_path_bit_for_bit(late_effects):
+    """``survival_function`` computes in a rows-last layout; its values must still be the
+    estimands' (``total_hazard`` then ``survival_from_total``) operation for operation."""
+    rng = np.random.default_rng(3)
+    draws, rows, times = 7, 50, 61
+    cumulative = np.cumsum(rng.exponential(0.05, size=(draws, times)), axis=1)
+    eta = rng.normal(size=(draws, rows))
+    early = np.minimum(cumulative, cumulative[:, [20]]) if late_effects else None
+    late_eta = rng.normal(size=(draws, rows)) if late_effects else None
+    ours = survival_function(cumulative, eta, early=early, late_eta=late_eta)
+    theirs = survival_from_total(eta, total_hazard(cumulative, early, late_eta))
+    assert ours.shape == (draws, rows, times)
+    np.testing.assert_array_equal(ours, theirs)
+    if late_effects:  # the late effect acts after the onset only
+        assert not np.array_equal(ours[..., 25:], survival_function(cumulative, eta)[..., 25:])
+        np.testing.assert_array_equal(ours[..., :21], survival_function(cumulative, eta)[..., :21])
 
 
 def test_ordinal_quantities_match_scipy():

@@ -92,11 +92,11 @@ def fit_many(
     _, data_hash = resolve_data(data)
     specs = [load_spec(job.spec).with_sampler(**overrides) for job in jobs]
     # A saved bundle that fit() would refuse or refit (damaged, other settings or versions) is
-    # refitted on the cluster too, not one after the other afterwards.
+    # refitted on the cluster too, not one after the other afterwards. Checking needs no draws.
     missing = [
         job for job, spec in zip(jobs, specs, strict=True)
-        if _reusable(folder / bundle_name(spec, data_hash, job.seed), spec, data_hash, job.seed)
-        is None
+        if _reusable(folder / bundle_name(spec, data_hash, job.seed), spec, data_hash, job.seed,
+                     lazy=True) is None
     ]  # fmt: skip
     if missing:
         from dask.distributed import as_completed

@@ -9,6 +9,8 @@ seed and method are unchanged. How a bundle is laid out, checked and read is
 from __future__ import annotations
 
 import contextlib
+import copy
+import dataclasses
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -31,6 +33,7 @@ from grassroots.inference.bundle import (
     DRAW_PACKAGES,
     LAZY_BYTES,
     LOO_FILE,
+    LOO_POINTWISE_FILE,
     MANIFEST_FILE,
     BundleError,
     BundleWarning,
@@ -67,6 +70,7 @@ __all__ = [
     "FITTED_DIR_VARIABLE",
     "LAZY_BYTES",
     "LOO_FILE",
+    "LOO_POINTWISE_FILE",
     "MANIFEST_FILE",
     "BundleError",
     "BundleWarning",
@@ -167,11 +171,24 @@ class Fit:
     _loo_stored: dict[str, dict[str, float] | None] | None = field(
         default=None, init=False, repr=False, compare=False
     )
+    _loo_pointwise_stored: dict[str, dict[str, Any] | None] | None = field(
+        default=None, init=False, repr=False, compare=False
+    )
+    _lazy: bool = field(default=False, init=False, repr=False, compare=False)
+    _summaries: dict[tuple[float, bool], pd.DataFrame] = field(
+        default_factory=dict, init=False, repr=False, compare=False
+    )
 
     @property
     def posterior(self) -> xr.Dataset:
         """Posterior draws (dims ``chain, draw, ...``); one chain for an approximate fit."""
         return self.trace["posterior"].to_dataset()
+
+    @property
+    def draws_on_disk(self) -> bool:
+        """Whether the draws stay in the saved bundle and are read when used (``Fit.load(...,
+        lazy=True)``, or a bundle larger than ``LAZY_BYTES``)."""
+        return self._lazy
 
     @property
     def method(self) -> str:
@@ -195,20 +212,46 @@ class Fit:
     # ----- reading -----------------------------------------------------------------------------
 
     def loo(self, outcome: str) -> Any | None:
-        """PSIS-LOO (``arviz_stats.loo``) of ``outcome`` from the stored pointwise
-        log-likelihood, computed once per fit; ``None`` when the fit stored none for it (fit
-        with ``log_likelihood=True``)."""
-        if outcome not in self._loo:
-            import arviz_stats as azs
+        """PSIS-LOO (``arviz_stats.loo``, pointwise) of ``outcome`` from the stored pointwise
+        log-likelihood; ``None`` when the fit stored none for it (fit with
+        ``log_likelihood=True``).
 
-            stored = "log_likelihood" in self.trace.children and (
-                outcome in self.trace["log_likelihood"].to_dataset().data_vars
-            )
-            with warnings.catch_warnings():
-                # Callers report high Pareto k values themselves.
-                warnings.simplefilter("ignore")
-                self._loo[outcome] = azs.loo(self.trace, var_name=outcome) if stored else None
+        Computed once per bundle: a saved fit writes the pointwise values (elpd and Pareto k of
+        every observation) to ``loo_pointwise.json`` in its bundle, and later loads rebuild the
+        result from there without reading the log-likelihood. The result holds no smoothed
+        log weights (draws x observations): nothing here needs them, and ten fits' worth of
+        them held ~1 GB in ``reproduce``.
+        """
+        if outcome not in self._loo:
+            stored = self._loo_pointwise_stored or {}
+            if outcome in stored:
+                self._loo[outcome] = _elpd_from_stored(stored[outcome])
+            else:
+                self._loo[outcome] = result = self._compute_loo(outcome)
+                if self.path is not None and (self.path / MANIFEST_FILE).is_file():
+                    stored = {
+                        **stored,
+                        outcome: None if result is None else _elpd_to_stored(result),
+                    }
+                    # A read-only bundle still answers; it just computes again next time.
+                    with contextlib.suppress(OSError, BundleError):
+                        store_loo(self.path, stored, file=LOO_POINTWISE_FILE)
+                    self._loo_pointwise_stored = stored
         return self._loo[outcome]
+
+    def _compute_loo(self, outcome: str) -> Any | None:
+        import arviz_stats as azs
+
+        stored = "log_likelihood" in self.trace.children and (
+            outcome in self.trace["log_likelihood"].to_dataset().data_vars
+        )
+        if not stored:
+            return None
+        with warnings.catch_warnings():
+            # Callers report high Pareto k values themselves.
+            warnings.simplefilter("ignore")
+            result = azs.loo(self.trace, var_name=outcome, pointwise=True)
+        return dataclasses.replace(result, log_weights=None)
 
     def loo_estimates(self, outcome: str) -> dict[str, float] | None:
         """The PSIS-LOO estimates a table reports for ``outcome``, kept in the bundle.
@@ -274,7 +317,22 @@ class Fit:
             :data:`~grassroots.inference.prior_dominance.PRIOR_DOMINANCE_THRESHOLD`) and
             ``prior_dominated_terms`` (their terms). The note text is reporting's:
             :func:`grassroots.reporting.convergence.summary_notes`.
+
+        Notes
+        -----
+        Computed once per fit, ``prob`` and ``group_effects`` (the draws do not change), and
+        returned as a copy: the tables of both languages, the forest plots and the appendices
+        ask for the same summaries, each of which reads every draw (from disk for a lazy fit).
         """
+        key = (float(prob), bool(group_effects))
+        if key not in self._summaries:
+            self._summaries[key] = self._summary(prob, group_effects=group_effects)
+        cached = self._summaries[key]
+        table = cached.copy()
+        table.attrs = copy.deepcopy(cached.attrs)
+        return table
+
+    def _summary(self, prob: float, *, group_effects: bool) -> pd.DataFrame:
         posterior = self.posterior
         names = [
             name
@@ -451,6 +509,7 @@ class Fit:
         write_bundle(target, self.trace, self.metadata())
         self.path = target
         self._loo_stored = None
+        self._loo_pointwise_stored = None
         return target
 
     @classmethod
@@ -507,7 +566,57 @@ class Fit:
             model_coords=meta.get("model_coords", {}),
         )
         loaded._loo_stored = stored.loo_estimates
+        loaded._loo_pointwise_stored = stored.loo_pointwise
+        loaded._lazy = stored.lazy
         return loaded
+
+
+def _elpd_to_stored(result: Any) -> dict[str, Any]:
+    """The pointwise PSIS-LOO result as JSON (floats round-trip exactly through ``repr``)."""
+    (dim,) = result.elpd_i.dims
+    return {
+        "elpd": float(result.elpd),
+        "se": float(result.se),
+        "p": float(result.p),
+        "n_samples": int(result.n_samples),
+        "n_data_points": int(result.n_data_points),
+        "scale": str(result.scale),
+        "warning": bool(result.warning),
+        "good_k": float(result.good_k),
+        "approx_posterior": bool(result.approx_posterior),
+        "dim": dim,
+        "coords": result.elpd_i[dim].to_numpy().tolist(),
+        "elpd_i": result.elpd_i.to_numpy().tolist(),
+        "pareto_k": result.pareto_k.to_numpy().tolist(),
+    }
+
+
+def _elpd_from_stored(stored: dict[str, Any] | None) -> Any | None:
+    """:func:`_elpd_to_stored` read back as the ``arviz_stats`` result it was made from."""
+    if stored is None:
+        return None
+    from arviz_stats.utils import ELPDDataLOO
+
+    def pointwise(values: list[float]) -> xr.DataArray:
+        return xr.DataArray(
+            np.asarray(values, dtype=float),
+            dims=stored["dim"],
+            coords={stored["dim"]: stored["coords"]},
+        )
+
+    return ELPDDataLOO(
+        elpd=stored["elpd"],
+        se=stored["se"],
+        p=stored["p"],
+        n_samples=stored["n_samples"],
+        n_data_points=stored["n_data_points"],
+        scale=stored["scale"],
+        warning=stored["warning"],
+        good_k=stored["good_k"],
+        elpd_i=pointwise(stored["elpd_i"]),
+        pareto_k=pointwise(stored["pareto_k"]),
+        approx_posterior=stored["approx_posterior"],
+    )
 
 
 def _loo_estimates(result: Any) -> dict[str, float]:
@@ -577,6 +686,7 @@ def fit(
     fitted_dir: str | Path | None = None,
     log_likelihood: bool = False,
     directory: str | Path | None = None,
+    lazy: bool | None = None,
 ) -> Fit:
     """Fit a model spec to data, or reuse the saved fit of the same spec, data and seed.
 
@@ -623,6 +733,10 @@ def fit(
     directory : str or Path, optional
         Deprecated name of ``fitted_dir`` (a ``DeprecationWarning``; removed in the next
         release).
+    lazy : bool, optional
+        How a reused bundle is read (:meth:`Fit.load`): ``True`` leaves its draws on disk,
+        read when used; ``None`` reads them into memory unless they exceed ``LAZY_BYTES``. A
+        new fit holds its draws in memory either way.
 
     Returns
     -------
@@ -681,7 +795,7 @@ def fit(
     frame, data_hash = resolve_data(data)
     folder = _paths.fitted_dir(fitted_dir)
     target = folder / bundle_name(spec, data_hash, seed)
-    reused = _reusable(target, spec, data_hash, seed) if reuse else None
+    reused = _reusable(target, spec, data_hash, seed, lazy=lazy) if reuse else None
     if reused is not None:
         if reused.diagnostics.approximate:
             reused.diagnostics.warn(spec.name)
@@ -749,7 +863,9 @@ def fit(
     return fitted
 
 
-def _reusable(target: Path, spec: ModelSpec, data_hash: str, seed: int) -> Fit | None:
+def _reusable(
+    target: Path, spec: ModelSpec, data_hash: str, seed: int, *, lazy: bool | None = None
+) -> Fit | None:
     """The bundle at ``target`` when it is intact and records this very fit, else ``None``.
 
     A damaged bundle (see :func:`verify_bundle`) or an interrupted one is refused with a
@@ -760,7 +876,7 @@ def _reusable(target: Path, spec: ModelSpec, data_hash: str, seed: int) -> Fit |
     if not target.exists():
         return None
     try:
-        reused = _whole(Fit.load(target, data_hash=data_hash), spec)
+        reused = _whole(Fit.load(target, data_hash=data_hash, lazy=lazy), spec)
     except BundleError as error:
         stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%f")
         aside = target.parent / f".refused-{target.name}-{stamp}"

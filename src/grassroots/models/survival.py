@@ -138,8 +138,23 @@ def survival_function(
         ``H0(min(t, onset))`` when the model has late effects.
     late_eta : ndarray, shape (S, n), optional
         Linear predictor of the late effects.
+
+    Returns
+    -------
+    ndarray, shape (S, n, T)
+        A view of an (S, T, n) array: every operation then runs along the rows, thousands of
+        contiguous elements, where an (S, n, T) layout runs along a few dozen times at a
+        stride (~3x slower for a posterior survival curve of 61 times). The values are those
+        of ``survival_from_total(eta, total_hazard(...))``, operation for operation.
     """
-    return survival_from_total(eta, total_hazard(cumulative_hazard, early, late_eta))
+    scale = -np.exp(eta)[:, None, :]
+    if late_eta is None or early is None:
+        out = cumulative_hazard[:, :, None] * scale
+    else:
+        out = np.exp(late_eta)[:, None, :] * (cumulative_hazard - early)[:, :, None]
+        out += early[:, :, None]
+        out *= scale
+    return np.exp(out, out=out).transpose(0, 2, 1)
 
 
 def total_hazard(

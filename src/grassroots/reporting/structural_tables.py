@@ -261,19 +261,6 @@ def _structural_note(fit: Fit, overview: Mapping[str, float], lang: Lang, prob: 
 # --- LOO differences ---------------------------------------------------------------------------
 
 
-def _pointwise_loo(fit: Fit, outcome: str):  # -> arviz_stats ELPDData or None
-    result = fit.loo(outcome)
-    if result is None or result.elpd_i is None:
-        import arviz_stats as azs
-
-        if result is None:
-            return None
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # high Pareto k is reported in the table's data
-            result = azs.loo(fit.trace, var_name=outcome, pointwise=True)
-    return result
-
-
 def loo_comparison(fits: Mapping[str, Fit], *, outcome: str | None = None) -> pd.DataFrame:
     """PSIS-LOO of each model and its difference from the best, with the SE of the difference.
 
@@ -298,7 +285,7 @@ def loo_comparison(fits: Mapping[str, Fit], *, outcome: str | None = None) -> pd
 
     results = {}
     for model, fit in fits.items():
-        result = _pointwise_loo(fit, outcome_of(fit, outcome))
+        result = fit.loo(outcome_of(fit, outcome))
         if result is not None:
             results[model] = result
     columns = ["model", "elpd", "se", "p_loo", "elpd_diff", "se_diff", "weight", "rank"]
