@@ -90,6 +90,13 @@ class Family(ABC):
             (all design columns 0) under the public name as a deterministic (as brms does).
         """
 
+    @abstractmethod
+    def information_per_observation(self, data: OutcomeData) -> float:
+        """Fisher information about a shift of the linear predictor, per observed row, at the
+        outcome's observed frequencies (no predictors): how much one row tells about its group's
+        effect. :func:`grassroots.models.parameterization.choose_parameterizations` weighs it
+        against the group SD's prior to choose a centred or non-centred parameterisation."""
+
     def initial_points(self, outcome: OutcomeSpec, data: OutcomeData) -> dict[str, np.ndarray]:
         """Starting values the sampler needs for parameters whose default start is invalid."""
         return {}

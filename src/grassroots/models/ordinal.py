@@ -134,6 +134,19 @@ class OrdinalFamily(Family):
             },
         )
 
+    def information_per_observation(self, data: OutcomeData) -> float:
+        # Cumulative logit: P(Y = k) = F(c_k - eta) - F(c_{k-1} - eta), so dP_k/deta is minus
+        # the difference of logistic densities F (1 - F) at the two cuts, and the information is
+        # sum_k (dP_k/deta)^2 / P_k, here at the observed category shares.
+        shares = np.bincount(data.values["codes"], minlength=len(data.values["levels"]))
+        shares = shares / shares.sum()
+        cumulative = np.concatenate([[0.0], np.cumsum(shares)])
+        cumulative[-1] = 1.0
+        density = cumulative * (1.0 - cumulative)
+        slopes = np.diff(density)
+        seen = shares > 0
+        return float(np.sum(slopes[seen] ** 2 / shares[seen]))
+
     def parameter_names(self, outcome: OutcomeSpec) -> tuple[str, ...]:
         return (f"{outcome.name}_cutpoints",)
 

@@ -228,6 +228,12 @@ class SurvivalFamily(Family):
                 )
         return OutcomeData(observed=observed, values=values, coords=coords)
 
+    def information_per_observation(self, data: OutcomeData) -> float:
+        # Proportional hazards: the information about a shift of the log hazard is the expected
+        # number of events (the Poisson form of the likelihood), the observed events at the
+        # maximum likelihood of a common rate; per row, the share of rows with an event.
+        return float(np.mean(data.values["event"]))
+
     def parameter_names(self, outcome: OutcomeSpec) -> tuple[str, ...]:
         late = (f"{outcome.name}_beta_late",) if outcome.time_varying else ()
         if outcome.baseline.kind == "piecewise":

@@ -1,0 +1,213 @@
+"""Centred or non-centred group effects: the rule, the spec override, and that both forms are
+the same model (same density up to the change of variables, zero-sum effects)."""
+
+from __future__ import annotations
+
+import dataclasses
+import warnings
+
+import numpy as np
+import pandas as pd
+import pymc as pm
+import pytensor.tensor as pt
+import pytest
+from _model_helpers import make_spec
+from scipy import stats
+
+from grassroots.models import SpecError, build_model, spec_from_dict
+from grassroots.models.parameterization import information_ratio, typical_sd
+from grassroots.models.priors import Prior
+
+
+def _grouped_frame(n_groups: int, rows_per_group: int, seed: int = 0) -> pd.DataFrame:
+    """Balanced 0/1 outcome (information 1/4 a row), one predictor, equal-sized groups."""
+    rng = np.random.default_rng(seed)
+    n = n_groups * rows_per_group
+    return pd.DataFrame(
+        {
+            "g": np.repeat([f"g{i:02d}" for i in range(n_groups)], rows_per_group),
+            "x": rng.normal(size=n),
+            "y": np.tile([0, 1], n // 2 + 1)[:n],
+        }
+    )
+
+
+def _logistic_spec(parameterization: str | None = None):
+    level = {"column": "g"}
+    if parameterization is not None:
+        level["parameterization"] = parameterization
+    return make_spec(y={"family": "logistic", "column": "y", "predictors": ["x"]}, groups=[level])
+
+
+def _free_names(built) -> set[str]:
+    return {rv.name for rv in built.model.free_RVs}
+
+
+def test_typical_sd_is_the_prior_median():
+    assert typical_sd(Prior("HalfNormal", {"sigma": 1.0})) == pytest.approx(
+        stats.halfnorm.median(), rel=1e-6
+    )
+    # PyMC has no quantile function for HalfStudentT: seeded draws, the same on every call.
+    student = Prior("HalfStudentT", {"nu": 3.0, "sigma": 1.0})
+    assert typical_sd(student) == typical_sd(student)
+    assert typical_sd(student) == pytest.approx(stats.t(3).ppf(0.75), rel=0.02)
+
+
+def test_many_observations_per_group_give_a_centred_level():
+    # 100 rows x 1/4 x 0.674^2 = 11.4 > 1.
+    built = build_model(_logistic_spec(), _grouped_frame(8, 100))
+    choice = built.parameterizations[("g", "y")]
+    assert choice.chosen == "centred" and choice.requested == "auto"
+    assert choice.ratio == pytest.approx(100 * 0.25 * stats.halfnorm.median() ** 2)
+    assert "y_effect_g" in _free_names(built) and "y_z_g" not in _free_names(built)
+
+
+def test_few_observations_per_group_give_a_non_centred_level():
+    # 4 rows x 1/4 x 0.674^2 = 0.45 < 1.
+    built = build_model(_logistic_spec(), _grouped_frame(30, 4))
+    choice = built.parameterizations[("g", "y")]
+    assert choice.chosen == "non_centred"
+    assert choice.ratio == pytest.approx(4 * 0.25 * stats.halfnorm.median() ** 2)
+    assert "y_z_g" in _free_names(built) and "y_effect_g" not in _free_names(built)
+
+
+def test_a_wider_sd_prior_tips_the_rule_to_centred():
+    # The same 4 rows a group, but a prior that expects groups 3x as different.
+    spec = make_spec(
+        y={"family": "logistic", "column": "y", "predictors": ["x"]},
+        groups=["g"],
+        priors={"sd": {"dist": "HalfNormal", "sigma": 3.0}},
+    )
+    assert build_model(spec, _grouped_frame(30, 4)).parameterizations[("g", "y")].centred
+
+
+def test_information_ratio_uses_the_median_group():
+    sizes = np.array([1, 2, 3, 50])
+    assert information_ratio(sizes, 0.5, 2.0) == pytest.approx(2.5 * 0.5 * 4.0)
+
+
+@pytest.mark.parametrize(
+    ("rows", "forced", "free"),
+    [(100, "non_centred", "y_z_g"), (4, "centred", "y_effect_g")],
+)
+def test_the_spec_overrides_the_rule(rows, forced, free):
+    built = build_model(_logistic_spec(forced), _grouped_frame(10, rows))
+    choice = built.parameterizations[("g", "y")]
+    assert choice.requested == forced == choice.chosen
+    assert free in _free_names(built)
+
+
+def test_parameterization_is_validated_with_a_fix():
+    with pytest.raises(SpecError, match=r"parameterization.*one of \('auto', 'centred'"):
+        _logistic_spec("centered")
+
+
+def test_hash_is_unchanged_unless_the_key_is_used():
+    plain = make_spec(
+        y={"family": "logistic", "column": "y", "predictors": ["x"]}, groups=["g"]
+    )
+    auto = _logistic_spec("auto")
+    assert plain.hash() == auto.hash()
+    assert "parameterization" not in plain.to_dict()["groups"][0]
+    forced = _logistic_spec("centred")
+    assert forced.hash() != plain.hash()
+    assert spec_from_dict(forced.to_dict()) == forced
+
+
+def _structural_spec(flat_parameterization: str):
+    return make_spec(
+        survival={
+            "family": "survival",
+            "time": "months",
+            "event": "discontinued",
+            "predictors": ["authority"],
+        },
+        extensive={"family": "logistic", "column": "extensive", "predictors": ["resources"]},
+        groups=[
+            {"column": "county_id", "parameterization": flat_parameterization},
+            {"column": "township_id", "parameterization": flat_parameterization},
+        ],
+    )
+
+
+def test_centred_and_non_centred_are_the_same_model(flat):
+    """At corresponding points the joint log densities differ by the change of variables'
+    Jacobian only: (G - 1) log sd per independent level and outcome, (G - 1) log det chol for
+    the correlated level (G - 1 free groups, the effects summing to zero)."""
+    centred = build_model(_structural_spec("centred"), flat)
+    non_centred = build_model(_structural_spec("non_centred"), flat)
+    assert {"township_effect", "survival_effect_county"} <= _free_names(centred)
+    assert {"township_z", "survival_z_county"} <= _free_names(non_centred)
+    rng = np.random.default_rng(3)
+    point = {
+        name: value + rng.normal(0, 0.4, np.shape(value))
+        for name, value in non_centred.model.initial_point().items()
+    }
+    # The non-centred point's effects, moved into the centred model's coordinates.
+    model = non_centred.model
+    names = ["township_effect", "survival_effect_county", "extensive_effect_county"]
+    names += ["survival_sd_county", "extensive_sd_county", "township_sd", "township_corr"]
+    values = dict(
+        zip(
+            names,
+            model.compile_fn(
+                model.replace_rvs_by_values([model[n] for n in names]),
+                inputs=model.value_vars,
+                on_unused_input="ignore",
+            )(point),
+            strict=True,
+        )
+    )
+    np.testing.assert_allclose(values["township_effect"].sum(axis=0), 0, atol=1e-10)
+    target = centred.model
+    moved = {k: v for k, v in point.items() if "_z" not in k}
+    for name in names[:3]:
+        transform = target.rvs_to_transforms[target[name]]
+        moved[target.rvs_to_values[target[name]].name] = transform.forward(pt.as_tensor(values[name])).eval()
+    assert set(moved) == {v.name for v in target.value_vars}
+    n_county = len(model.coords["county"])
+    n_township = len(model.coords["township"])
+    sds, corr = values["township_sd"], values["township_corr"]
+    chol = np.linalg.cholesky(sds[:, None] * corr * sds[None, :])
+    jacobian = (n_county - 1) * np.log(
+        values["survival_sd_county"] * values["extensive_sd_county"]
+    ) + (n_township - 1) * np.sum(np.log(np.diag(chol)))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        logp_centred = target.compile_logp()(moved)
+        logp_non_centred = model.compile_logp()(point)
+    assert logp_centred == pytest.approx(logp_non_centred - jacobian, rel=1e-10, abs=1e-8)
+
+
+def test_centred_effects_sum_to_zero_and_draw_as_the_group_distribution(flat):
+    built = build_model(_structural_spec("centred"), flat)
+    model = built.model
+    draws = pm.draw(
+        [model["township_effect"], model["survival_effect_county"], model["township_sd"]],
+        draws=3000,
+        random_seed=5,
+    )
+    township, county, township_sd = draws
+    np.testing.assert_allclose(township.sum(axis=1), 0, atol=1e-10)
+    np.testing.assert_allclose(county.sum(axis=1), 0, atol=1e-10)
+    # The in-sample effects of G zero-sum groups have variance sd^2 (G - 1) / G.
+    n_township = township.shape[1]
+    scaled = township[:, :, 0] / township_sd[:, [0]]
+    assert scaled.var() * n_township / (n_township - 1) == pytest.approx(1.0, abs=0.05)
+
+
+def test_the_structural_spec_chooses_per_level_on_the_bundled_data():
+    import grassroots
+    from grassroots.models import load_spec
+
+    spec = load_spec("structural")
+    built = build_model(spec, grassroots.load_dataset().flat())
+    # ~56 projects a county: centred for every outcome; ~4.5 a township: non-centred.
+    for outcome in spec.outcome_names:
+        assert built.parameterizations[("county", outcome)].chosen == "centred"
+    assert built.parameterizations[("township", None)].chosen == "non_centred"
+    forced = dataclasses.replace(
+        spec,
+        groups=tuple(dataclasses.replace(g, parameterization="non_centred") for g in spec.groups),
+    )
+    assert "survival_z_county" in _free_names(build_model(forced, grassroots.load_dataset().flat()))
