@@ -52,8 +52,8 @@ def main() -> None:
     args = parser.parse_args()
 
     import arviz_stats as azs
-    import nutpie
     import numpy as np
+    import nutpie
     from common import SIZES, load_frame
 
     import grassroots

@@ -103,9 +103,7 @@ def test_parameterization_is_validated_with_a_fix():
 
 
 def test_hash_is_unchanged_unless_the_key_is_used():
-    plain = make_spec(
-        y={"family": "logistic", "column": "y", "predictors": ["x"]}, groups=["g"]
-    )
+    plain = make_spec(y={"family": "logistic", "column": "y", "predictors": ["x"]}, groups=["g"])
     auto = _logistic_spec("auto")
     assert plain.hash() == auto.hash()
     assert "parameterization" not in plain.to_dict()["groups"][0]
@@ -163,7 +161,9 @@ def test_centred_and_non_centred_are_the_same_model(flat):
     moved = {k: v for k, v in point.items() if "_z" not in k}
     for name in names[:3]:
         transform = target.rvs_to_transforms[target[name]]
-        moved[target.rvs_to_values[target[name]].name] = transform.forward(pt.as_tensor(values[name])).eval()
+        moved[target.rvs_to_values[target[name]].name] = transform.forward(
+            pt.as_tensor(values[name])
+        ).eval()
     assert set(moved) == {v.name for v in target.value_vars}
     n_county = len(model.coords["county"])
     n_township = len(model.coords["township"])

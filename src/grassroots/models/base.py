@@ -126,5 +126,3 @@ class Family(ABC):
         coords : Mapping
             The fitted model's coordinates.
         """
-
-
