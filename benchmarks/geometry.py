@@ -115,7 +115,10 @@ def main() -> None:
         "grassroots": str(Path(grassroots.__file__).parent),
         "size": args.size,
         "parameterization": args.parameterization or "spec",
-        "levels": getattr(built, "parameterizations", None),
+        "levels": {
+            f"{level}/{outcome or 'all'}": f"{choice.chosen} ({choice.ratio:.2f})"
+            for (level, outcome), choice in getattr(built, "parameterizations", {}).items()
+        },
         "chains_draws_tune": [settings.chains, settings.draws, settings.tune],
         "adaptation": settings.adaptation,
         "seed": args.seed,
@@ -140,7 +143,7 @@ def main() -> None:
         "per_variable_bulk": {n: round(v[0], 1) for n, v in per_variable.items()},
         "load_average": os.getloadavg(),
     }
-    print(json.dumps(record), flush=True)
+    print(json.dumps(record, default=str), flush=True)
 
 
 if __name__ == "__main__":
