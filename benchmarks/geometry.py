@@ -47,7 +47,7 @@ def main() -> None:
     parser.add_argument("--tune", type=int, default=1000)
     parser.add_argument("--chains", type=int, default=4)
     parser.add_argument("--parameterization", choices=["auto", "centred", "non_centred"])
-    parser.add_argument("--adaptation", choices=["diag", "low_rank"])
+    parser.add_argument("--adaptation", choices=["diag", "low_rank", "draw_diag"])
     parser.add_argument("--label", default="")
     args = parser.parse_args()
 
@@ -60,9 +60,10 @@ def main() -> None:
     from grassroots.inference.sampling import exact_compile
     from grassroots.models import build_model, load_spec
 
-    spec = load_spec(args.spec).with_sampler(
-        chains=args.chains, draws=args.draws, tune=args.tune, adaptation=args.adaptation
-    )
+    spec = load_spec(args.spec).with_sampler(chains=args.chains, draws=args.draws, tune=args.tune)
+    # Passed to nutpie directly: "draw_diag" (Stan's and PyMC's draw-variance mass matrix) is no
+    # spec setting.
+    adaptation = args.adaptation or spec.sampler.adaptation
     if args.parameterization is not None:
         groups = tuple(
             dataclasses.replace(level, parameterization=args.parameterization)
@@ -88,7 +89,7 @@ def main() -> None:
         cores=min(settings.chains, os.cpu_count() or 1),
         target_accept=settings.target_accept,
         maxdepth=settings.max_treedepth,
-        adaptation=settings.adaptation,
+        adaptation=adaptation,
         save_warmup=False,
         progress_bar=False,
     )
@@ -120,7 +121,7 @@ def main() -> None:
             for (level, outcome), choice in getattr(built, "parameterizations", {}).items()
         },
         "chains_draws_tune": [settings.chains, settings.draws, settings.tune],
-        "adaptation": settings.adaptation,
+        "adaptation": adaptation,
         "seed": args.seed,
         "compile_wall_s": round(compile_wall, 1),
         "sample_wall_s": round(sample_wall, 1),

@@ -97,6 +97,13 @@ class Family(ABC):
         effect. :func:`grassroots.models.parameterization.choose_parameterizations` weighs it
         against the group SD's prior to choose a centred or non-centred parameterisation."""
 
+    @abstractmethod
+    def location_scores(self, data: OutcomeData) -> np.ndarray:
+        """Per observed row, the score (derivative of its log likelihood) with respect to a
+        shift of the linear predictor, at the fit without predictors or groups; they sum to
+        zero. Summed over a group and divided by the group's information they estimate the
+        group's effect, from which the spread of group effects is estimated."""
+
     def initial_points(self, outcome: OutcomeSpec, data: OutcomeData) -> dict[str, np.ndarray]:
         """Starting values the sampler needs for parameters whose default start is invalid."""
         return {}

@@ -198,6 +198,10 @@ def build_model(spec: ModelSpec, data: pd.DataFrame | ModelInputs) -> BuiltModel
             o.name: FAMILIES[o.family].information_per_observation(inputs.outcomes[o.name])
             for o in spec.outcomes
         },
+        scores={
+            o.name: FAMILIES[o.family].location_scores(inputs.outcomes[o.name])
+            for o in spec.outcomes
+        },
     )
     with pm.Model(coords=inputs.coords()) as model:
         effects = _add_group_effects(spec, parameterizations)

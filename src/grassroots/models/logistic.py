@@ -46,6 +46,10 @@ class LogisticFamily(Family):
         share = float(np.mean(data.values["y"]))
         return share * (1.0 - share)
 
+    def location_scores(self, data: OutcomeData) -> np.ndarray:
+        y = data.values["y"]
+        return y - np.mean(y)
+
     def parameter_names(self, outcome: OutcomeSpec) -> tuple[str, ...]:
         return (f"{outcome.name}_intercept",)
 
