@@ -35,7 +35,7 @@ def _grouped_frame(
     )
 
 
-def _logistic_spec(parameterization: str | None = None):
+def _logistic_spec(parameterization: str | None = "auto"):
     level = {"column": "g"}
     if parameterization is not None:
         level["parameterization"] = parameterization
@@ -102,18 +102,23 @@ def test_the_spec_overrides_the_rule(rows, forced, free):
 
 
 def test_parameterization_is_validated_with_a_fix():
-    with pytest.raises(SpecError, match=r"parameterization.*one of \('auto', 'centred'"):
+    with pytest.raises(
+        SpecError, match=r"parameterization.*one of \('non_centred', 'centred', 'auto'\)"
+    ):
         _logistic_spec("centered")
 
 
-def test_hash_is_unchanged_unless_the_key_is_used():
+def test_non_centred_is_the_default_and_keeps_the_hash():
     plain = make_spec(y={"family": "logistic", "column": "y", "predictors": ["x"]}, groups=["g"])
-    auto = _logistic_spec("auto")
-    assert plain.hash() == auto.hash()
+    assert plain.groups[0].parameterization == "non_centred"
+    assert plain.hash() == _logistic_spec("non_centred").hash()
     assert "parameterization" not in plain.to_dict()["groups"][0]
-    forced = _logistic_spec("centred")
-    assert forced.hash() != plain.hash()
-    assert spec_from_dict(forced.to_dict()) == forced
+    built = build_model(plain, _grouped_frame(20, 100, spread=1.0))
+    assert built.parameterizations[("g", "y")].chosen == "non_centred"
+    for other in ("auto", "centred"):
+        forced = _logistic_spec(other)
+        assert forced.hash() != plain.hash()
+        assert spec_from_dict(forced.to_dict()) == forced
 
 
 def _structural_spec(flat_parameterization: str):
@@ -205,6 +210,9 @@ def test_the_structural_spec_chooses_per_level_on_the_bundled_data():
     from grassroots.models import load_spec
 
     spec = load_spec("structural")
+    spec = dataclasses.replace(
+        spec, groups=tuple(dataclasses.replace(g, parameterization="auto") for g in spec.groups)
+    )
     built = build_model(spec, grassroots.load_dataset().flat())
     # ~56 projects a county: centred, but for demand fit, whose counties barely differ
     # (ratio 0.96); ~4.5 projects a township: non-centred.
@@ -220,8 +228,6 @@ def test_the_structural_spec_chooses_per_level_on_the_bundled_data():
         "short_sighted": "centred",
     }
     assert built.parameterizations[("township", None)].chosen == "non_centred"
-    forced = dataclasses.replace(
-        spec,
-        groups=tuple(dataclasses.replace(g, parameterization="non_centred") for g in spec.groups),
-    )
-    assert "survival_z_county" in _free_names(build_model(forced, grassroots.load_dataset().flat()))
+    shipped = build_model(load_spec("structural"), grassroots.load_dataset().flat())
+    assert {c.chosen for c in shipped.parameterizations.values()} == {"non_centred"}
+    assert "survival_z_county" in _free_names(shipped)

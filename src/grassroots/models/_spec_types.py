@@ -39,17 +39,17 @@ SPEC_NAME_PATTERN = re.compile(r"\w(?:[\w.-]{0,98}\w)?")
 @dataclass(frozen=True)
 class GroupLevel:
     """One grouping level: its name (the PyMC dim), the data column holding its ids, and how its
-    effects are sampled (``auto``, ``centred`` or ``non_centred``; see
+    effects are sampled (``non_centred``, ``centred`` or ``auto``; see
     :mod:`grassroots.models.parameterization`)."""
 
     name: str
     column: str
-    parameterization: str = "auto"
+    parameterization: str = "non_centred"
 
     def to_dict(self) -> dict[str, str]:
         # The default is left out, so specs written before the option keep their hash.
         table = {"column": self.column, "name": self.name}
-        if self.parameterization != "auto":
+        if self.parameterization != "non_centred":
             table["parameterization"] = self.parameterization
         return table
 

@@ -2,9 +2,9 @@
 
 One PyMC model is built for any spec, single-family or joint: for every outcome ``o`` the linear
 predictor is ``X_o @ <o>_beta`` plus one group effect per grouping level, and the outcome's family
-adds its own parameters and likelihood. Group effects are non-centred or centred, per level
-(and outcome), as the spec asks or as :mod:`grassroots.models.parameterization` chooses from the
-data (few observations per group: non-centred; many: centred):
+adds its own parameters and likelihood. Group effects are non-centred (the default) or centred,
+per level, as the spec asks, or per level and outcome as :mod:`grassroots.models.parameterization`
+chooses from the data (``parameterization = "auto"``; weakly informed groups: non-centred):
 
 * an independent level ``L`` gives each outcome ``<o>_sd_<L>`` and ``<o>_effect_<L>`` (dims
   ``L``): non-centred, ``<o>_effect_<L> = <o>_sd_<L> * <o>_z_<L>`` (a deterministic) with

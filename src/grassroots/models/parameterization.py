@@ -35,8 +35,10 @@ parameterisation serves all its groups. The correlated level of a joint model ha
 multivariate effect per group, so it is centred only when the rule says so for every outcome:
 one weakly informed outcome puts its funnel into the whole block.
 
-A spec may force the choice per level (``groups = [{ column = "county_id", parameterization =
-"centred" }, ...]``); ``auto`` (the default) applies the rule.
+A spec chooses per level: ``groups = [{ column = "county_id", parameterization = "auto" },
+...]`` applies the rule; ``centred`` or ``non_centred`` (the default) force the form. The default
+stays non-centred because the rule did not win robustly on the structural model: see
+``reports/benchmarks/README.md`` ("Centred or non-centred group effects").
 """
 
 from __future__ import annotations
