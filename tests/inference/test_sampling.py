@@ -92,8 +92,8 @@ def test_nutpie_failure_falls_back_to_pymc(small_frame, monkeypatch):
 JOINT = {
     "name": "tiny_joint",
     "family": "structural",
-    # 30 patients a hospital: the rule centres the correlated hospital level.
-    "groups": [{"column": "hospital", "name": "hospital", "parameterization": "auto"}],
+    # The correlated hospital level centred: the multivariate zero-sum block under nutpie.
+    "groups": [{"column": "hospital", "name": "hospital", "parameterization": "centred"}],
     "sampler": {"chains": 2, "draws": 100, "tune": 100},
     "outcomes": {
         "death": {"family": "survival", "time": "days", "event": "died", "predictors": ["age"]},
