@@ -66,6 +66,23 @@ SIZES: dict[str, Size] = {
 }
 
 
+def ported_spec():
+    """The structural spec with every grouping level non-centred: the parameterisation that
+    ``structural.stan``, ``numpyro_model.py`` and ``numpy_model.py`` write, so that their log
+    densities and gradients can be compared coordinate by coordinate with PyMC's. The package
+    itself chooses per level (``parameterization = "auto"``, centred counties on the bundled
+    study); the engines' timing runs fit that default."""
+    import dataclasses
+
+    from grassroots.models import load_spec
+
+    spec = load_spec(SPEC_NAME)
+    groups = tuple(
+        dataclasses.replace(level, parameterization="non_centred") for level in spec.groups
+    )
+    return dataclasses.replace(spec, groups=groups)
+
+
 def load_frame(size: Size, seed: int = DATA_SEED):
     """The flat table of a size: the bundled study, or a simulated study of that size.
 

@@ -48,12 +48,12 @@ from common import (
     OUTCOMES,
     ROOT,
     SIZES,
-    SPEC_NAME,
     Size,
     export_design,
     load_design,
     load_frame,
     machine_info,
+    ported_spec,
     save_design,
     write_json,
 )
@@ -73,7 +73,7 @@ Evaluate = Callable[[np.ndarray], tuple[float, np.ndarray]]
 
 def prepare(size: Size, workdir: Path):
     """The PyMC model of a size (``build_model``) and its exported design, cached on disk."""
-    from grassroots.models import build_model, load_spec
+    from grassroots.models import build_model
 
     workdir.mkdir(parents=True, exist_ok=True)
     frame_path = workdir / "frame.pkl"
@@ -82,7 +82,7 @@ def prepare(size: Size, workdir: Path):
     else:
         frame = load_frame(size)
         frame_path.write_bytes(pickle.dumps(frame))
-    spec = load_spec(SPEC_NAME)
+    spec = ported_spec()
     built = build_model(spec, frame)
     design_path = workdir / "design.npz"
     save_design(export_design(spec, built.inputs), design_path)

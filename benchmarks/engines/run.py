@@ -51,6 +51,7 @@ from common import (
     load_design,
     load_frame,
     machine_info,
+    ported_spec,
     save_design,
     stan_data,
     write_json,
@@ -99,11 +100,11 @@ def check(size: Size, workdir: Path, n_points: int = 4, seed: int = 7) -> dict[s
     import stan
     from numpyro.infer.util import potential_energy
 
-    from grassroots.models import build_model, load_spec
+    from grassroots.models import build_model
 
     jax.config.update("jax_enable_x64", True)
     frame = pickle.loads((workdir / "frame.pkl").read_bytes())
-    built = build_model(load_spec(SPEC_NAME), frame)
+    built = build_model(ported_spec(), frame)
     model = built.model
     design = load_design(workdir / "design.npz")
 

@@ -321,6 +321,10 @@ BACKENDS = ("nutpie", "pymc")
 #: full-rank ADVI) for data too large for NUTS.
 METHODS = ("nuts", "advi", "fullrank_advi")
 ADAPTATIONS = ("diag", "low_rank")
+#: How a grouping level's effects are sampled: as standard normals scaled by the SD
+#: (``non_centred``, the default), as the effects themselves (``centred``), or chosen from the
+#: data (``auto``).
+PARAMETERIZATIONS = ("non_centred", "centred", "auto")
 # Boundaries of the piecewise-constant baseline, in months: fine early, where most projects stop,
 # coarser later; the last interval runs from 84 months to infinity.
 DEFAULT_CUTS: tuple[float, ...] = (6.0, 12.0, 18.0, 24.0, 36.0, 48.0, 60.0, 84.0)
@@ -340,6 +344,11 @@ class GroupTable(TomlTable):
     )
     name: str | None = toml_field(
         None, must="the level's name, an identifier", fix='write name = "hospital"'
+    )
+    parameterization: Literal[PARAMETERIZATIONS] = toml_field(
+        "non_centred",
+        must=f"one of {PARAMETERIZATIONS}",
+        fix='write parameterization = "auto" (or leave it out: "non_centred")',
     )
 
 

@@ -16,10 +16,10 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parents[2] / "benchmarks" / "engines"))
 
-from common import SPEC_NAME, Size, export_design, load_frame
+from common import Size, export_design, load_frame, ported_spec
 from numpy_model import NumpyModel
 
-from grassroots.models import build_model, load_spec
+from grassroots.models import build_model
 
 # Compiling the structural model's C log density takes minutes with an empty PyTensor cache (a
 # fresh CI machine); logp_grad.py runs the same check at every benchmark run.
@@ -30,7 +30,7 @@ TINY = Size("tiny", 8, 40, 200)
 
 @pytest.fixture(scope="module")
 def built_and_yardstick():
-    spec = load_spec(SPEC_NAME)
+    spec = ported_spec()
     built = build_model(spec, load_frame(TINY, seed=3))
     return built, NumpyModel(export_design(spec, built.inputs))
 

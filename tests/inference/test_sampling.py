@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import warnings
 
 import numpy as np
@@ -86,3 +87,64 @@ def test_nutpie_failure_falls_back_to_pymc(small_frame, monkeypatch):
             progress=False,
         )
     assert fitted.backend == "pymc"
+
+
+JOINT = {
+    "name": "tiny_joint",
+    "family": "structural",
+    # The correlated hospital level centred: the multivariate zero-sum block under nutpie.
+    "groups": [{"column": "hospital", "name": "hospital", "parameterization": "centred"}],
+    "sampler": {"chains": 2, "draws": 100, "tune": 100},
+    "outcomes": {
+        "death": {"family": "survival", "time": "days", "event": "died", "predictors": ["age"]},
+        "readmitted": {"family": "logistic", "column": "readmitted", "predictors": ["age"]},
+    },
+}
+
+
+@pytest.fixture(scope="module")
+def centred_fits(small_frame):
+    spec = spec_from_dict(JOINT)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        return [
+            fit(small_frame, spec, seed=seed, save=False, reuse=False, progress=False)
+            for seed in (7, 7, 8)
+        ]
+
+
+def test_centred_correlated_level_samples_with_nutpie_reproducibly(centred_fits, small_frame):
+    from grassroots.models import build_model
+
+    built = build_model(spec_from_dict(JOINT), small_frame)
+    assert built.parameterizations[("hospital", None)].chosen == "centred"
+    assert "hospital_effect" in {rv.name for rv in built.model.free_RVs}
+    first, again, other = centred_fits
+    assert first.backend == "nutpie"  # nutpie compiled the centred block (no fallback)
+    effect = first.posterior["hospital_effect"]
+    np.testing.assert_allclose(effect.sum("hospital"), 0.0, atol=1e-9)
+    for name in ("hospital_effect", "hospital_sd", "death_beta"):
+        np.testing.assert_array_equal(first.posterior[name], again.posterior[name])
+        assert not np.allclose(first.posterior[name], other.posterior[name])
+
+
+@pytest.mark.slow
+def test_structural_spec_quick_fit_on_the_bundled_study():
+    import grassroots
+    from grassroots.models import load_spec
+
+    spec = load_spec("structural").with_sampler(chains=2, draws=60, tune=60)
+    spec = dataclasses.replace(
+        spec, groups=tuple(dataclasses.replace(g, parameterization="auto") for g in spec.groups)
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        fitted = fit(
+            grassroots.load_dataset(), spec, seed=2, save=False, reuse=False, progress=False
+        )
+    assert fitted.backend == "nutpie"
+    posterior = fitted.posterior
+    assert "survival_z_county" not in posterior  # auto: survival's counties centred here
+    np.testing.assert_allclose(posterior["survival_effect_county"].sum("county"), 0, atol=1e-9)
+    assert posterior["township_effect"].sizes["township"] == 602
+    assert np.isfinite(fitted.summary()["mean"]).all()

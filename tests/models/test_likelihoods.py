@@ -237,13 +237,19 @@ def test_reference_profile_parameters(data):
     np.testing.assert_allclose(cuts, centred + 0.7 * m2_rated)
 
 
-def test_group_effects_enter_the_linear_predictor(data):
-    spec = make_spec(y={"family": "logistic", "column": "y", "predictors": ["x1"]}, groups=["g"])
+@pytest.mark.parametrize("parameterization", ["non_centred", "centred"])
+def test_group_effects_enter_the_linear_predictor(data, parameterization):
+    spec = make_spec(
+        y={"family": "logistic", "column": "y", "predictors": ["x1"]},
+        groups=[{"column": "g", "parameterization": parameterization}],
+    )
     built = build_model(spec, data)
     assert built.model.coords["g"] == ("a", "b", "c")
     z = np.array([0.5, -1.5, 1.0])  # zero-sum, as the model's z
+    # Non-centred, the model samples z; centred, the effects sd * z themselves.
+    effects = {"y_z_g": z} if parameterization == "non_centred" else {"y_effect_g": 0.8 * z}
     got = observed_logp(
-        built, "y", {"y_beta": [0.3], "y_intercept_centred": -0.2, "y_sd_g": 0.8, "y_z_g": z}
+        built, "y", {"y_beta": [0.3], "y_intercept_centred": -0.2, "y_sd_g": 0.8, **effects}
     )
     code = pd.Categorical(data["g"], categories=["a", "b", "c"]).codes
     x1 = data["x1"].to_numpy()

@@ -38,10 +38,20 @@ SPEC_NAME_PATTERN = re.compile(r"\w(?:[\w.-]{0,98}\w)?")
 
 @dataclass(frozen=True)
 class GroupLevel:
-    """One grouping level: its name (the PyMC dim) and the data column holding its ids."""
+    """One grouping level: its name (the PyMC dim), the data column holding its ids, and how its
+    effects are sampled (``non_centred``, ``centred`` or ``auto``; see
+    :mod:`grassroots.models.parameterization`)."""
 
     name: str
     column: str
+    parameterization: str = "non_centred"
+
+    def to_dict(self) -> dict[str, str]:
+        # The default is left out, so specs written before the option keep their hash.
+        table = {"column": self.column, "name": self.name}
+        if self.parameterization != "non_centred":
+            table["parameterization"] = self.parameterization
+        return table
 
 
 @dataclass(frozen=True)
@@ -211,7 +221,7 @@ class ModelSpec:
             "name": self.name,
             "family": "structural",
             "description": self.description,
-            "groups": [{"column": g.column, "name": g.name} for g in self.groups],
+            "groups": [level.to_dict() for level in self.groups],
             "correlated": self.correlated if self.correlated is not None else False,
             "categorical": {key: value for key, value in self.categorical.items()},
             "priors": _priors_to_dict(self.priors),

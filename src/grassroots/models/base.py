@@ -90,6 +90,20 @@ class Family(ABC):
             (all design columns 0) under the public name as a deterministic (as brms does).
         """
 
+    @abstractmethod
+    def information_per_observation(self, data: OutcomeData) -> float:
+        """Fisher information about a shift of the linear predictor, per observed row, at the
+        outcome's observed frequencies (no predictors): how much one row tells about its group's
+        effect. :func:`grassroots.models.parameterization.choose_parameterizations` weighs it
+        against the group SD's prior to choose a centred or non-centred parameterisation."""
+
+    @abstractmethod
+    def location_scores(self, data: OutcomeData) -> np.ndarray:
+        """Per observed row, the score (derivative of its log likelihood) with respect to a
+        shift of the linear predictor, at the fit without predictors or groups; they sum to
+        zero. Summed over a group and divided by the group's information they estimate the
+        group's effect, from which the spread of group effects is estimated."""
+
     def initial_points(self, outcome: OutcomeSpec, data: OutcomeData) -> dict[str, np.ndarray]:
         """Starting values the sampler needs for parameters whose default start is invalid."""
         return {}
@@ -119,5 +133,3 @@ class Family(ABC):
         coords : Mapping
             The fitted model's coordinates.
         """
-
-

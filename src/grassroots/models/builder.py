@@ -2,18 +2,28 @@
 
 One PyMC model is built for any spec, single-family or joint: for every outcome ``o`` the linear
 predictor is ``X_o @ <o>_beta`` plus one group effect per grouping level, and the outcome's family
-adds its own parameters and likelihood. Group effects are non-centred:
+adds its own parameters and likelihood. Group effects are non-centred (the default) or centred,
+per level, as the spec asks, or per level and outcome as :mod:`grassroots.models.parameterization`
+chooses from the data (``parameterization = "auto"``; weakly informed groups: non-centred):
 
-* an independent level ``L`` gives each outcome ``<o>_sd_<L>``, ``<o>_z_<L>`` (dims ``L``) and the
-  deterministic ``<o>_effect_<L> = <o>_sd_<L> * <o>_z_<L>``;
+* an independent level ``L`` gives each outcome ``<o>_sd_<L>`` and ``<o>_effect_<L>`` (dims
+  ``L``): non-centred, ``<o>_effect_<L> = <o>_sd_<L> * <o>_z_<L>`` (a deterministic) with
+  standard normals ``<o>_z_<L>``; centred, ``<o>_effect_<L>`` itself is sampled, with SD
+  ``<o>_sd_<L>``;
 * the ``correlated`` level of a joint model has one LKJ-Cholesky covariance across outcomes:
-  ``<L>_chol`` (packed), ``<L>_sd`` (dims ``outcome``), ``<L>_corr`` (dims ``outcome, outcome2``),
-  ``<L>_z`` (dims ``outcome, L``) and ``<L>_effect = (chol @ <L>_z).T`` (dims ``L, outcome``).
+  ``<L>_chol`` (packed), ``<L>_sd`` (dims ``outcome``), ``<L>_corr`` (dims ``outcome, outcome2``)
+  and ``<L>_effect`` (dims ``L, outcome``): non-centred, ``<L>_effect = (chol @ <L>_z).T`` with
+  standard normals ``<L>_z`` (dims ``outcome, L``); centred, ``<L>_effect`` itself is sampled,
+  each group's row multivariate normal with covariance ``chol @ chol.T``.
 
-The standard normals ``z`` sum to zero over the groups (``ZeroSumNormal``), so the in-sample
-effects are deviations from the average group and cannot trade off against the baseline,
-intercept or cut points; ``<o>_sd_<L>`` is still the SD of the group distribution, from which
-new groups are drawn.
+Either way the effects sum to zero over the groups (``ZeroSumNormal``, or the same zero-sum
+transform for the centred correlated level), so the in-sample effects are deviations from the
+average group and cannot trade off against the baseline, intercept or cut points; ``<o>_sd_<L>``
+is still the SD of the group distribution, from which new groups are drawn. The two forms are the
+same model (the same posterior of every reported parameter); only the sampler's geometry
+differs. A centred zero-sum effect has the density of ``G`` independent draws conditioned on
+their sum being zero: ``G - 1`` degrees of freedom, hence ``(G - 1) log sd`` (``(G - 1) log
+det chol``) in its normalising term rather than ``G``.
 
 For survival outcomes a group effect is the log of a log-normal frailty.
 
@@ -28,7 +38,7 @@ import itertools
 import warnings
 import zlib
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -36,6 +46,7 @@ import pandas as pd
 import pymc as pm
 import pytensor.tensor as pt
 import xarray as xr
+from pymc.distributions.transforms import ZeroSumTransform
 
 from grassroots.models.base import Family, OutcomeData
 from grassroots.models.design import (
@@ -51,6 +62,7 @@ from grassroots.models.design import (
 from grassroots.models.exceptions import ModelDataError
 from grassroots.models.logistic import LogisticFamily
 from grassroots.models.ordinal import OrdinalFamily
+from grassroots.models.parameterization import LevelParameterization, choose_parameterizations
 from grassroots.models.priors import coefficient_prior, resolve_lkj_eta, resolve_prior
 from grassroots.models.spec import ModelSpec, OutcomeSpec
 from grassroots.models.survival import SurvivalFamily
@@ -117,11 +129,16 @@ class BuiltModel:
 
     ``initial_points`` maps parameter names to values on the constrained scale; pass them to
     ``nutpie.compile_pymc_model(initial_points=...)`` or ``pm.sample(initvals=...)``.
+    ``parameterizations`` says how each level's effects are sampled, and why
+    (:func:`grassroots.models.parameterization.choose_parameterizations`).
     """
 
     model: pm.Model
     inputs: ModelInputs
     initial_points: Mapping[str, np.ndarray]
+    parameterizations: Mapping[tuple[str, str | None], LevelParameterization] = field(
+        default_factory=dict
+    )
 
 
 def prepare_inputs(
@@ -173,8 +190,21 @@ def build_model(spec: ModelSpec, data: pd.DataFrame | ModelInputs) -> BuiltModel
     BuiltModel
     """
     inputs = data if isinstance(data, ModelInputs) else prepare_inputs(spec, data)
+    parameterizations = choose_parameterizations(
+        spec,
+        inputs.groups,
+        observed={name: data.observed for name, data in inputs.outcomes.items()},
+        information={
+            o.name: FAMILIES[o.family].information_per_observation(inputs.outcomes[o.name])
+            for o in spec.outcomes
+        },
+        scores={
+            o.name: FAMILIES[o.family].location_scores(inputs.outcomes[o.name])
+            for o in spec.outcomes
+        },
+    )
     with pm.Model(coords=inputs.coords()) as model:
-        effects = _add_group_effects(spec, inputs)
+        effects = _add_group_effects(spec, parameterizations)
         for outcome in spec.outcomes:
             outcome_data = inputs.outcomes[outcome.name]
             observed = outcome_data.observed
@@ -202,10 +232,12 @@ def build_model(spec: ModelSpec, data: pd.DataFrame | ModelInputs) -> BuiltModel
     for outcome in spec.outcomes:
         family = FAMILIES[outcome.family]
         initial_points |= family.initial_points(outcome, inputs.outcomes[outcome.name])
-    return BuiltModel(model, inputs, initial_points)
+    return BuiltModel(model, inputs, initial_points, parameterizations)
 
 
-def _add_group_effects(spec: ModelSpec, inputs: ModelInputs) -> dict[str, list[Any]]:
+def _add_group_effects(
+    spec: ModelSpec, parameterizations: Mapping[tuple[str, str | None], LevelParameterization]
+) -> dict[str, list[Any]]:
     """Add group effects; return, per outcome, one effect vector per level (outer first)."""
     effects: dict[str, list[Any]] = {o.name: [] for o in spec.outcomes}
     for level in spec.groups:
@@ -224,22 +256,75 @@ def _add_group_effects(spec: ModelSpec, inputs: ModelInputs) -> dict[str, list[A
             )
             pm.Deterministic(f"{name}_sd", sds, dims=OUTCOME_DIM)
             pm.Deterministic(f"{name}_corr", corr, dims=(OUTCOME_DIM, f"{OUTCOME_DIM}2"))
-            # Zero-sum over groups (the last axis), for the reason given below.
-            z = pm.ZeroSumNormal(f"{name}_z", sigma=1.0, dims=(OUTCOME_DIM, name))
-            joint = pm.Deterministic(f"{name}_effect", pt.dot(chol, z).T, dims=(name, OUTCOME_DIM))
+            if parameterizations[(name, None)].centred:
+                joint = _correlated_centred(f"{name}_effect", chol, dims=(name, OUTCOME_DIM))
+            else:
+                # Zero-sum over groups (the last axis), for the reason given below.
+                z = pm.ZeroSumNormal(f"{name}_z", sigma=1.0, dims=(OUTCOME_DIM, name))
+                joint = pm.Deterministic(
+                    f"{name}_effect", pt.dot(chol, z).T, dims=(name, OUTCOME_DIM)
+                )
             for position, outcome in enumerate(spec.outcomes):
                 effects[outcome.name].append(joint[:, position])
             continue
         for outcome in spec.outcomes:
             prior = resolve_prior("sd", spec.priors, outcome.priors, level=name)
             sd = prior.create(f"{outcome.name}_sd_{name}")
-            # Zero-sum standard normals: the effects' mean cannot trade off against the baseline,
-            # intercept or cut points (a ridge that stalled NUTS in group-effects-only models).
-            z = pm.ZeroSumNormal(f"{outcome.name}_z_{name}", sigma=1.0, dims=name)
-            effects[outcome.name].append(
-                pm.Deterministic(f"{outcome.name}_effect_{name}", sd * z, dims=name)
-            )
+            # Zero-sum: the effects' mean cannot trade off against the baseline, intercept or
+            # cut points (a ridge that stalled NUTS in group-effects-only models).
+            if parameterizations[(name, outcome.name)].centred:
+                effect = pm.ZeroSumNormal(f"{outcome.name}_effect_{name}", sigma=sd, dims=name)
+            else:
+                z = pm.ZeroSumNormal(f"{outcome.name}_z_{name}", sigma=1.0, dims=name)
+                effect = pm.Deterministic(f"{outcome.name}_effect_{name}", sd * z, dims=name)
+            effects[outcome.name].append(effect)
     return effects
+
+
+class _ZeroSumOverGroups(ZeroSumTransform):
+    """PyMC's zero-sum transform over the groups (axis 0) of a (groups, outcomes) block whose
+    log density is one number: the Jacobian term (zero, the map being linear and of unit
+    determinant on the subspace) must then be a scalar too, not one per outcome."""
+
+    def __init__(self) -> None:
+        super().__init__([0])
+
+    def log_jac_det(self, value, *rv_inputs):
+        return pt.zeros(())
+
+
+def _correlated_centred(name: str, chol: Any, *, dims: tuple[str, str]) -> Any:
+    """A centred zero-sum block of group effects (groups, outcomes): every group's row is
+    MvNormal(0, chol @ chol.T), conditioned on the rows summing to zero.
+
+    Its log density is ``-1/2 sum_g e_g' Sigma^-1 e_g - (G - 1) (log det chol + K/2 log 2 pi)``:
+    the normal density restricted to the zero-sum subspace, where ``G - 1`` groups are free (as
+    ``ZeroSumNormal``'s). Forward draws (prior predictive) are ``(chol @ z).T`` with zero-sum
+    standard normals ``z``, the non-centred form's effects.
+    """
+
+    def logp(value: Any, chol: Any) -> Any:
+        scaled = pt.linalg.solve_triangular(chol, value.T, lower=True)
+        free_groups = value.shape[0] - 1
+        k = value.shape[1]
+        log_det = pt.sum(pt.log(pt.diag(chol)))
+        return -0.5 * pt.sum(scaled**2) - free_groups * (log_det + 0.5 * k * np.log(2 * np.pi))
+
+    n_groups = len(pm.modelcontext(None).coords[dims[0]])
+
+    def dist(chol: Any, size: Any) -> Any:
+        z = pm.ZeroSumNormal.dist(sigma=1.0, shape=(chol.shape[0], n_groups))
+        return pt.dot(chol, z).T
+
+    return pm.CustomDist(
+        name,
+        chol,
+        dist=dist,
+        logp=logp,
+        signature="(k,k)->(g,k)",
+        transform=_ZeroSumOverGroups(),
+        dims=dims,
+    )
 
 
 # ---------------------------------------------------------------------------------------------

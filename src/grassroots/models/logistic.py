@@ -41,6 +41,15 @@ class LogisticFamily(Family):
             raise ModelDataError(f"binary outcome {column!r} must be 0 or 1")
         return OutcomeData(observed=observed, values={"y": seen.astype(np.int64)})
 
+    def information_per_observation(self, data: OutcomeData) -> float:
+        # Bernoulli on the logit scale: p (1 - p) at the observed share.
+        share = float(np.mean(data.values["y"]))
+        return share * (1.0 - share)
+
+    def location_scores(self, data: OutcomeData) -> np.ndarray:
+        y = data.values["y"]
+        return y - np.mean(y)
+
     def parameter_names(self, outcome: OutcomeSpec) -> tuple[str, ...]:
         return (f"{outcome.name}_intercept",)
 

@@ -93,6 +93,16 @@ def expected_value(probabilities: np.ndarray, levels: np.ndarray) -> np.ndarray:
     return probabilities @ np.asarray(levels, dtype=float)
 
 
+def _shares_and_slopes(data: OutcomeData) -> tuple[np.ndarray, np.ndarray]:
+    """Observed category shares P_k and the differences F(1 - F)(c_k) - F(1 - F)(c_{k-1}) of
+    the logistic density at the cut points that reproduce them (with eta = 0)."""
+    shares = np.bincount(data.values["codes"], minlength=len(data.values["levels"]))
+    shares = shares / shares.sum()
+    cumulative = np.concatenate([[0.0], np.cumsum(shares)])
+    cumulative[-1] = 1.0
+    return shares, np.diff(cumulative * (1.0 - cumulative))
+
+
 class OrdinalFamily(Family):
     """Cumulative logit with ordered cut points."""
 
@@ -133,6 +143,20 @@ class OrdinalFamily(Family):
                 f"{outcome.name}_level": level_labels,
             },
         )
+
+    def information_per_observation(self, data: OutcomeData) -> float:
+        # Cumulative logit: P(Y = k) = F(c_k - eta) - F(c_{k-1} - eta), so dP_k/deta is minus
+        # the difference of logistic densities F (1 - F) at the two cuts, and the information is
+        # sum_k (dP_k/deta)^2 / P_k, here at the observed category shares.
+        shares, slopes = _shares_and_slopes(data)
+        seen = shares > 0
+        return float(np.sum(slopes[seen] ** 2 / shares[seen]))
+
+    def location_scores(self, data: OutcomeData) -> np.ndarray:
+        # d log P_k / d eta = -(dF-density difference) / P_k at the row's observed category.
+        shares, slopes = _shares_and_slopes(data)
+        codes = data.values["codes"]
+        return -slopes[codes] / shares[codes]
 
     def parameter_names(self, outcome: OutcomeSpec) -> tuple[str, ...]:
         return (f"{outcome.name}_cutpoints",)

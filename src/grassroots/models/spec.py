@@ -281,7 +281,9 @@ def _validate_groups(tables: list[GroupTable], file: TomlSource) -> tuple[GroupL
                 f"({sorted(RESERVED_DIMS)}); give the level another name with "
                 "{ column = ..., name = ... }"
             )
-        groups.append(GroupLevel(name=name, column=table.column))
+        groups.append(
+            GroupLevel(name=name, column=table.column, parameterization=table.parameterization)
+        )
     if len({g.name for g in groups}) != len(groups) or len({g.column for g in groups}) != len(
         groups
     ):

@@ -243,6 +243,18 @@ class SurvivalFamily(Family):
                 )
         return OutcomeData(observed=observed, values=values, coords=coords)
 
+    def information_per_observation(self, data: OutcomeData) -> float:
+        # Proportional hazards: the information about a shift of the log hazard is the expected
+        # number of events (the Poisson form of the likelihood), the observed events at the
+        # maximum likelihood of a common rate; per row, the share of rows with an event.
+        return float(np.mean(data.values["event"]))
+
+    def location_scores(self, data: OutcomeData) -> np.ndarray:
+        # event - cumulative hazard, with one constant hazard (events / exposure) standing in
+        # for the baseline: enough to estimate how far groups' hazards spread.
+        time, event = data.values["time"], data.values["event"]
+        return event - time * event.sum() / max(float(time.sum()), np.finfo(float).tiny)
+
     def parameter_names(self, outcome: OutcomeSpec) -> tuple[str, ...]:
         late = (f"{outcome.name}_beta_late",) if outcome.time_varying else ()
         if outcome.baseline.kind == "piecewise":

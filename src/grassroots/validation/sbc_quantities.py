@@ -47,7 +47,9 @@ def test_quantities(spec: ModelSpec, model: pm.Model) -> list[Quantity]:
     for level in spec.groups:
         name = level.name
         if name == spec.correlated:
-            latent |= {f"{name}_z", f"{name}_chol"}
+            # The effects are checked through their first group below, whether they are
+            # sampled (centred) or derived from z (non-centred).
+            latent |= {f"{name}_z", f"{name}_chol", f"{name}_effect"}
             derived += _elements(model, f"{name}_sd")
             corr = _elements(model, f"{name}_corr")
             derived += [q for q in corr if q.index[0] < q.index[1]]
@@ -56,7 +58,7 @@ def test_quantities(spec: ModelSpec, model: pm.Model) -> list[Quantity]:
             ]  # the first group, every outcome
         else:
             for outcome in spec.outcomes:
-                latent.add(f"{outcome.name}_z_{name}")
+                latent |= {f"{outcome.name}_z_{name}", f"{outcome.name}_effect_{name}"}
                 derived += _elements(model, f"{outcome.name}_effect_{name}", only_first=True)
     sampled = [
         q for rv in model.free_RVs if rv.name not in latent for q in _elements(model, rv.name)
