@@ -161,24 +161,23 @@ def test_prior_sensitivity_refits_where_the_weights_are_unreliable(
     assert any("survival_m4_prior_x2: Pareto k 0.90 above" in s.title for s in steps)
     estimates = pipeline._sensitivity_estimates(fits, reweighted)
     methods = estimates.groupby(["model", "factor"])[["method", "pareto_k"]].first()
-    assert methods.loc[("Survival M4", 2.0), "method"] == "refitted"
-    assert methods.loc[("Survival M4", 2.0), "pareto_k"] == 0.9
-    assert methods.loc[("Survival M4", 0.5), "method"] == "reweighted"
-    assert methods.loc[("Demand fit M4", 2.0), "method"] == "reweighted"
-    assert methods.loc[("Survival M4", 1.0), "method"] == "fitted"
+    assert methods.loc[("survival_m4", 2.0), "method"] == "refitted"
+    assert methods.loc[("survival_m4", 2.0), "pareto_k"] == 0.9
+    assert methods.loc[("survival_m4", 0.5), "method"] == "reweighted"
+    assert methods.loc[("demand_fit_m4", 2.0), "method"] == "reweighted"
+    assert methods.loc[("survival_m4", 1.0), "method"] == "fitted"
     # The refit's draws, not the weighted x1 draws, give the refitted column.
     refit_only = pipeline._sensitivity_estimates(
         {**fits, "survival_m4": fits["survival_m4_prior_x2"]}, reweighted
     )
-    survival_x2 = (estimates["model"] == "Survival M4") & (estimates["factor"] == 2.0)
+    survival_x2 = (estimates["model"] == "survival_m4") & (estimates["factor"] == 2.0)
     assert estimates.loc[survival_x2, "median"].tolist() == (
         refit_only.loc[survival_x2, "median"].tolist()
     )
 
     table = appendix_b_sensitivity(estimates)
-    assert "Survival M4 ×2: refitted (importance reweighting unreliable, Pareto k = 0.90)" in (
-        table.note
-    )
+    refitted = "Project survival M4 ×2: refitted (importance reweighting unreliable, Pareto k = 0.9"
+    assert refitted in table.note
     # A factor whose models share a method and k is said once; otherwise model by model.
     assert "scaled priors: ×0.5: importance-reweighted from the ×1 fit (Pareto k = 0.10); " in (
         table.note

@@ -261,14 +261,11 @@ def _sensitivity_estimates(fits: dict, reweighted: dict) -> Any:
     """Appendix B's key estimates: each sensitivity model under prior scales x0.5, x1, x2."""
     from grassroots.reporting.appendix import sensitivity_estimates
 
-    def label(name: str) -> str:
-        words = name.replace("_m", " M").replace("_", " ")
-        return words[:1].upper() + words[1:]
-
-    by_factor: dict[float, dict[str, Any]] = {1.0: {label(n): fits[n] for n in SENSITIVITY_SPECS}}
+    # Keyed by spec name: the appendix names each model in the table's language.
+    by_factor: dict[float, dict[str, Any]] = {1.0: {n: fits[n] for n in SENSITIVITY_SPECS}}
     weights: dict[float, dict[str, Any]] = {}
     for factor in PRIOR_FACTORS:
-        scaled = {label(name): _scaled(fits, reweighted, name, factor)
+        scaled = {name: _scaled(fits, reweighted, name, factor)
                   for name in SENSITIVITY_SPECS}  # fmt: skip
         by_factor[factor] = {model: fitted for model, (fitted, _) in scaled.items()}
         weights[factor] = {model: result for model, (_, result) in scaled.items()}

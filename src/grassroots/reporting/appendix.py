@@ -480,7 +480,7 @@ def _method_note(estimates: pd.DataFrame, reference: float, lang: Lang) -> str:
         if len(set(how.values())) == 1:
             parts.append(f"{scale}{'：' if lang == 'zh' else ': '}{next(iter(how.values()))}")
         else:
-            parts += [f"{model} {scale}{'：' if lang == 'zh' else ': '}{shown}"
+            parts += [f"{model_label(model, lang)} {scale}{'：' if lang == 'zh' else ': '}{shown}"
                       for model, shown in how.items()]  # fmt: skip
     if not parts:
         return ""
@@ -567,7 +567,7 @@ def appendix_b_sensitivity(
             )
             cells[change_column] = f"{change:.{digits}f}" if np.isfinite(change) else ""
             blocks.append(cells)
-            panels.append(str(model))
+            panels.append(model_label(str(model), lang))
     frame = pd.DataFrame(
         blocks, columns=[label_column, *headers, change_column],
         index=pd.Index(panels, name=PANEL),
