@@ -32,7 +32,7 @@ from grassroots.reporting.convergence import (
     convergence_note,
     failed_checks,
 )
-from grassroots.reporting.labels import model_label, text
+from grassroots.reporting.labels import model_label, note_text, text
 from grassroots.reporting.model_tables import (
     COEFFICIENT_PANELS,
     coefficient_estimates,
@@ -468,7 +468,7 @@ def _method_note(estimates: pd.DataFrame, reference: float, lang: Lang) -> str:
     factor when every model shares it, else model by model ("" without a ``method`` column)."""
     if "method" not in estimates.columns:
         return ""
-    separator = "；" if lang == "zh" else "; "
+    colon = note_text("sep_colon", lang)
     parts = []
     for factor in sorted(set(estimates["factor"].astype(float)) - {reference}):
         at = estimates[estimates["factor"].astype(float) == factor]
@@ -478,22 +478,22 @@ def _method_note(estimates: pd.DataFrame, reference: float, lang: Lang) -> str:
         }
         scale = f"×{factor:g}"
         if len(set(how.values())) == 1:
-            parts.append(f"{scale}{'：' if lang == 'zh' else ': '}{next(iter(how.values()))}")
+            parts.append(f"{scale}{colon}{next(iter(how.values()))}")
         else:
-            parts += [f"{model_label(model, lang)} {scale}{'：' if lang == 'zh' else ': '}{shown}"
+            parts += [f"{model_label(model, lang)} {scale}{colon}{shown}"
                       for model, shown in how.items()]  # fmt: skip
     if not parts:
         return ""
-    return text("prior_sensitivity_method", lang).format(methods=separator.join(parts))
+    methods = note_text("sep_clauses", lang).join(parts)
+    return note_text("prior_sensitivity_method", lang, methods=methods)
 
 
 def _how(method: str, pareto_k: float, lang: Lang) -> str:
-    shown_k = f"{pareto_k:.2f}"
     if method == "reweighted":
-        return text("prior_reweighted", lang).format(k=shown_k)
+        return note_text("prior_reweighted", lang, k=f"{pareto_k:.2f}")
     if np.isfinite(pareto_k):
-        return text("prior_refitted_high_k", lang).format(k=shown_k)
-    return text("prior_refitted", lang)
+        return note_text("prior_refitted_high_k", lang, k=f"{pareto_k:.2f}")
+    return note_text("prior_refitted", lang)
 
 
 def _sensitivity_rank(term: object) -> int:

@@ -123,19 +123,6 @@ TEXT: Mapping[str, Mapping[Lang, str]] = {
     "prior_spec": {"en": "model spec", "zh": "模型设定文件"},
     "prior_scale": {"en": "Prior scale ×{factor}", "zh": "先验尺度 ×{factor}"},
     "max_change": {"en": "Max |Δ| vs ×1", "zh": "相对 ×1 的最大 |Δ|"},
-    "prior_sensitivity_method": {
-        "en": " Estimates under scaled priors: {methods}.",
-        "zh": "缩放先验下的估计：{methods}。",
-    },
-    "prior_reweighted": {
-        "en": "importance-reweighted from the ×1 fit (Pareto k = {k})",
-        "zh": "由 ×1 拟合经重要性重加权得到（帕累托 k = {k}）",
-    },
-    "prior_refitted": {"en": "refitted", "zh": "重新拟合"},
-    "prior_refitted_high_k": {
-        "en": "refitted (importance reweighting unreliable, Pareto k = {k})",
-        "zh": "重新拟合（重要性重加权不可靠，帕累托 k = {k}）",
-    },
     "bayes_cri": {"en": "Bayesian [95% CrI]", "zh": "贝叶斯 [95% 可信区间]"},
     "ml_ci": {"en": "ML [95% CI]", "zh": "极大似然 [95% 置信区间]"},
     "bayes_over_ml": {"en": "Bayes / ML", "zh": "贝叶斯/极大似然"},
@@ -1133,6 +1120,20 @@ NOTES: Mapping[str, Mapping[Lang, str]] = {
         "RR ≈ exp(0.91 Δ/SD)，SD 为观测评分的标准差（以 ≈ 标示）。区间界限：较接近 1 的"
         "{pct} 区间界限的 E 值（为 1 表示区间已包含零效应）。措施为 +1 SD 平移或县级设定，"
         "混杂因素与措施的关联指这两种水平之间的风险比。",
+    },
+    # --- Appendix B2/B3: how each prior-scaled posterior was obtained (appendix) -------------
+    "prior_sensitivity_method": {
+        "en": " Estimates under scaled priors: {methods}.",
+        "zh": "缩放先验下的估计：{methods}。",
+    },
+    "prior_reweighted": {
+        "en": "importance-reweighted from the ×1 fit (Pareto k = {k})",
+        "zh": "由 ×1 拟合经重要性重加权得到（帕累托 k = {k}）",
+    },
+    "prior_refitted": {"en": "refitted", "zh": "重新拟合"},
+    "prior_refitted_high_k": {
+        "en": "refitted (importance reweighting unreliable, Pareto k = {k})",
+        "zh": "重新拟合（重要性重加权不可靠，帕累托 k = {k}）",
     },
 }
 
