@@ -1,4 +1,4 @@
-"""What the national benchmarks share: a measurement runs in its own child process, so each
+"""What the benchmark scripts share: a measurement runs in its own child process, so each
 peak of resident memory belongs to one measured call."""
 
 from __future__ import annotations
@@ -11,6 +11,14 @@ from pathlib import Path
 from typing import Any
 
 REPOSITORY = Path(__file__).resolve().parents[1]
+
+
+def cpu_seconds() -> float:
+    """CPU seconds of this process (every thread: nutpie's chains are threads) and its waited-for
+    children, user plus system."""
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime + children.ru_utime + children.ru_stime
 
 
 def peak_rss_mb() -> float:

@@ -21,17 +21,13 @@ import argparse
 import dataclasses
 import json
 import os
-import resource
 import sys
 import time
 from pathlib import Path
 
+from _process import cpu_seconds
+
 sys.path.insert(0, str(Path(__file__).resolve().parent / "engines"))
-
-
-def _cpu_seconds() -> float:
-    usage = resource.getrusage(resource.RUSAGE_SELF)
-    return usage.ru_utime + usage.ru_stime
 
 
 def _reported(name: str) -> bool:
@@ -79,7 +75,7 @@ def main() -> None:
         )
     compile_wall = time.perf_counter() - started
     settings = spec.sampler
-    wall, cpu = time.perf_counter(), _cpu_seconds()
+    wall, cpu = time.perf_counter(), cpu_seconds()
     trace = nutpie.sample(
         compiled,
         seed=args.seed,
@@ -93,7 +89,7 @@ def main() -> None:
         save_warmup=False,
         progress_bar=False,
     )
-    sample_wall, sample_cpu = time.perf_counter() - wall, _cpu_seconds() - cpu
+    sample_wall, sample_cpu = time.perf_counter() - wall, cpu_seconds() - cpu
     posterior = trace["posterior"].to_dataset()
     posterior = posterior[[name for name in posterior.data_vars if _reported(name)]]
     per_variable = {}

@@ -17,11 +17,12 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import sys
 import tempfile
 import time
 from pathlib import Path
+
+from _process import cpu_seconds
 
 
 def _memory_mb(field: str) -> float:
@@ -31,24 +32,18 @@ def _memory_mb(field: str) -> float:
     raise RuntimeError(f"/proc/self/status has no {field}")
 
 
-def _cpu_seconds() -> float:
-    usage = resource.getrusage(resource.RUSAGE_SELF)
-    children = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return usage.ru_utime + usage.ru_stime + children.ru_utime + children.ru_stime
-
-
 class Stages:
     def __init__(self) -> None:
         self.rows: list[dict[str, float | str]] = []
 
     def run(self, name: str, call):
-        wall, cpu = time.perf_counter(), _cpu_seconds()
+        wall, cpu = time.perf_counter(), cpu_seconds()
         value = call()
         self.rows.append(
             {
                 "stage": name,
                 "wall_s": round(time.perf_counter() - wall, 2),
-                "cpu_s": round(_cpu_seconds() - cpu, 2),
+                "cpu_s": round(cpu_seconds() - cpu, 2),
                 "rss_after_mb": round(_memory_mb("VmRSS"), 1),
             }
         )
@@ -73,7 +68,7 @@ def main() -> None:
         os.environ["NUMBA_CACHE_DIR"] = folder
 
     stages = Stages()
-    started_wall, started_cpu = time.perf_counter(), _cpu_seconds()
+    started_wall, started_cpu = time.perf_counter(), cpu_seconds()
 
     def imports():
         import arviz_stats  # noqa: F401
@@ -167,7 +162,7 @@ def main() -> None:
         "chains_draws_tune": [settings.chains, settings.draws, settings.tune],
         "stages": stages.rows,
         "total_wall_s": round(time.perf_counter() - started_wall, 2),
-        "total_cpu_s": round(_cpu_seconds() - started_cpu, 2),
+        "total_cpu_s": round(cpu_seconds() - started_cpu, 2),
         "peak_rss_mb": round(_memory_mb("VmHWM"), 1),
         "load_average": os.getloadavg(),
         "means": means,
