@@ -12,7 +12,7 @@ import pymc as pm
 import pytest
 import xarray as xr
 
-from grassroots.inference.sampling import SamplingResult
+from grassroots.inference.sampling import SamplingResult, StartedSampling
 
 
 def fake_sample(model, settings, *, seed, progress=True, cores=None, initial_points=None):
@@ -64,9 +64,9 @@ def fake_sampler(monkeypatch):
 
     def recorder(*args, **kwargs):
         calls.append(kwargs.get("seed"))
-        return fake_sample(*args, **kwargs)
+        return StartedSampling.finished(fake_sample(*args, **kwargs))
 
-    monkeypatch.setattr("grassroots.inference.fitting.sample", recorder)
+    monkeypatch.setattr("grassroots.inference.fitting.start_sampling", recorder)
     return calls
 
 

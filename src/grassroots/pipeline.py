@@ -168,7 +168,8 @@ def _fit_all(
     done: int = 0,
 ) -> dict:
     """Fit ``specs`` (saved fits are reused); progress numbers them after ``done`` fits."""
-    from grassroots.inference import ConvergenceWarning, fit
+    from grassroots.inference import ConvergenceWarning
+    from grassroots.inference.fitting import start_fit
 
     fits = {}
     if settings.workers > 1 or settings.scheduler:
@@ -184,23 +185,41 @@ def _fit_all(
                  fitted_dir=settings.fitted_dir, workers=settings.workers,
                  scheduler=settings.scheduler, echo=on_dask_line)  # fmt: skip
     total = done + len(specs)
-    for number, spec in enumerate(specs, start=done + 1):
-        on_fit(FitProgress(number, total, spec.name))
-        started = time.perf_counter()
-        with warnings.catch_warnings():
-            # Convergence is reported in every table's note, not as a console warning.
-            warnings.simplefilter("ignore", ConvergenceWarning)
-            fitted = fit(
-                study, spec, seed=settings.seed, chains=settings.chains, draws=settings.draws,
-                tune=settings.tune, fitted_dir=settings.fitted_dir, progress=False,
-                log_likelihood=_keeps_log_likelihood(spec),
-                # A reused bundle is checked and opened once, its draws read when a table needs
-                # them; the structural fit, which every estimand reads many times, is loaded.
-                lazy=spec.name != STRUCTURAL_SPEC,
-            )
-        on_fit(FitProgress(number, total, spec.name, time.perf_counter() - started,
+    # Each model is built and compiled (one core) while the one before it samples (nutpie's
+    # threads), and each fit is checked and saved while the next one samples.
+    started: list[tuple[int, Any, float, Any]] = []
+
+    def finish(number: int, spec: Any, at: float, pending: Any) -> None:
+        fitted = pending.result()
+        on_fit(FitProgress(number, total, spec.name, time.perf_counter() - at,
                            bool(fitted.diagnostics.converged)))  # fmt: skip
         fits[spec.name] = fitted if spec.name == STRUCTURAL_SPEC else _draws_on_disk(fitted)
+
+    with warnings.catch_warnings():
+        # Convergence is reported in every table's note, not as a console warning.
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        try:
+            for number, spec in enumerate(specs, start=done + 1):
+                on_fit(FitProgress(number, total, spec.name))
+                at = time.perf_counter()
+                started.append((number, spec, at, start_fit(
+                    study, spec, seed=settings.seed, chains=settings.chains, draws=settings.draws,
+                    tune=settings.tune, fitted_dir=settings.fitted_dir, progress=False,
+                    log_likelihood=_keeps_log_likelihood(spec),
+                    # A reused bundle is checked and opened once, its draws read when a table
+                    # needs them; the structural fit, which every estimand reads many times, is
+                    # loaded.
+                    lazy=spec.name != STRUCTURAL_SPEC,
+                )))  # fmt: skip
+                if len(started) > 1:
+                    finish(*started[-2])
+            if started:
+                finish(*started[-1])
+        except BaseException:
+            # Ctrl-C or an error: chains still sampling in the background stop, unsaved.
+            for *_, pending in started:
+                pending.cancel()
+            raise
     return fits
 
 

@@ -185,6 +185,18 @@ def test_fit_reuses_a_matching_bundle(fake_sampler, small_frame, tmp_path):
     assert len(list(tmp_path.iterdir())) == 4
 
 
+@pytest.mark.filterwarnings("default::grassroots.inference.ConvergenceWarning")
+def test_fit_warnings_point_at_the_callers_line(fake_sampler, small_frame, tmp_path):
+    """The convergence warning names this file, not a line inside the package (a counted
+    stacklevel went stale when fit() came to run through start_fit and PendingFit)."""
+    from grassroots.inference import ConvergenceWarning
+
+    with pytest.warns(ConvergenceWarning) as caught:
+        fit(small_frame, spec_from_dict(SPEC), seed=4, fitted_dir=tmp_path, progress=False)
+    ours = [record for record in caught if record.category is ConvergenceWarning]
+    assert ours and {record.filename for record in ours} == {__file__}
+
+
 def test_old_directory_keyword_still_works_with_a_deprecation_warning(
     fake_sampler, small_frame, tmp_path
 ):

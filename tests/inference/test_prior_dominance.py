@@ -93,17 +93,18 @@ def test_threshold_is_strict(prior_only_fit):
 def test_no_warning_when_the_data_decide(fake_sampler, small_frame, tmp_path, monkeypatch):
     """A fit whose coefficients moved far from the prior warns nothing."""
     from grassroots.inference import fitting
+    from grassroots.inference.sampling import StartedSampling
 
-    real = fitting.sample
+    real = fitting.start_sampling
 
     def narrowed(*args, **kwargs):
-        result = real(*args, **kwargs)
+        result = real(*args, **kwargs).result()
         posterior = result.trace["posterior"].to_dataset()
         beta = posterior["readmitted_beta"]
         result.trace["posterior"] = posterior.assign(readmitted_beta=0.05 * beta)
-        return result
+        return StartedSampling.finished(result)
 
-    monkeypatch.setattr(fitting, "sample", narrowed)
+    monkeypatch.setattr(fitting, "start_sampling", narrowed)
     with warnings.catch_warnings():
         warnings.simplefilter("error", PriorDominanceWarning)
         fit(small_frame, _spec(), seed=4, fitted_dir=tmp_path, progress=False)

@@ -56,6 +56,37 @@ def test_tiny_fit_is_sensible(tiny_fits, small_frame):
     assert float(abs(p.mean() - small_frame["readmitted"].mean())) < 0.05
 
 
+def test_overlapping_fits_draw_what_fits_in_turn_draw(tiny_fits, small_frame, tmp_path):
+    """start_fit: a second model compiled and sampled while the first still samples (as
+    reproduce does) changes no draw of either."""
+    from grassroots.inference.fitting import start_fit
+
+    spec = spec_from_dict(TINY)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        first = start_fit(small_frame, spec, seed=7, fitted_dir=tmp_path, progress=False)
+        other = start_fit(small_frame, spec, seed=8, fitted_dir=tmp_path, progress=False)
+        assert first.done is None and other.done is None, "both samplers run at once"
+        overlapped = [other.result(), first.result()]
+    for alone, together in zip((tiny_fits[2], tiny_fits[0]), overlapped, strict=True):
+        np.testing.assert_array_equal(
+            alone.posterior["readmitted_beta"], together.posterior["readmitted_beta"]
+        )
+        assert together.path is not None and together.path.parent == tmp_path
+
+
+def test_a_cancelled_fit_saves_nothing(small_frame, tmp_path):
+    from grassroots.inference.fitting import start_fit
+
+    slow = {**TINY, "sampler": {"chains": 2, "draws": 20_000, "tune": 1_000}}
+    pending = start_fit(small_frame, spec_from_dict(slow), seed=1, fitted_dir=tmp_path,
+                        progress=False)  # fmt: skip
+    pending.cancel()
+    with pytest.raises(KeyboardInterrupt):
+        pending.result()
+    assert list(tmp_path.iterdir()) == []
+
+
 @pytest.mark.slow
 def test_pymc_backend_is_reproducible_too(small_frame):
     spec = spec_from_dict({**TINY, "sampler": {**TINY["sampler"], "backend": "pymc"}})

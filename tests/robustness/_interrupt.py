@@ -227,10 +227,9 @@ if _PHASES or _SAMPLING:
     import grassroots.inference.fitting as fitting
     import grassroots.inference.sampling as sampling
 
-    # Sampling runs from the end of nutpie's compile to the end of _sample_nutpie (whether
-    # nutpie.sample is called blocking or not).
+    # Sampling runs from the end of nutpie's compile to the end of the wait for its chains.
     _wrap(nutpie, "compile_pymc_model", "compiling", "sampling", _timer if _SAMPLING else None)
-    _wrap(sampling, "_sample_nutpie", None, "sampled")
+    _wrap(sampling._NutpieRun, "wait", None, "sampled")
     _wrap(fitting.Fit, "save", "saving", "saved")
     signal.signal(signal.SIGINT, _on_sigint)
 

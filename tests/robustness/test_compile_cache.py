@@ -84,7 +84,7 @@ def test_nutpie_compiles_without_fastmath(monkeypatch: pytest.MonkeyPatch) -> No
     import nutpie
     import pytensor
 
-    from grassroots.inference.sampling import _sample_nutpie
+    from grassroots.inference.sampling import _start_nutpie
     from grassroots.models.spec import SamplerSettings
 
     seen = []
@@ -99,7 +99,7 @@ def test_nutpie_compiles_without_fastmath(monkeypatch: pytest.MonkeyPatch) -> No
     monkeypatch.setattr(nutpie, "compile_pymc_model", compile_pymc_model)
     with pytensor.config.change_flags(numba__fastmath=True):
         with pytest.raises(Compiled):
-            _sample_nutpie(None, SamplerSettings(), seed=1, progress=False, cores=1, initial={})
+            _start_nutpie(None, SamplerSettings(), seed=1, progress=False, cores=1, initial={})
         assert pytensor.config.numba__fastmath is True, "the flag is restored after the compile"
     assert seen == [False]
 

@@ -170,11 +170,11 @@ def test_ctrl_c_inside_nutpie_stops_instead_of_falling_back_to_pymc(
 
     monkeypatch.setattr(sampling, "_sample_pymc", pymc)
     for failure in (in_a_callback, while_handling):
-        monkeypatch.setattr(sampling, "_sample_nutpie", failure)
+        monkeypatch.setattr(sampling, "_start_nutpie", failure)
         with pytest.raises(KeyboardInterrupt):
             sampling.sample(None, SamplerSettings(chains=2, draws=10, tune=10), seed=1)
     # Other nutpie failures still fall back (with a warning).
-    monkeypatch.setattr(sampling, "_sample_nutpie", lambda *a, **k: 1 / 0)
+    monkeypatch.setattr(sampling, "_start_nutpie", lambda *a, **k: 1 / 0)
     with pytest.warns(UserWarning, match="falling back"), pytest.raises(AssertionError):
         sampling.sample(None, SamplerSettings(chains=2, draws=10, tune=10), seed=1)
 

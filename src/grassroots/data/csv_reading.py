@@ -10,7 +10,6 @@ from __future__ import annotations
 import csv
 import io
 import re
-import warnings
 from pathlib import Path
 
 import numpy as np
@@ -18,6 +17,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from grassroots._warnings import warn_caller
 from grassroots.data.cell_values import text_to_numbers
 from grassroots.data.problems import DataValidationError, DataValidationWarning, ProblemLog
 from grassroots.data.table_headers import (
@@ -237,11 +237,10 @@ def _skip_csv_title_lines(
         return text, 0
     title = next((cell for row in rows[:header_index] for cell in row if cell), None)
     seen = "are empty" if title is None else f"look like a title ({title.strip()[:60]!r})"
-    warnings.warn(
+    warn_caller(
         f"{path}: {row_range_text(1, header_index)} above the header {seen} and were skipped; the "
         f"header was read from row {header_index + 1}.",
         DataValidationWarning,
-        stacklevel=5,
     )
     return text.split("\n", header_index)[header_index], header_index
 

@@ -45,13 +45,13 @@ from __future__ import annotations
 
 import datetime as dt
 import os
-import warnings
 from collections.abc import Iterable
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
+from grassroots._warnings import warn_caller
 from grassroots.data.csv_reading import read_csv_table
 from grassroots.data.problems import DataValidationError, DataValidationWarning
 from grassroots.data.table_headers import (
@@ -210,14 +210,13 @@ def _read_xlsx(
                 None,
             )
             seen = "are empty" if title is None else f"look like a title ({title[:60]!r})"
-            warnings.warn(
+            warn_caller(
                 f"{path}, sheet {sheet_name!r}: "
                 f"{row_range_text(1, header_index)} above the header {seen} and were skipped; "
                 f"the header was read from row "
                 f"{header_index + 1}. If that is wrong, give header_row (command line: "
                 "--header-row) with the row of the column names.",
                 DataValidationWarning,
-                stacklevel=4,
             )
     else:
         if not 1 <= header_row <= max(len(rows), 1):

@@ -11,7 +11,6 @@ DataValidationError`), and assembles the fields of a study (its tables, levels, 
 from __future__ import annotations
 
 import os
-import warnings
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,6 +19,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from grassroots._warnings import warn_caller
 from grassroots.data import schema
 from grassroots.data.identity import CANONICAL_ORDER
 from grassroots.data.mapping import Mapping, load_mapping
@@ -545,12 +545,11 @@ def _warn_dropped(
         if mask.any():
             rows = _row_list(mask.index[mask.to_numpy()])
             parts.append(f"{Path(inputs[table].file).name}: {int(mask.sum())} rows ({rows})")
-    warnings.warn(
+    warn_caller(
         f"dropped {dropped_rows} project rows with missing predictor values (as the mapping's "
         f"drop_rows_with_missing_predictors asks); rows dropped per file, including those of a "
         f"dropped township or county: {'; '.join(parts)}",
         DataValidationWarning,
-        stacklevel=4,  # _warn_dropped < build_study < load_study < the user's call
     )
 
 

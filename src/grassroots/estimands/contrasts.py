@@ -35,7 +35,6 @@ Examples
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -44,6 +43,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
+from grassroots._warnings import warn_caller
 from grassroots.estimands._engine import (
     STATUS_QUO,
     EstimandError,
@@ -327,11 +327,10 @@ def run_contrasts(
                 "mediators at set values"
             )
         if not set(scenario.variables) & predictors:
-            warnings.warn(
+            warn_caller(
                 f"scenario {scenario.name!r} changes {list(scenario.variables)}, none of which "
                 f"model {model.name!r} uses: its contrasts are 0",
                 UserWarning,
-                stacklevel=3,
             )
         tables[scenario.name] = scenario.apply(frame, scaling=model.scaling)
     selected = _select(model, outcomes, quantities)

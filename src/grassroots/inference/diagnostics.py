@@ -20,6 +20,8 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
+from grassroots._warnings import warn_caller
+
 # The one home of the convergence thresholds: reporting, validation and analysis import them.
 RHAT_MAX = 1.01
 ESS_MIN = 400
@@ -292,20 +294,18 @@ class Diagnostics:
         """Issue a :class:`ConvergenceWarning` listing the failed checks, if any; an
         :class:`ApproximationWarning` for every approximate fit."""
         if self.approximate:
-            warnings.warn(
+            warn_caller(
                 f"{name}: {self.problems()[0]}. Compare its estimates with a NUTS fit (e.g. "
                 "analysis/validation/approximate_vs_nuts.py), group SDs first.",
                 ApproximationWarning,
-                stacklevel=3,
             )
             return
         found = self.problems()
         if found:
-            warnings.warn(
+            warn_caller(
                 f"{name}: " + "; ".join(found) + ". Run longer chains, raise target_accept, or "
                 "reparameterise before reading the estimates.",
                 ConvergenceWarning,
-                stacklevel=3,
             )
 
 

@@ -25,6 +25,7 @@ import xarray as xr
 
 from grassroots import _paths
 from grassroots._paths import FITTED_DIR_VARIABLE, fitted_dir
+from grassroots._warnings import warn_caller
 from grassroots.data import identity
 from grassroots.inference.approximate import approximate
 from grassroots.inference.bundle import (
@@ -57,7 +58,7 @@ from grassroots.inference.diagnostics import (
 from grassroots.inference.intervals import DEFAULT_PROB
 from grassroots.inference.preflight import bundle_bytes, check_data, check_output_folder
 from grassroots.inference.prior_dominance import prior_dominance, warn_prior_dominance
-from grassroots.inference.sampling import exact_compile, sample
+from grassroots.inference.sampling import StartedSampling, exact_compile, start_sampling
 from grassroots.models.builder import FAMILIES, build_model, predict_draws, prepare_inputs
 from grassroots.models.design import Scaling
 from grassroots.models.spec import ModelSpec, load_spec, spec_from_dict
@@ -83,11 +84,13 @@ __all__ = [
     "write_manifest",
     # Fitting.
     "Fit",
+    "PendingFit",
     "StudyLike",
     "fit",
     "frame_hash",
     "model_inputs",
     "resolve_data",
+    "start_fit",
 ]
 
 
@@ -774,14 +777,6 @@ def fit(
     >>> summary_notes(rough.summary())["convergence_note"]     # doctest: +SKIP
     '⚠ structural: approximate (ADVI): not NUTS; validate before reporting.'
     """
-    spec = load_spec(spec).with_sampler(
-        chains=chains,
-        draws=draws,
-        tune=tune,
-        target_accept=target_accept,
-        backend=backend,
-        method=method,
-    )
     if directory is not None:
         if fitted_dir is not None:
             raise TypeError("fit() takes fitted_dir= or its old name directory=, not both")
@@ -792,75 +787,175 @@ def fit(
             stacklevel=2,
         )
         fitted_dir = directory
+    return start_fit(
+        data,
+        spec,
+        seed=seed,
+        chains=chains,
+        draws=draws,
+        tune=tune,
+        target_accept=target_accept,
+        backend=backend,
+        method=method,
+        progress=progress,
+        save=save,
+        reuse=reuse,
+        fitted_dir=fitted_dir,
+        log_likelihood=log_likelihood,
+        lazy=lazy,
+    ).result()
+
+
+@dataclass
+class PendingFit:
+    """A fit started by :func:`start_fit`: reused, or sampling in the background.
+
+    :meth:`result` waits for the draws, then computes the diagnostics (and the pointwise
+    log-likelihood), saves the bundle and returns the :class:`Fit`; :meth:`cancel` stops the
+    sampler of a fit that will not be finished (an interrupted run), saving nothing.
+    """
+
+    spec: ModelSpec
+    data_hash: str
+    seed: int
+    target: Path
+    save: bool
+    log_likelihood: bool
+    built: Any = None
+    sampling: StartedSampling | None = None
+    done: Fit | None = None
+
+    def result(self) -> Fit:
+        if self.done is None:
+            self.done = self._finish()
+        return self.done
+
+    def cancel(self) -> None:
+        if self.done is None and self.sampling is not None:
+            self.sampling.cancel()
+
+    def _finish(self) -> Fit:
+        sampled = self.sampling.result()
+        timings = {
+            "compile_seconds": sampled.compile_seconds,
+            "sample_seconds": sampled.sample_seconds,
+        }
+        return self._completed(
+            sampled.trace, compute_diagnostics(sampled.trace), timings, sampled.backend
+        )
+
+    def _completed(
+        self, trace: xr.DataTree, diagnostics: Diagnostics, timings: dict, backend: str
+    ) -> Fit:
+        """The fit of ``trace`` (with its pointwise log-likelihood, if asked), warned about and
+        saved."""
+        if self.log_likelihood:
+            with exact_compile():
+                trace = _with_log_likelihood(trace, self.built.model)
+        inputs = self.built.inputs
+        fitted = Fit(
+            spec=self.spec,
+            trace=trace,
+            scaling=inputs.scaling,
+            composite=inputs.groups.composite,
+            data_hash=self.data_hash,
+            seed=self.seed,
+            diagnostics=diagnostics,
+            counts=inputs.summary_counts(),
+            timings=timings,
+            backend=backend,
+            model_coords=_plain_coords(inputs.coords()),
+        )
+        diagnostics.warn(self.spec.name)
+        warn_prior_dominance(fitted, self.spec.name)
+        if self.save:
+            fitted.save(self.target)
+        return fitted
+
+
+def start_fit(
+    data: pd.DataFrame | StudyLike,
+    spec: str | Path | ModelSpec,
+    *,
+    seed: int,
+    chains: int | None = None,
+    draws: int | None = None,
+    tune: int | None = None,
+    target_accept: float | None = None,
+    backend: str | None = None,
+    method: str | None = None,
+    progress: bool = True,
+    save: bool = True,
+    reuse: bool = True,
+    fitted_dir: str | Path | None = None,
+    log_likelihood: bool = False,
+    lazy: bool | None = None,
+) -> PendingFit:
+    """:func:`fit`, returning once the sampler has started (a saved fit: once it is checked).
+
+    nutpie's chains run on their own threads, so the caller can build and compile the next
+    model while these sample, and save this fit while the next one samples: ``reproduce`` fits
+    its models so, keeping both cores busy through the single-threaded compiles and saves. The
+    draws, and so the bundle, are those of :func:`fit`. Arguments as :func:`fit`'s; errors
+    before sampling are raised here, the rest by :meth:`PendingFit.result`.
+    """
+    spec = load_spec(spec).with_sampler(
+        chains=chains,
+        draws=draws,
+        tune=tune,
+        target_accept=target_accept,
+        backend=backend,
+        method=method,
+    )
     frame, data_hash = resolve_data(data)
     folder = _paths.fitted_dir(fitted_dir)
     target = folder / bundle_name(spec, data_hash, seed)
+    pending = PendingFit(spec, data_hash, seed, target, save, log_likelihood)
     reused = _reusable(target, spec, data_hash, seed, lazy=lazy) if reuse else None
     if reused is not None:
         if reused.diagnostics.approximate:
             reused.diagnostics.warn(spec.name)
-        return reused
+        pending.done = reused
+        return pending
 
     check_data(spec, frame)
-    built = build_model(spec, frame)
+    pending.built = built = build_model(spec, frame)
     if save:
         check_output_folder(
             folder,
             bundle_bytes(built.model, spec.sampler.draw_shape, log_likelihood=log_likelihood),
         )
     if spec.sampler.approximate:
-        with exact_compile():
-            approximation = approximate(
-                built.model,
-                spec.sampler,
-                seed=seed,
-                progress=progress,
-                initial_points=built.initial_points,
-            )
-        trace = approximation.trace
-        diagnostics = approximate_diagnostics(trace, approximation.optimisation)
-        timings = {
-            "fit_seconds": approximation.fit_seconds,
-            "draw_seconds": approximation.draw_seconds,
-            "sample_seconds": approximation.fit_seconds + approximation.draw_seconds,
-        }
-        used_backend = "pymc"
-    else:
-        result = sample(
+        pending.done = _approximated(pending, progress)
+        return pending
+    pending.sampling = start_sampling(
+        built.model,
+        spec.sampler,
+        seed=seed,
+        progress=progress,
+        initial_points=built.initial_points,
+    )
+    return pending
+
+
+def _approximated(pending: PendingFit, progress: bool) -> Fit:
+    """The variational fit of ``pending``'s model (see :func:`fit`, ``method``)."""
+    built, spec = pending.built, pending.spec
+    with exact_compile():
+        approximation = approximate(
             built.model,
             spec.sampler,
-            seed=seed,
+            seed=pending.seed,
             progress=progress,
             initial_points=built.initial_points,
         )
-        trace = result.trace
-        diagnostics = compute_diagnostics(trace)
-        timings = {
-            "compile_seconds": result.compile_seconds,
-            "sample_seconds": result.sample_seconds,
-        }
-        used_backend = result.backend
-    if log_likelihood:
-        with exact_compile():
-            trace = _with_log_likelihood(trace, built.model)
-    fitted = Fit(
-        spec=spec,
-        trace=trace,
-        scaling=built.inputs.scaling,
-        composite=built.inputs.groups.composite,
-        data_hash=data_hash,
-        seed=seed,
-        diagnostics=diagnostics,
-        counts=built.inputs.summary_counts(),
-        timings=timings,
-        backend=used_backend,
-        model_coords=_plain_coords(built.inputs.coords()),
-    )
-    diagnostics.warn(spec.name)
-    warn_prior_dominance(fitted, spec.name)
-    if save:
-        fitted.save(target)
-    return fitted
+    timings = {
+        "fit_seconds": approximation.fit_seconds,
+        "draw_seconds": approximation.draw_seconds,
+        "sample_seconds": approximation.fit_seconds + approximation.draw_seconds,
+    }
+    diagnostics = approximate_diagnostics(approximation.trace, approximation.optimisation)
+    return pending._completed(approximation.trace, diagnostics, timings, "pymc")
 
 
 def _reusable(
@@ -886,17 +981,13 @@ def _reusable(
             where = f"could not be moved aside ({move_error})"
         else:
             where = f"moved to {aside.name}"
-        warnings.warn(
-            f"ignoring unreadable bundle {target.name} ({error}); {where}; refitting",
-            BundleWarning,
-            stacklevel=3,
+        warn_caller(
+            f"ignoring unreadable bundle {target.name} ({error}); {where}; refitting", BundleWarning
         )
         return None
     reason = _reuse_mismatch(target, reused, spec, seed)
     if reason is not None:
-        warnings.warn(
-            f"not reusing {target.name}: {reason}; refitting", BundleWarning, stacklevel=3
-        )
+        warn_caller(f"not reusing {target.name}: {reason}; refitting", BundleWarning)
         return None
     return reused
 

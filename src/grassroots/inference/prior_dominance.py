@@ -20,12 +20,12 @@ routinely sit there.
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Mapping
 
 import numpy as np
 import pandas as pd
 
+from grassroots._warnings import warn_caller
 from grassroots.inference.diagnostics import flatten
 from grassroots.models.design import Scaling
 from grassroots.models.priors import prior_sd, resolve_prior
@@ -109,10 +109,9 @@ def warn_prior_dominance(fit, name: str | None = None) -> None:
     if dominated.empty:
         return
     listed = ", ".join(f"{label} ({ratio:.2f})" for label, ratio in dominated["ratio"].items())
-    warnings.warn(
+    warn_caller(
         f"{name or fit.spec.name}: the prior dominates {len(dominated)} coefficient(s) "
         f"(posterior SD > {PRIOR_DOMINANCE_THRESHOLD:g} x prior SD): {listed}. Their estimates "
         "mostly restate the prior; report them as such, or collect more data.",
         PriorDominanceWarning,
-        stacklevel=3,
     )

@@ -15,15 +15,16 @@ import contextlib
 import os
 import sys
 import time
-import warnings
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pymc as pm
 import pytensor
 import xarray as xr
 
+from grassroots._warnings import warn_caller
 from grassroots.models.spec import SamplerSettings
 
 
@@ -49,6 +50,45 @@ class SamplingResult:
     backend: str
     compile_seconds: float
     sample_seconds: float
+
+
+class StartedSampling:
+    """A sampler that :func:`start_sampling` set going: its chains run on their own threads
+    while the caller goes on; :meth:`result` waits for them."""
+
+    def __init__(self, wait: Callable[[], SamplingResult], cancel: Callable[[], None]) -> None:
+        self._wait = wait
+        self._cancel = cancel
+        self._result: SamplingResult | None = None
+        self._cancelled = False
+
+    @classmethod
+    def finished(cls, result: SamplingResult) -> StartedSampling:
+        """One whose draws are already there (a sampler that does not run in the background)."""
+        started = cls(lambda: result, lambda: None)
+        started._result = result
+        return started
+
+    def result(self) -> SamplingResult:
+        """The draws, once every chain has finished (at once on later calls).
+
+        Raises
+        ------
+        KeyboardInterrupt
+            After :meth:`cancel`: the draws made so far are no finished run.
+        """
+        if self._result is None:
+            if self._cancelled:
+                raise KeyboardInterrupt("sampling was cancelled")
+            self._result = self._wait()
+        return self._result
+
+    def cancel(self) -> None:
+        """Stop the chains (an interrupted run); :meth:`result` then raises."""
+        if self._result is None:
+            self._cancelled = True
+            with contextlib.suppress(Exception):
+                self._cancel()
 
 
 def sample(
@@ -86,35 +126,65 @@ def sample(
     If nutpie cannot be imported or fails to compile the model, PyMC's NUTS runs instead (with a
     warning): its draws are reproducible for a seed too, but differ from nutpie's.
     """
+    return start_sampling(
+        model, settings, seed=seed, progress=progress, cores=cores, initial_points=initial_points
+    ).result()
+
+
+def start_sampling(
+    model: pm.Model,
+    settings: SamplerSettings,
+    *,
+    seed: int,
+    progress: bool = True,
+    cores: int | None = None,
+    initial_points: Mapping[str, np.ndarray] | None = None,
+) -> StartedSampling:
+    """:func:`sample`, returning once the model is compiled and nutpie's chains have started.
+
+    The chains sample on nutpie's threads without Python's lock, so the caller can build and
+    compile the next model, or save the last fit, meanwhile; the draws are the same as
+    :func:`sample`'s. PyMC's sampler (the fallback) runs to the end before this returns.
+    """
     cores = cores or min(settings.chains, os.cpu_count() or 1)
-    initial_points = dict(initial_points or {})
-    if settings.backend == "nutpie":
+    initial = dict(initial_points or {})
+
+    def with_pymc() -> StartedSampling:
+        trace = _sample_pymc(
+            model, settings, seed=seed, progress=progress, cores=cores, initial=initial
+        )
+        return StartedSampling.finished(_complete(trace, settings))
+
+    def fall_back(reason: str) -> StartedSampling:
+        warn_caller(f"{reason}; falling back to PyMC's NUTS sampler", UserWarning)
+        return with_pymc()
+
+    if settings.backend != "nutpie":
+        return with_pymc()
+    try:
+        run = _start_nutpie(
+            model, settings, seed=seed, progress=progress, cores=cores, initial=initial
+        )
+    except ImportError as error:
+        return fall_back(f"nutpie is not available ({error})")
+    except Exception as error:  # any compile failure falls back
+        return fall_back(_nutpie_failure(error))
+
+    def wait() -> SamplingResult:
         try:
-            return _complete(
-                _sample_nutpie(
-                    model,
-                    settings,
-                    seed=seed,
-                    progress=progress,
-                    cores=cores,
-                    initial=initial_points,
-                ),
-                settings,
-            )
-        except ImportError as error:
-            reason = f"nutpie is not available ({error})"
-        except Exception as error:  # any compile or sampling failure falls back
-            if _interrupted(error):
-                # Ctrl-C must stop the run, not start PyMC on it (other draws, saved as the fit).
-                raise KeyboardInterrupt(str(error)) from error
-            reason = f"nutpie failed: {type(error).__name__}: {error}"
-        warnings.warn(f"{reason}; falling back to PyMC's NUTS sampler", UserWarning, stacklevel=2)
-    return _complete(
-        _sample_pymc(
-            model, settings, seed=seed, progress=progress, cores=cores, initial=initial_points
-        ),
-        settings,
-    )
+            return _complete(run.wait(), settings)
+        except Exception as error:  # a sampling failure falls back too
+            return fall_back(_nutpie_failure(error)).result()
+
+    return StartedSampling(wait, run.cancel)
+
+
+def _nutpie_failure(error: Exception) -> str:
+    """Why nutpie is given up for PyMC's sampler; a Ctrl-C inside nutpie stops the run instead
+    (PyMC would start on it, and its other draws would be saved as the fit)."""
+    if _interrupted(error):
+        raise KeyboardInterrupt(str(error)) from error
+    return f"nutpie failed: {type(error).__name__}: {error}"
 
 
 def _interrupted(error: BaseException) -> bool:
@@ -150,7 +220,40 @@ def _complete(result: SamplingResult, settings: SamplerSettings) -> SamplingResu
     return result
 
 
-def _sample_nutpie(
+class _NutpieRun:
+    """nutpie's chains, started in the background; :meth:`wait` returns their trace."""
+
+    def __init__(self, sampler: Any, compile_seconds: float, progress: bool) -> None:
+        self._sampler = sampler
+        self._compile_seconds = compile_seconds
+        self._progress = progress
+        self._started = time.perf_counter()
+
+    def wait(self) -> SamplingResult:
+        try:
+            trace = self._sampler.wait()
+        except BaseException:
+            # The blocking call would answer Ctrl-C with the draws made so far, as if sampling
+            # had ended: fit() would then save that short trace as the complete fit and reuse
+            # it. An error of the cancel must not replace the interrupt (sample() would fall
+            # back).
+            self.cancel()
+            raise
+        seconds = time.perf_counter() - self._started
+        if self._progress:
+            print(
+                f"compiled in {self._compile_seconds:.1f} s, sampled in {seconds:.1f} s",
+                file=sys.stderr,
+                flush=True,
+            )
+        return SamplingResult(_clean(trace), "nutpie", self._compile_seconds, seconds)
+
+    def cancel(self) -> None:
+        with contextlib.suppress(Exception):
+            self._sampler.cancel()
+
+
+def _start_nutpie(
     model: pm.Model,
     settings: SamplerSettings,
     *,
@@ -158,7 +261,7 @@ def _sample_nutpie(
     progress: bool,
     cores: int,
     initial: dict[str, np.ndarray],
-) -> SamplingResult:
+) -> _NutpieRun:
     import nutpie
 
     if progress:
@@ -167,7 +270,7 @@ def _sample_nutpie(
     start = time.perf_counter()
     with exact_compile():
         compiled = nutpie.compile_pymc_model(model, backend="numba", initial_points=initial or None)
-    compiled_at = time.perf_counter()
+    compile_seconds = time.perf_counter() - start
     sampler = nutpie.sample(
         compiled,
         seed=seed,
@@ -182,23 +285,7 @@ def _sample_nutpie(
         progress_bar=progress,
         blocking=False,
     )
-    try:
-        trace = sampler.wait()
-    except BaseException:
-        # The blocking call would answer Ctrl-C with the draws made so far, as if sampling had
-        # ended: fit() would then save that short trace as the complete fit and reuse it. An
-        # error of the cancel must not replace the interrupt (sample() would fall back).
-        with contextlib.suppress(Exception):
-            sampler.cancel()
-        raise
-    done = time.perf_counter()
-    if progress:
-        print(
-            f"compiled in {compiled_at - start:.1f} s, sampled in {done - compiled_at:.1f} s",
-            file=sys.stderr,
-            flush=True,
-        )
-    return SamplingResult(_clean(trace), "nutpie", compiled_at - start, done - compiled_at)
+    return _NutpieRun(sampler, compile_seconds, progress)
 
 
 def _sample_pymc(

@@ -35,7 +35,6 @@ at the reference profile (every design column 0) under their public names.
 from __future__ import annotations
 
 import itertools
-import warnings
 import zlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -48,6 +47,7 @@ import pytensor.tensor as pt
 import xarray as xr
 from pymc.distributions.transforms import ZeroSumTransform
 
+from grassroots._warnings import warn_caller
 from grassroots.models.base import Family, OutcomeData
 from grassroots.models.design import (
     GroupIndex,
@@ -401,12 +401,11 @@ def group_rows(
         position = fitted_labels.get_indexer(unique_keys)
         new = position < 0 if group_effects == "fitted" else np.ones(unique_keys.size, bool)
         if group_effects == "fitted" and new.any():
-            warnings.warn(
+            warn_caller(
                 f"{int(new.sum())} {level.name} group(s) of the new data were not in the fit "
                 f"(e.g. {unique_keys[new][:3].tolist()}); their effects are drawn as for a new "
                 "group",
                 UserWarning,
-                stacklevel=4,
             )
         levels.append((level.name, position, new, row_codes))
     return GroupRows(group_effects, len(frame), tuple(levels))
