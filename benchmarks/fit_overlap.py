@@ -49,13 +49,13 @@ def _worker(way: str, specs: list[str], fitted: Path, seed: int) -> dict:
             for name in specs:
                 fit(study, name, seed=seed, fitted_dir=fitted, progress=False, log_likelihood=True)
         else:
-            started = []
+            in_flight = []
             for name in specs:
-                started.append(start_fit(study, name, seed=seed, fitted_dir=fitted,
-                                         progress=False, log_likelihood=True))  # fmt: skip
-                if len(started) > 1:
-                    started[-2].result()
-            started[-1].result()
+                in_flight.append(start_fit(study, name, seed=seed, fitted_dir=fitted,
+                                           progress=False, log_likelihood=True))  # fmt: skip
+                if len(in_flight) > 1:
+                    in_flight.pop(0).result()
+            in_flight.pop().result()
     return {
         "way": way,
         "wall_s": round(time.perf_counter() - wall, 2),

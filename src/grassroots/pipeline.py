@@ -186,8 +186,9 @@ def _fit_all(
                  scheduler=settings.scheduler, echo=on_dask_line)  # fmt: skip
     total = done + len(specs)
     # Each model is built and compiled (one core) while the one before it samples (nutpie's
-    # threads), and each fit is checked and saved while the next one samples.
-    started: list[tuple[int, Any, float, Any]] = []
+    # threads), and each fit is checked and saved while the next one samples. Only the fits in
+    # flight are held: a finished one's draws stay in its bundle.
+    in_flight: list[tuple[int, Any, float, Any]] = []
 
     def finish(number: int, spec: Any, at: float, pending: Any) -> None:
         fitted = pending.result()
@@ -202,7 +203,7 @@ def _fit_all(
             for number, spec in enumerate(specs, start=done + 1):
                 on_fit(FitProgress(number, total, spec.name))
                 at = time.perf_counter()
-                started.append((number, spec, at, start_fit(
+                in_flight.append((number, spec, at, start_fit(
                     study, spec, seed=settings.seed, chains=settings.chains, draws=settings.draws,
                     tune=settings.tune, fitted_dir=settings.fitted_dir, progress=False,
                     log_likelihood=_keeps_log_likelihood(spec),
@@ -211,13 +212,13 @@ def _fit_all(
                     # loaded.
                     lazy=spec.name != STRUCTURAL_SPEC,
                 )))  # fmt: skip
-                if len(started) > 1:
-                    finish(*started[-2])
-            if started:
-                finish(*started[-1])
+                if len(in_flight) > 1:
+                    finish(*in_flight.pop(0))
+            while in_flight:
+                finish(*in_flight.pop(0))
         except BaseException:
             # Ctrl-C or an error: chains still sampling in the background stop, unsaved.
-            for *_, pending in started:
+            for *_, pending in in_flight:
                 pending.cancel()
             raise
     return fits

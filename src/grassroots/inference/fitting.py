@@ -828,6 +828,8 @@ class PendingFit:
     def result(self) -> Fit:
         if self.done is None:
             self.done = self._finish()
+            # The model and the sampler's copy of the draws are no longer needed.
+            self.built = self.sampling = None
         return self.done
 
     def cancel(self) -> None:
