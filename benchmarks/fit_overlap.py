@@ -65,13 +65,14 @@ def _worker(way: str, specs: list[str], fitted: Path, seed: int) -> dict:
 
 
 def _draw_files(folder: Path) -> dict[str, bytes]:
-    return {
-        str(path.relative_to(folder)).split("-seed")[0] + str(path).split("trace.zarr")[1]: (
-            path.read_bytes()
-        )
-        for path in sorted(folder.glob("*/trace.zarr/**/*"))
-        if path.is_file()
-    }
+    """Every stored chunk of every bundle's draws, keyed by spec and path; not the zarr.json
+    metadata, whose ``created_at`` differs between any two runs."""
+    chunks = {}
+    for path in sorted(folder.glob("*/trace.zarr/**/c/**/*")):
+        if path.is_file():
+            bundle, *inside = path.relative_to(folder).parts
+            chunks["/".join([bundle.split("-seed")[0], *inside])] = path.read_bytes()
+    return chunks
 
 
 def main() -> None:
@@ -110,7 +111,7 @@ def main() -> None:
         "seed": args.seed,
         "cpu_count": os.cpu_count(),
         "runs": runs,
-        "same_draws": draws["in_turn"] == draws["overlapped"],
+        "same_draws": bool(draws["in_turn"]) and draws["in_turn"] == draws["overlapped"],
         "wall_ratio_overlapped_to_in_turn": round(
             median("overlapped", "wall_s") / median("in_turn", "wall_s"), 3
         ),
