@@ -354,7 +354,10 @@ class Fit:
         table.insert(0, "term", [_term_of(label) for label in table.index])
         table.insert(0, "parameter", [_parameter_of(label, self.spec) for label in table.index])
         table.insert(0, "outcome", [_outcome_of(label, self.spec) for label in table.index])
-        table = table.iloc[self._row_order(table)]
+        # Rows picked by position are flagged by pandas as a copy of the frame they came from,
+        # and the columns added below would warn whenever that frame is still referenced (as
+        # under a profiler): this table owns its data from here on.
+        table = table.iloc[self._row_order(table)].copy()
         ratios = {o.name: FAMILIES[o.family].ratio for o in self.spec.outcomes}
         is_beta = table["parameter"].isin(["beta", "beta_late"])
         table["ratio"] = np.where(is_beta, table["outcome"].map(ratios), None)
