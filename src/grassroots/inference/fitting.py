@@ -569,7 +569,7 @@ class Fit:
             model_coords=meta.get("model_coords", {}),
         )
         loaded._loo_stored = stored.loo_estimates
-        loaded._loo_pointwise_stored = stored.loo_pointwise
+        loaded._loo_pointwise_stored = _checked_pointwise(stored.loo_pointwise, path)
         loaded._lazy = stored.lazy
         return loaded
 
@@ -620,6 +620,23 @@ def _elpd_from_stored(stored: dict[str, Any] | None) -> Any | None:
         pareto_k=pointwise(stored["pareto_k"]),
         approx_posterior=stored["approx_posterior"],
     )
+
+
+def _checked_pointwise(
+    stored: dict[str, dict[str, Any] | None] | None, path: Path
+) -> dict[str, dict[str, Any] | None] | None:
+    """``stored`` (``loo_pointwise.json`` of the bundle ``path``) when every outcome's values
+    read back as a result: a malformed entry refuses the bundle at load, where a reused fit is
+    refitted, rather than failing a table later."""
+    for outcome, entry in (stored or {}).items():
+        try:
+            _elpd_from_stored(entry)
+        except (KeyError, TypeError, ValueError) as error:
+            raise BundleError(
+                f"{path / LOO_POINTWISE_FILE}: the PSIS-LOO values of {outcome!r} do not read "
+                f"back ({type(error).__name__}: {error}); delete {path} and refit the model"
+            ) from error
+    return stored
 
 
 def _loo_estimates(result: Any) -> dict[str, float]:
