@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import sys
 
 import numpy as np
 import pandas as pd
@@ -121,6 +122,32 @@ def test_summary_table(fitted):
     assert table.index[-1] == "hospital_corr[readmitted, score]"
     wide = fitted.summary(prob=0.9, group_effects=True)
     assert "5%" in wide.columns and "hospital_effect[h1, death]" in wide.index
+
+
+@pytest.mark.filterwarnings("error::pandas.errors.SettingWithCopyWarning")
+def test_summary_adds_its_columns_to_a_frame_it_owns(fitted):
+    """A profiler or debugger that holds the frames a summary builds on the way keeps every
+    parent of a row selection alive, which is when pandas warns about setting on a copy."""
+    held = []
+
+    def hold_each_table(frame, event, arg):
+        if frame.f_code is not Fit._summary.__code__:
+            return None
+
+        def on_line(frame, event, arg):
+            held.append(frame.f_locals.get("table"))
+            return on_line
+
+        return on_line
+
+    previous = sys.gettrace()
+    sys.settrace(hold_each_table)
+    try:
+        table = fitted.summary(prob=0.9)
+    finally:
+        sys.settrace(previous)
+    assert "ratio_5%" in table.columns
+    assert sum(isinstance(kept, pd.DataFrame) for kept in held) > 1
 
 
 def test_save_load_round_trip(fitted, small_frame):

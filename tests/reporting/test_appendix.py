@@ -158,6 +158,17 @@ def test_sensitivity_table_rejects_bad_input():
         appendix_b_sensitivity(frame.drop(columns="upper"))
 
 
+
+def test_sensitivity_note_names_the_mass_of_the_estimates():
+    import pandas as pd
+
+    frame = pd.DataFrame({"model": ["M1"], "term": ["authority"], "factor": [1.0],
+                          "median": [1.0], "lower": [0.9], "upper": [1.1]})  # fmt: skip
+    for lang, mass in (("en", "[90% CrI]"), ("zh", "90% 可信区间")):
+        note = appendix_b_sensitivity(frame, lang, prob=0.9).note
+        assert mass in note and "95%" not in note
+
+
 def test_appendix_tables_write_identical_bytes(tmp_path: Path, mixed_fits):
     for build in (appendix_a_diagnostics, appendix_b_priors):
         for lang in ("en", "zh"):

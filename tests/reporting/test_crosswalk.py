@@ -228,3 +228,14 @@ def test_table0_shows_ratio_scale_estimates_and_carries_the_convergence_flag(
     assert any("R-hat" in flag for flag in table.flags)
     converged = _fit_with(study_frame, structural_terms, "demand_fit", {"proximity": 0.5})
     assert not any(table0_theory({"structural": converged}, "en", claims=claims).flags)
+
+
+def test_table0_value_header_names_the_mass_it_was_built_with(tmp_path):
+    claims = _crosswalk(
+        tmp_path,
+        '[[concepts.claims]]\nen = "x"\nzh = "x"\n'
+        'not_estimated = { en = "no such outcome in the data", zh = "数据中无此结果" }\n',
+    )
+    for lang, header in (("en", "Median [90% CrI]"), ("zh", "中位数 [90% 可信区间]")):
+        table = table0_theory({}, lang, claims=claims, prob=0.9)
+        assert header in table.frame.columns and "95%" not in table.note

@@ -387,3 +387,21 @@ def test_table8b_compares_targeting_with_a_random_allocation(allocation, tmp_pat
     assert pd.read_csv(csv)["allocation"].tolist() == ["targeted", "random", "difference"]
     with pytest.raises(ValueError, match="budget"):
         table8b_allocation(allocation.drop(columns="budget"))
+
+
+def test_interval_headers_name_the_mass_the_table_was_built_with(contrasts, ranked, allocation):
+    from grassroots.reporting.estimand_tables import table8b_allocation
+
+    with_ranks = ranked.assign(rank_lower=ranked["rank"], rank_upper=ranked["rank"] + 7,
+                               pr_top=0.5, top_k=15)  # fmt: skip
+    labels = LABELS | {"collaboration_everywhere": "Collaboration in every county"}
+    for lang, mass in (("en", "[90% CrI]"), ("zh", "[90% 可信区间]")):
+        tables = [
+            table5_contrasts(_with_untreated(contrasts), lang, scenario_labels=labels, prob=0.9),
+            table8_targeting(with_ranks, lang, top=5, prob=0.9),
+            table8b_allocation(allocation, lang, prob=0.9),
+        ]
+        shown = [[c for c in table.frame.columns if mass in c] for table in tables]
+        assert [len(headers) for headers in shown] == [2, 2, 1], shown
+        for table in tables:
+            assert not any("95%" in c for c in table.frame.columns) and "95%" not in table.note

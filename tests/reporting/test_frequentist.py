@@ -181,3 +181,11 @@ def test_table_pairs_bayesian_and_ml_ratios(logistic_fit, study_frame):
     assert zh.frame.iloc[0, 2] == row["ML [95% CI]"]
     with pytest.raises(ValueError, match="needs the data"):
         appendix_c_frequentist(fits)
+
+
+def test_appendix_c_headers_name_the_mass_it_was_built_with(logistic_fit, study_frame):
+    fits = {"Expedient governance": logistic_fit}
+    table = appendix_c_frequentist(fits, study_frame, prob=0.9)
+    assert list(table.frame.columns[1:3]) == ["Bayesian [90% CrI]", "ML [90% CI]"]
+    zh = appendix_c_frequentist(fits, study_frame, "zh", prob=0.9)
+    assert list(zh.frame.columns[1:3]) == ["贝叶斯 [90% 可信区间]", "极大似然 [90% 置信区间]"]

@@ -168,3 +168,14 @@ def test_figures_save_the_same_bytes_twice(dag, robustness, tmp_path: Path):
         second = save_figure(draw(), tmp_path / "b" / name, formats=("png",))[0].read_bytes()
         assert first == second
     plt.close("all")
+
+
+def test_table5b_headers_name_the_mass_it_was_built_with():
+    row = {"scenario": "s", "outcome": "survival", "quantity": "S(24)", "median": 0.01,
+           "lower": -0.01, "upper": 0.03, "rr_scale": "ratio", "rr": 1.02, "rr_lower": 0.98,
+           "rr_upper": 1.05, "e_value": 1.16, "e_value_limit": 1.0}  # fmt: skip
+    for lang, delta, ratio in (("en", "Δ [90% CrI]", "Risk ratio [90% CrI]"),
+                               ("zh", "Δ [90% 可信区间]", "风险比 [90% 可信区间]")):  # fmt: skip
+        table = table5b_sensitivity(pd.DataFrame([row]), lang, prob=0.9)
+        assert list(table.frame.columns[1:3]) == [delta, ratio]
+        assert "90%" in table.note and "95%" not in table.note

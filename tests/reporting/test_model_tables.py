@@ -367,3 +367,15 @@ def test_prior_dominance_flag_names_the_dominated_coefficients(study_frame):
     assert zh.flags[0].startswith("⚠ 先验主导")
     quiet = fits_of({"M1": SURVIVAL["M1"]}, study_frame)
     assert table2_survival(quiet, "en").flags == ()
+
+
+def test_the_spanner_names_the_mass_the_table_was_built_with(survival_fits, strategy_fits):
+    for lang, survival, odds in (
+        ("en", "HR [90% CrI]", "OR [90% CrI]"),
+        ("zh", "风险比 [90% 可信区间]", "比值比 [90% 可信区间]"),
+    ):
+        hazard = table2_survival(survival_fits, lang, prob=0.9)
+        assert {spanner for spanner, _ in hazard.frame.columns[1:]} == {survival}
+        ratio = table4_strategies(strategy_fits, lang, prob=0.9)
+        assert {spanner for spanner, _ in ratio.frame.columns[1:]} == {odds}
+        assert "90%" in hazard.note and "95%" not in hazard.note

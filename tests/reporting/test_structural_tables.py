@@ -55,6 +55,13 @@ def test_table9_has_one_column_per_outcome_with_its_own_coefficients(structural_
     assert survival_sd != _cell(table, "Short-sighted (OR)", "SD, township")
 
 
+def test_table9_spanner_names_the_mass_it_was_built_with(structural_fit):
+    for lang, spanner in (("en", "Estimate [90% CrI]"), ("zh", "估计值 [90% 可信区间]")):
+        table = table9_structural(structural_fit, lang, prob=0.9)
+        assert {top for top, _ in table.frame.columns[1:]} == {spanner}
+        assert "90%" in table.note and "95%" not in table.note
+
+
 def test_table9_flags_a_fit_that_did_not_converge(study_frame, structural_fit):
     assert not any(table9_structural(structural_fit, "en").flags)
     bad = fake_fit("structural", study_frame, rhat=1.08, divergent=3)

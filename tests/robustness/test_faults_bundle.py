@@ -20,6 +20,7 @@ import pandas as pd
 import pytest
 
 from grassroots.inference import BundleError, BundleWarning, Fit, fit, verify_bundle
+from grassroots.inference.bundle import LOO_POINTWISE_FILE, store_loo
 from grassroots.inference.fitting import MANIFEST_FILE, package_versions, write_manifest
 from grassroots.models import spec_from_dict
 
@@ -70,6 +71,21 @@ FAULTS = [
           r"trace\.zarr/posterior/stray is not listed in manifest\.json"),
     Fault("corrupt-loo", "loo.json edited after it was listed in the manifest", "refused",
           r"loo\.json fails its checksum"),
+    Fault("unreadable-loo", "loo.json not JSON, its checksum updated to match", "refused",
+          r"loo\.json: unreadable JSON"),
+    Fault("corrupt-loo-pointwise", "loo_pointwise.json edited after it was listed in the manifest",
+          "refused", r"loo_pointwise\.json fails its checksum"),
+    Fault("truncated-loo-pointwise", "loo_pointwise.json cut in half", "refused",
+          r"loo_pointwise\.json fails its checksum"),
+    Fault("missing-loo-pointwise", "loo_pointwise.json deleted, still listed in the manifest",
+          "refused", r"loo_pointwise\.json is missing \(a lost file or chunk\)"),
+    Fault("unreadable-loo-pointwise", "loo_pointwise.json not JSON, its checksum updated to match",
+          "refused", r"loo_pointwise\.json: unreadable JSON"),
+    Fault("list-loo-pointwise", "loo_pointwise.json a JSON list, its checksum updated to match",
+          "refused", r"loo_pointwise\.json: unreadable JSON \(a JSON list, not an object\)"),
+    Fault("misshapen-loo-pointwise",
+          "loo_pointwise.json with fewer elpd_i than observations, its checksum updated to match",
+          "refused", r"loo_pointwise\.json: the PSIS-LOO values of 'readmitted' do not read back"),
     Fault("version-mismatch", "recorded with another PyMC version", "refit",
           r"other package versions \(pymc 0\.0\.1 vs "),
     Fault("settings-mismatch", "recorded with another target_accept", "refit",
@@ -83,6 +99,9 @@ FAULTS = [
           "reused", ""),
     Fault("stray-top-level-file", "a notes file dropped beside fit.json", "reused", ""),
     Fault("unlisted-loo", "a loo.json the manifest does not list (stop between two writes)",
+          "reused", ""),
+    Fault("unlisted-loo-pointwise",
+          "a loo_pointwise.json the manifest does not list (stop between two writes)",
           "reused", ""),
 ]  # fmt: skip
 
@@ -143,6 +162,46 @@ def _unlisted_loo(bundle: Path) -> None:
     (bundle / "loo.json").write_text(json.dumps({"readmitted": {"elpd": 5.0, "planted": 1}}))
 
 
+def _unreadable_loo(bundle: Path) -> None:
+    (bundle / "loo.json").write_text('{"readmitted": {"elpd": ')
+    write_manifest(bundle)
+
+
+def _planted_pointwise(n: int = 4) -> dict:
+    """A well-formed ``loo_pointwise.json`` entry of ``n`` observations, marked as planted."""
+    return {
+        "elpd": -5.0, "se": 1.0, "p": 2.0, "n_samples": 40, "n_data_points": n,
+        "scale": "log", "warning": False, "good_k": 0.7, "approx_posterior": False,
+        "dim": "planted", "coords": list(range(n)), "elpd_i": [-1.25] * n, "pareto_k": [0.1] * n,
+    }  # fmt: skip
+
+
+def _store_pointwise(bundle: Path) -> Path:
+    store_loo(bundle, {"readmitted": _planted_pointwise()}, file=LOO_POINTWISE_FILE)
+    return bundle / LOO_POINTWISE_FILE
+
+
+def _corrupt_loo_pointwise(bundle: Path) -> None:
+    stored = _store_pointwise(bundle)
+    stored.write_text(json.dumps({"readmitted": _planted_pointwise(3)}))
+
+
+def _rewritten_pointwise(text: str) -> Callable[[Path], None]:
+    """Replace loo_pointwise.json by ``text`` and list it, as if grassroots had written it."""
+
+    def mutate(bundle: Path) -> None:
+        _store_pointwise(bundle).write_text(text)
+        write_manifest(bundle)
+
+    return mutate
+
+
+def _misshapen_pointwise() -> str:
+    entry = _planted_pointwise()
+    entry["elpd_i"] = entry["elpd_i"][:-1]
+    return json.dumps({"readmitted": entry})
+
+
 def _other_versions(meta: dict) -> None:
     meta["versions"]["pymc"] = "0.0.1"
 
@@ -163,6 +222,13 @@ MUTATIONS: dict[str, Callable[[Path], None]] = {
     "truncated-manifest": lambda bundle: _truncate(bundle / MANIFEST_FILE),
     "stray-chunk": lambda bundle: (bundle / "trace.zarr" / "posterior" / "stray").write_bytes(b"x"),
     "corrupt-loo": _corrupt_loo,
+    "unreadable-loo": _unreadable_loo,
+    "corrupt-loo-pointwise": _corrupt_loo_pointwise,
+    "truncated-loo-pointwise": lambda bundle: _truncate(_store_pointwise(bundle)),
+    "missing-loo-pointwise": lambda bundle: _store_pointwise(bundle).unlink(),
+    "unreadable-loo-pointwise": _rewritten_pointwise('{"readmitted": {"elpd": '),
+    "list-loo-pointwise": _rewritten_pointwise(json.dumps([_planted_pointwise()])),
+    "misshapen-loo-pointwise": _rewritten_pointwise(_misshapen_pointwise()),
     "version-mismatch": _recorded(_other_versions),
     "settings-mismatch": _recorded(_other_target_accept),
     "seed-mismatch": _recorded(lambda meta: meta.update(seed=99)),
@@ -171,6 +237,9 @@ MUTATIONS: dict[str, Callable[[Path], None]] = {
     "storage-version-differs": _recorded(lambda meta: meta["versions"].update(xarray="0.0.1")),
     "stray-top-level-file": lambda bundle: (bundle / "notes.txt").write_text("mine\n"),
     "unlisted-loo": _unlisted_loo,
+    "unlisted-loo-pointwise": lambda bundle: (bundle / LOO_POINTWISE_FILE).write_text(
+        json.dumps({"readmitted": _planted_pointwise()})
+    ),
 }
 
 
@@ -223,6 +292,9 @@ def test_bundle_fault(fault: Fault, fake_sampler, frame, tmp_path) -> None:
         again = fit(frame, spec, seed=SEED, fitted_dir=tmp_path, progress=False)
         assert fake_sampler == [SEED]
         assert "planted" not in json.dumps(again._stored_loo()), "an unlisted loo.json was read"
+        assert "planted" not in json.dumps(again._loo_pointwise_stored), (
+            "an unlisted loo_pointwise.json was read"
+        )
 
     # Whatever happened, what sits at the bundle's place now is whole and is what fit() gave.
     assert again.path == bundle

@@ -294,7 +294,7 @@ def read_bundle(
         with stored:
             trace = _from_stored(stored.load())
     loo, pointwise = (
-        json.loads((path / name).read_text(encoding="utf-8")) if name in files else None
+        _read_json_object(path, name) if name in files else None
         for name in (LOO_FILE, LOO_POINTWISE_FILE)
     )
     return StoredBundle(
@@ -315,15 +315,24 @@ def store_loo(path: Path, estimates: dict[str, Any], *, file: str = LOO_FILE) ->
 
 def read_metadata(path: Path) -> dict[str, Any]:
     """``fit.json`` of the bundle ``path``, or a BundleError saying why it cannot be read."""
+    return _read_json_object(path, "fit.json")
+
+
+def _read_json_object(path: Path, name: str) -> dict[str, Any]:
+    """The JSON object in the file ``name`` of the bundle ``path``, or a BundleError naming it.
+
+    A listed file that passed its checksum can still be unreadable when what wrote it (an
+    editor, another program) also rewrote the manifest.
+    """
     try:
-        meta = json.loads((path / "fit.json").read_text(encoding="utf-8"))
-        if not isinstance(meta, dict):
-            raise ValueError(f"a JSON {type(meta).__name__}, not an object")
+        document = json.loads((path / name).read_text(encoding="utf-8"))
+        if not isinstance(document, dict):
+            raise ValueError(f"a JSON {type(document).__name__}, not an object")
     except (OSError, UnicodeDecodeError, ValueError) as error:
         raise BundleError(
-            f"{path / 'fit.json'}: unreadable JSON ({error}); delete {path} and refit the model"
+            f"{path / name}: unreadable JSON ({error}); delete {path} and refit the model"
         ) from error
-    return meta
+    return document
 
 
 def _json_default(value: Any) -> Any:

@@ -357,7 +357,10 @@ class Fit:
         table.insert(0, "term", [_term_of(label) for label in table.index])
         table.insert(0, "parameter", [_parameter_of(label, self.spec) for label in table.index])
         table.insert(0, "outcome", [_outcome_of(label, self.spec) for label in table.index])
-        table = table.iloc[self._row_order(table)]
+        # Rows picked by position are flagged by pandas as a copy of the frame they came from,
+        # and the columns added below would warn whenever that frame is still referenced (as
+        # under a profiler): this table owns its data from here on.
+        table = table.iloc[self._row_order(table)].copy()
         ratios = {o.name: FAMILIES[o.family].ratio for o in self.spec.outcomes}
         is_beta = table["parameter"].isin(["beta", "beta_late"])
         table["ratio"] = np.where(is_beta, table["outcome"].map(ratios), None)
@@ -569,7 +572,7 @@ class Fit:
             model_coords=meta.get("model_coords", {}),
         )
         loaded._loo_stored = stored.loo_estimates
-        loaded._loo_pointwise_stored = stored.loo_pointwise
+        loaded._loo_pointwise_stored = _checked_pointwise(stored.loo_pointwise, path)
         loaded._lazy = stored.lazy
         return loaded
 
@@ -620,6 +623,23 @@ def _elpd_from_stored(stored: dict[str, Any] | None) -> Any | None:
         pareto_k=pointwise(stored["pareto_k"]),
         approx_posterior=stored["approx_posterior"],
     )
+
+
+def _checked_pointwise(
+    stored: dict[str, dict[str, Any] | None] | None, path: Path
+) -> dict[str, dict[str, Any] | None] | None:
+    """``stored`` (``loo_pointwise.json`` of the bundle ``path``) when every outcome's values
+    read back as a result: a malformed entry refuses the bundle at load, where a reused fit is
+    refitted, rather than failing a table later."""
+    for outcome, entry in (stored or {}).items():
+        try:
+            _elpd_from_stored(entry)
+        except (KeyError, TypeError, ValueError) as error:
+            raise BundleError(
+                f"{path / LOO_POINTWISE_FILE}: the PSIS-LOO values of {outcome!r} do not read "
+                f"back ({type(error).__name__}: {error}); delete {path} and refit the model"
+            ) from error
+    return stored
 
 
 def _loo_estimates(result: Any) -> dict[str, float]:

@@ -32,7 +32,7 @@ from grassroots.reporting.convergence import (
     convergence_note,
     failed_checks,
 )
-from grassroots.reporting.labels import model_label, note_text, text
+from grassroots.reporting.labels import model_label, note_text, percent, text
 from grassroots.reporting.model_tables import (
     COEFFICIENT_PANELS,
     coefficient_estimates,
@@ -511,6 +511,7 @@ def appendix_b_sensitivity(
     name: str = "appendix_b_sensitivity",
     reference: float = 1.0,
     digits: int = 2,
+    prob: float = DEFAULT_PROB,
 ) -> Table:
     """Appendix B, part 2: key estimates under prior scales ×0.5, ×1 and ×2, side by side.
 
@@ -529,6 +530,9 @@ def appendix_b_sensitivity(
         The factor the changes are measured from (the fitted priors, ×1).
     digits
         Decimals of the cells.
+    prob
+        Mass the intervals of ``estimates`` were computed at (:func:`sensitivity_estimates`'s
+        ``prob``), which the note names.
 
     Returns
     -------
@@ -577,7 +581,7 @@ def appendix_b_sensitivity(
         title = "附表B2 先验敏感性分析"
         note = (
             f"先验尺度（系数与组效应标准差的先验标准差）乘以 {shown}；"
-            "单元格为后验中位数及 95% 可信区间"
+            f"单元格为后验中位数及 {percent(prob)} 可信区间"
             "（系数为风险比或比值比，标准差为对数风险或 logit 尺度）。"
             f"最后一列为后验中位数相对 ×{reference:g} 的最大绝对变化。"
         )
@@ -585,9 +589,9 @@ def appendix_b_sensitivity(
         title = "Appendix Table B2. Prior sensitivity"
         note = (
             f"Prior scales of the coefficients and group SDs multiplied by {shown}; cells: "
-            f"posterior median [95% CrI] (HR or OR for coefficients, SD on the log-hazard or "
-            f"logit scale for group effects). Last column: the largest absolute change of the "
-            f"posterior median from ×{reference:g}."
+            f"posterior median [{percent(prob)} CrI] (HR or OR for coefficients, SD on the "
+            f"log-hazard or logit scale for group effects). Last column: the largest absolute "
+            f"change of the posterior median from ×{reference:g}."
         )
     if how := _method_note(estimates, reference, lang):
         note += how

@@ -38,7 +38,7 @@ import pandas as pd
 from grassroots.data.schema import Lang
 from grassroots.estimands.settings import DEFAULT_PROB
 from grassroots.reporting.convergence import convergence_note
-from grassroots.reporting.labels import NOTES, note_text
+from grassroots.reporting.labels import NOTES, note_text, percent
 from grassroots.reporting.model_terms import coefficient_label, late_term
 from grassroots.reporting.tables import Table, format_estimate
 
@@ -380,7 +380,10 @@ def table0_theory(
     frame = pd.DataFrame(rows)
     frame = frame.set_index("group")
     frame.index.name = "panel"
-    frame = frame.rename(columns={key: note_text(f"theory_header_{key}", lang) for key in _COLUMNS})
+    pct = percent(prob)
+    frame = frame.rename(
+        columns={key: note_text(f"theory_header_{key}", lang, pct=pct) for key in _COLUMNS}
+    )
     counts = evidence["verdict"].value_counts()
     tally = note_text("sep_list", lang).join(
         f"{_verdict_words(v, lang)} {int(counts[v])}" for v in _VERDICTS if v in counts
@@ -390,7 +393,7 @@ def table0_theory(
                 if model in fits}  # fmt: skip
     note = note_text(
         "table0", lang, n_concepts=evidence["concept"].nunique(), n_claims=len(claims),
-        pct=f"{100 * prob:g}%", supported=f"{SUPPORTED_AT:g}", weakly=f"{WEAKLY_SUPPORTED_AT:g}",
+        pct=pct, supported=f"{SUPPORTED_AT:g}", weakly=f"{WEAKLY_SUPPORTED_AT:g}",
         contradicted=f"{CONTRADICTED_AT:g}", tally=tally,
     )  # fmt: skip
     return Table(

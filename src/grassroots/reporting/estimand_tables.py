@@ -48,7 +48,7 @@ import pandas as pd
 from grassroots.data import schema
 from grassroots.data.schema import Lang
 from grassroots.estimands.settings import DEFAULT_PROB
-from grassroots.reporting.labels import NOTES, model_label, note_text, term_label, text
+from grassroots.reporting.labels import NOTES, model_label, note_text, percent, term_label, text
 from grassroots.reporting.tables import PANEL, Table, format_estimate
 
 __all__ = [
@@ -240,7 +240,7 @@ def _group_effects_note(frame: pd.DataFrame, lang: Lang) -> str:
 
 
 def _common_note(frame: pd.DataFrame, lang: Lang, prob: float) -> list[str]:
-    pieces = [note_text("contrast_delta", lang, pct=f"{100 * prob:g}%")]
+    pieces = [note_text("contrast_delta", lang, pct=percent(prob))]
     pieces.append(_group_effects_note(frame, lang))
     if "model" in frame.columns:
         models = [model_label(m, lang) for m in dict.fromkeys(frame["model"].astype(str)) if m]
@@ -370,7 +370,7 @@ def table5_contrasts(
     name
         File stem.
     prob
-        Mass of the intervals (for the note).
+        Mass of the intervals (for the headers and the note).
 
     Returns
     -------
@@ -389,9 +389,9 @@ def table5_contrasts(
     headers = [text("quantity", lang)]
     if levels:
         headers += [text("status_quo", lang), text("under_scenario", lang)]
-    headers += [text("delta_cri", lang), text("pr_positive", lang)]
+    headers += [text("delta_cri", lang).format(pct=percent(prob)), text("pr_positive", lang)]
     if not untreated.empty:
-        headers.append(text("delta_untreated", lang))
+        headers.append(text("delta_untreated", lang).format(pct=percent(prob)))
     rows, panels = [], []
     for scenario in dict.fromkeys(frame["scenario"]):
         part = frame[frame["scenario"] == scenario]
@@ -644,12 +644,14 @@ def table8_targeting(
     extra = [c for c in ("region", "weakness_tercile") if c in ranked.columns]
     headers += [text("weakness_tercile_short", lang) if c == "weakness_tercile"
                 else term_label(c, lang) for c in extra]  # fmt: skip
+    pct = percent(prob)
     # Ranked by the posterior mean, so the mean is what the table shows.
-    headers += [text("n_rows", lang), text("mean_delta_cri", lang), text("pr_positive", lang)]
+    headers += [text("n_rows", lang), text("mean_delta_cri", lang).format(pct=pct),
+                text("pr_positive", lang)]  # fmt: skip
     ranks_known = {"rank_lower", "rank_upper", "pr_top", "top_k"} <= set(ranked.columns)
     if ranks_known:
         top_k = int(ranked["top_k"].iloc[0])
-        headers += [text("rank_cri", lang), text("pr_top", lang).format(k=top_k)]
+        headers += [text("rank_cri", lang).format(pct=pct), text("pr_top", lang).format(k=top_k)]
     rows, panels = [], []
     for scenario in dict.fromkeys(ranked["scenario"]):
         part = ranked[ranked["scenario"] == scenario].sort_values("rank").head(top)
@@ -675,7 +677,6 @@ def table8_targeting(
     table_frame = pd.DataFrame(rows, columns=headers, index=pd.Index(panels, name=PANEL))
     first = ranked.iloc[0]
     quantity = quantity_label(str(first["outcome"]), first["quantity"], lang)
-    pct = f"{100 * prob:g}%"
     pieces = _common_note(ranked, lang, prob)
     pieces.append(note_text("targeting_ranked", lang, quantity=quantity, pct=pct, top=top))
     if ranks_known:
@@ -757,7 +758,8 @@ def table8b_allocation(
     first = allocation.iloc[0]
     unit = cost_unit or str(first["cost_unit"])
     headers = [text("allocation", lang), text("units_funded", lang),
-               text("spent", lang).format(unit=unit), text("total_gain_cri", lang),
+               text("spent", lang).format(unit=unit),
+               text("total_gain_cri", lang).format(pct=percent(prob)),
                text("pr_positive", lang)]  # fmt: skip
     rows, panels = [], []
     for row in allocation.itertuples(index=False):
@@ -784,7 +786,7 @@ def table8b_allocation(
             "allocation_rules", lang, units=units, orders=f"{int(first['random_orders']):,d}"
         ),
         note_text(
-            "allocation_gain", lang, units=units, pct=f"{100 * prob:g}%",
+            "allocation_gain", lang, units=units, pct=percent(prob),
             gain=_gain_words(str(first["outcome"]), first["quantity"], lang),
         ),
         _group_effects_note(allocation, lang),

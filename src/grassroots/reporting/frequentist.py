@@ -36,7 +36,7 @@ from grassroots.data.schema import Lang
 from grassroots.estimands.settings import DEFAULT_PROB
 from grassroots.inference.fitting import StudyLike, resolve_data
 from grassroots.models import prepare_inputs
-from grassroots.reporting.labels import model_label, note_text, text
+from grassroots.reporting.labels import model_label, note_text, percent, text
 from grassroots.reporting.model_tables import (
     COEFFICIENT_PANELS,
     coefficient_estimates,
@@ -338,8 +338,9 @@ def appendix_c_frequentist(
     Returns
     -------
     Table
-        Panels by model; columns: term, Bayesian HR/OR [95% CrI], ML HR/OR [95% CI], and their
-        ratio (Bayesian median / ML estimate). ``data`` holds both sets of numbers.
+        Panels by model; columns: term, Bayesian HR/OR [95% CrI], ML HR/OR [95% CI] (the mass
+        of ``prob``), and their ratio (Bayesian median / ML estimate). ``data`` holds both sets
+        of numbers.
     """
     if estimates is None:
         if data is None:
@@ -351,8 +352,9 @@ def appendix_c_frequentist(
         )  # fmt: skip
     bayes = coefficient_estimates(fits, prob=prob)
     label_column = text("term", lang)
-    headers = [label_column, text("bayes_cri", lang), text("ml_ci", lang),
-               text("bayes_over_ml", lang)]  # fmt: skip
+    pct = percent(prob)
+    headers = [label_column, text("bayes_cri", lang).format(pct=pct),
+               text("ml_ci", lang).format(pct=pct), text("bayes_over_ml", lang)]  # fmt: skip
     rows, panels, data_rows = [], [], []
     methods: dict[str, str] = {}
     unconverged: list[str] = []
@@ -370,9 +372,7 @@ def appendix_c_frequentist(
         for term in terms:
             b = ours.loc[term] if term in ours.index else None
             m = theirs.loc[term] if term in theirs.index else None
-            ratio = (
-                b["estimate"] / m["ratio"] if b is not None and m is not None else math.nan
-            )
+            ratio = b["estimate"] / m["ratio"] if b is not None and m is not None else math.nan
             given = str(b["given"]) if b is not None else ""
             rows.append([
                 coefficient_label(str(term), lang, given=given),
@@ -399,7 +399,7 @@ def appendix_c_frequentist(
         f"{model_label(m, lang)}{note_text('sep_colon', lang)}{_method_words(v, lang)}"
         for m, v in methods.items()
     )
-    pieces = [note_text("appendix_c", lang, pct=f"{100 * prob:g}%", methods=method_list)]
+    pieces = [note_text("appendix_c", lang, pct=pct, methods=method_list)]
     if late:
         pieces.append(note_text("appendix_c_late", lang))
     if unconverged:

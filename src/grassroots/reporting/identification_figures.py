@@ -23,7 +23,7 @@ from grassroots.data.schema import Lang
 from grassroots.estimands.settings import DEFAULT_PROB
 from grassroots.reporting.estimand_tables import quantity_label
 from grassroots.reporting.figures import PALETTE, figure_style
-from grassroots.reporting.labels import level_name, term_label, text
+from grassroots.reporting.labels import level_name, percent, term_label, text
 
 __all__ = ["dag_plot", "layered_positions", "node_label", "sensitivity_plot"]
 
@@ -190,8 +190,7 @@ def sensitivity_plot(
                      layout="constrained")  # fmt: skip
         axes = fig.subplots(n_rows, n_cols, squeeze=False, sharey=True, sharex=True)
         high = float(np.nanmax(sensitivity["e_value"].to_numpy(dtype=float)))
-        pct = f"{100 * prob:g}%"
-        limit_label = text("e_value_limit", lang).replace("CrI", f"{pct} CrI")
+        limit_label = text("e_value_limit", lang).replace("CrI", f"{percent(prob)} CrI")
         for ax, scenario in zip(axes.flat, scenarios, strict=False):
             part = sensitivity[sensitivity["scenario"] == scenario]
             y = np.array([rows[k] for k in zip(part["outcome"], part["quantity"], strict=True)])

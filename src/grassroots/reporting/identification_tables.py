@@ -24,6 +24,7 @@ from grassroots.reporting.labels import (
     level_name,
     level_plural,
     note_text,
+    percent,
     term_label,
     text,
 )
@@ -170,7 +171,7 @@ def _scale(quantity: str) -> tuple[float, int]:
 
 
 def _reading(row: pd.Series, prob: float, lang: Lang) -> str:
-    pct = f"{100 * prob:g}%"
+    pct = percent(prob)
     point, limit = row["e_value"], row["e_value_limit"]
     head = note_text("reading_head", lang, point=f"{point:.2f}")
     if limit <= 1:
@@ -204,8 +205,10 @@ def table5b_sensitivity(
     _check(sensitivity, _SENSITIVITY_COLUMNS, "table5b_sensitivity")
     if sensitivity.empty:
         raise ValueError("table5b_sensitivity: no contrast to describe")
+    pct = percent(prob)
     headers = [
-        text("quantity", lang), text("delta_cri", lang), text("rr_cri", lang),
+        text("quantity", lang), text("delta_cri", lang).format(pct=pct),
+        text("rr_cri", lang).format(pct=pct),
         text("e_value_estimate", lang), text("e_value_limit", lang), text("reading", lang),
     ]  # fmt: skip
     rows, panels = [], []
@@ -226,7 +229,7 @@ def table5b_sensitivity(
         name=name,
         title=note_text("table5b_title", lang),
         frame=frame,
-        note=note_text("table5b", lang, pct=f"{100 * prob:g}%"),
+        note=note_text("table5b", lang, pct=pct),
         data=sensitivity.reset_index(drop=True),
         panel=PANEL,
         lang=lang,

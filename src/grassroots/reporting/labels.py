@@ -40,6 +40,7 @@ __all__ = [
     "localised_data",
     "model_label",
     "note_text",
+    "percent",
     "term_label",
     "text",
 ]
@@ -54,9 +55,9 @@ TEXT: Mapping[str, Mapping[Lang, str]] = {
     "intercept": {"en": "Intercept", "zh": "截距"},
     "cut_point": {"en": "Cut point", "zh": "切点"},
     "term": {"en": "Term", "zh": "变量"},
-    "hr_cri": {"en": "HR [95% CrI]", "zh": "风险比 [95% 可信区间]"},
-    "or_cri": {"en": "OR [95% CrI]", "zh": "比值比 [95% 可信区间]"},
-    "estimate_cri": {"en": "Estimate [95% CrI]", "zh": "估计值 [95% 可信区间]"},
+    "hr_cri": {"en": "HR [{pct} CrI]", "zh": "风险比 [{pct} 可信区间]"},
+    "or_cri": {"en": "OR [{pct} CrI]", "zh": "比值比 [{pct} 可信区间]"},
+    "estimate_cri": {"en": "Estimate [{pct} CrI]", "zh": "估计值 [{pct} 可信区间]"},
     "max_rhat": {"en": "Max R-hat", "zh": "最大 R-hat"},
     "min_ess_bulk": {"en": "Min bulk ESS", "zh": "最小 bulk ESS"},
     "min_ess_tail": {"en": "Min tail ESS", "zh": "最小 tail ESS"},
@@ -123,8 +124,8 @@ TEXT: Mapping[str, Mapping[Lang, str]] = {
     "prior_spec": {"en": "model spec", "zh": "模型设定文件"},
     "prior_scale": {"en": "Prior scale ×{factor}", "zh": "先验尺度 ×{factor}"},
     "max_change": {"en": "Max |Δ| vs ×1", "zh": "相对 ×1 的最大 |Δ|"},
-    "bayes_cri": {"en": "Bayesian [95% CrI]", "zh": "贝叶斯 [95% 可信区间]"},
-    "ml_ci": {"en": "ML [95% CI]", "zh": "极大似然 [95% 置信区间]"},
+    "bayes_cri": {"en": "Bayesian [{pct} CrI]", "zh": "贝叶斯 [{pct} 可信区间]"},
+    "ml_ci": {"en": "ML [{pct} CI]", "zh": "极大似然 [{pct} 置信区间]"},
     "bayes_over_ml": {"en": "Bayes / ML", "zh": "贝叶斯/极大似然"},
     # The maximum-likelihood fits of Appendix C (keys of frequentist._METHODS).
     "ml_method_survival": {"en": "lifelines CoxPHFitter", "zh": "lifelines CoxPHFitter"},
@@ -143,7 +144,7 @@ TEXT: Mapping[str, Mapping[Lang, str]] = {
     "all_projects": {"en": "All projects", "zh": "全部项目"},
     "status_quo": {"en": "Status quo", "zh": "现状"},
     "under_scenario": {"en": "Under the scenario", "zh": "情景下"},
-    "delta_cri": {"en": "Δ [95% CrI]", "zh": "Δ [95% 可信区间]"},
+    "delta_cri": {"en": "Δ [{pct} CrI]", "zh": "Δ [{pct} 可信区间]"},
     "pr_positive": {"en": "Pr(Δ > 0)", "zh": "Pr(Δ > 0)"},
     "effect_total": {"en": "Total", "zh": "总效应"},
     "effect_direct": {"en": "Direct", "zh": "直接效应"},
@@ -155,13 +156,13 @@ TEXT: Mapping[str, Mapping[Lang, str]] = {
     },
     "survival_outcome": {"en": "Project survival", "zh": "项目存续"},
     "rank": {"en": "Rank", "zh": "排序"},
-    "mean_delta_cri": {"en": "Mean Δ [95% CrI]", "zh": "Δ 均值 [95% 可信区间]"},
-    "rank_cri": {"en": "Rank [95% CrI]", "zh": "名次 [95% 可信区间]"},
+    "mean_delta_cri": {"en": "Mean Δ [{pct} CrI]", "zh": "Δ 均值 [{pct} 可信区间]"},
+    "rank_cri": {"en": "Rank [{pct} CrI]", "zh": "名次 [{pct} 可信区间]"},
     "pr_top": {"en": "P(top {k})", "zh": "P(前 {k} 名)"},
     "weakness_tercile_short": {"en": "Weakness tercile", "zh": "弱势三分位"},
     "delta_untreated": {
-        "en": "Δ among the not yet treated [95% CrI]",
-        "zh": "Δ（尚未实施的单位）[95% 可信区间]",
+        "en": "Δ among the not yet treated [{pct} CrI]",
+        "zh": "Δ（尚未实施的单位）[{pct} 可信区间]",
     },
     "allocation": {"en": "Allocation", "zh": "分配方式"},
     "allocation_targeted": {
@@ -172,14 +173,14 @@ TEXT: Mapping[str, Mapping[Lang, str]] = {
     "allocation_difference": {"en": "Targeted − random", "zh": "定向 − 随机"},
     "units_funded": {"en": "Units funded", "zh": "获资助单位数"},
     "spent": {"en": "Spent ({unit})", "zh": "支出（{unit}）"},
-    "total_gain_cri": {"en": "Total gain [95% CrI]", "zh": "总收益 [95% 可信区间]"},
+    "total_gain_cri": {"en": "Total gain [{pct} CrI]", "zh": "总收益 [{pct} 可信区间]"},
     # --- figures ------------------------------------------------------------------------------
     "months_since_launch": {"en": "Months since launch", "zh": "上线后月数"},
     "survival_probability": {"en": "Share still running, S(t)", "zh": "仍在运行的比例 S(t)"},
-    "kaplan_meier": {"en": "Kaplan–Meier (95% CI)", "zh": "Kaplan–Meier 估计（95% 置信区间）"},
+    "kaplan_meier": {"en": "Kaplan–Meier ({pct} CI)", "zh": "Kaplan–Meier 估计（{pct} 置信区间）"},
     "posterior_predictive": {
-        "en": "Posterior predictive (95% CrI)",
-        "zh": "后验预测（95% 可信区间）",
+        "en": "Posterior predictive ({pct} CrI)",
+        "zh": "后验预测（{pct} 可信区间）",
     },
     "group_effect": {"en": "{level} effect ({scale})", "zh": "{level}层效应（{scale}）"},
     "with_n": {"en": "{label} (n = {n})", "zh": "{label}（n = {n}）"},
@@ -217,7 +218,7 @@ TEXT: Mapping[str, Mapping[Lang, str]] = {
     },
     "positivity": {"en": "Positivity (data)", "zh": "正值性（数据）"},
     "consistency": {"en": "Consistency, no interference", "zh": "一致性与无干扰"},
-    "rr_cri": {"en": "Risk ratio [95% CrI]", "zh": "风险比 [95% 可信区间]"},
+    "rr_cri": {"en": "Risk ratio [{pct} CrI]", "zh": "风险比 [{pct} 可信区间]"},
     "e_value_estimate": {"en": "E-value, estimate", "zh": "E 值（估计值）"},
     "e_value_limit": {"en": "E-value, CrI limit", "zh": "E 值（区间界限）"},
     "reading": {"en": "Reading", "zh": "解读"},
@@ -260,12 +261,28 @@ _CATEGORY = re.compile(r"^(?P<name>[A-Za-z_][A-Za-z0-9_]*)\[(?P<level>[^\]]+)\]$
 def text(key: str, lang: Lang = "en") -> str:
     """One piece of table or figure furniture (``"note"``, ``"hr_cri"`` ...) in ``lang``.
 
+    A piece with a field is a template its caller fills with ``str.format``: an interval's
+    header names its mass as ``{pct}`` (:func:`percent` of the table's ``prob``).
+
     Examples
     --------
     >>> text("note", "zh")
     '注：'
     """
     return TEXT[key][lang]
+
+
+def percent(prob: float) -> str:
+    """The mass of an interval as headers and notes print it, their ``{pct}`` field.
+
+    Examples
+    --------
+    >>> text("hr_cri").format(pct=percent(0.9))
+    'HR [90% CrI]'
+    >>> percent(0.95), percent(0.8)
+    ('95%', '80%')
+    """
+    return f"{100 * prob:g}%"
 
 
 def level_name(level: str, lang: Lang = "en") -> str:
@@ -897,7 +914,7 @@ NOTES: Mapping[str, Mapping[Lang, str]] = {
     "theory_header_claim": {"en": "Claim", "zh": "论断"},
     "theory_header_estimate": {"en": "Estimate", "zh": "对应估计量"},
     "theory_header_direction": {"en": "Claimed", "zh": "预期方向"},
-    "theory_header_value": {"en": "Median [95% CrI]", "zh": "中位数 [95% 可信区间]"},
+    "theory_header_value": {"en": "Median [{pct} CrI]", "zh": "中位数 [{pct} 可信区间]"},
     "theory_header_p_direction": {"en": "P(claimed direction)", "zh": "P(预期方向)"},
     "theory_header_verdict": {"en": "Verdict", "zh": "判定"},
     "table0_title": {

@@ -14,7 +14,14 @@ from grassroots.reporting.convergence import (
     ESS_MIN,
     RHAT_MAX,
 )
-from grassroots.reporting.labels import level_name, level_plural, note_text, term_label, text
+from grassroots.reporting.labels import (
+    level_name,
+    level_plural,
+    note_text,
+    percent,
+    term_label,
+    text,
+)
 from grassroots.reporting.model_estimates import loo_summary
 from grassroots.reporting.model_priors import priors_sentence
 from grassroots.reporting.model_terms import in_codebook, outcome_family, outcome_of, term_panel
@@ -182,7 +189,7 @@ def model_note(
             levels=_levels_words(fits, lang),
         ),
         note_text(
-            "cells", lang, pct=f"{100 * prob:g}%",
+            "cells", lang, pct=percent(prob),
             cells=note_text("cells_hr" if family == "survival" else "cells_or", lang),
         ),
         _reference_words(fits, lang),

@@ -49,7 +49,14 @@ from grassroots.reporting.convergence import (
     diagnostic_rows,
     prior_dominance_note,
 )
-from grassroots.reporting.labels import level_name, level_plural, note_text, term_label, text
+from grassroots.reporting.labels import (
+    level_name,
+    level_plural,
+    note_text,
+    percent,
+    term_label,
+    text,
+)
 from grassroots.reporting.model_estimates import (
     RESIDUAL_VARIANCE,
     coefficient_estimates,
@@ -257,9 +264,9 @@ def model_table(
     Returns
     -------
     Table
-        Panels as in the module docstring, a spanner "HR [95% CrI]" or "OR [95% CrI]" over the
-        model columns, the note of :func:`model_note`, the convergence flag when a fit missed a
-        threshold, and the numbers behind the cells in ``data``.
+        Panels as in the module docstring, a spanner "HR [95% CrI]" or "OR [95% CrI]" (the mass
+        of ``prob``) over the model columns, the note of :func:`model_note`, the convergence
+        flag when a fit missed a threshold, and the numbers behind the cells in ``data``.
     """
     if not fits:
         raise ValueError(f"table {name!r} needs at least one fit")
@@ -305,7 +312,9 @@ def model_table(
     # The note and the flag name the models as the header does.
     shown = dict(zip(headers, fits.values(), strict=True))
     shown_loo = dict(zip(headers, loo.values(), strict=True))
-    ratio_header = text("hr_cri" if family == "survival" else "or_cri", lang)
+    ratio_header = text("hr_cri" if family == "survival" else "or_cri", lang).format(
+        pct=percent(prob)
+    )
     frame = with_spanner(frame, ratio_header)
     tidy = pd.DataFrame(
         data, columns=["model", "panel", "term", "statistic", "estimate", "lower", "upper", "se"]

@@ -26,7 +26,7 @@ from grassroots.estimands.settings import DEFAULT_PROB
 from grassroots.inference.fitting import StudyLike, resolve_data
 from grassroots.models.prior_predictive import PriorPredictive, plot_prior_predictive
 from grassroots.reporting.figures import PALETTE, _styled
-from grassroots.reporting.labels import note_text, term_label, text
+from grassroots.reporting.labels import note_text, percent, term_label, text
 from grassroots.reporting.model_terms import outcome_of
 
 if TYPE_CHECKING:
@@ -247,14 +247,14 @@ def km_posterior_plot(
         ax.fill_between(curve["time"], curve["lower"], curve["upper"], step="post",
                         color="0.6", alpha=0.3, linewidth=0)  # fmt: skip
         ax.step(curve["time"], curve["survival"], where="post", color="0.15", linewidth=1.0,
-                label=text("kaplan_meier", lang))  # fmt: skip
+                label=text("kaplan_meier", lang).format(pct=percent(prob)))  # fmt: skip
         ticks = curve[curve["censored"] > 0]
         ax.plot(ticks["time"], ticks["survival"], linestyle="none", marker="|", markersize=4,
                 color="0.15", markeredgewidth=0.6)  # fmt: skip
         ax.fill_between(band["time"], band["lower"], band["upper"], color=PALETTE[0],
                         alpha=0.25, linewidth=0)  # fmt: skip
         ax.plot(band["time"], band["median"], color=PALETTE[0], linewidth=1.2,
-                label=text("posterior_predictive", lang))  # fmt: skip
+                label=text("posterior_predictive", lang).format(pct=percent(prob)))  # fmt: skip
         n = int(curve["n"].iloc[0])
         ax.set_title(
             text("with_n", lang).format(label=_group_label(by, group, lang), n=f"{n:,d}"),
@@ -353,7 +353,7 @@ def ordinal_ppc_plot(
     ax.errorbar(x, frame["median"],
                 yerr=[frame["median"] - frame["lower"], frame["upper"] - frame["median"]],
                 fmt="o", color=PALETTE[0], markersize=4, capsize=3, linewidth=1.2,
-                label=text("posterior_predictive", lang))  # fmt: skip
+                label=text("posterior_predictive", lang).format(pct=percent(prob)))  # fmt: skip
     ax.set_xticks(x, [str(level) for level in frame["level"]])
     column = fit.spec.outcome(outcome_of(fit, outcome)).columns["column"]
     label = term_label(column, lang)

@@ -33,7 +33,7 @@ import pandas as pd
 from grassroots.data.schema import Lang
 from grassroots.estimands.settings import DEFAULT_PROB
 from grassroots.reporting.convergence import ESS_MIN, RHAT_MAX, convergence_note
-from grassroots.reporting.labels import level_name, model_label, term_label, text
+from grassroots.reporting.labels import level_name, model_label, percent, term_label, text
 from grassroots.reporting.model_tables import (
     COEFFICIENT_PANELS,
     coefficient_estimates,
@@ -161,7 +161,7 @@ def table9_structural(
     sections.append((text("panel_fit", lang), fit_rows))
     frame = stack_panels(sections)
     frame = frame.rename(columns={o: _outcome_header(o, lang) for o in outcomes})
-    frame = with_spanner(frame, text("estimate_cri", lang))
+    frame = with_spanner(frame, text("estimate_cri", lang).format(pct=percent(prob)))
     overview = fit.diagnostics.overview()
     title = (
         "表9 联合结构模型：各结果方程的系数（每标准差风险比或比值比）" if lang == "zh"
@@ -215,7 +215,7 @@ def _correlation_rows(
 
 
 def _structural_note(fit: Fit, overview: Mapping[str, float], lang: Lang, prob: float) -> str:
-    pct = f"{100 * prob:g}%"
+    pct = percent(prob)
     chains, draws = fit.posterior.sizes["chain"], fit.posterior.sizes["draw"]
     correlated = fit.spec.correlated
     diagnostics = (
@@ -462,14 +462,16 @@ def appendix_b_sensitivity_structural(
     lang: Lang = "en",
     *,
     name: str = "appendix_b_sensitivity_structural",
+    prob: float = DEFAULT_PROB,
 ) -> Table:
     """Appendix Table B3: prior sensitivity of the joint structural model, one panel per outcome
     (:func:`structural_sensitivity_estimates`), laid out as Appendix Table B2
-    (:func:`~grassroots.reporting.appendix.appendix_b_sensitivity`)."""
+    (:func:`~grassroots.reporting.appendix.appendix_b_sensitivity`); ``prob`` is the mass the
+    estimates' intervals were computed at."""
     from grassroots.reporting.appendix import appendix_b_sensitivity
 
     shown = estimates.assign(model=[_outcome_header(m, lang) for m in estimates["model"]])
-    table = appendix_b_sensitivity(shown, lang, name=name)
+    table = appendix_b_sensitivity(shown, lang, name=name, prob=prob)
     title = (
         "附表B3 联合结构模型的先验敏感性分析" if lang == "zh"
         else "Appendix Table B3. Prior sensitivity of the joint structural model"
