@@ -444,7 +444,7 @@ def run(
     import pandas as pd
 
     from grassroots import estimands
-    from grassroots.models.prior_predictive import prior_predictive
+    from grassroots.inference.prior_predictive_store import prior_predictive_reused
     from grassroots.reporting import paper
     from grassroots.reporting.convergence import convergence_note
     from grassroots.reporting.estimand_tables import table8b_allocation
@@ -492,7 +492,9 @@ def run(
     changes = pd.concat([s.changes(study.flat(), scaling=structural.scaling)
                          for s in scenarios.select()], ignore_index=True)  # fmt: skip
     allocation = _allocation(ranked, study, scenarios, structural.scaling, settings.seed)
-    prior_check = prior_predictive(STRUCTURAL_SPEC, study.flat(), seed=settings.seed)
+    # Stored in the fitted folder: drawing compiles PyMC's forward sampler anew each run.
+    prior_check = prior_predictive_reused(STRUCTURAL_SPEC, study.flat(), seed=settings.seed,
+                                          fitted_dir=settings.fitted_dir)
 
     on_step(Step(5, STAGES, "tables and figures"))
     # Appendix C's maximum-likelihood refits, once for both languages.

@@ -226,16 +226,21 @@ class StoredBundle:
     lazy: bool = False
 
 
+def emptied(folder: Path) -> Path:
+    """``folder`` with everything in it deleted: a bundle is written whole, so nothing of an
+    earlier one (its loo.json, stray files) may outlive it in :func:`atomic_directory`'s copy."""
+    for entry in list(folder.iterdir()):
+        if entry.is_dir() and not entry.is_symlink():
+            shutil.rmtree(entry)
+        else:
+            entry.unlink()
+    return folder
+
+
 def write_bundle(target: Path, trace: xr.DataTree, fit_metadata: dict[str, Any]) -> Path:
     """Write ``trace.zarr``, ``fit.json`` and the manifest to ``target``, atomically and whole."""
     with atomic_directory(target) as tmp:
-        # The bundle is written whole: nothing of an earlier bundle here (its loo.json,
-        # stray files) may outlive it.
-        for entry in list(tmp.iterdir()):
-            if entry.is_dir() and not entry.is_symlink():
-                shutil.rmtree(entry)
-            else:
-                entry.unlink()
+        emptied(tmp)
         trace_path = tmp / "trace.zarr"
         storable = _to_storable(trace)
         storable.to_zarr(
