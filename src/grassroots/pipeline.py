@@ -220,7 +220,7 @@ def _prior_sensitivity(
     frame = study.flat()
     reweighted, refits = {}, []
     for name, spec in _prior_scaled_specs():
-        result = reweight_prior(fits[name], spec, frame)
+        result = reweight_prior(fits[name], spec, frame, reuse=True)
         reweighted[spec.name] = result
         verdict = "reweighted" if result.reliable else f"above {result.threshold:.2f}: refitting"
         on_step(Step(3, STAGES, f"{spec.name}: Pareto k {result.pareto_k:.2f} {verdict} "
