@@ -8,6 +8,7 @@ leaves complete files only and the next run picks up where it stopped.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import math
 import platform
@@ -489,6 +490,7 @@ def _run(
     from grassroots.reporting.convergence import convergence_note
     from grassroots.reporting.estimand_tables import table8b_allocation
     from grassroots.reporting.figures import contrast_density_plot
+    from grassroots.reporting.predictive_figures import posterior_survival_frame
 
     check_before_fitting(study, reports, settings)
     written: list[Path] = []
@@ -506,15 +508,20 @@ def _run(
     fits = _fit_all(study, settings, on_step, on_fit, _specs_to_fit())
     survival = {f"M{i}": fits[name] for i, name in enumerate(SURVIVAL_SPECS)}
     demand_fit = {f"M{i}": fits[name] for i, name in enumerate(DEMAND_FIT_SPECS)}
+    # Their summaries before the fork, so that Tables 2-3 and Figures 1-2 compute them once.
+    for fitted in (*survival.values(), *demand_fit.values()):
+        fitted.summary()
+    # Figures 4-5's posterior curves, computed once (in the child) for both languages.
+    km_curves = functools.cache(lambda by: posterior_survival_frame(survival["M4"], study, by))
     # Figures 1-6 rest on the paper's fits alone: drawn beside the estimands.
     fit_figures = _draw_beside(children, {
         "figure1_forest_survival": lambda lang: paper.coefficient_forest(survival, lang),
         "figure2_forest_demand_fit": lambda lang: paper.coefficient_forest(demand_fit, lang),
         "figure3_caterpillar": lambda lang: paper.caterpillar_plot(survival["M4"], lang),
-        "figure4_km_by_region": lambda lang: paper.km_posterior_plot(survival["M4"], study,
-                                                                     "region", lang),
-        "figure5_km_by_extensive": lambda lang: paper.km_posterior_plot(survival["M4"], study,
-                                                                        "extensive", lang),
+        "figure4_km_by_region": lambda lang: paper.km_posterior_plot(
+            survival["M4"], study, "region", lang, curves=km_curves("region")),
+        "figure5_km_by_extensive": lambda lang: paper.km_posterior_plot(
+            survival["M4"], study, "extensive", lang, curves=km_curves("extensive")),
         "figure6_ordinal_ppc": lambda lang: paper.ordinal_ppc_plot(demand_fit["M4"], study, lang,
                                                                    seed=settings.seed),
     }, reports, languages)  # fmt: skip
