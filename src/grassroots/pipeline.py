@@ -430,12 +430,15 @@ def _write_figures(
     return written
 
 
-def _beside(children: list[Any], function: Callable[..., Any], *args: Any) -> Any:
-    """``function(*args)`` in a forked child, beside this process (added to ``children``);
-    its ``.result()`` waits for it. The figures are a third of a warm run and one core's work."""
+def _draw_beside(
+    children: list[Any], figures: Mapping[str, Callable[[str], Any]], reports: Path,
+    languages: Sequence[str],
+) -> Any:
+    """:func:`_write_figures` in a forked child, beside this process: the figures are about a
+    third of a warm run's time and need one core; their ``.result()`` is the files written."""
     from grassroots._forked import ForkedCall
 
-    children.append(ForkedCall(function, *args))
+    children.append(ForkedCall(_write_figures, figures, reports, languages))
     return children[-1]
 
 
@@ -511,7 +514,7 @@ def _run(
     # Figures 4-5's posterior curves, computed once (in the child) for both languages.
     km_curves = functools.cache(lambda by: posterior_survival_frame(survival["M4"], study, by))
     # Figures 1-6 rest on the paper's fits alone: drawn beside the estimands.
-    fit_figures = _beside(children, _write_figures, {
+    fit_figures = _draw_beside(children, {
         "figure1_forest_survival": lambda lang: paper.coefficient_forest(survival, lang),
         "figure2_forest_demand_fit": lambda lang: paper.coefficient_forest(demand_fit, lang),
         "figure3_caterpillar": lambda lang: paper.caterpillar_plot(survival["M4"], lang),
@@ -537,10 +540,8 @@ def _run(
     estimand_settings = estimands.EstimandSettings(
         seed=settings.seed, thin=_thinning(structural, settings.estimand_draws)
     )
-    # Mediation (Table 6) rests on none of the other estimands: computed beside them.
-    mediating = _beside(children, functools.partial(estimands.mediation, structural, study,
-                                                    scenarios, settings=estimand_settings))
     varied = estimands.heterogeneity(structural, study, scenarios, settings=estimand_settings)
+    mediated = estimands.mediation(structural, study, scenarios, settings=estimand_settings)
     ranked = estimands.targeting(structural, study, scenarios, outcome="survival",
                                  quantity="S(24)", settings=estimand_settings)
     sensitivity = _sensitivity_estimates(fits, reweighted)
@@ -572,7 +573,7 @@ def _run(
         if name == STRUCTURAL_SPEC or name.startswith(f"{STRUCTURAL_SPEC}_prior_x")
     }  # fmt: skip
     # Figures 7-10 rest on the estimands: drawn beside the tables.
-    estimand_figures = _beside(children, _write_figures, {
+    estimand_figures = _draw_beside(children, {
         "figure7_contrast_densities": lambda lang: contrast_density_plot(
             varied.draws_frame(), lang, scenario_labels=scenario_labels[lang]),
         "figure8_prior_predictive": lambda lang: paper.prior_predictive_plot(prior_check, lang),
@@ -580,7 +581,6 @@ def _run(
         "figure10_sensitivity": lambda lang: paper.sensitivity_plot(
             robustness.table, lang, scenario_labels=scenario_labels[lang], prob=robustness.prob),
     }, reports, languages)  # fmt: skip
-    mediated = mediating.result()
     tables_written: dict[str, list[Path]] = {lang: [] for lang in languages}
     for lang in languages:
         labels = scenario_labels[lang]
