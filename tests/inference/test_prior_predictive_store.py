@@ -125,3 +125,15 @@ def test_the_fitted_folder_defaults_to_the_configured_one(
     monkeypatch.setenv("GRASSROOTS_FITTED_DIR", str(tmp_path / "configured"))
     prior_predictive_reused(SPEC, small_frame, seed=3, **SETTINGS)
     assert _folder(tmp_path / "configured").is_dir()
+
+
+def test_a_fitted_folder_that_cannot_be_written_still_answers(
+    small_frame, tmp_path, drawn, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def refused(target):
+        raise PermissionError(f"{target}: read-only file system")
+
+    monkeypatch.setattr(prior_predictive_store, "atomic_directory", refused)
+    check = prior_predictive_reused(SPEC, small_frame, seed=3, fitted_dir=tmp_path, **SETTINGS)
+    assert drawn == [3] and check.draws.sizes["draw"] == SETTINGS["draws"]
+    assert not any(p.name.startswith("prior_predictive-") for p in tmp_path.iterdir())
