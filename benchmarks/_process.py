@@ -17,8 +17,14 @@ def cpu_seconds() -> float:
     """CPU seconds of this process (every thread: nutpie's chains are threads) and its waited-for
     children, user plus system."""
     usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime + children_cpu_seconds()
+
+
+def children_cpu_seconds() -> float:
+    """CPU seconds, user plus system, of this process's waited-for children and their own
+    waited-for descendants."""
     children = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return usage.ru_utime + usage.ru_stime + children.ru_utime + children.ru_stime
+    return children.ru_utime + children.ru_stime
 
 
 def peak_rss_mb() -> float:

@@ -148,9 +148,9 @@ def test_prior_sensitivity_refits_where_the_weights_are_unreliable(
     # The real weights, with the Pareto k of one spec and factor made too high to trust.
     real = prior_reweighting.reweight_prior
 
-    def judged(fitted, spec, data):
+    def judged(fitted, spec, data, **options):
         k = 0.9 if spec.name == "survival_m4_prior_x2" else 0.1
-        return dataclasses.replace(real(fitted, spec, data), pareto_k=k)
+        return dataclasses.replace(real(fitted, spec, data, **options), pareto_k=k)
 
     monkeypatch.setattr(prior_reweighting, "reweight_prior", judged)
     fitted_before = len(fake_sampler)

@@ -67,7 +67,7 @@ def call_in_fresh_process(function: Callable[..., Any], *args: Any, **kwargs: An
         )
         if done.returncode != 0 or not answer.is_file():
             raise FreshProcessError(
-                f"{_name(function)} died in a fresh process ({_exit_reason(done.returncode)}) "
+                f"{_name(function)} died in a fresh process ({exit_reason(done.returncode)}) "
                 f"without a result; the end of its standard error:\n"
                 f"{done.stderr.decode(errors='replace')[-_STDERR_TAIL:]}"
             )
@@ -82,7 +82,7 @@ def _name(function: Callable[..., Any]) -> str:
     return f"{getattr(function, '__module__', '?')}.{getattr(function, '__qualname__', function)}"
 
 
-def _exit_reason(returncode: int) -> str:
+def exit_reason(returncode: int) -> str:
     if returncode < 0:
         try:
             return f"signal {signal.Signals(-returncode).name}"

@@ -8,6 +8,7 @@ leaves complete files only and the next run picks up where it stopped.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import math
 import platform
@@ -240,7 +241,7 @@ def _prior_sensitivity(
     frame = study.flat()
     reweighted, refits = {}, []
     for name, spec in _prior_scaled_specs():
-        result = reweight_prior(fits[name], spec, frame)
+        result = reweight_prior(fits[name], spec, frame, reuse=True)
         reweighted[spec.name] = result
         verdict = "reweighted" if result.reliable else f"above {result.threshold:.2f}: refitting"
         on_step(Step(3, STAGES, f"{spec.name}: Pareto k {result.pareto_k:.2f} {verdict} "
@@ -437,6 +438,30 @@ def _write_figure(figure: Any, name: str, reports: Path, lang: str, written: lis
     plt.close(figure)
 
 
+def _write_figures(
+    figures: Mapping[str, Callable[[str], Any]], reports: Path, languages: Sequence[str]
+) -> dict[str, list[Path]]:
+    """Draw and write each figure (name -> its drawing in a language) in every language; the
+    files written, by language."""
+    written: dict[str, list[Path]] = {lang: [] for lang in languages}
+    for lang in languages:
+        for name, draw in figures.items():
+            _write_figure(draw(lang), name, reports, lang, written[lang])
+    return written
+
+
+def _draw_beside(
+    children: list[Any], figures: Mapping[str, Callable[[str], Any]], reports: Path,
+    languages: Sequence[str],
+) -> Any:
+    """:func:`_write_figures` in a forked child, beside this process: the figures are about a
+    third of a warm run's time and need one core; their ``.result()`` is the files written."""
+    from grassroots._forked import ForkedCall
+
+    children.append(ForkedCall(_write_figures, figures, reports, languages))
+    return children[-1]
+
+
 def run(
     study: Any,
     reports: Path,
@@ -452,7 +477,8 @@ def run(
     Returns the files written, in order. Nothing is printed: ``on_step`` receives a
     :class:`Step` as each stage begins (stage 1, validating the data, is the caller's), and
     ``on_fit`` a :class:`FitProgress` as each fit starts and ends, so that the command line,
-    a notebook or a log decides how to show them.
+    a notebook or a log decides how to show them. The figures are drawn and written by two
+    forked child processes (:mod:`grassroots._forked`), beside the estimands and the tables.
 
     Raises
     ------
@@ -461,14 +487,30 @@ def run(
         folder, or the data cannot identify one of the specs
         (:func:`grassroots.inference.preflight.check_data`).
     """
+    children: list[Any] = []  # the figures' forked children, stopped if this run fails
+    try:
+        return _run(study, reports, settings, source_note or {}, on_step, on_fit, languages,
+                    children)
+    except BaseException:
+        for child in children:
+            child.stop()
+        raise
+
+
+def _run(
+    study: Any, reports: Path, settings: ReproduceSettings, source_note: Mapping[str, str],
+    on_step: Callable[[Step], None], on_fit: Callable[[FitProgress], None],
+    languages: Sequence[str], children: list[Any],
+) -> list[Path]:
     import pandas as pd
 
     from grassroots import estimands
-    from grassroots.models.prior_predictive import prior_predictive
+    from grassroots.inference.prior_predictive_store import prior_predictive_reused
     from grassroots.reporting import paper
     from grassroots.reporting.convergence import convergence_note
     from grassroots.reporting.estimand_tables import table8b_allocation
     from grassroots.reporting.figures import contrast_density_plot
+    from grassroots.reporting.predictive_figures import posterior_survival_frame
 
     check_before_fitting(study, reports, settings)
     written: list[Path] = []
@@ -477,16 +519,33 @@ def run(
     # The tables of the one-file HTML report, in the order written (English, if written).
     report_tables = []
     for lang in languages:
-        note = (source_note or {}).get(lang, "")
+        note = source_note.get(lang, "")
         table = _write_table(paper.table1(study, lang=lang, source_note=note), reports, lang,
                              written)
         report_tables += [table] if lang == "en" else []
 
     on_step(Step(3, STAGES, "fitting the model specs (saved fits are reused)"))
     fits = _fit_all(study, settings, on_step, on_fit, _specs_to_fit())
-    reweighted = _prior_sensitivity(study, fits, settings, on_step, on_fit)
     survival = {f"M{i}": fits[name] for i, name in enumerate(SURVIVAL_SPECS)}
     demand_fit = {f"M{i}": fits[name] for i, name in enumerate(DEMAND_FIT_SPECS)}
+    # Their summaries before the fork, so that Tables 2-3 and Figures 1-2 compute them once.
+    for fitted in (*survival.values(), *demand_fit.values()):
+        fitted.summary()
+    # Figures 4-5's posterior curves, computed once (in the child) for both languages.
+    km_curves = functools.cache(lambda by: posterior_survival_frame(survival["M4"], study, by))
+    # Figures 1-6 rest on the paper's fits alone: drawn beside the estimands.
+    fit_figures = _draw_beside(children, {
+        "figure1_forest_survival": lambda lang: paper.coefficient_forest(survival, lang),
+        "figure2_forest_demand_fit": lambda lang: paper.coefficient_forest(demand_fit, lang),
+        "figure3_caterpillar": lambda lang: paper.caterpillar_plot(survival["M4"], lang),
+        "figure4_km_by_region": lambda lang: paper.km_posterior_plot(
+            survival["M4"], study, "region", lang, curves=km_curves("region")),
+        "figure5_km_by_extensive": lambda lang: paper.km_posterior_plot(
+            survival["M4"], study, "extensive", lang, curves=km_curves("extensive")),
+        "figure6_ordinal_ppc": lambda lang: paper.ordinal_ppc_plot(demand_fit["M4"], study, lang,
+                                                                   seed=settings.seed),
+    }, reports, languages)  # fmt: skip
+    reweighted = _prior_sensitivity(study, fits, settings, on_step, on_fit)
     strategies = {name.removeprefix("strategy_"): fits[name] for name in STRATEGY_SPECS}
     structural = fits[STRUCTURAL_SPEC]
     paper_fits = {name: fitted for name, fitted in fits.items() if "_prior_x" not in name}
@@ -512,7 +571,9 @@ def run(
     changes = pd.concat([s.changes(study.flat(), scaling=structural.scaling)
                          for s in scenarios.select()], ignore_index=True)  # fmt: skip
     allocation = _allocation(ranked, study, scenarios, structural.scaling, settings.seed)
-    prior_check = prior_predictive(STRUCTURAL_SPEC, study.flat(), seed=settings.seed)
+    # Stored in the fitted folder: drawing compiles PyMC's forward sampler anew each run.
+    prior_check = prior_predictive_reused(STRUCTURAL_SPEC, study.flat(), seed=settings.seed,
+                                          fitted_dir=settings.fitted_dir)
 
     on_step(Step(5, STAGES, "tables and figures"))
     # Appendix C's maximum-likelihood refits, once for both languages.
@@ -531,6 +592,16 @@ def run(
         name: fitted.diagnostics.overview() for name, fitted in fits.items()
         if name == STRUCTURAL_SPEC or name.startswith(f"{STRUCTURAL_SPEC}_prior_x")
     }  # fmt: skip
+    # Figures 7-10 rest on the estimands: drawn beside the tables.
+    estimand_figures = _draw_beside(children, {
+        "figure7_contrast_densities": lambda lang: contrast_density_plot(
+            varied.draws_frame(), lang, scenario_labels=scenario_labels[lang]),
+        "figure8_prior_predictive": lambda lang: paper.prior_predictive_plot(prior_check, lang),
+        "figure9_dag": lambda lang: paper.dag_plot(evidence.graph, lang),
+        "figure10_sensitivity": lambda lang: paper.sensitivity_plot(
+            robustness.table, lang, scenario_labels=scenario_labels[lang], prob=robustness.prob),
+    }, reports, languages)  # fmt: skip
+    tables_written: dict[str, list[Path]] = {lang: [] for lang in languages}
     for lang in languages:
         labels = scenario_labels[lang]
         # Tables 5-8 are built from estimand summaries; the fit they rest on is flagged here.
@@ -572,34 +643,17 @@ def run(
             paper.appendix_c_frequentist(frequentist_fits, study, lang,
                                          estimates=frequentist),
         ):
-            named = _write_table(table, reports, lang, written, labels)
+            named = _write_table(table, reports, lang, tables_written[lang], labels)
             report_tables += [named] if lang == "en" else []
-        _write_figure(paper.coefficient_forest(survival, lang), "figure1_forest_survival",
-                      reports, lang, written)
-        _write_figure(paper.coefficient_forest(demand_fit, lang), "figure2_forest_demand_fit",
-                      reports, lang, written)
-        _write_figure(paper.caterpillar_plot(survival["M4"], lang), "figure3_caterpillar",
-                      reports, lang, written)
-        _write_figure(paper.km_posterior_plot(survival["M4"], study, "region", lang),
-                      "figure4_km_by_region", reports, lang, written)
-        _write_figure(paper.km_posterior_plot(survival["M4"], study, "extensive", lang),
-                      "figure5_km_by_extensive", reports, lang, written)
-        _write_figure(paper.ordinal_ppc_plot(demand_fit["M4"], study, lang,
-                                             seed=settings.seed),
-                      "figure6_ordinal_ppc", reports, lang, written)
-        _write_figure(contrast_density_plot(varied.draws_frame(), lang,
-                                            scenario_labels=labels),
-                      "figure7_contrast_densities", reports, lang, written)
-        _write_figure(paper.prior_predictive_plot(prior_check, lang),
-                      "figure8_prior_predictive", reports, lang, written)
-        _write_figure(paper.dag_plot(evidence.graph, lang), "figure9_dag", reports, lang, written)
-        _write_figure(paper.sensitivity_plot(robustness.table, lang, scenario_labels=labels,
-                                             prob=robustness.prob),
-                      "figure10_sensitivity", reports, lang, written)
+    # Each language's tables, then its figures, as written in turn before.
+    figures_written = [fit_figures.result(), estimand_figures.result()]
+    for lang in languages:
+        written += [*tables_written[lang], *(path for drawn in figures_written
+                                              for path in drawn[lang])]  # fmt: skip
 
     record = _record(study, fits, settings, time.perf_counter() - started, reweighted)
     readme = reports / "README.md"
-    english_note = (source_note or {}).get("en", "")
+    english_note = source_note.get("en", "")
     write_text_atomic(readme, _readme(record, english_note))
     if report_tables:
         written.append(_write_html_report(reports, record, report_tables, written, english_note))

@@ -142,3 +142,78 @@ def test_reweighted_estimates_agree_with_a_real_refit(small_study_frame):
     # The prior's shrinkage is real (unweighted medians are off), and the weights capture it.
     assert off["reweighted"] < 0.25 * off["unweighted"]
     assert off["inverted"] > off["unweighted"]
+
+
+@pytest.fixture
+def saved_fit(fake_sampler, small_study_frame, tmp_path):
+    """survival_m1 fitted (prior draws for speed) and saved under ``tmp_path``."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return fit(small_study_frame, "survival_m1", seed=5, chains=2, draws=40, tune=0,
+                   fitted_dir=tmp_path, progress=False)  # fmt: skip
+
+
+@pytest.fixture
+def computed(monkeypatch):
+    """The names of the specs whose weights were computed, not read from a bundle."""
+    from grassroots.inference import prior_reweighting
+
+    names = []
+    compute = prior_reweighting.reweight_draws
+
+    def counted(base, other, posterior, *, name=""):
+        names.append(name)
+        return compute(base, other, posterior, name=name)
+
+    monkeypatch.setattr(prior_reweighting, "reweight_draws", counted)
+    return names
+
+
+def _same(first, second) -> bool:
+    return (first.log_weights.identical(second.log_weights) and first.changed == second.changed
+            and (first.spec_name, first.pareto_k, first.threshold)
+            == (second.spec_name, second.pareto_k, second.threshold))  # fmt: skip
+
+
+def test_reused_weights_are_stored_in_the_bundle_and_read_back_exactly(
+    saved_fit, small_study_frame, computed
+):
+    from grassroots.inference import bundle
+    from grassroots.reporting.appendix import scale_priors
+
+    wide = scale_priors(load_spec("survival_m1"), 2.0)
+    first = reweight_prior(saved_fit, wide, small_study_frame, reuse=True)
+    again = reweight_prior(saved_fit, wide, small_study_frame, reuse=True)
+    assert computed == [wide.name] and _same(first, again)
+    assert first.log_weights is not again.log_weights
+    # Listed in the manifest and checked with the bundle; without reuse nothing is read.
+    assert f"reweighting-{wide.name}.json" in bundle.verify_bundle(saved_fit.path)
+    assert _same(reweight_prior(saved_fit, wide, small_study_frame), first)
+    assert computed == [wide.name] * 2
+
+
+def test_damaged_or_mis_keyed_weights_are_computed_again(
+    saved_fit, small_study_frame, computed, monkeypatch
+):
+    import json
+
+    from grassroots.inference import bundle, prior_reweighting
+    from grassroots.reporting.appendix import scale_priors
+
+    wide = scale_priors(load_spec("survival_m1"), 2.0)
+    first = reweight_prior(saved_fit, wide, small_study_frame, reuse=True)
+    stored = saved_fit.path / f"reweighting-{wide.name}.json"
+    document = json.loads(stored.read_text(encoding="utf-8"))
+    document["pareto_k"] = 0.01  # a plausible edit: still JSON, still a number
+    stored.write_text(json.dumps(document), encoding="utf-8")
+    assert _same(reweight_prior(saved_fit, wide, small_study_frame, reuse=True), first)
+    assert computed == [wide.name] * 2
+    bundle.verify_bundle(saved_fit.path)  # written over and listed again
+    versions = bundle.package_versions()
+    monkeypatch.setattr(prior_reweighting, "package_versions",
+                        lambda: {**versions, "pytensor": "0.0.1"})  # fmt: skip
+    reweight_prior(saved_fit, wide, small_study_frame, reuse=True)
+    assert computed == [wide.name] * 3
+    narrow = scale_priors(load_spec("survival_m1"), 0.5)
+    reweight_prior(saved_fit, narrow, small_study_frame, reuse=True)
+    assert computed == [wide.name] * 3 + [narrow.name]

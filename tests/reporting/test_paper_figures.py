@@ -167,6 +167,22 @@ def test_km_figure(survival_fits, study_frame, tmp_path: Path, by: str, lang: st
     assert saves_identically(fig, tmp_path, f"km_{by}_{lang}")
 
 
+def test_km_figure_from_curves_computed_already_has_the_same_bytes(
+    survival_fits, study_frame, tmp_path: Path
+):
+    curves = posterior_survival_frame(survival_fits["M4"], study_frame, "region")
+    given = km_posterior_plot(survival_fits["M4"], study_frame, "region", "zh", curves=curves)
+    computed = km_posterior_plot(survival_fits["M4"], study_frame, "region", "zh")
+    files = [save_figure(fig, tmp_path / name / "km", dpi=50)
+             for fig, name in ((given, "given"), (computed, "computed"))]  # fmt: skip
+    assert [p.read_bytes() for p in files[0]] == [p.read_bytes() for p in files[1]]
+    # What is drawn is what was given: other curves give another figure.
+    shifted = curves.assign(median=curves["median"] * 0.5)
+    other = km_posterior_plot(survival_fits["M4"], study_frame, "region", "zh", curves=shifted)
+    (png, *_) = save_figure(other, tmp_path / "shifted" / "km", dpi=50)
+    assert png.read_bytes() != files[0][0].read_bytes()
+
+
 def test_ordinal_ppc(demand_fit, study_frame, tmp_path: Path):
     frame = ordinal_ppc_frame(demand_fit, study_frame, max_draws=50)
     rated = study_frame["demand_fit"].dropna().astype(int)

@@ -226,16 +226,21 @@ class StoredBundle:
     lazy: bool = False
 
 
+def emptied(folder: Path) -> Path:
+    """``folder`` with everything in it deleted: a bundle is written whole, so nothing of an
+    earlier one (its loo.json, stray files) may outlive it in :func:`atomic_directory`'s copy."""
+    for entry in list(folder.iterdir()):
+        if entry.is_dir() and not entry.is_symlink():
+            shutil.rmtree(entry)
+        else:
+            entry.unlink()
+    return folder
+
+
 def write_bundle(target: Path, trace: xr.DataTree, fit_metadata: dict[str, Any]) -> Path:
     """Write ``trace.zarr``, ``fit.json`` and the manifest to ``target``, atomically and whole."""
     with atomic_directory(target) as tmp:
-        # The bundle is written whole: nothing of an earlier bundle here (its loo.json,
-        # stray files) may outlive it.
-        for entry in list(tmp.iterdir()):
-            if entry.is_dir() and not entry.is_symlink():
-                shutil.rmtree(entry)
-            else:
-                entry.unlink()
+        emptied(tmp)
         trace_path = tmp / "trace.zarr"
         storable = _to_storable(trace)
         storable.to_zarr(
@@ -303,14 +308,27 @@ def read_bundle(
 
 
 def store_loo(path: Path, estimates: dict[str, Any], *, file: str = LOO_FILE) -> None:
-    """Write ``file`` (``loo.json`` or ``loo_pointwise.json``) into the bundle ``path``, then
-    list it in the manifest (each write atomic; a file left unlisted by a stop between them is
-    ignored, see :func:`verify_bundle`)."""
+    """Write the JSON ``file`` (``loo.json``, ``loo_pointwise.json``, a prior reweighting's
+    weights) into the bundle ``path``, then list it in the manifest (each write atomic; a file
+    left unlisted by a stop between them is ignored, see :func:`verify_bundle`)."""
     files = _read_manifest(path)
     files.pop(file, None)
     _write_manifest(path, files)
     write_text_atomic(path / file, json.dumps(estimates, indent=2, sort_keys=True) + "\n")
     _write_manifest(path, {**files, file: file_sha256(path / file)})
+
+
+def read_stored(path: Path, file: str) -> Any | None:
+    """The JSON ``file`` written into the bundle ``path`` by :func:`store_loo`, or ``None`` when
+    the manifest does not list it, or it fails its checksum or does not parse: such a file is
+    never trusted, only computed again."""
+    try:
+        expected = _read_manifest(path).get(file)
+        if expected is None or file_sha256(path / file) != expected:
+            return None
+        return json.loads((path / file).read_text(encoding="utf-8"))
+    except (OSError, BundleError, UnicodeDecodeError, ValueError):
+        return None
 
 
 def read_metadata(path: Path) -> dict[str, Any]:

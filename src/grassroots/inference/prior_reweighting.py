@@ -20,16 +20,25 @@ prior and likelihood sensitivity with power-scaling. *Statistics and Computing* 
 
 from __future__ import annotations
 
+import contextlib
 import math
 import time
 import warnings
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 import xarray as xr
 
+from grassroots.inference.bundle import (
+    DRAW_PACKAGES,
+    MANIFEST_FILE,
+    BundleError,
+    package_versions,
+    read_stored,
+    store_loo,
+)
 from grassroots.models.builder import SAMPLE_DIMS, build_model, prepare_inputs
 
 if TYPE_CHECKING:
@@ -209,7 +218,9 @@ def reweight_draws(
     )
 
 
-def reweight_prior(fit: Fit, spec: ModelSpec, data: pd.DataFrame) -> PriorReweighting:
+def reweight_prior(
+    fit: Fit, spec: ModelSpec, data: pd.DataFrame, *, reuse: bool = False
+) -> PriorReweighting:
     """Importance weights that turn ``fit``'s posterior into the posterior under ``spec``'s
     priors (:func:`reweight_draws` of the two specs' models).
 
@@ -223,6 +234,11 @@ def reweight_prior(fit: Fit, spec: ModelSpec, data: pd.DataFrame) -> PriorReweig
     data
         The flat table ``fit`` was fitted to (``study.flat()``); both models are built on it with
         the fit's stored scaling, so that they differ only in their priors.
+    reuse
+        Keep the result in the fit's saved bundle (``reweighting-<spec name>.json``, listed in
+        its manifest) and read it from there when ``spec``, the data and the packages that make
+        the weights are unchanged: building and compiling both models' log priors takes seconds
+        a spec. A stored result that fails its checksum or its key is computed again.
 
     Returns
     -------
@@ -249,7 +265,43 @@ def reweight_prior(fit: Fit, spec: ModelSpec, data: pd.DataFrame) -> PriorReweig
             "posterior draws (NUTS)"
         )
     started = time.perf_counter()
+    saved = reuse and fit.path is not None and (fit.path / MANIFEST_FILE).is_file()
+    if saved:
+        key = _reweighting_key(fit, spec, data)
+        stored = read_stored(fit.path, f"reweighting-{spec.name}.json")
+        if stored is not None and stored.get("key") == key:
+            return PriorReweighting(
+                spec_name=stored["spec_name"],
+                log_weights=xr.DataArray.from_dict(stored["log_weights"]),
+                pareto_k=stored["pareto_k"], threshold=stored["threshold"],
+                changed=tuple(stored["changed"]), seconds=time.perf_counter() - started,
+            )  # fmt: skip
     base = build_model(fit.spec, prepare_inputs(fit.spec, data, fit.scaling)).model
     other = build_model(spec, prepare_inputs(spec, data, fit.scaling)).model
     result = reweight_draws(base, other, fit.posterior, name=spec.name)
+    if saved:
+        stored = {
+            "key": key, "spec_name": result.spec_name, "pareto_k": result.pareto_k,
+            "threshold": result.threshold, "changed": list(result.changed),
+            "log_weights": result.log_weights.to_dict(data="list"),
+        }  # fmt: skip
+        # A read-only bundle still answers; it just computes again next time.
+        with contextlib.suppress(OSError, BundleError):
+            store_loo(fit.path, stored, file=f"reweighting-{spec.name}.json")
     return replace(result, seconds=time.perf_counter() - started)
+
+
+def _reweighting_key(fit: Fit, spec: ModelSpec, data: pd.DataFrame) -> dict[str, Any]:
+    """What stored weights must have been computed from: both specs, the data, the prior rules
+    and the packages that build, evaluate and smooth the log priors."""
+    from grassroots.data.identity import data_hash
+    from grassroots.models.priors import PRIOR_RULES_VERSION
+
+    versions = package_versions()
+    return {
+        "fit_spec_hash": fit.spec.hash(),
+        "spec_hash": spec.hash(),
+        "data_hash": data_hash(data),
+        "prior_rules": PRIOR_RULES_VERSION,
+        "versions": {name: versions.get(name) for name in (*DRAW_PACKAGES, "arviz-stats")},
+    }

@@ -198,6 +198,7 @@ def km_posterior_plot(
     max_draws: int = 1000,
     prob: float = DEFAULT_PROB,
     title: str | None = None,
+    curves: pd.DataFrame | None = None,
 ) -> Figure:
     """Kaplan-Meier curves (with censoring ticks and confidence bands) against posterior
     predictive survival, one panel per group of ``by`` (e.g. ``"region"``, ``"extensive"``).
@@ -224,18 +225,23 @@ def km_posterior_plot(
         Mass of both bands.
     title
         Figure title.
+    curves
+        :func:`posterior_survival_frame` of these arguments when computed already (for the
+        figure in another language: it is most of the figure's time); computed here otherwise.
     """
     km = kaplan_meier_frame(fit, data, by, outcome=outcome, prob=prob)
-    posterior = posterior_survival_frame(
-        fit,
-        data,
-        by,
-        outcome=outcome,
-        times=times,
-        group_effects=group_effects,
-        max_draws=max_draws,
-        prob=prob,
-    )
+    posterior = curves
+    if posterior is None:
+        posterior = posterior_survival_frame(
+            fit,
+            data,
+            by,
+            outcome=outcome,
+            times=times,
+            group_effects=group_effects,
+            max_draws=max_draws,
+            prob=prob,
+        )
     groups = list(dict.fromkeys(km["group"]))
     columns = min(3, len(groups))
     rows = math.ceil(len(groups) / columns)
