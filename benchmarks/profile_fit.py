@@ -83,7 +83,8 @@ def main() -> None:
 
     import grassroots
     from grassroots.data import load_dataset
-    from grassroots.inference.fitting import Fit, _with_log_likelihood
+    from grassroots.inference.fit_result import Fit
+    from grassroots.inference.fitting import _with_log_likelihood
     from grassroots.inference.sampling import exact_compile
     from grassroots.models import build_model, load_spec
 

@@ -23,7 +23,7 @@ _LAZY = {
     "DataValidationError": "grassroots.data.validation",
     "simulate": "grassroots.data.simulate",
     "fit": "grassroots.inference.fitting",
-    "Fit": "grassroots.inference.fitting",
+    "Fit": "grassroots.inference.fit_result",
 }
 
 __all__ = ["__version__", *_LAZY]

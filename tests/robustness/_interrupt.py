@@ -224,13 +224,13 @@ def _on_sigint(signum, frame):
 
 if _PHASES or _SAMPLING:
     import nutpie
-    import grassroots.inference.fitting as fitting
+    import grassroots.inference.fit_result as fit_result
     import grassroots.inference.sampling as sampling
 
     # Sampling runs from the end of nutpie's compile to the end of the wait for its chains.
     _wrap(nutpie, "compile_pymc_model", "compiling", "sampling", _timer if _SAMPLING else None)
     _wrap(sampling._NutpieRun, "wait", None, "sampled")
-    _wrap(fitting.Fit, "save", "saving", "saved")
+    _wrap(fit_result.Fit, "save", "saving", "saved")
     signal.signal(signal.SIGINT, _on_sigint)
 
     # Functions numba compiles and caches (PyTensor's cache misses); see compiled_anew().

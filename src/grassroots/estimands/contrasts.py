@@ -61,7 +61,7 @@ from grassroots.estimands.settings import DEFAULT_PROB, EstimandSettings
 from grassroots.estimands.weakness import WEAKNESS, weakness_tercile
 
 if TYPE_CHECKING:
-    from grassroots.inference.fitting import Fit, StudyLike
+    from grassroots.inference.fit_result import Fit, StudyLike
 
 __all__ = [
     "UNTREATED",
@@ -523,7 +523,7 @@ def contrasts(
     -------
     ContrastResult
     """
-    from grassroots.inference.fitting import resolve_data
+    from grassroots.inference.fit_result import resolve_data
 
     frame, _ = resolve_data(data)
     fit_list = list(fits) if isinstance(fits, list | tuple) else [fits]

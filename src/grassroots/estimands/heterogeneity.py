@@ -52,7 +52,7 @@ from grassroots.estimands.weakness import (
 )
 
 if TYPE_CHECKING:
-    from grassroots.inference.fitting import Fit, StudyLike
+    from grassroots.inference.fit_result import Fit, StudyLike
     from grassroots.models.design import Scaling
 
 __all__ = [
@@ -339,7 +339,7 @@ def targeting(
     -------
     TargetingResult
     """
-    from grassroots.inference.fitting import resolve_data
+    from grassroots.inference.fit_result import resolve_data
 
     frame, _ = resolve_data(data)
     model = FitModel(fit, group_effects=group_effects, mediators=mediators, settings=settings)

@@ -70,7 +70,7 @@ from grassroots.estimands.scenarios import Scenario, ScenarioSet
 from grassroots.estimands.settings import DEFAULT_PROB, EstimandSettings
 
 if TYPE_CHECKING:
-    from grassroots.inference.fitting import Fit, StudyLike
+    from grassroots.inference.fit_result import Fit, StudyLike
 
 __all__ = ["MediationResult", "mediation", "run_mediation"]
 
@@ -308,7 +308,7 @@ def mediation(
     -------
     MediationResult
     """
-    from grassroots.inference.fitting import resolve_data
+    from grassroots.inference.fit_result import resolve_data
 
     frame, _ = resolve_data(data)
     model = FitModel(fit, group_effects=group_effects, mediators="modelled", settings=settings)

@@ -64,7 +64,7 @@ from grassroots.estimands.scenarios import Scenario, ScenarioSet
 from grassroots.estimands.settings import EstimandSettings
 
 if TYPE_CHECKING:
-    from grassroots.inference.fitting import StudyLike
+    from grassroots.inference.fit_result import StudyLike
 
 __all__ = ["TruthModel", "coverage", "load_truth", "true_contrasts", "true_mediation"]
 
@@ -342,7 +342,7 @@ def _resolve(data: Any, truth: Mapping[str, Any] | str | Path | None) -> tuple[p
 
         frame = load_dataset().flat()
     else:
-        from grassroots.inference.fitting import resolve_data
+        from grassroots.inference.fit_result import resolve_data
 
         frame, _ = resolve_data(data)
     truth = truth if isinstance(truth, Mapping) else load_truth(truth)

@@ -14,11 +14,11 @@ from grassroots.inference.diagnostics import (
     Diagnostics,
     compute_diagnostics,
 )
+from grassroots.inference.fit_result import Fit
 from grassroots.inference.fitting import (
     BundleError,
     BundleWarning,
     DataMismatchError,
-    Fit,
     fit,
     fitted_dir,
     frame_hash,

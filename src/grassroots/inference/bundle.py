@@ -26,7 +26,7 @@ approximate fit (``method`` ``advi`` or ``fullrank_advi``) is saved as
 with the NUTS bundle of the same spec, data and seed. Bundles are written atomically: a reader
 never sees half a bundle.
 
-This module knows files, not models: :class:`~grassroots.inference.fitting.Fit` turns what it
+This module knows files, not models: :class:`~grassroots.inference.fit_result.Fit` turns what it
 reads into a fit.
 """
 

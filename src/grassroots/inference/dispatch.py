@@ -17,14 +17,9 @@ from pathlib import Path
 from typing import Any
 
 from grassroots import _paths
-from grassroots.inference.fitting import (
-    Fit,
-    StudyLike,
-    _reusable,
-    bundle_name,
-    fit,
-    resolve_data,
-)
+from grassroots.inference.bundle import bundle_name
+from grassroots.inference.fit_result import Fit, StudyLike, resolve_data
+from grassroots.inference.fitting import _reusable, fit
 from grassroots.models.spec import ModelSpec, load_spec
 
 __all__ = ["FitJob", "fit_many"]

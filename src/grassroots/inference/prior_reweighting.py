@@ -44,7 +44,7 @@ from grassroots.models.builder import SAMPLE_DIMS, build_model, prepare_inputs
 if TYPE_CHECKING:
     import pymc as pm
 
-    from grassroots.inference.fitting import Fit
+    from grassroots.inference.fit_result import Fit
     from grassroots.models.spec import ModelSpec
 
 __all__ = ["PriorReweighting", "psis_threshold", "reweight_draws", "reweight_prior"]

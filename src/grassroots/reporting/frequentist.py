@@ -34,7 +34,7 @@ import pandas as pd
 
 from grassroots.data.schema import Lang
 from grassroots.estimands.settings import DEFAULT_PROB
-from grassroots.inference.fitting import StudyLike, resolve_data
+from grassroots.inference.fit_result import StudyLike, resolve_data
 from grassroots.models import prepare_inputs
 from grassroots.reporting.labels import model_label, note_text, percent, text
 from grassroots.reporting.model_tables import (

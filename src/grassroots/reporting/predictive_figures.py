@@ -23,7 +23,7 @@ from matplotlib.figure import Figure
 from grassroots.data import schema
 from grassroots.data.schema import Lang
 from grassroots.estimands.settings import DEFAULT_PROB
-from grassroots.inference.fitting import StudyLike, resolve_data
+from grassroots.inference.fit_result import StudyLike, resolve_data
 from grassroots.models.prior_predictive import PriorPredictive, plot_prior_predictive
 from grassroots.reporting.figures import PALETTE, _styled
 from grassroots.reporting.labels import note_text, percent, term_label, text
