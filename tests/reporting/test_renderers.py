@@ -13,7 +13,8 @@ import docx
 import pandas as pd
 import pytest
 
-from grassroots.reporting.renderers import html_table, render_latex
+from grassroots.reporting.latex import render_latex
+from grassroots.reporting.renderers import html_table
 from grassroots.reporting.tables import (
     FORMATS,
     Table,

@@ -28,8 +28,8 @@ from grassroots.reporting import paper
 from grassroots.reporting.crosswalk import table0_theory
 from grassroots.reporting.figures import save_figure
 from grassroots.reporting.html_report import convergence_table, render_report
+from grassroots.reporting.latex import LATEX_PREAMBLE, LatexPlan, latex_plan
 from grassroots.reporting.layout import layout
-from grassroots.reporting.renderers import LATEX_PREAMBLE, LatexPlan, latex_plan
 from grassroots.reporting.tables import Table, stack_panels, with_spanner
 
 # An overfull box of a few points is invisible in print; more would stick out of the text block.

@@ -16,6 +16,8 @@ from typing import TYPE_CHECKING, Literal
 
 import pandas as pd
 
+from grassroots.reporting.labels import text
+
 if TYPE_CHECKING:
     from grassroots.reporting.tables import Table
 
@@ -28,6 +30,7 @@ __all__ = [
     "flat_label",
     "is_numeric_column",
     "layout",
+    "note_lead_in",
 ]
 
 Align = Literal["l", "r", "c"]
@@ -159,3 +162,8 @@ def layout(table: Table) -> Layout:
         align=align,  # type: ignore[arg-type]
         flat_columns=tuple(flat_label(labels) for labels in levels),
     )
+
+
+def note_lead_in(table: Table) -> tuple[str, str]:
+    """The note's lead-in ("Note." / "注：") and the separator between it and the text."""
+    return text("note", table.lang), "" if table.lang == "zh" else " "

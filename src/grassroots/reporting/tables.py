@@ -130,7 +130,7 @@ class Table:
         return render_markdown(self)
 
     def to_latex(self) -> str:
-        """A booktabs ``table`` (:func:`~grassroots.reporting.renderers.render_latex`)."""
+        """A booktabs ``table`` (:func:`~grassroots.reporting.latex.render_latex`)."""
         return str(self.render("tex"))
 
     def to_html(self) -> str:
@@ -138,7 +138,7 @@ class Table:
         return str(self.render("html"))
 
     def to_docx(self) -> bytes:
-        """A Word document's bytes (:func:`~grassroots.reporting.renderers.render_docx`)."""
+        """A Word document's bytes (:func:`~grassroots.reporting.word.render_docx`)."""
         result = self.render("docx")
         assert isinstance(result, bytes)
         return result
