@@ -8,9 +8,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from grassroots.reporting.estimand_labels import quantity_label, subgroup_label
 from grassroots.reporting.estimand_tables import (
-    quantity_label,
-    subgroup_label,
     table5_contrasts,
     table6_mediation,
     table7_heterogeneity,

@@ -381,7 +381,7 @@ def contrast_density_plot(
         Tables 5-7.
     lang
         Language of axis text and of the panel titles
-        (:func:`~grassroots.reporting.estimand_tables.quantity_label`).
+        (:func:`~grassroots.reporting.estimand_labels.quantity_label`).
     scenarios, outcomes
         Order of the curves and of the panels (default: order of first appearance).
     scenario_labels, outcome_labels
@@ -398,7 +398,7 @@ def contrast_density_plot(
         Each panel: one density per scenario, a dashed line at 0 (no change), a tick at each
         scenario's posterior median and the unit in the x-axis label.
     """
-    from grassroots.reporting.estimand_tables import contrast_scale, quantity_label
+    from grassroots.reporting.estimand_labels import contrast_scale, quantity_label
 
     _check_columns(draws, ("scenario", "outcome", "value"), "contrast_density_plot")
     scenarios = list(dict.fromkeys(draws["scenario"])) if scenarios is None else list(scenarios)

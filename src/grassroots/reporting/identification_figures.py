@@ -21,7 +21,7 @@ from matplotlib.patches import Patch
 
 from grassroots.data.schema import Lang
 from grassroots.estimands.settings import DEFAULT_PROB
-from grassroots.reporting.estimand_tables import quantity_label
+from grassroots.reporting.estimand_labels import quantity_label
 from grassroots.reporting.figures import PALETTE, figure_style
 from grassroots.reporting.labels import level_name, percent, term_label, text
 

@@ -18,7 +18,7 @@ import pandas as pd
 from grassroots.data.schema import Lang
 from grassroots.estimands.scenarios import ROW_LEVEL
 from grassroots.estimands.settings import DEFAULT_PROB
-from grassroots.reporting.estimand_tables import quantity_label
+from grassroots.reporting.estimand_labels import quantity_label
 from grassroots.reporting.labels import (
     NOTES,
     level_name,
