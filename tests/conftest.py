@@ -89,5 +89,3 @@ def fake_sampler(monkeypatch, tmp_path_factory):
 
     monkeypatch.setattr("grassroots.inference.fitting.start_sampling", recorder)
     return calls
-
-

@@ -978,7 +978,8 @@ def _fit_target(
     """The spec with ``sampler``'s overrides, the data, its hash and the bundle's path."""
     spec = load_spec(spec).with_sampler(**sampler)
     frame, data_hash = resolve_data(data)
-    return spec, frame, data_hash, _paths.fitted_dir(fitted_dir) / bundle_name(spec, data_hash, seed)
+    target = _paths.fitted_dir(fitted_dir) / bundle_name(spec, data_hash, seed)
+    return spec, frame, data_hash, target
 
 
 def _approximated(pending: PendingFit, progress: bool) -> Fit:
