@@ -248,7 +248,10 @@ def _evaluate_outcome(
     def predict(table: str, outcome: str, parent_values: tuple[int, ...]) -> np.ndarray:
         values = dict(zip(model.outcomes[outcome].parents, parent_values, strict=True))
         if model.outcomes[outcome].family != "logistic":
-            return model.predict(chunk, states[table], outcome, values)
+            # Only the requested quantities: the targeting list's S(24) skips the exponentials
+            # of S(12) and S(36), most of its work.
+            wanted = request.quantities if outcome == request.outcome else None
+            return model.predict(chunk, states[table], outcome, values, wanted)
         # Binary outcomes are mediator probabilities of several outcomes: computed once per
         # chunk (small arrays, draws x rows).
         key = (table, outcome, parent_values)
@@ -268,7 +271,8 @@ def _evaluate_outcome(
     for parent_values in itertools.product((0, 1), repeat=len(info.parents)):
         for table in dict.fromkeys(reg.outcome for reg in request.regimes):
             prediction = predict(table, request.outcome, parent_values)
-            if request.quantities is not None:
+            if request.quantities is not None and info.family == "logistic":
+                # Mediator probabilities are computed whole (they are shared).
                 prediction = prediction[..., list(request.quantities)]
             for reg in request.regimes:
                 if reg.outcome != table:
