@@ -9,6 +9,15 @@ process, so CPU seconds count every chain). Prints one JSON record.
     nice -n 5 .venv/bin/python benchmarks/geometry.py --size bundled --draws 1000 --tune 1000
     nice -n 5 .venv/bin/python benchmarks/geometry.py --size small --parameterization non_centred
 
+``--adaptation flow`` is nutpie's normalising-flow adaptation: it trains a flow (flowjax, on JAX)
+during warm-up and needs the model compiled for JAX with JAX gradients, so it implies
+``--backend jax``. JAX and flowjax are no dependency of the package: run it from an environment
+that has them (``reports/benchmarks/README.md``, "Normalising-flow adaptation"). The JAX logp is
+compiled lazily, at the first call, so its compile time lands in ``sample_wall_s``, not in
+``compile_wall_s``.
+
+    nice -n 10 /work/venv-flow/bin/python benchmarks/geometry.py --size small --adaptation flow
+
 ``--parameterization`` sets every grouping level's ``parameterization`` (``auto``, ``centred``,
 ``non_centred``); without it the spec's own setting is used (what an older checkout, which lacks
 the option, fits). ``--size small`` is the engine benchmark's simulated study (30 counties, 300
@@ -34,6 +43,42 @@ def _reported(name: str) -> bool:
     return not (name.endswith(("_z", "_chol", "_centred", "_steps")) or "_z_" in name)
 
 
+def _jax_versions(*, flow: bool) -> dict[str, str]:
+    """Versions of JAX (and flowjax for the flow), or a clear error when they are missing."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    needed = ["jax", "jaxlib"] + (["flowjax", "equinox", "optax"] if flow else [])
+    try:
+        return {name: version(name) for name in needed}
+    except PackageNotFoundError as missing:
+        sys.exit(
+            f"{missing.name} is not installed in {sys.prefix}: the JAX backend"
+            f"{' and the flow adaptation' if flow else ''} need {', '.join(needed)}, which are "
+            "no dependency of grassroots; use an environment that has them (see "
+            'reports/benchmarks/README.md, "Normalising-flow adaptation")'
+        )
+
+
+def _gradient_safe_jax_softplus() -> None:
+    """PyTensor's JAX softplus as ``jax.nn.softplus``, whose gradient stays finite.
+
+    PyTensor (3.3.8) lowers ``Softplus`` to JAX as nested ``jnp.where`` branches; every branch
+    is differentiated, and ``exp`` of a large logit in an unselected one turns the gradient into
+    ``0 * inf = NaN`` (pymc-devs/pytensor#2264). The Bernoulli log density of the three
+    strategies goes through it: at nutpie's jittered initial points 1,596 of the 1,833 gradient
+    entries were NaN and every chain failed to initialise. ``jax.nn.softplus`` is the same
+    function (``logaddexp(x, 0)``); with it the JAX log density and gradient matched the numba
+    ones to 1e-14 (relative) at three initial points.
+    """
+    import jax
+    from pytensor.link.jax.dispatch import jax_funcify
+    from pytensor.scalar.math import Softplus
+
+    @jax_funcify.register(Softplus)
+    def _softplus(op, **kwargs):
+        return jax.nn.softplus
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--spec", default="structural")
@@ -43,9 +88,18 @@ def main() -> None:
     parser.add_argument("--tune", type=int, default=1000)
     parser.add_argument("--chains", type=int, default=4)
     parser.add_argument("--parameterization", choices=["auto", "centred", "non_centred"])
-    parser.add_argument("--adaptation", choices=["diag", "low_rank", "draw_diag"])
+    parser.add_argument("--adaptation", choices=["diag", "low_rank", "draw_diag", "flow"])
+    parser.add_argument(
+        "--backend",
+        choices=["numba", "jax"],
+        help="how PyTensor compiles the log density (default: numba; jax with --adaptation flow)",
+    )
     parser.add_argument("--label", default="")
     args = parser.parse_args()
+    backend = args.backend or ("jax" if args.adaptation == "flow" else "numba")
+    if args.adaptation == "flow" and backend != "jax":
+        parser.error("--adaptation flow trains its flow in JAX: it needs --backend jax")
+    library_versions = _jax_versions(flow=args.adaptation == "flow") if backend == "jax" else {}
 
     import arviz_stats as azs
     import numpy as np
@@ -69,10 +123,24 @@ def main() -> None:
     frame = load_frame(SIZES[args.size])
     started = time.perf_counter()
     built = build_model(spec, frame)
-    with exact_compile():
+    if backend == "jax":
+        # float64 as the numba path computes it: JAX defaults to float32, which would compare a
+        # different (and less accurate) log density.
+        import jax
+
+        jax.config.update("jax_enable_x64", True)
+        _gradient_safe_jax_softplus()
         compiled = nutpie.compile_pymc_model(
-            built.model, backend="numba", initial_points=built.initial_points or None
+            built.model,
+            backend="jax",
+            gradient_backend="jax",
+            initial_points=built.initial_points or None,
         )
+    else:
+        with exact_compile():
+            compiled = nutpie.compile_pymc_model(
+                built.model, backend="numba", initial_points=built.initial_points or None
+            )
     compile_wall = time.perf_counter() - started
     settings = spec.sampler
     wall, cpu = time.perf_counter(), cpu_seconds()
@@ -118,6 +186,9 @@ def main() -> None:
         },
         "chains_draws_tune": [settings.chains, settings.draws, settings.tune],
         "adaptation": adaptation,
+        "backend": backend,
+        "n_dim": compiled.n_dim,
+        "versions": {"nutpie": nutpie.__version__, **library_versions},
         "seed": args.seed,
         "compile_wall_s": round(compile_wall, 1),
         "sample_wall_s": round(sample_wall, 1),

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import collections
+import json
 import os
 
 # Figures are drawn off-screen in tests, whatever the machine has.
 os.environ.setdefault("MPLBACKEND", "Agg")
+
+from pathlib import Path
 
 import numpy as np
 import pymc as pm
@@ -57,10 +61,27 @@ def fake_sample(model, settings, *, seed, progress=True, cores=None, initial_poi
     return SamplingResult(trace, "fake", 0.0, 0.0)
 
 
+class _CallLog(collections.UserList):
+    """A list whose items are lines of a file, so that forked children can append to it."""
+
+    def __init__(self, path: Path) -> None:
+        self._path = path
+        path.write_text("")
+
+    @property
+    def data(self) -> list:  # type: ignore[override]
+        return [json.loads(line) for line in self._path.read_text().splitlines()]
+
+    def append(self, item: object) -> None:
+        with self._path.open("a") as log:
+            log.write(json.dumps(item, default=int) + "\n")
+
+
 @pytest.fixture
-def fake_sampler(monkeypatch):
-    """Replace MCMC with prior draws in fit(); counts the calls."""
-    calls = []
+def fake_sampler(monkeypatch, tmp_path_factory):
+    """Replace MCMC with prior draws in fit(); records the seed of each call, made in this
+    process or in a child forked from it (``reproduce`` fits in one)."""
+    calls = _CallLog(tmp_path_factory.mktemp("sampler_calls") / "seeds.jsonl")
 
     def recorder(*args, **kwargs):
         calls.append(kwargs.get("seed"))
@@ -68,5 +89,3 @@ def fake_sampler(monkeypatch):
 
     monkeypatch.setattr("grassroots.inference.fitting.start_sampling", recorder)
     return calls
-
-

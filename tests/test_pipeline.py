@@ -80,7 +80,7 @@ def test_reproduce_writes_every_table_and_figure_deterministically(
     assert [(event.number, event.total, event.done) for event in fit_events] == [
         *overlapped(1, 14, 14), *(overlapped(15, total, total) if total > 14 else [])
     ]
-    assert fit_events[0].spec == fit_events[2].spec == "survival_m0"
+    assert fit_events[0].spec == fit_events[2].spec == "structural"
     assert all(event.seconds >= 0 and event.converged is not None
                for event in fit_events if event.done)  # fmt: skip
 

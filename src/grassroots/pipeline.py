@@ -116,12 +116,14 @@ class ReproduceSettings:
 
 def _specs_to_fit() -> list[Any]:
     """Every spec ``reproduce`` fits, in order: the paper's models (the prior refits come after,
-    and only where reweighting is unreliable: :func:`_prior_sensitivity`)."""
+    and only where reweighting is unreliable: :func:`_prior_sensitivity`). The structural model
+    comes first: its sampling is a cold run's peak of memory (~2.7 GB), best met by a process
+    that holds nothing else yet. (The tables list the fits in the paper's order, not this one.)"""
     from grassroots.models import load_spec
 
     return [
         load_spec(name)
-        for name in (*SURVIVAL_SPECS, *DEMAND_FIT_SPECS, *STRATEGY_SPECS, STRUCTURAL_SPEC)
+        for name in (STRUCTURAL_SPEC, *SURVIVAL_SPECS, *DEMAND_FIT_SPECS, *STRATEGY_SPECS)
     ]
 
 
@@ -168,11 +170,17 @@ def _fit_all(
     specs: list[Any],
     done: int = 0,
 ) -> dict:
-    """Fit ``specs`` (saved fits are reused); progress numbers them after ``done`` fits."""
-    from grassroots.inference import ConvergenceWarning
-    from grassroots.inference.fitting import start_fit
+    """Fit ``specs`` (saved fits are reused); progress numbers them after ``done`` fits.
 
-    fits = {}
+    Where any of them has to be sampled, they are fitted in a forked child and read back from
+    their bundles, as saved fits are: compiling and sampling leave ~50 MB of numba code and the
+    sampler's freed heap behind in a process (the structural fit alone peaks at ~2.7 GB), and
+    they then leave with the child instead of staying under the estimands and the tables.
+    """
+    from grassroots._forked import ForkedCall
+    from grassroots.inference import Fit
+    from grassroots.inference.fitting import bundle_path
+
     if settings.workers > 1 or settings.scheduler:
         from grassroots.inference.dispatch import FitJob, fit_many
 
@@ -185,17 +193,39 @@ def _fit_all(
                  chains=settings.chains, draws=settings.draws, tune=settings.tune,
                  fitted_dir=settings.fitted_dir, workers=settings.workers,
                  scheduler=settings.scheduler, echo=on_dask_line)  # fmt: skip
+    if all(bundle_path(study, spec, seed=settings.seed, chains=settings.chains,
+                       draws=settings.draws, tune=settings.tune,
+                       fitted_dir=settings.fitted_dir).is_dir() for spec in specs):  # fmt: skip
+        return _fit_in_turn(on_fit, study, settings, specs, done, _held)
+    # Not a daemon: PyMC's sampler, the fallback, starts a process per chain.
+    saved = ForkedCall(_fit_in_turn, study, settings, specs, done, _path_of, on_message=on_fit,
+                       daemon=False).result()  # fmt: skip
+    return {name: Fit.load(path, lazy=name != STRUCTURAL_SPEC) for name, path in saved.items()}
+
+
+def _fit_in_turn(
+    on_fit: Callable[[FitProgress], None],
+    study: Any,
+    settings: ReproduceSettings,
+    specs: list[Any],
+    done: int,
+    keep: Callable[[Any], Any],
+) -> dict:
+    """Fit ``specs``, each model built and compiled (one core) while the one before it samples
+    (nutpie's threads), and each fit checked and saved while the next one samples. Returns spec
+    name -> ``keep(fit)``: only the fits in flight are held."""
+    from grassroots.inference import ConvergenceWarning
+    from grassroots.inference.fitting import start_fit
+
+    fits = {}
     total = done + len(specs)
-    # Each model is built and compiled (one core) while the one before it samples (nutpie's
-    # threads), and each fit is checked and saved while the next one samples. Only the fits in
-    # flight are held: a finished one's draws stay in its bundle.
     in_flight: list[tuple[int, Any, float, Any]] = []
 
     def finish(number: int, spec: Any, at: float, pending: Any) -> None:
         fitted = pending.result()
         on_fit(FitProgress(number, total, spec.name, time.perf_counter() - at,
-                           bool(fitted.diagnostics.converged)))  # fmt: skip
-        fits[spec.name] = fitted if spec.name == STRUCTURAL_SPEC else _draws_on_disk(fitted)
+                               bool(fitted.diagnostics.converged)))  # fmt: skip
+        fits[spec.name] = keep(fitted)
 
     with warnings.catch_warnings():
         # Convergence is reported in every table's note, not as a console warning.
@@ -249,6 +279,16 @@ def _prior_sensitivity(
         refits += [] if result.reliable else [spec]
     fits |= _fit_all(study, settings, on_step, on_fit, refits, done=len(fits)) if refits else {}
     return reweighted
+
+
+def _held(fitted: Any) -> Any:
+    """What :func:`_run` keeps of a fit made in this process: the structural fit, which every
+    estimand reads many times, in memory; the others with their draws on disk."""
+    return fitted if fitted.spec.name == STRUCTURAL_SPEC else _draws_on_disk(fitted)
+
+
+def _path_of(fitted: Any) -> Path:
+    return fitted.path
 
 
 def _draws_on_disk(fitted: Any) -> Any:
@@ -525,7 +565,9 @@ def _run(
         report_tables += [table] if lang == "en" else []
 
     on_step(Step(3, STAGES, "fitting the model specs (saved fits are reused)"))
-    fits = _fit_all(study, settings, on_step, on_fit, _specs_to_fit())
+    fitted_first = _fit_all(study, settings, on_step, on_fit, _specs_to_fit())
+    fits = {name: fitted_first[name]
+            for name in (*SURVIVAL_SPECS, *DEMAND_FIT_SPECS, *STRATEGY_SPECS, STRUCTURAL_SPEC)}
     survival = {f"M{i}": fits[name] for i, name in enumerate(SURVIVAL_SPECS)}
     demand_fit = {f"M{i}": fits[name] for i, name in enumerate(DEMAND_FIT_SPECS)}
     # Their summaries before the fork, so that Tables 2-3 and Figures 1-2 compute them once.

@@ -307,6 +307,17 @@ class TruthModel:
         return state.cache[key]
 
     def predict(
+        self,
+        chunk: _TruthChunk,
+        state: _TruthState,
+        outcome: str,
+        values: Mapping[str, int],
+        quantities: Sequence[int] | None = None,
+    ) -> np.ndarray:
+        predicted = self._predict_all(chunk, state, outcome, values)
+        return predicted if quantities is None else predicted[..., list(quantities)]
+
+    def _predict_all(
         self, chunk: _TruthChunk, state: _TruthState, outcome: str, values: Mapping[str, int]
     ) -> np.ndarray:
         fixed, late = self._linear(state, outcome, values)

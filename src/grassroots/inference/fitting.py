@@ -325,17 +325,11 @@ def start_fit(
     draws, and so the bundle, are those of :func:`fit`. Arguments as :func:`fit`'s; errors
     before sampling are raised here, the rest by :meth:`PendingFit.result`.
     """
-    spec = load_spec(spec).with_sampler(
-        chains=chains,
-        draws=draws,
-        tune=tune,
-        target_accept=target_accept,
-        backend=backend,
+    spec, frame, data_hash, target = _fit_target(
+        data, spec, seed, fitted_dir,
+        chains=chains, draws=draws, tune=tune, target_accept=target_accept, backend=backend,
         method=method,
-    )
-    frame, data_hash = resolve_data(data)
-    folder = _paths.fitted_dir(fitted_dir)
-    target = folder / bundle_name(spec, data_hash, seed)
+    )  # fmt: skip
     pending = PendingFit(spec, data_hash, seed, target, save, log_likelihood)
     reused = _reusable(target, spec, data_hash, seed, lazy=lazy) if reuse else None
     if reused is not None:
@@ -348,7 +342,7 @@ def start_fit(
     pending.built = built = build_model(spec, frame)
     if save:
         check_output_folder(
-            folder,
+            target.parent,
             bundle_bytes(built.model, spec.sampler.draw_shape, log_likelihood=log_likelihood),
         )
     if spec.sampler.approximate:
@@ -362,6 +356,34 @@ def start_fit(
         initial_points=built.initial_points,
     )
     return pending
+
+
+def bundle_path(
+    data: pd.DataFrame | StudyLike,
+    spec: str | Path | ModelSpec,
+    *,
+    seed: int,
+    fitted_dir: str | Path | None = None,
+    **sampler: Any,
+) -> Path:
+    """Where :func:`fit` saves (and looks for) the bundle of these arguments: whether it exists
+    tells, without reading it, that the fit would be reused rather than sampled. ``sampler``:
+    :func:`fit`'s ``chains``, ``draws``, ``tune``, ``target_accept``, ``backend``, ``method``."""
+    return _fit_target(data, spec, seed, fitted_dir, **sampler)[3]
+
+
+def _fit_target(
+    data: pd.DataFrame | StudyLike,
+    spec: str | Path | ModelSpec,
+    seed: int,
+    fitted_dir: str | Path | None,
+    **sampler: Any,
+) -> tuple[ModelSpec, pd.DataFrame, str, Path]:
+    """The spec with ``sampler``'s overrides, the data, its hash and the bundle's path."""
+    spec = load_spec(spec).with_sampler(**sampler)
+    frame, data_hash = resolve_data(data)
+    target = _paths.fitted_dir(fitted_dir) / bundle_name(spec, data_hash, seed)
+    return spec, frame, data_hash, target
 
 
 def _approximated(pending: PendingFit, progress: bool) -> Fit:

@@ -31,10 +31,12 @@ from __future__ import annotations
 
 from grassroots.estimands._engine.evaluation import (
     Grouping,
+    Plan,
     Regime,
     Request,
     concatenate,
     evaluate,
+    evaluate_plans,
     regime,
     summarise,
 )
@@ -62,11 +64,13 @@ __all__ = [
     "Grouping",
     "Model",
     "OutcomeInfo",
+    "Plan",
     "Regime",
     "Request",
     "check_choice",
     "concatenate",
     "evaluate",
+    "evaluate_plans",
     "mediator_graph",
     "quantity_labels",
     "regime",

@@ -159,6 +159,16 @@ class Request:
     quantities: tuple[int, ...] | None = None
 
 
+@dataclass(frozen=True)
+class Plan:
+    """What one estimand needs of the engine: its requests, averaged within its groupings, over
+    the covariate tables ``tables`` (keys as in its requests' regimes)."""
+
+    tables: Mapping[str, pd.DataFrame]
+    requests: Sequence[Request]
+    groupings: Sequence[Grouping]
+
+
 def evaluate(
     model: Model,
     tables: Mapping[str, pd.DataFrame],
@@ -181,28 +191,69 @@ def evaluate(
         at once; the model's ``predict`` must then be safe to call from several threads: its
         per-table caches are filled by the first chunk, evaluated alone) are used.
     """
-    keys = list(tables)
-    first = tables[keys[0]].reset_index(drop=True)
-    states = {key: model.prepare(table) for key, table in tables.items()}
-    averager = _Averager(groupings)
-    settings = settings or EstimandSettings()
+    for (out,) in evaluate_plans(model, [Plan(tables, requests, groupings)], settings=settings):
+        yield out
 
-    def run(chunk: Chunk) -> dict[tuple[str, Regime, str], np.ndarray]:
-        out: dict[tuple[str, Regime, str], np.ndarray] = {}
+
+def evaluate_plans(
+    model: Model, plans: Sequence[Plan], *, settings: EstimandSettings | None = None
+) -> Iterator[list[dict[tuple[str, Regime, str], np.ndarray]]]:
+    """:func:`evaluate` of several plans in one pass over the draws: per chunk, one result of
+    :func:`evaluate` per plan, each the same numbers it gives alone.
+
+    Plans that predict the same outcome under the same table share the prediction (its
+    exponentials are most of the work), the mediator probabilities and the chunks' draws.
+    A table key names one table: plans that use a key must give it equal tables.
+    """
+    tables = _merged_tables(plans)
+    first = next(iter(tables.values())).reset_index(drop=True)
+    states = {key: model.prepare(table) for key, table in tables.items()}
+    averagers = [_Averager(plan.groupings) for plan in plans]
+    settings = settings or EstimandSettings()
+    outcomes = list(dict.fromkeys(r.outcome for plan in plans for r in plan.requests))
+
+    def run(chunk: Chunk) -> list[dict[tuple[str, Regime, str], np.ndarray]]:
+        outs: list[dict[tuple[str, Regime, str], np.ndarray]] = [{} for _ in plans]
         cache: dict[tuple[str, str, tuple[int, ...]], np.ndarray] = {}
         joints: dict[tuple[tuple[str, ...], tuple[str, ...]], dict[tuple[int, ...], Any]] = {}
-        for request in requests:
-            _evaluate_outcome(model, chunk, states, request, averager, out, cache, joints)
-        return {
-            key: value.reshape(chunk.n_chains, chunk.n_draws, *value.shape[1:])
-            for key, value in out.items()
-        }
+        for outcome in outcomes:
+            targets = [
+                (request, averager, out)
+                for plan, averager, out in zip(plans, averagers, outs, strict=True)
+                for request in plan.requests
+                if request.outcome == outcome
+            ]
+            _evaluate_outcome(model, chunk, states, outcome, targets, cache, joints)
+        return [
+            {
+                key: value.reshape(chunk.n_chains, chunk.n_draws, *value.shape[1:])
+                for key, value in out.items()
+            }
+            for out in outs
+        ]
 
     # One BLAS thread: the products are thin (a few coefficients by many rows) and chunks
     # already run on every core; OpenBLAS's own threads make them several times slower on a
     # busy machine, and the last bits of the results would depend on the thread count.
     with threadpool_limits(limits=1, user_api="blas"):
         yield from _evaluate_chunks(model, first, settings.max_cells, settings.workers, run)
+
+
+def _merged_tables(plans: Sequence[Plan]) -> dict[str, pd.DataFrame]:
+    """Every plan's tables under their keys, each once (the first plan's order first)."""
+    if not plans:
+        raise EstimandError("no plan to evaluate")
+    tables: dict[str, pd.DataFrame] = {}
+    for plan in plans:
+        for key, table in plan.tables.items():
+            if key not in tables:
+                tables[key] = table
+            elif table is not tables[key] and not table.equals(tables[key]):
+                raise EstimandError(
+                    f"two plans give different tables under the key {key!r}; evaluate them "
+                    "apart or give the tables distinct keys"
+                )
+    return tables
 
 
 def _evaluate_chunks(
@@ -237,23 +288,31 @@ def _evaluate_outcome(
     model: Model,
     chunk: Chunk,
     states: Mapping[str, Any],
-    request: Request,
-    averager: _Averager,
-    out: dict[tuple[str, Regime, str], np.ndarray],
+    outcome: str,
+    targets: Sequence[tuple[Request, _Averager, dict[tuple[str, Regime, str], np.ndarray]]],
     cache: dict[tuple[str, str, tuple[int, ...]], np.ndarray],
     joints: dict[tuple[tuple[str, ...], tuple[str, ...]], dict[tuple[int, ...], Any]],
 ) -> None:
-    info = model.outcomes[request.outcome]
+    """Average ``outcome`` for every (request, its averager, its output) of ``targets``; each
+    table's prediction is made once for all of them."""
+    info = model.outcomes[outcome]
+    requests = [request for request, _, _ in targets]
+    # The quantities to predict: all of them when the requests differ (each keeps its own).
+    asked = {request.quantities for request in requests}
+    predicted = asked.pop() if len(asked) == 1 else None
 
-    def predict(table: str, outcome: str, parent_values: tuple[int, ...]) -> np.ndarray:
-        values = dict(zip(model.outcomes[outcome].parents, parent_values, strict=True))
-        if model.outcomes[outcome].family != "logistic":
-            return model.predict(chunk, states[table], outcome, values)
+    def predict(table: str, name: str, parent_values: tuple[int, ...]) -> np.ndarray:
+        values = dict(zip(model.outcomes[name].parents, parent_values, strict=True))
+        if model.outcomes[name].family != "logistic":
+            # Only the requested quantities: the targeting list's S(24) skips the exponentials
+            # of S(12) and S(36), most of its work.
+            wanted = predicted if name == outcome else None
+            return model.predict(chunk, states[table], name, values, wanted)
         # Binary outcomes are mediator probabilities of several outcomes: computed once per
         # chunk (small arrays, draws x rows).
-        key = (table, outcome, parent_values)
+        key = (table, name, parent_values)
         if key not in cache:
-            cache[key] = model.predict(chunk, states[table], outcome, values)
+            cache[key] = model.predict(chunk, states[table], name, values)
         return cache[key]
 
     def probability(table: str, mediator: str, parent_values: tuple[int, ...]) -> np.ndarray:
@@ -261,23 +320,28 @@ def _evaluate_outcome(
 
     # Weights of the parents' values, one set per assignment of tables to the ancestors.
     weights: dict[tuple[str, ...], dict[tuple[int, ...], np.ndarray | None]] = {}
-    for reg in request.regimes:
-        signature = tuple(reg.table_of(m) for m in info.ancestors)
-        if signature not in weights:
-            weights[signature] = _parent_weights(model, info, signature, probability, joints)
+    for request in requests:
+        for reg in request.regimes:
+            signature = tuple(reg.table_of(m) for m in info.ancestors)
+            if signature not in weights:
+                weights[signature] = _parent_weights(model, info, signature, probability, joints)
+    tables = list(dict.fromkeys(reg.outcome for request in requests for reg in request.regimes))
     for parent_values in itertools.product((0, 1), repeat=len(info.parents)):
-        for table in dict.fromkeys(reg.outcome for reg in request.regimes):
-            prediction = predict(table, request.outcome, parent_values)
-            if request.quantities is not None:
-                prediction = prediction[..., list(request.quantities)]
-            for reg in request.regimes:
-                if reg.outcome != table:
-                    continue
-                signature = tuple(reg.table_of(m) for m in info.ancestors)
-                weight = weights[signature][parent_values]
-                for name, averaged in averager(prediction, weight).items():
-                    key = (request.outcome, reg, name)
-                    out[key] = averaged if key not in out else out[key] + averaged
+        for table in tables:
+            prediction = predict(table, outcome, parent_values)
+            for request, averager, out in targets:
+                kept = prediction
+                sliced = info.family == "logistic" or predicted is None
+                if request.quantities is not None and sliced:
+                    kept = prediction[..., list(request.quantities)]
+                for reg in request.regimes:
+                    if reg.outcome != table:
+                        continue
+                    signature = tuple(reg.table_of(m) for m in info.ancestors)
+                    weight = weights[signature][parent_values]
+                    for name, averaged in averager(kept, weight).items():
+                        key = (outcome, reg, name)
+                        out[key] = averaged if key not in out else out[key] + averaged
 
 
 def _parent_weights(

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -463,9 +463,15 @@ class FitModel:
         return chunk.exponentials[key]
 
     def predict(
-        self, chunk: _FitChunk, state: _FitState, outcome: str, values: Mapping[str, int]
+        self,
+        chunk: _FitChunk,
+        state: _FitState,
+        outcome: str,
+        values: Mapping[str, int],
+        quantities: Sequence[int] | None = None,
     ) -> np.ndarray:
         spec = self._spec_outcomes[outcome]
+        wanted = slice(None) if quantities is None else list(quantities)
         design = self._design(state, spec, values)
         exponential = self._exponential(chunk, state, spec, design)
         shift = None
@@ -478,7 +484,7 @@ class FitModel:
         if spec.family == "logistic":
             # expit(a + eta + shift) = 1 / (1 + exp(-(a + eta)) exp(-shift)).
             factor = None if shift is None else np.exp(-shift)
-            return inverse_one_plus(exponential, factor)[..., None]
+            return inverse_one_plus(exponential, factor)[..., None][..., wanted]
         if spec.family == "ordinal":
             levels = np.asarray(self._levels(spec), dtype=float)
             cuts = params[f"{outcome}_cutpoints"]  # (S, K-1)
@@ -486,7 +492,7 @@ class FitModel:
             factors = np.exp(cuts if shift is None else cuts - shift[:, None])
             result = np.empty((exponential.shape[0], 2, exponential.shape[1]))
             ordinal_kernel(exponential, factors, levels, self._threshold_index(spec), result)
-            return result.transpose(0, 2, 1)
+            return result.transpose(0, 2, 1)[..., wanted]
         # Survival: SurvivalFamily.predict's maths, with the baseline computed once per chunk
         # and the total hazard once per table and late-effect values (not per mediator value).
         family = FAMILIES["survival"]
@@ -499,6 +505,7 @@ class FitModel:
             if design.late_matrix is not None:
                 late_eta = params[f"{outcome}_beta_late"] @ design.late_matrix.T
             chunk.totals[key] = total_hazard(cumulative, early, late_eta)
+        # S(t) at the wanted times only: each time's exponentials are the costly part.
         return survival_probability(
-            exponential, chunk.totals[key], None if shift is None else np.exp(shift)
+            exponential, chunk.totals[key][..., wanted], None if shift is None else np.exp(shift)
         )

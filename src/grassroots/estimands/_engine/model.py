@@ -71,9 +71,15 @@ class Model(Protocol):
         """Chunks of draws, with the group effects of ``frame``'s rows drawn once per chunk."""
 
     def predict(
-        self, chunk: Chunk, state: Any, outcome: str, values: Mapping[str, int]
+        self,
+        chunk: Chunk,
+        state: Any,
+        outcome: str,
+        values: Mapping[str, int],
+        quantities: Sequence[int] | None = None,
     ) -> np.ndarray:
-        """Quantities (S, rows, Q) of ``outcome`` with its mediator parents set to ``values``."""
+        """Quantities (S, rows, Q) of ``outcome`` with its mediator parents set to ``values``;
+        only those at the indices ``quantities`` (in that order) when given."""
 
 
 def quantity_labels(family: str, times: Sequence[float], threshold: int | float) -> tuple[str, ...]:
