@@ -11,6 +11,7 @@ import pytest
 
 from grassroots.data import Study
 from grassroots.data.simulate import SimulationConfig, simulate
+from grassroots.estimands import store as estimand_store
 from grassroots.inference import bundle
 from grassroots.pipeline import ReproduceSettings, run
 
@@ -47,9 +48,14 @@ def test_reproduce_writes_every_table_and_figure_deterministically(
     def no_loo(*args, **kwargs):
         raise AssertionError("PSIS-LOO recomputed on saved fits")
 
+    def no_estimand(*args, **kwargs):
+        raise AssertionError("an estimand recomputed on saved fits")
+
     with monkeypatch.context() as patched:
         patched.setattr(bundle, "verify_bundle", lambda path: verified.append(path) or verify(path))
         patched.setattr(arviz_stats, "loo", no_loo)
+        # Contrasts by group, mediation and targeting are read from the fitted folder.
+        patched.setattr(estimand_store, "_write", no_estimand)
         second = run(small_study, tmp_path / "b", settings)
     # 14 paper models, then survival and demand fit M4 and the structural model under priors
     # x0.5 and x2: reweighted from the x1 fits, or refitted where the Pareto k is too high (prior
@@ -64,6 +70,8 @@ def test_reproduce_writes_every_table_and_figure_deterministically(
     assert fits_after_first == 14 + len(refitted)
     assert len(fake_sampler) == fits_after_first, "the second run must reuse the saved fits"
     assert len(verified) == len(set(verified)) == fits_after_first
+    stored = sorted(path.name.split("-")[-2] for path in settings.fitted_dir.glob("estimands-*"))
+    assert stored == ["heterogeneity", "mediation", "targeting"]
     # Progress goes to the callbacks: each stage once (the fits' with a line per reweighting);
     # fits overlap, so fit n + 1 starts (compiles while fit n samples) before fit n ends.
     assert [(step.number, step.total) for step in steps] == [

@@ -602,10 +602,13 @@ def _run(
     estimand_settings = estimands.EstimandSettings(
         seed=settings.seed, thin=_thinning(structural, settings.estimand_draws)
     )
-    varied = estimands.heterogeneity(structural, study, scenarios, settings=estimand_settings)
-    mediated = estimands.mediation(structural, study, scenarios, settings=estimand_settings)
-    ranked = estimands.targeting(structural, study, scenarios, outcome="survival",
-                                 quantity="S(24)", settings=estimand_settings)
+    # Kept in the fitted folder: computed again only when the fit, data, scenarios or code change.
+    stored = functools.partial(estimands.estimand_reused, fit=structural, data=study,
+                               scenarios=scenarios, settings=estimand_settings,
+                               fitted_dir=settings.fitted_dir)
+    varied = stored(estimands.heterogeneity)
+    mediated = stored(estimands.mediation)
+    ranked = stored(estimands.targeting, outcome="survival", quantity="S(24)")
     sensitivity = _sensitivity_estimates(fits, reweighted)
     evidence = identification_evidence(structural, study, scenarios, varied)
     robustness = evidence.sensitivity

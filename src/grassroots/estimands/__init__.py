@@ -11,6 +11,8 @@
 * :mod:`.weakness`: baseline weakness of the townships and its terciles;
 * :mod:`.heterogeneity`: contrasts by region and by tercile of baseline weakness; a ranked
   targeting list of townships;
+* :mod:`.store`: :func:`estimand_reused`, a result kept in the fitted folder and read back
+  while its fit, data, scenarios, settings and code are unchanged;
 * :mod:`.truth`: the same computations on the simulator's true parameters, and the coverage
   check of estimated against true contrasts.
 
@@ -47,6 +49,7 @@ from grassroots.estimands.settings import (
     DEFAULT_WORKERS,
     EstimandSettings,
 )
+from grassroots.estimands.store import estimand_reused
 from grassroots.estimands.truth import (
     TruthModel,
     coverage,
@@ -80,6 +83,7 @@ __all__ = [
     "builtin_scenarios",
     "contrasts",
     "coverage",
+    "estimand_reused",
     "heterogeneity",
     "load_scenarios",
     "load_truth",

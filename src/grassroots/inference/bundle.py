@@ -406,3 +406,15 @@ def _from_stored(trace: xr.DataTree) -> xr.DataTree:
                 dataset = dataset.assign_coords({coord: dataset[coord].astype(object)})
         groups[name] = dataset
     return xr.DataTree.from_dict(groups)
+
+
+def manifest_files(path: str | Path) -> dict[str, str]:
+    """The manifest of the bundle ``path`` (relative path -> SHA-256), its files not checked:
+    what identifies a bundle already verified, e.g. by loading it.
+
+    Raises
+    ------
+    BundleError
+        When the manifest is missing or unreadable.
+    """
+    return _read_manifest(Path(path))
