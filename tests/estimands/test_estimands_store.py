@@ -239,3 +239,24 @@ def test_missing_text_cells_keep_their_kind(tmp_path):
     result = MediationResult(table, draws, ("a", "b"), 0.9)
     estimand_store._write(tmp_path / "stored", {"k": 1}, result)
     assert_same_result(result, estimand_store._read(tmp_path / "stored", {"k": 1}))
+
+
+def test_the_code_in_the_key_is_the_estimands_layer_and_those_below(tmp_path):
+    package = tmp_path / "grassroots"
+    for module in ("_io.py", "__init__.py", "cli.py", "pipeline.py", "data/read.py", "models/ordinal.py",
+                   "inference/fit.py", "estimands/contrasts.py", "reporting/tables.py",
+                   "validation/sbc.py"):  # fmt: skip
+        (package / module).parent.mkdir(parents=True, exist_ok=True)
+        (package / module).write_text(f"# {module}\n", encoding="utf-8")
+    original = estimand_store.source_hash(package)
+    for module, counts in (("reporting/tables.py", False), ("validation/sbc.py", False),
+                           ("cli.py", False), ("pipeline.py", False), ("_io.py", True),
+                           ("__init__.py", True), ("data/read.py", True),
+                           ("models/ordinal.py", True), ("inference/fit.py", True),
+                           ("estimands/contrasts.py", True)):  # fmt: skip
+        before = (package / module).read_text(encoding="utf-8")
+        (package / module).write_text(before + "x = 1\n", encoding="utf-8")
+        assert (estimand_store.source_hash(package) != original) == counts, module
+        (package / module).write_text(before, encoding="utf-8")
+    (package / "estimands" / "new.py").write_text("", encoding="utf-8")
+    assert estimand_store.source_hash(package) != original

@@ -14,14 +14,15 @@ once and reads it back while none of these changed::
 
 ``<key>`` hashes the fit's saved draws (its manifest's checksums of ``trace.zarr/`` and
 ``fit.json``), the data hash, the scenarios, the options and settings (but the thread count, which
-results do not depend on), the source of the installed ``grassroots`` package and the versions of
-the packages that compute. The same inputs give the same result, byte for byte, read or computed.
-A fit that was never saved, or an option that is not plain data, is computed every time. One
-result is kept per fit and estimand: writing a new one removes that fit's older ones, so edited
-code or settings do not pile up stale copies. A stored result that fails its checksums or was
-stored under another key is never read: it is computed again and written over, with a
-:class:`~grassroots.inference.bundle.BundleWarning`. A read-only fitted folder still answers; it
-computes every time.
+results do not depend on), the installed source of every layer an estimand may use (estimands,
+inference, models, data and the private top-level modules; not reporting, pipeline or cli) and
+the versions of the packages that compute. The same inputs give the same result, byte for
+byte, read or computed. A fit that was never saved, or an option that is not plain data, is
+computed every time. One result is kept per fit and estimand: writing a new one removes that
+fit's older ones, so edited code or settings do not pile up stale copies. A stored result that
+fails its checksums or was stored under another key is never read: it is computed again and
+written over, with a :class:`~grassroots.inference.bundle.BundleWarning`. A read-only fitted
+folder still answers; it computes every time.
 """
 
 from __future__ import annotations
@@ -181,14 +182,28 @@ def _key(
     }
 
 
+#: The code an estimand can run: its own layer and those below it (ARCHITECTURE.md; enforced by
+#: tests/test_architecture.py), the package's private top-level modules included.
+_LAYERS_BELOW = ("data", "models", "inference", "estimands")
+
+
 @functools.cache
 def _package_source_hash() -> str:
-    """SHA-256 over the installed ``grassroots`` sources: an edited estimand, model or reader
-    must not answer with what the code computed before."""
-    root = Path(__file__).resolve().parents[1]
+    """:func:`source_hash` of the installed package."""
+    return source_hash(Path(__file__).resolve().parents[1])
+
+
+def source_hash(package: Path) -> str:
+    """SHA-256 over the sources of ``package`` that an estimand can run: an edited estimand,
+    model or reader must not answer with what the code computed before, while an edited table
+    or command (reporting, pipeline, cli) leaves stored results valid."""
+    sources = [
+        *package.glob("_*.py"),  # __init__ and the private helpers
+        *(p for layer in _LAYERS_BELOW for p in (package / layer).rglob("*.py")),
+    ]
     digest = hashlib.sha256()
-    for source in sorted(root.rglob("*.py")):
-        digest.update(source.relative_to(root).as_posix().encode() + b"\0")
+    for source in sorted(sources):
+        digest.update(source.relative_to(package).as_posix().encode() + b"\0")
         digest.update(source.read_bytes() + b"\0")
     return digest.hexdigest()
 
