@@ -56,7 +56,7 @@ def assert_same_result(first, second) -> None:
         a, b = getattr(first, field.name), getattr(second, field.name)
         if isinstance(a, pd.DataFrame):
             pd.testing.assert_frame_equal(a, b, check_exact=True)
-            for column in a.columns[a.dtypes == object]:
+            for column in a.select_dtypes(include=object).columns:
                 # Missing cells read back as the missing value they were (NaN is not None).
                 assert [type(x) for x in a[column] if not isinstance(x, str)] == [
                     type(x) for x in b[column] if not isinstance(x, str)
@@ -243,8 +243,8 @@ def test_missing_text_cells_keep_their_kind(tmp_path):
 
 def test_the_code_in_the_key_is_the_estimands_layer_and_those_below(tmp_path):
     package = tmp_path / "grassroots"
-    for module in ("_io.py", "__init__.py", "cli.py", "pipeline.py", "data/read.py", "models/ordinal.py",
-                   "inference/fit.py", "estimands/contrasts.py", "reporting/tables.py",
+    for module in ("_io.py", "__init__.py", "cli.py", "pipeline.py", "data/read.py",
+                   "models/ordinal.py", "inference/fit.py", "estimands/contrasts.py", "reporting/tables.py",
                    "validation/sbc.py"):  # fmt: skip
         (package / module).parent.mkdir(parents=True, exist_ok=True)
         (package / module).write_text(f"# {module}\n", encoding="utf-8")
