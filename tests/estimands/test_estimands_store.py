@@ -244,8 +244,8 @@ def test_missing_text_cells_keep_their_kind(tmp_path):
 def test_the_code_in_the_key_is_the_estimands_layer_and_those_below(tmp_path):
     package = tmp_path / "grassroots"
     for module in ("_io.py", "__init__.py", "cli.py", "pipeline.py", "data/read.py",
-                   "models/ordinal.py", "inference/fit.py", "estimands/contrasts.py", "reporting/tables.py",
-                   "validation/sbc.py"):  # fmt: skip
+                   "models/ordinal.py", "inference/fit.py", "estimands/contrasts.py",
+                   "reporting/tables.py", "validation/sbc.py"):  # fmt: skip
         (package / module).parent.mkdir(parents=True, exist_ok=True)
         (package / module).write_text(f"# {module}\n", encoding="utf-8")
     original = estimand_store.source_hash(package)
