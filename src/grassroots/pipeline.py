@@ -196,11 +196,11 @@ def _fit_all(
     if all(bundle_path(study, spec, seed=settings.seed, chains=settings.chains,
                        draws=settings.draws, tune=settings.tune,
                        fitted_dir=settings.fitted_dir).is_dir() for spec in specs):  # fmt: skip
-        return _fit_in_turn(on_fit, study, settings, specs, done, _held)
+        return _fit_in_turn(on_fit, study, settings, specs, done, _draws_on_disk)
     # Not a daemon: PyMC's sampler, the fallback, starts a process per chain.
     saved = ForkedCall(_fit_in_turn, study, settings, specs, done, _path_of, on_message=on_fit,
                        daemon=False).result()  # fmt: skip
-    return {name: Fit.load(path, lazy=name != STRUCTURAL_SPEC) for name, path in saved.items()}
+    return {name: Fit.load(path, lazy=True) for name, path in saved.items()}
 
 
 def _fit_in_turn(
@@ -239,9 +239,8 @@ def _fit_in_turn(
                     tune=settings.tune, fitted_dir=settings.fitted_dir, progress=False,
                     log_likelihood=_keeps_log_likelihood(spec),
                     # A reused bundle is checked and opened once, its draws read when a table
-                    # needs them; the structural fit, which every estimand reads many times, is
-                    # loaded.
-                    lazy=spec.name != STRUCTURAL_SPEC,
+                    # or an estimand needs them (and then kept: xarray caches what it reads).
+                    lazy=True,
                 )))  # fmt: skip
                 if len(in_flight) > 1:
                     finish(*in_flight.pop(0))
@@ -281,21 +280,17 @@ def _prior_sensitivity(
     return reweighted
 
 
-def _held(fitted: Any) -> Any:
-    """What :func:`_run` keeps of a fit made in this process: the structural fit, which every
-    estimand reads many times, in memory; the others with their draws on disk."""
-    return fitted if fitted.spec.name == STRUCTURAL_SPEC else _draws_on_disk(fitted)
-
-
 def _path_of(fitted: Any) -> Path:
     return fitted.path
 
 
 def _draws_on_disk(fitted: Any) -> Any:
-    """``fitted`` with its draws left in its saved bundle, read when a table needs them.
+    """``fitted`` with its draws left in its saved bundle, read when a table or an estimand needs
+    them.
 
     Holding the ~20 fits' draws and log-likelihoods in memory at once took ``reproduce`` to a peak
-    of 8.6 GB; the structural fit, which every estimand reads many times, stays in memory.
+    of 8.6 GB. The structural fit too: a warm run reads its estimands from the fitted folder, and
+    computing them reads each variable once (xarray keeps what it has read).
     """
     from grassroots.inference import Fit
 
