@@ -135,6 +135,24 @@ def write_bytes_atomic(target: str | os.PathLike[str], data: bytes) -> None:
         tmp.write_bytes(data)
 
 
+def filesystem_clock(folder: str | os.PathLike[str]) -> tuple[int, int, int]:
+    """The clock of the file system of ``folder`` now, as it stamps files there.
+
+    A temporary file is created in ``folder`` and deleted; its ``st_mtime_ns``, ``st_ctime_ns``
+    and ``st_dev`` are returned. A file of that file system written later gets times at least
+    these (in its own granularity, whatever the other clocks of the machine or of a file
+    server say). Raises :class:`OSError` when ``folder`` cannot be written to.
+    """
+    folder = Path(folder)
+    fd, name = tempfile.mkstemp(prefix=_prefix(folder / "clock"), dir=folder)
+    try:
+        info = os.fstat(fd)
+    finally:
+        os.close(fd)
+        os.unlink(name)
+    return info.st_mtime_ns, info.st_ctime_ns, info.st_dev
+
+
 @contextlib.contextmanager
 def atomic_directory(target: str | os.PathLike[str]) -> Iterator[Path]:
     """Yield a temporary folder beside ``target``; on success it replaces ``target`` whole.

@@ -10,6 +10,8 @@ A bundle is a folder under the fitted folder (``models/fitted/`` by default, ign
         loo_pointwise.json  the pointwise PSIS-LOO values per outcome (what model comparison
                       needs), added the first time they are computed
         manifest.json the SHA-256 of every other file, written last
+        verified.json the stat signature of every file the last check found intact (not in the
+                      manifest; a cache, safe to delete)
 
 Every load checks every file against ``manifest.json`` (:func:`verify_bundle`): a changed,
 missing or unlisted file refuses the bundle, so a damaged bundle is never read as a posterior.
@@ -18,6 +20,21 @@ recomputed: recomputing R-hat and ESS would read every draw of a national fit (G
 checksum ties them to the very draws they were computed from. ``loo.json``, written after the
 bundle, is added to the manifest when written; one the manifest does not list (a run stopped
 between the two writes) is not read, and its estimates are computed again.
+
+Hashing is what costs (the bundles of the bundled study hold ~2.7 GB: seconds of CPU on every
+run on saved fits), so, like git's index, a check records in ``verified.json`` the stat
+signature (size, mtime, ctime, inode, device) of each file it hashed and found equal to the
+manifest, with the SHA-256 of that manifest; the next check hashes only the files whose
+signature differs, and repeated checks of unchanged files cost a ``stat`` each. The check is
+not weakened: writing a file, even with its mtime restored by :func:`os.utime` after, sets its
+ctime to the current time, which no user tool can set back, so a file changed in place is hashed
+again; a file replaced by a copy has another inode; a rewritten manifest (:func:`store_loo`) has
+another SHA-256, and the whole record is ignored. A file is recorded only when it is on the
+bundle folder's file system and its mtime and ctime are older than those of a file created there
+just before its signature is taken (git's "racily clean" files): a change within the same tick
+of the file system's clock could otherwise keep the signature. A missing, unreadable or
+malformed ``verified.json`` is ignored, and a bundle folder it cannot be written to (read-only)
+is hashed whole on every check.
 
 ``<key>`` hashes the spec (sampler settings included), the data and the seed, so
 :func:`grassroots.inference.fitting.fit` finds and reuses a bundle when nothing changed. An
@@ -32,11 +49,13 @@ reads into a fit.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
 import platform
 import shutil
+import stat
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from importlib import metadata
@@ -46,7 +65,7 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
-from grassroots._io import atomic_directory, write_text_atomic
+from grassroots._io import atomic_directory, filesystem_clock, write_text_atomic
 from grassroots.models.priors import PRIOR_RULES_VERSION
 from grassroots.models.spec import ModelSpec
 
@@ -54,6 +73,11 @@ from grassroots.models.spec import ModelSpec
 BUNDLE_FORMAT = 2
 #: The bundle's list of files and their SHA-256 (:func:`verify_bundle`).
 MANIFEST_FILE = "manifest.json"
+#: The record of the files the last :func:`verify_bundle` found intact, by stat signature: not a
+#: part of the bundle (never in the manifest), a cache of checks already made.
+VERIFIED_FILE = "verified.json"
+#: 1: ``{"format", "manifest_sha256", "files": {name: [size, mtime_ns, ctime_ns, ino, dev]}}``.
+VERIFIED_FORMAT = 1
 #: Bytes of a stored variable's zarr chunk, at most (unless one draw of one chain is larger):
 #: chunks split ``chain`` and ``draw`` so that a reader of a few draws (the estimands, chunk by
 #: chunk) decompresses little more than it uses.
@@ -105,12 +129,18 @@ def file_sha256(path: Path) -> str:
 
 
 def _bundle_files(folder: Path) -> list[str]:
-    """Every file of a bundle folder but the manifest, as sorted POSIX paths within it."""
-    return sorted(
-        entry.relative_to(folder).as_posix()
-        for entry in folder.rglob("*")
-        if not entry.is_dir() and entry.name != MANIFEST_FILE
-    )
+    """Every file of a bundle folder but the manifest and ``verified.json``, as sorted POSIX
+    paths within it."""
+    # os.walk lists what folder.rglob("*") does (symbolic links to folders are listed as
+    # folders, not followed), in a tenth of the time: a bundle holds hundreds of chunk files, and
+    # the stray check walks it on every load.
+    top = os.fspath(folder)
+    files = []
+    for parent, _, names in os.walk(top):
+        within = parent[len(top) :].strip(os.sep).replace(os.sep, "/")  # under ``top``
+        prefix = f"{within}/" if within else ""
+        files.extend(prefix + name for name in names if name != MANIFEST_FILE)
+    return sorted(name for name in files if name != VERIFIED_FILE)
 
 
 def write_manifest(folder: str | Path) -> dict[str, str]:
@@ -133,6 +163,11 @@ def _write_manifest(folder: Path, files: dict[str, str]) -> None:
 
 
 def _read_manifest(path: Path) -> dict[str, str]:
+    return _load_manifest(path)[0]
+
+
+def _load_manifest(path: Path) -> tuple[dict[str, str], str]:
+    """The manifest's relative path -> SHA-256, and the SHA-256 of the manifest itself."""
     manifest = path / MANIFEST_FILE
     if not manifest.is_file():
         raise BundleError(
@@ -141,7 +176,8 @@ def _read_manifest(path: Path) -> dict[str, str]:
             f"reuse=False)) or delete the folder"
         )
     try:
-        document = json.loads(manifest.read_text(encoding="utf-8"))
+        raw = manifest.read_bytes()
+        document = json.loads(raw.decode("utf-8"))
         files = document["files"]
         if document.get("algorithm") != "sha256" or not isinstance(files, dict):
             raise ValueError("not a sha256 manifest")
@@ -150,11 +186,17 @@ def _read_manifest(path: Path) -> dict[str, str]:
             f"{manifest}: unreadable ({type(error).__name__}: {error}); the bundle cannot be "
             f"checked: delete {path} and refit the model"
         ) from error
-    return {str(name): str(digest) for name, digest in files.items()}
+    digest = hashlib.sha256(raw).hexdigest()
+    return {str(name): str(value) for name, value in files.items()}, digest
 
 
 def verify_bundle(path: str | Path) -> dict[str, str]:
     """Check every file of a bundle against its manifest.
+
+    A file whose stat signature is the one ``verified.json`` recorded when an earlier check
+    hashed it (against this very manifest) is not hashed again; every other file is, and the
+    record is then rewritten (see the module's notes; a folder it cannot be written to is
+    simply hashed again next time).
 
     Returns
     -------
@@ -170,21 +212,18 @@ def verify_bundle(path: str | Path) -> dict[str, str]:
         a stray chunk file as draws). The message names the file and says what to do.
     """
     path = Path(path)
-    files = _read_manifest(path)
+    files, manifest_digest = _load_manifest(path)
     remedy = f"delete {path} and refit the model (fit(..., reuse=False) writes it anew)"
+    signatures: dict[str, _Signature | None] = {}
     for name in files:
-        if not (path / name).is_file():
+        signature = _signature(path / name)
+        if signature is None:
             raise BundleError(f"{path}: {name} is missing (a lost file or chunk); {remedy}")
-    # hashlib releases the GIL while it hashes, so threads hash several chunk files at once
-    # (a bundle of the bundled study holds 100-400 MB; SHA-256 runs at ~0.5 GB/s a core).
-    with ThreadPoolExecutor(max_workers=min(8, os.cpu_count() or 1)) as pool:
-        digests = pool.map(file_sha256, [path / name for name in files])
-        for (name, digest), actual in zip(files.items(), digests, strict=True):
-            if actual != digest:
-                raise BundleError(
-                    f"{path}: {name} fails its checksum (SHA-256 differs from {MANIFEST_FILE}: "
-                    f"the file was changed or damaged after the fit); {remedy}"
-                )
+        signatures[name] = signature
+    recorded = _read_verified(path, manifest_digest)
+    unchecked = [name for name in files if recorded.get(name) != signatures[name]]
+    if unchecked:
+        _hash_and_record(path, files, unchecked, signatures, recorded, manifest_digest, remedy)
     stray = [name for name in _bundle_files(path) if name.startswith("trace.zarr/")]
     stray = [name for name in stray if name not in files]
     if stray:
@@ -193,6 +232,104 @@ def verify_bundle(path: str | Path) -> dict[str, str]:
             f"trace.zarr/, which the fit did not write); {remedy}"
         )
     return files
+
+
+#: A file's stat signature: size, st_mtime_ns, st_ctime_ns, st_ino, st_dev.
+_Signature = tuple[int, int, int, int, int]
+
+
+def _signature(file: Path) -> _Signature | None:
+    """The stat signature of ``file``, or ``None`` when it is not a regular file (as
+    :meth:`Path.is_file`: a missing file, or one that cannot be stat'ed, is ``None``)."""
+    try:
+        info = os.stat(file)
+    except (OSError, ValueError):
+        return None
+    if not stat.S_ISREG(info.st_mode):
+        return None
+    return (info.st_size, info.st_mtime_ns, info.st_ctime_ns, info.st_ino, info.st_dev)
+
+
+def _hash_and_record(
+    path: Path,
+    files: dict[str, str],
+    unchecked: list[str],
+    signatures: dict[str, _Signature | None],
+    recorded: dict[str, _Signature],
+    manifest_digest: str,
+    remedy: str,
+) -> None:
+    """Hash the files ``unchecked`` (a BundleError on the first that differs from ``files``),
+    then record in ``verified.json`` the signatures of all files now known intact."""
+    # The file system's clock now, before the signatures to record are taken: a file changed
+    # later gets a ctime at least this, so one whose times are older cannot change unseen.
+    try:
+        clock = filesystem_clock(path)
+    except OSError:  # a read-only folder: nothing can be recorded
+        clock = None
+    if clock is not None:
+        signatures = {**signatures, **{name: _signature(path / name) for name in unchecked}}
+    # hashlib releases the GIL while it hashes, so threads hash several chunk files at once
+    # (a bundle of the bundled study holds 100-400 MB; SHA-256 runs at ~0.5 GB/s a core).
+    with ThreadPoolExecutor(max_workers=min(8, os.cpu_count() or 1)) as pool:
+        digests = pool.map(file_sha256, [path / name for name in unchecked])
+        for name, actual in zip(unchecked, digests, strict=True):
+            if actual != files[name]:
+                raise BundleError(
+                    f"{path}: {name} fails its checksum (SHA-256 differs from {MANIFEST_FILE}: "
+                    f"the file was changed or damaged after the fit); {remedy}"
+                )
+    if clock is None:
+        return
+    mtime, ctime, device = clock
+    hashed = set(unchecked)
+    intact = {name: recorded[name] for name in files if name not in hashed}
+    for name in unchecked:
+        signature = signatures[name]
+        if (
+            signature is not None
+            and signature[1] < mtime
+            and signature[2] < ctime
+            and signature[4] == device
+        ):
+            intact[name] = signature
+    if intact == recorded:
+        return
+    document = {
+        "format": VERIFIED_FORMAT,
+        "manifest_sha256": manifest_digest,
+        "files": {name: list(signature) for name, signature in sorted(intact.items())},
+    }
+    # A cache: a folder it cannot be written to is hashed again next time.
+    with contextlib.suppress(OSError):
+        write_text_atomic(path / VERIFIED_FILE, json.dumps(document, separators=(",", ":")) + "\n")
+
+
+def _read_verified(path: Path, manifest_digest: str) -> dict[str, _Signature]:
+    """The signatures ``verified.json`` records against the manifest of SHA-256
+    ``manifest_digest``; empty when it is missing, unreadable, malformed, of another format or
+    recorded against another manifest."""
+    try:
+        document = json.loads((path / VERIFIED_FILE).read_bytes().decode("utf-8"))
+        if (
+            not isinstance(document, dict)
+            or document.get("format") != VERIFIED_FORMAT
+            or document.get("manifest_sha256") != manifest_digest
+            or not isinstance(document.get("files"), dict)
+        ):
+            return {}
+        recorded = {}
+        for name, signature in document["files"].items():
+            if not (
+                isinstance(signature, list)
+                and len(signature) == 5
+                and all(type(value) is int for value in signature)
+            ):
+                return {}
+            recorded[name] = tuple(signature)
+    except (OSError, UnicodeDecodeError, ValueError, RecursionError):
+        return {}
+    return recorded
 
 
 def bundle_name(spec: ModelSpec, data_hash: str, seed: int) -> str:
