@@ -57,8 +57,8 @@ def test_tiny_fit_is_sensible(tiny_fits, small_frame):
 
 
 def test_overlapping_fits_draw_what_fits_in_turn_draw(tiny_fits, small_frame, tmp_path):
-    """start_fit: a second model compiled and sampled while the first still samples (as
-    reproduce does) changes no draw of either."""
+    """start_fit: a second model compiled while the first still samples, then sampled in its
+    turn or at once when its draws are asked for first (as here), changes no draw of either."""
     from grassroots.inference.fitting import start_fit
 
     spec = spec_from_dict(TINY)
@@ -66,7 +66,7 @@ def test_overlapping_fits_draw_what_fits_in_turn_draw(tiny_fits, small_frame, tm
         warnings.simplefilter("ignore", ConvergenceWarning)
         first = start_fit(small_frame, spec, seed=7, fitted_dir=tmp_path, progress=False)
         other = start_fit(small_frame, spec, seed=8, fitted_dir=tmp_path, progress=False)
-        assert first.done is None and other.done is None, "both samplers run at once"
+        assert first.done is None and other.done is None, "both runs in flight"
         overlapped = [other.result(), first.result()]
     for alone, together in zip((tiny_fits[2], tiny_fits[0]), overlapped, strict=True):
         np.testing.assert_array_equal(
