@@ -7,6 +7,10 @@ random_seed=...)`` was seen not to, so nutpie is called directly.
 
 Both samplers' log densities are compiled by numba (PyTensor 3's default linker, PyMC's too)
 without numba's fastmath, which PyTensor turns on by default (:func:`exact_compile`).
+
+:func:`start_sampling` returns while nutpie's chains run on their own threads, so a caller can
+compile the next model meanwhile; nutpie runs still sample one at a time (``_NutpieQueue``): a
+run compiled while another samples starts when that one's chains end.
 """
 
 from __future__ import annotations
