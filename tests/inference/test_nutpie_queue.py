@@ -18,7 +18,9 @@ class FakeSampler:
 
     @property
     def is_finished(self) -> bool:
-        return self.finished
+        if not self.finished:  # as nutpie 0.16 answers while its chains run
+            raise TimeoutError("Timeout while waiting for sampler to finish")
+        return True
 
     def wait(self) -> str:
         while not self.finished:

@@ -322,6 +322,8 @@ class _NutpieRun:
         while not self._stop_watching.wait(_WATCH_SECONDS):
             try:
                 finished = bool(self._sampler.is_finished)
+            except TimeoutError:  # nutpie's answer while the chains still run
+                finished = False
             except Exception:  # wait() will raise it; the next run need not wait for that
                 finished = True
             if finished:
