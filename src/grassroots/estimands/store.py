@@ -52,9 +52,10 @@ from grassroots.inference.bundle import (
     BundleError,
     BundleWarning,
     emptied,
+    key_digest,
     manifest_files,
     package_versions,
-    verify_bundle,
+    read_keyed,
     write_manifest,
 )
 
@@ -114,8 +115,7 @@ def estimand_reused[Result](
     if key is None:
         return compute()
     stem = f"{STORE_PREFIX}{Path(fit.path).name}-{estimand.__name__}-"
-    digest = hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:12]
-    folder = default_fitted_dir(fitted_dir) / f"{stem}{digest}"
+    folder = default_fitted_dir(fitted_dir) / f"{stem}{key_digest(key)}"
     if folder.is_dir():
         try:
             return _read(folder, key)
@@ -266,12 +266,8 @@ def _object_nulls(table: pd.DataFrame) -> dict[str, str]:
 
 def _read(folder: Path, key: dict[str, Any]) -> Any:
     """The stored result of ``folder`` if its checksums hold and it was stored under ``key``."""
-    if RESULT_FILE not in verify_bundle(folder):
-        raise BundleError(f"{folder}: {RESULT_FILE} is not listed in its manifest")
+    stored = read_keyed(folder, RESULT_FILE, key)
     try:
-        stored = json.loads((folder / RESULT_FILE).read_text(encoding="utf-8"))
-        if stored["key"] != key:
-            raise ValueError("stored under another key")
         cls = RESULT_TYPES[stored["type"]]
         values = {
             name: _read_field(folder, name, field) for name, field in stored["fields"].items()

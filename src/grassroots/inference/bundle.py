@@ -468,6 +468,26 @@ def read_stored(path: Path, file: str) -> Any | None:
         return None
 
 
+def key_digest(key: dict[str, Any]) -> str:
+    """The 12 hex digits naming a stored result's folder after the parts of its ``key``."""
+    return hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:12]
+
+
+def read_keyed(folder: Path, name: str, key: dict[str, Any]) -> dict[str, Any]:
+    """The JSON object in the file ``name`` of the checksummed ``folder`` (a stored estimand,
+    prior predictive draws), if the folder passes :func:`verify_bundle`, lists ``name`` and
+    was stored under ``key``; a BundleError saying which of these failed otherwise."""
+    if name not in verify_bundle(folder):
+        raise BundleError(f"{folder}: {name} is not listed in its manifest")
+    try:
+        stored = json.loads((folder / name).read_text(encoding="utf-8"))
+        if not isinstance(stored, dict) or stored.get("key") != key:
+            raise ValueError("stored under another key")
+    except (OSError, UnicodeDecodeError, ValueError) as error:
+        raise BundleError(f"{folder / name}: {error}") from error
+    return stored
+
+
 def read_metadata(path: Path) -> dict[str, Any]:
     """``fit.json`` of the bundle ``path``, or a BundleError saying why it cannot be read."""
     return _read_json_object(path, "fit.json")

@@ -20,7 +20,6 @@ expected one is never read: the draws are computed again and written over it, wi
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import json
 import warnings
 from collections.abc import Sequence
@@ -38,8 +37,9 @@ from grassroots.inference.bundle import (
     BundleError,
     BundleWarning,
     emptied,
+    key_digest,
     package_versions,
-    verify_bundle,
+    read_keyed,
     write_manifest,
 )
 from grassroots.models.prior_predictive import (
@@ -84,8 +84,9 @@ def prior_predictive_reused(
         "prior_rules": PRIOR_RULES_VERSION,
         "versions": {package: versions.get(package) for package in DRAW_PACKAGES},
     }
-    digest = hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:12]
-    folder = default_fitted_dir(fitted_dir) / f"prior_predictive-{spec.name}-seed{seed}-{digest}"
+    folder = default_fitted_dir(fitted_dir) / (
+        f"prior_predictive-{spec.name}-seed{seed}-{key_digest(key)}"
+    )
     if folder.is_dir():
         try:
             return PriorPredictive(spec, _read(folder, key))
@@ -108,12 +109,8 @@ def prior_predictive_reused(
 
 def _read(folder: Path, key: dict[str, Any]) -> xr.Dataset:
     """The stored draws of ``folder`` if its checksums hold and it was stored under ``key``."""
-    if DRAWS_FILE not in verify_bundle(folder):
-        raise BundleError(f"{folder}: {DRAWS_FILE} is not listed in its manifest")
+    stored = read_keyed(folder, DRAWS_FILE, key)
     try:
-        stored = json.loads((folder / DRAWS_FILE).read_text(encoding="utf-8"))
-        if stored["key"] != key:
-            raise ValueError("stored under another key")
         return xr.Dataset.from_dict(stored["draws"])
-    except (UnicodeDecodeError, ValueError, KeyError, TypeError) as error:
+    except (ValueError, KeyError, TypeError) as error:
         raise BundleError(f"{folder / DRAWS_FILE}: {error}") from error
