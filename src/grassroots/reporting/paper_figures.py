@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
+from matplotlib.text import Text
 
 from grassroots.data.schema import Lang
 from grassroots.estimands.settings import DEFAULT_PROB
@@ -189,35 +190,47 @@ def _name_readable_groups(fig: Figure, ax: Any, frame: pd.DataFrame, per_end: in
 
     Candidates come from both ends inwards (the most extreme first), so with hundreds of
     groups on the axis the named ones are the most extreme that can be read, spaced as the
-    font requires; with few groups they are simply the ``per_end`` lowest and highest."""
+    font requires; with few groups they are simply the ``per_end`` lowest and highest.
+
+    The labels are upright-turned (rotated 90 degrees) and hang from the axis, so two of them
+    touch when their centres are closer than their half-heights. Only the two outermost are
+    laid out with the figure, to place the axis; the others are measured one at a time, and
+    only while names are still wanted (ticking all the groups to measure them made this plot
+    cost as much as the rest of the figures together).
+    """
     n = len(frame)
     ranks = frame["rank"].to_numpy()
     order = [int(r) for pair in zip(ranks, ranks[::-1], strict=True) for r in pair]
     middle = int(ranks[(n - 1) // 2])
     candidates = list(dict.fromkeys([*order[:2], middle, *order[2:]]))
     groups = dict(zip(frame["rank"], frame["group"], strict=True))
-    ax.set_xticks(candidates, [groups[r] for r in candidates], rotation=90, fontsize=6)
+    ax.set_xticks(candidates[:2], [groups[r] for r in candidates[:2]], rotation=90, fontsize=6)
     fig.draw_without_rendering()
-    extents = dict(zip(candidates,
-                       (label.get_window_extent() for label in ax.get_xticklabels()),
-                       strict=True))  # fmt: skip
+    template = ax.get_xticklabels()[0]
+
+    def span(rank: int) -> tuple[float, float]:
+        probe = Text(text=groups[rank], rotation=90, fontproperties=template.get_fontproperties())
+        probe.set_figure(fig)
+        centre = ax.transData.transform((rank, 0.0))[0]
+        return centre, probe.get_window_extent().width / 2
+
     low_named = high_named = 0
-    chosen: list[int] = []
+    chosen: dict[int, tuple[float, float]] = {}
     for rank in candidates:
         is_middle = rank == middle
         low = rank <= middle
         if not is_middle and (low_named if low else high_named) >= per_end:
             continue
-        box = extents[rank].expanded(1.15, 1.0)
-        if any(box.overlaps(extents[other]) for other in chosen):
+        centre, half = span(rank)
+        if any(abs(centre - c) < 1.15 * half + h for c, h in chosen.values()):
             continue
-        chosen.append(rank)
+        chosen[rank] = (centre, half)
         if not is_middle:
             low_named, high_named = low_named + low, high_named + (not low)
         if low_named >= per_end and high_named >= per_end and middle in chosen:
             break
-    chosen.sort()
-    ax.set_xticks(chosen, [groups[r] for r in chosen], rotation=90, fontsize=6)
+    named = sorted(chosen)
+    ax.set_xticks(named, [groups[r] for r in named], rotation=90, fontsize=6)
 
 
 @_styled

@@ -10,9 +10,11 @@ from __future__ import annotations
 import datetime as dt
 import io
 import os
+import re
 import zipfile
 from collections.abc import Mapping
 from typing import TYPE_CHECKING
+from xml.sax.saxutils import escape
 
 from grassroots.reporting.latex import latex_plan
 from grassroots.reporting.layout import layout, note_lead_in
@@ -20,7 +22,6 @@ from grassroots.reporting.layout import layout, note_lead_in
 if TYPE_CHECKING:
     from docx.document import Document as DocxDocument
     from docx.oxml.xmlchemy import BaseOxmlElement
-    from docx.table import _Cell
 
     from grassroots.reporting.tables import Table
 
@@ -45,8 +46,6 @@ def _build_time() -> dt.datetime:
 
 _BORDER_SUCCESSORS: Mapping[str, tuple[str, ...]] = {
     "w:tblBorders": ("w:shd", "w:tblLayout", "w:tblCellMar", "w:tblLook", "w:tblCaption"),
-    "w:tcBorders": ("w:shd", "w:noWrap", "w:tcMar", "w:textDirection", "w:tcFitText",
-                    "w:vAlign", "w:hideMark"),
 }  # fmt: skip
 
 
@@ -72,10 +71,6 @@ def _border(element: BaseOxmlElement, edges: Mapping[str, int], tag: str) -> Non
         line.set(qn("w:space"), "0")
         line.set(qn("w:color"), "000000")
         container.append(line)
-
-
-def _cell_border(cell: _Cell, **edges: int) -> None:
-    _border(cell._tc.get_or_add_tcPr(), edges, "w:tcBorders")
 
 
 def _set_fonts(document: DocxDocument, latin: str, east_asia: str, lang: str) -> None:
@@ -145,6 +140,56 @@ def _normalise_zip(data: bytes, when: dt.datetime) -> bytes:
     return out.getvalue()
 
 
+_JUSTIFICATION: Mapping[str, str] = {"l": "left", "r": "right", "c": "center"}
+# Points of a panel's row labels' indent, in twentieths of a point (w:ind's unit).
+_PANEL_INDENT_TWIPS = 200
+
+
+def _cell_xml(
+    value: str,
+    align: str,
+    column_width: int,
+    *,
+    span: int = 1,
+    italic: bool = False,
+    indent: bool = False,
+    rule: int | None = None,
+) -> str:
+    """One ``w:tc``: ``span`` grid columns wide, its text in one run, an optional rule under it
+    (``rule`` in eighths of a point)."""
+    properties = f'<w:tcW w:type="dxa" w:w="{column_width * span}"/>'
+    if span > 1:
+        properties += f'<w:gridSpan w:val="{span}"/>'
+    if rule is not None:
+        properties += (
+            f'<w:tcBorders><w:bottom w:val="single" w:sz="{rule}" w:space="0" '
+            f'w:color="000000"/></w:tcBorders>'
+        )
+    paragraph = f'<w:ind w:left="{_PANEL_INDENT_TWIPS}"/>' if indent else ""
+    paragraph += f'<w:jc w:val="{_JUSTIFICATION[align]}"/>'
+    # italic=None in python-docx terms: inherit from the style, so an empty w:rPr.
+    run_properties = "<w:rPr><w:i/></w:rPr>" if italic else "<w:rPr/>"
+    return (
+        f"<w:tc><w:tcPr>{properties}</w:tcPr><w:p><w:pPr>{paragraph}</w:pPr>"
+        f"<w:r>{run_properties}{_run_content(value)}</w:r></w:p></w:tc>"
+    )
+
+
+def _run_content(value: str) -> str:
+    """A run's text as python-docx's ``Run.text`` writes it: tabs and line breaks as
+    ``w:tab`` and ``w:br``, whitespace at either end of a piece kept."""
+    pieces = []
+    for piece in re.split(r"([\t\r\n])", value):
+        if piece == "\t":
+            pieces.append("<w:tab/>")
+        elif piece in {"\r", "\n"}:
+            pieces.append("<w:br/>")
+        elif piece:
+            space = ' xml:space="preserve"' if piece.strip() != piece else ""
+            pieces.append(f"<w:t{space}>{escape(piece)}</w:t>")
+    return "".join(pieces)
+
+
 def render_docx(
     table: Table,
     *,
@@ -160,9 +205,8 @@ def render_docx(
     """
     from docx import Document
     from docx.enum.table import WD_TABLE_ALIGNMENT
-    from docx.enum.text import WD_ALIGN_PARAGRAPH
-    from docx.oxml import OxmlElement
-    from docx.oxml.ns import qn
+    from docx.oxml import parse_xml
+    from docx.oxml.ns import nsdecls
     from docx.shared import Pt
 
     lay = layout(table)
@@ -179,16 +223,10 @@ def render_docx(
     props.created = when.replace(tzinfo=None)
     props.modified = when.replace(tzinfo=None)
 
-    alignment = {
-        "l": WD_ALIGN_PARAGRAPH.LEFT,
-        "r": WD_ALIGN_PARAGRAPH.RIGHT,
-        "c": WD_ALIGN_PARAGRAPH.CENTER,
-    }
     document.add_paragraph(table.title, style="Caption")
 
     n_header = len(lay.header)
-    n_body = sum(len(s.rows) + (s.panel is not None) for s in lay.sections)
-    grid = document.add_table(rows=n_header + n_body, cols=lay.n_columns)
+    grid = document.add_table(rows=0, cols=lay.n_columns)
     grid.alignment = WD_TABLE_ALIGNMENT.CENTER
     # 三线表: heavy top and bottom rules (1.5 pt; w:sz counts eighths of a point), the thin
     # rules under the header are the cells'; nothing else, no vertical lines.
@@ -198,44 +236,36 @@ def render_docx(
         "w:tblBorders",
     )
 
-    def put(cell: _Cell, value: str, align: str, *, italic: bool = False) -> None:
-        paragraph = cell.paragraphs[0]
-        paragraph.alignment = alignment[align]
-        # None, not False: inherit from the style instead of writing an explicit "off".
-        paragraph.add_run(value).italic = italic or None
-
-    # Cells are taken row by row: python-docx's table.cell(r, c) walks the whole table on every
-    # call, which makes a 50-row table take seconds.
-    rows = iter(grid.rows)
+    # The rows are written as XML and parsed once: python-docx's cell objects (merge,
+    # paragraph.alignment, add_run) took most of the time of writing every table of a report.
+    # The elements are the ones those calls make, attribute for attribute.
+    column_width = int(grid._tbl.tblGrid.gridCol_lst[0].w.twips)
+    rows_xml = []
     for r, header_row in enumerate(lay.header):
-        row = next(rows)
-        # Repeat header rows on every page of a long table.
-        repeat = OxmlElement("w:tblHeader")
-        repeat.set(qn("w:val"), "true")
-        row._tr.get_or_add_trPr().append(repeat)
         last = r == n_header - 1
-        cells = row.cells
+        cells_xml = []
         for cell in header_row:
-            target = cells[cell.start]
-            if cell.span > 1:
-                target = target.merge(cells[cell.start + cell.span - 1])
-            put(target, cell.text, lay.align[cell.start] if last else "c")
             # The rule under the column labels runs across; a spanner's rule only under it.
-            if last:
-                _cell_border(target, bottom=6)
-            elif cell.text:
-                _cell_border(target, bottom=4)
-
+            rule = 6 if last else 4 if cell.text else None
+            align = lay.align[cell.start] if last else "c"
+            cells_xml.append(_cell_xml(cell.text, align, column_width, span=cell.span, rule=rule))
+        # Header rows repeat on every page of a long table.
+        rows_xml.append(
+            f'<w:tr><w:trPr><w:tblHeader w:val="true"/></w:trPr>{"".join(cells_xml)}</w:tr>'
+        )
     for section in lay.sections:
         if section.panel is not None:
-            cells = next(rows).cells
-            put(cells[0].merge(cells[-1]), section.panel, "l", italic=True)
+            panel = _cell_xml(section.panel, "l", column_width, span=lay.n_columns, italic=True)
+            rows_xml.append(f"<w:tr>{panel}</w:tr>")
+        indent = section.panel is not None
         for values in section.rows:
-            cells = next(rows).cells
-            for c, value in enumerate(values):
-                put(cells[c], value, lay.align[c])
-            if section.panel is not None:
-                cells[0].paragraphs[0].paragraph_format.left_indent = Pt(10)
+            cells_xml = [
+                _cell_xml(value, lay.align[c], column_width, indent=indent and c == 0)
+                for c, value in enumerate(values)
+            ]
+            rows_xml.append(f"<w:tr>{''.join(cells_xml)}</w:tr>")
+    parsed = parse_xml(f"<w:tbl {nsdecls('w')}>{''.join(rows_xml)}</w:tbl>")
+    grid._tbl.extend(list(parsed))
 
     for flag in table.flags:
         paragraph = document.add_paragraph()
