@@ -300,5 +300,6 @@ def _read_field(folder: Path, name: str, field: dict[str, Any]) -> Any:
 
 
 def _read_array(path: Path, name: Any) -> xr.DataArray:
-    with xr.open_zarr(path, consolidated=False) as stored:
+    # chunks=None: numpy, not dask (whose compute() imports dask.distributed, ~0.5 s).
+    with xr.open_zarr(path, consolidated=False, chunks=None) as stored:
         return stored["values"].load().rename(name)

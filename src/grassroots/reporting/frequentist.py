@@ -153,7 +153,8 @@ def _cox(
             }
         )
         return result, True, _METHODS["survival"]
-    import statsmodels.api as sm
+    # The model's module, not statsmodels.api (which imports every model: ~0.5 s more).
+    from statsmodels.duration.hazard_regression import PHReg
 
     late = data.values["late_design"]
     late_names = [f"late{k}" for k in range(late.shape[1])]
@@ -167,7 +168,7 @@ def _cox(
     entry = episodes["start"].to_numpy(dtype=float)
     entry = np.where(entry > 0, np.nextafter(entry, np.inf), 0.0)
     columns = [*names, *late_names]
-    model = sm.PHReg(
+    model = PHReg(
         episodes["stop"].to_numpy(dtype=float), episodes[columns].to_numpy(dtype=float),
         status=episodes["event"].to_numpy(dtype=float), entry=entry, ties="efron",
     ).fit()  # fmt: skip
@@ -207,9 +208,10 @@ def _cox(
 def _statsmodels(
     family: str, terms: list[str], x: np.ndarray, data: Any, prob: float
 ) -> tuple[pd.DataFrame, bool]:
-    import statsmodels.api as sm
+    from statsmodels.discrete.discrete_model import Logit
     from statsmodels.miscmodels.ordinal_model import OrderedModel
     from statsmodels.tools.sm_exceptions import ConvergenceWarning
+    from statsmodels.tools.tools import add_constant
 
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", ConvergenceWarning)
@@ -220,8 +222,8 @@ def _statsmodels(
             se = np.asarray(result.bse)[: len(terms)]
             bounds = np.asarray(result.conf_int(alpha=1 - prob))[: len(terms)]
         else:
-            design = sm.add_constant(x, has_constant="add")
-            result = sm.Logit(data.values["y"], design).fit(disp=False, maxiter=200)
+            design = add_constant(x, has_constant="add")
+            result = Logit(data.values["y"], design).fit(disp=False, maxiter=200)
             # The first column is the intercept: the tables pair coefficients only.
             params = np.asarray(result.params)[1:]
             se = np.asarray(result.bse)[1:]
