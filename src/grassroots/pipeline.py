@@ -602,18 +602,27 @@ def _run(
                                scenarios=scenarios, settings=estimand_settings,
                                fitted_dir=settings.fitted_dir)
     varied = stored(estimands.heterogeneity)
+    evidence = identification_evidence(structural, study, scenarios, varied)
+    robustness = evidence.sensitivity
+    # Stored in the fitted folder: drawing compiles PyMC's forward sampler anew each run.
+    prior_check = prior_predictive_reused(STRUCTURAL_SPEC, study.flat(), seed=settings.seed,
+                                          fitted_dir=settings.fitted_dir)
+    # Figures 7-10 rest on these alone: drawn beside the other estimands and the tables.
+    estimand_figures = _draw_beside(children, {
+        "figure7_contrast_densities": lambda lang: contrast_density_plot(
+            varied.draws_frame(), lang, scenario_labels=scenario_labels[lang]),
+        "figure8_prior_predictive": lambda lang: paper.prior_predictive_plot(prior_check, lang),
+        "figure9_dag": lambda lang: paper.dag_plot(evidence.graph, lang),
+        "figure10_sensitivity": lambda lang: paper.sensitivity_plot(
+            robustness.table, lang, scenario_labels=scenario_labels[lang], prob=robustness.prob),
+    }, reports, languages)  # fmt: skip
     mediated = stored(estimands.mediation)
     ranked = stored(estimands.targeting, outcome="survival", quantity="S(24)")
     sensitivity = _sensitivity_estimates(fits, reweighted)
-    evidence = identification_evidence(structural, study, scenarios, varied)
-    robustness = evidence.sensitivity
     structural_sensitivity = _structural_sensitivity_estimates(fits, reweighted)
     changes = pd.concat([s.changes(study.flat(), scaling=structural.scaling)
                          for s in scenarios.select()], ignore_index=True)  # fmt: skip
     allocation = _allocation(ranked, study, scenarios, structural.scaling, settings.seed)
-    # Stored in the fitted folder: drawing compiles PyMC's forward sampler anew each run.
-    prior_check = prior_predictive_reused(STRUCTURAL_SPEC, study.flat(), seed=settings.seed,
-                                          fitted_dir=settings.fitted_dir)
 
     on_step(Step(5, STAGES, "tables and figures"))
     # Appendix C's maximum-likelihood refits, once for both languages.
@@ -632,15 +641,6 @@ def _run(
         name: fitted.diagnostics.overview() for name, fitted in fits.items()
         if name == STRUCTURAL_SPEC or name.startswith(f"{STRUCTURAL_SPEC}_prior_x")
     }  # fmt: skip
-    # Figures 7-10 rest on the estimands: drawn beside the tables.
-    estimand_figures = _draw_beside(children, {
-        "figure7_contrast_densities": lambda lang: contrast_density_plot(
-            varied.draws_frame(), lang, scenario_labels=scenario_labels[lang]),
-        "figure8_prior_predictive": lambda lang: paper.prior_predictive_plot(prior_check, lang),
-        "figure9_dag": lambda lang: paper.dag_plot(evidence.graph, lang),
-        "figure10_sensitivity": lambda lang: paper.sensitivity_plot(
-            robustness.table, lang, scenario_labels=scenario_labels[lang], prob=robustness.prob),
-    }, reports, languages)  # fmt: skip
     tables_written: dict[str, list[Path]] = {lang: [] for lang in languages}
     for lang in languages:
         labels = scenario_labels[lang]
