@@ -10,8 +10,11 @@ once), and
 the load average at start and end. Every run's output folder must be byte-identical to the first
 run's of the same tree; the files that differ between the trees are listed.
 
-Warm (every fit saved, the default) reuses ``--fitted-dir``; ``--cold`` gives every run a new
-empty fitted folder::
+Warm (every fit saved, the default) gives each tree its own hard-linked copy of ``--fitted-dir``
+and one untimed run in it first, which writes what that tree stores beside the fits (estimands,
+prior predictive draws, checked-file records: keyed on the tree's source, so two trees sharing
+one folder would replace each other's at every run); ``--cold`` gives every run a new empty
+fitted folder::
 
     nice -n 5 .venv/bin/python benchmarks/reproduce.py --old /work/main --new . \\
         --fitted-dir /work/fitted-warm --repeats 2 --out reports/benchmarks/reproduce_warm.json
@@ -164,10 +167,20 @@ def main() -> None:
     scratch = Path(tempfile.mkdtemp(prefix="bench-reproduce-"))
     firsts: dict[str, Path] = {}
     runs = []
+    fitted_copies: dict[str, Path] = {}
+    if not args.cold:
+        for code in trees:
+            fitted_copies[code] = scratch / f"fitted-{code}"
+            subprocess.run(["cp", "-al", str(args.fitted_dir), str(fitted_copies[code])],
+                           check=True)  # fmt: skip
+        for code, tree in trees.items():
+            warm_up = scratch / f"warm-up-{code}"
+            run_once(args.python, tree, fitted_copies[code], warm_up, scratch / "warm-up.log")
+            shutil.rmtree(warm_up)
     for repeat in range(args.repeats):
         for code, tree in trees.items():
             out = scratch / f"{code}-{repeat}"
-            fitted = scratch / f"fitted-{code}-{repeat}" if args.cold else args.fitted_dir
+            fitted = scratch / f"fitted-{code}-{repeat}" if args.cold else fitted_copies[code]
             record = {
                 "code": code,
                 "repeat": repeat,
@@ -200,6 +213,8 @@ def main() -> None:
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
+    for copy in fitted_copies.values():
+        shutil.rmtree(copy)
     print(f"{len(between)} files differ between old and new; outputs and logs in {scratch}")
 
 

@@ -491,9 +491,14 @@ def _draw_beside(
 ) -> Any:
     """:func:`_write_figures` in a forked child, beside this process: the figures are about a
     third of a warm run's time and need one core; their ``.result()`` is the files written."""
+    return _forked(children, _write_figures, figures, reports, languages)
+
+
+def _forked(children: list[Any], function: Callable[..., Any], *args: Any) -> Any:
+    """``function(*args)`` in a forked child, added to ``children`` (stopped if the run fails)."""
     from grassroots._forked import ForkedCall
 
-    children.append(ForkedCall(_write_figures, figures, reports, languages))
+    children.append(ForkedCall(function, *args))
     return children[-1]
 
 
@@ -641,8 +646,11 @@ def _run(
         name: fitted.diagnostics.overview() for name, fitted in fits.items()
         if name == STRUCTURAL_SPEC or name.startswith(f"{STRUCTURAL_SPEC}_prior_x")
     }  # fmt: skip
-    tables_written: dict[str, list[Path]] = {lang: [] for lang in languages}
-    for lang in languages:
+
+    def write_tables(lang: str) -> tuple[list[Path], list[Any]]:
+        """Every table in ``lang``: the files written, and the tables as written."""
+        files: list[Path] = []
+        named: list[Any] = []
         labels = scenario_labels[lang]
         # Tables 5-8 are built from estimand summaries; the fit they rest on is flagged here.
         flag = convergence_note(structural_diagnostics, lang)
@@ -683,8 +691,20 @@ def _run(
             paper.appendix_c_frequentist(frequentist_fits, study, lang,
                                          estimates=frequentist),
         ):
-            named = _write_table(table, reports, lang, tables_written[lang], labels)
-            report_tables += [named] if lang == "en" else []
+            named.append(_write_table(table, reports, lang, files, labels))
+        return files, named
+
+    def table_files(lang: str) -> list[Path]:
+        return write_tables(lang)[0]
+
+    # The other languages' tables in forked children, beside this process's first language
+    # (writing the tables is most of what this process does once the figures' children run).
+    others = {lang: _forked(children, table_files, lang) for lang in languages[1:]}
+    first_files, first_tables = write_tables(languages[0])
+    report_tables += first_tables if languages[0] == "en" else []
+    tables_written = {languages[0]: first_files} | {
+        lang: child.result() for lang, child in others.items()
+    }
     # Each language's tables, then its figures, as written in turn before.
     figures_written = [fit_figures.result(), estimand_figures.result()]
     for lang in languages:

@@ -50,6 +50,7 @@ reads into a fit.
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import json
 import os
@@ -342,13 +343,21 @@ def bundle_name(spec: ModelSpec, data_hash: str, seed: int) -> str:
 
 
 def package_versions() -> dict[str, str]:
+    """Python's and the fitting packages' versions (a new dict each call)."""
+    return dict(_installed_versions())
+
+
+# Read once a process: a package upgraded in place only takes effect in a new process anyway
+# (its modules stay imported), and the metadata lookups cost ~40 ms, once per saved fit.
+@functools.cache
+def _installed_versions() -> tuple[tuple[str, str], ...]:
     versions = {"python": platform.python_version()}
     for package in _VERSIONED_PACKAGES:
         try:
             versions[package] = metadata.version(package)
         except metadata.PackageNotFoundError:
             versions[package] = "not installed"
-    return versions
+    return tuple(versions.items())
 
 
 @dataclass(frozen=True)
