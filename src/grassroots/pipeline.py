@@ -575,11 +575,14 @@ def _run(
         fitted.summary()
     # Figures 4-5's posterior curves, computed once (in the child) for both languages.
     km_curves = functools.cache(lambda by: posterior_survival_frame(survival["M4"], study, by))
-    # Figures 1-6 rest on the paper's fits alone: drawn beside the estimands.
+    # Figures 1-6 rest on the paper's fits alone: drawn beside the estimands, by two children
+    # (4-6 predict from every draw: as much work as 1-3).
     fit_figures = _draw_beside(children, {
         "figure1_forest_survival": lambda lang: paper.coefficient_forest(survival, lang),
         "figure2_forest_demand_fit": lambda lang: paper.coefficient_forest(demand_fit, lang),
         "figure3_caterpillar": lambda lang: paper.caterpillar_plot(survival["M4"], lang),
+    }, reports, languages)  # fmt: skip
+    predictive_figures = _draw_beside(children, {
         "figure4_km_by_region": lambda lang: paper.km_posterior_plot(
             survival["M4"], study, "region", lang, curves=km_curves("region")),
         "figure5_km_by_extensive": lambda lang: paper.km_posterior_plot(
@@ -706,7 +709,8 @@ def _run(
         lang: child.result() for lang, child in others.items()
     }
     # Each language's tables, then its figures, as written in turn before.
-    figures_written = [fit_figures.result(), estimand_figures.result()]
+    figures_written = [fit_figures.result(), predictive_figures.result(),
+                       estimand_figures.result()]
     for lang in languages:
         written += [*tables_written[lang], *(path for drawn in figures_written
                                               for path in drawn[lang])]  # fmt: skip
