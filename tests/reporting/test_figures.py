@@ -75,6 +75,24 @@ def test_two_saves_give_identical_bytes(tmp_path: Path, estimates: pd.DataFrame)
     assert b"<dc:date>" not in svg
 
 
+def test_every_format_gets_the_first_formats_layout(
+    tmp_path: Path, estimates: pd.DataFrame, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    fig = forest_plot(estimates, "zh", title="森林图")
+    engine = fig.get_layout_engine()
+    layouts = []
+    execute = type(engine).execute
+    monkeypatch.setattr(
+        type(engine), "execute", lambda self, f: layouts.append(1) or execute(self, f)
+    )
+    save_figure(fig, tmp_path / "forest", ["png", "pdf", "svg"], dpi=60)
+    assert len(layouts) == 1
+    # The figure keeps its layout engine: drawn again, it is laid out again.
+    assert fig.get_layout_engine() is engine
+    save_figure(fig, tmp_path / "again", ["pdf"], dpi=60)
+    assert len(layouts) == 2
+
+
 def test_save_figure_rejects_unknown_formats_before_writing(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="unknown figure format 'jpg'"):
         save_figure(Figure(), tmp_path / "f", ["png", "jpg"])

@@ -354,3 +354,20 @@ def test_jupyter_displays_a_table_as_its_markdown() -> None:
     table = small_table()
     shown, _ = DisplayFormatter().format(table)
     assert shown["text/markdown"] == table.to_markdown()
+
+
+def test_docx_cells_keep_tabs_line_breaks_and_edge_spaces() -> None:
+    frame = pd.DataFrame({"Term": [" lead", "a\tb\nc"], "M1": ["x & <y>", "trail "]})
+    document = docx.Document(io.BytesIO(Table(name="t", title="T", frame=frame).to_docx()))
+    (grid,) = document.tables
+    assert [[cell.text for cell in row.cells] for row in grid.rows[1:]] == [
+        [" lead", "x & <y>"],
+        ["a\tb\nc", "trail "],
+    ]
+    panels = docx.Document(io.BytesIO(small_table().to_docx())).tables[0]
+    heading = panels.rows[2].cells[0].paragraphs[0]
+    align = docx.enum.text.WD_ALIGN_PARAGRAPH
+    assert heading.runs[0].italic and heading.alignment == align.LEFT
+    row_label = panels.rows[3].cells[0].paragraphs[0]
+    assert row_label.paragraph_format.left_indent == docx.shared.Pt(10)
+    assert panels.rows[3].cells[1].paragraphs[0].alignment == align.RIGHT
