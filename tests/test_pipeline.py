@@ -13,7 +13,7 @@ from grassroots.data import Study
 from grassroots.data.simulate import SimulationConfig, simulate
 from grassroots.estimands import store as estimand_store
 from grassroots.inference import bundle
-from grassroots.pipeline import ReproduceSettings, run
+from grassroots.pipeline import DEMAND_FIT_SPECS, SURVIVAL_SPECS, ReproduceSettings, run
 
 
 @pytest.fixture(scope="module")
@@ -56,7 +56,8 @@ def test_reproduce_writes_every_table_and_figure_deterministically(
         patched.setattr(arviz_stats, "loo", no_loo)
         # Contrasts by group, mediation and targeting are read from the fitted folder.
         patched.setattr(estimand_store, "_write", no_estimand)
-        second = run(small_study, tmp_path / "b", settings)
+        warm_events = []
+        second = run(small_study, tmp_path / "b", settings, on_fit=warm_events.append)
     # 14 paper models, then survival and demand fit M4 and the structural model under priors
     # x0.5 and x2: reweighted from the x1 fits, or refitted where the Pareto k is too high (prior
     # draws of 40 "posterior" draws often are).
@@ -92,6 +93,11 @@ def test_reproduce_writes_every_table_and_figure_deterministically(
         *overlapped(1, 14, 14), *(overlapped(15, total, total) if total > 14 else [])
     ]
     assert fit_events[0].spec == fit_events[2].spec == "structural"
+    # Every fit saved: Figures 1-6's fits are opened first, numbered out of all of them.
+    warm_done = [(e.number, e.total, e.spec) for e in warm_events if e.done]
+    assert [(n, of) for n, of, _ in warm_done] == [(n, 14 if n <= 14 else total)
+                                                   for n in range(1, total + 1)]  # fmt: skip
+    assert [spec for *_, spec in warm_done][:10] == [*SURVIVAL_SPECS, *DEMAND_FIT_SPECS]
     assert all(event.seconds >= 0 and event.converged is not None
                for event in fit_events if event.done)  # fmt: skip
 

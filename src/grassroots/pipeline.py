@@ -169,8 +169,10 @@ def _fit_all(
     on_fit: Callable[[FitProgress], None],
     specs: list[Any],
     done: int = 0,
+    of: int | None = None,
 ) -> dict:
-    """Fit ``specs`` (saved fits are reused); progress numbers them after ``done`` fits.
+    """Fit ``specs`` (saved fits are reused); progress numbers them after ``done`` fits, out of
+    ``of`` (default: ``done`` + their number).
 
     Where any of them has to be sampled, they are fitted in a forked child and read back from
     their bundles, as saved fits are: compiling and sampling leave ~50 MB of numba code and the
@@ -179,7 +181,6 @@ def _fit_all(
     """
     from grassroots._forked import ForkedCall
     from grassroots.inference import Fit
-    from grassroots.inference.fitting import bundle_path
 
     if settings.workers > 1 or settings.scheduler:
         from grassroots.inference.dispatch import FitJob, fit_many
@@ -193,14 +194,21 @@ def _fit_all(
                  chains=settings.chains, draws=settings.draws, tune=settings.tune,
                  fitted_dir=settings.fitted_dir, workers=settings.workers,
                  scheduler=settings.scheduler, echo=on_dask_line)  # fmt: skip
-    if all(bundle_path(study, spec, seed=settings.seed, chains=settings.chains,
-                       draws=settings.draws, tune=settings.tune,
-                       fitted_dir=settings.fitted_dir).is_dir() for spec in specs):  # fmt: skip
-        return _fit_in_turn(on_fit, study, settings, specs, done, _draws_on_disk)
+    if _all_saved(study, settings, specs):
+        return _fit_in_turn(on_fit, study, settings, specs, done, _draws_on_disk, of)
     # Not a daemon: PyMC's sampler, the fallback, starts a process per chain.
-    saved = ForkedCall(_fit_in_turn, study, settings, specs, done, _path_of, on_message=on_fit,
-                       daemon=False).result()  # fmt: skip
+    saved = ForkedCall(_fit_in_turn, study, settings, specs, done, _path_of, of,
+                       on_message=on_fit, daemon=False).result()  # fmt: skip
     return {name: Fit.load(path, lazy=True) for name, path in saved.items()}
+
+
+def _all_saved(study: Any, settings: ReproduceSettings, specs: list[Any]) -> bool:
+    """Every spec has a bundle in the fitted folder (checked, and refitted if stale, on use)."""
+    from grassroots.inference.fitting import bundle_path
+
+    return all(bundle_path(study, spec, seed=settings.seed, chains=settings.chains,
+                           draws=settings.draws, tune=settings.tune,
+                           fitted_dir=settings.fitted_dir).is_dir() for spec in specs)  # fmt: skip
 
 
 def _fit_in_turn(
@@ -210,6 +218,7 @@ def _fit_in_turn(
     specs: list[Any],
     done: int,
     keep: Callable[[Any], Any],
+    of: int | None = None,
 ) -> dict:
     """Fit ``specs``, each model built and compiled (one core) while the one before it samples
     (nutpie's threads), and each fit checked and saved while the next one samples. Returns spec
@@ -218,7 +227,7 @@ def _fit_in_turn(
     from grassroots.inference.fitting import start_fit
 
     fits = {}
-    total = done + len(specs)
+    total = done + len(specs) if of is None else of
     in_flight: list[tuple[int, Any, float, Any]] = []
 
     def finish(number: int, spec: Any, at: float, pending: Any) -> None:
@@ -565,11 +574,16 @@ def _run(
         report_tables += [table] if lang == "en" else []
 
     on_step(Step(3, STAGES, "fitting the model specs (saved fits are reused)"))
-    fitted_first = _fit_all(study, settings, on_step, on_fit, _specs_to_fit())
-    fits = {name: fitted_first[name]
-            for name in (*SURVIVAL_SPECS, *DEMAND_FIT_SPECS, *STRATEGY_SPECS, STRUCTURAL_SPEC)}
-    survival = {f"M{i}": fits[name] for i, name in enumerate(SURVIVAL_SPECS)}
-    demand_fit = {f"M{i}": fits[name] for i, name in enumerate(DEMAND_FIT_SPECS)}
+    specs = _specs_to_fit()
+    # Every fit saved: Figures 1-6's fits are opened first and their children start before the
+    # rest are opened (a cold run keeps the structural fit first, see _specs_to_fit).
+    saved = _all_saved(study, settings, specs)
+    first = [spec for spec in specs
+             if not saved or spec.name in (*SURVIVAL_SPECS, *DEMAND_FIT_SPECS)]  # fmt: skip
+    later = [spec for spec in specs if spec not in first]
+    fitted_first = _fit_all(study, settings, on_step, on_fit, first, of=len(specs))
+    survival = {f"M{i}": fitted_first[name] for i, name in enumerate(SURVIVAL_SPECS)}
+    demand_fit = {f"M{i}": fitted_first[name] for i, name in enumerate(DEMAND_FIT_SPECS)}
     # Their summaries before the fork, so that Tables 2-3 and Figures 1-2 compute them once.
     for fitted in (*survival.values(), *demand_fit.values()):
         fitted.summary()
@@ -590,6 +604,11 @@ def _run(
         "figure6_ordinal_ppc": lambda lang: paper.ordinal_ppc_plot(demand_fit["M4"], study, lang,
                                                                    seed=settings.seed),
     }, reports, languages)  # fmt: skip
+    if later:
+        fitted_first |= _fit_all(study, settings, on_step, on_fit, later,
+                                 done=len(specs) - len(later))  # fmt: skip
+    fits = {name: fitted_first[name]
+            for name in (*SURVIVAL_SPECS, *DEMAND_FIT_SPECS, *STRATEGY_SPECS, STRUCTURAL_SPEC)}
     reweighted = _prior_sensitivity(study, fits, settings, on_step, on_fit)
     strategies = {name.removeprefix("strategy_"): fits[name] for name in STRATEGY_SPECS}
     structural = fits[STRUCTURAL_SPEC]
