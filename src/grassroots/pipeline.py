@@ -472,21 +472,6 @@ def _write_table(
     return localised
 
 
-def _write_table1(
-    study: Any, reports: Path, languages: Sequence[str], source_note: Mapping[str, str]
-) -> tuple[list[Path], list[Any]]:
-    """Table 1 in every language: the files written, and the English table as written."""
-    from grassroots.reporting import paper
-
-    written: list[Path] = []
-    english = []
-    for lang in languages:
-        table = paper.table1(study, lang=lang, source_note=source_note.get(lang, ""))
-        named = _write_table(table, reports, lang, written)
-        english += [named] if lang == "en" else []
-    return written, english
-
-
 def _write_figure(figure: Any, name: str, reports: Path, lang: str, written: list[Path]) -> None:
     import matplotlib.pyplot as plt
 
@@ -541,9 +526,8 @@ def run(
     Returns the files written, in order. Nothing is printed: ``on_step`` receives a
     :class:`Step` as each stage begins (stage 1, validating the data, is the caller's), and
     ``on_fit`` a :class:`FitProgress` as each fit starts and ends, so that the command line,
-    a notebook or a log decides how to show them. Table 1, the figures (three groups) and the
-    tables of every language but the first are written by forked child processes
-    (:mod:`grassroots._forked`), beside the fits, the estimands and the other tables.
+    a notebook or a log decides how to show them. The figures are drawn and written by two
+    forked child processes (:mod:`grassroots._forked`), beside the estimands and the tables.
 
     Raises
     ------
@@ -578,11 +562,16 @@ def _run(
     from grassroots.reporting.predictive_figures import posterior_survival_frame
 
     check_before_fitting(study, reports, settings)
+    written: list[Path] = []
     started = time.perf_counter()
     on_step(Step(2, STAGES, "Table 1: descriptives by level"))
-    # Table 1 needs the data alone: a child writes it while this process opens (or samples)
-    # the fits.
-    descriptives = _forked(children, _write_table1, study, reports, languages, source_note)
+    # The tables of the one-file HTML report, in the order written (English, if written).
+    report_tables = []
+    for lang in languages:
+        note = source_note.get(lang, "")
+        table = _write_table(paper.table1(study, lang=lang, source_note=note), reports, lang,
+                             written)
+        report_tables += [table] if lang == "en" else []
 
     on_step(Step(3, STAGES, "fitting the model specs (saved fits are reused)"))
     specs = _specs_to_fit()
@@ -734,8 +723,6 @@ def _run(
     # (writing the tables is most of what this process does once the figures' children run).
     others = {lang: _forked(children, table_files, lang) for lang in languages[1:]}
     first_files, first_tables = write_tables(languages[0])
-    # The tables of the one-file HTML report, in the order written (English, if written).
-    written, report_tables = descriptives.result()
     report_tables += first_tables if languages[0] == "en" else []
     tables_written = {languages[0]: first_files} | {
         lang: child.result() for lang, child in others.items()
