@@ -192,7 +192,7 @@ def _name_readable_groups(fig: Figure, ax: Any, frame: pd.DataFrame, per_end: in
     groups on the axis the named ones are the most extreme that can be read, spaced as the
     font requires; with few groups they are simply the ``per_end`` lowest and highest.
 
-    The labels are upright-turned (rotated 90 degrees) and hang from the axis, so two of them
+    The labels are rotated 90 degrees and hang from the axis, so two of them
     touch when their centres are closer than their half-heights. Only the two outermost are
     laid out with the figure, to place the axis; the others are measured one at a time, and
     only while names are still wanted (ticking all the groups to measure them made this plot

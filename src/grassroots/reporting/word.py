@@ -141,7 +141,7 @@ def _normalise_zip(data: bytes, when: dt.datetime) -> bytes:
 
 
 _JUSTIFICATION: Mapping[str, str] = {"l": "left", "r": "right", "c": "center"}
-# Points of a panel's row labels' indent, in twentieths of a point (w:ind's unit).
+# A panel's row labels are indented 10 pt; w:ind counts twentieths of a point.
 _PANEL_INDENT_TWIPS = 200
 
 
