@@ -54,7 +54,7 @@ def test_reproduce_writes_every_table_and_figure_deterministically(
     with monkeypatch.context() as patched:
         patched.setattr(bundle, "verify_bundle", lambda path: verified.append(path) or verify(path))
         patched.setattr(arviz_stats, "loo", no_loo)
-        # Contrasts by group, mediation and targeting are read from the fitted folder.
+        # Contrasts by group, mediation, targeting and the survival curves are read back.
         patched.setattr(estimand_store, "_write", no_estimand)
         warm_events = []
         second = run(small_study, tmp_path / "b", settings, on_fit=warm_events.append)
@@ -70,12 +70,15 @@ def test_reproduce_writes_every_table_and_figure_deterministically(
                for name, how in scaled.items())  # fmt: skip
     assert fits_after_first == 14 + len(refitted)
     assert len(fake_sampler) == fits_after_first, "the second run must reuse the saved fits"
-    # Each folder once: the fits' bundles and the stored estimands and prior predictive draws.
+    # Each folder once: the fits' bundles and the stored estimands and prior predictive draws
+    # (Figures 4-5's survival curves are read in a forked child, which no_estimand guards).
     assert len(verified) == len(set(verified))
     stores = [p for p in verified if p.name.startswith(("estimands-", "prior_predictive-"))]
     assert len(verified) - len(stores) == fits_after_first and len(stores) == 4
-    stored = sorted(path.name.split("-")[-2] for path in settings.fitted_dir.glob("estimands-*"))
-    assert stored == ["heterogeneity", "mediation", "targeting"]
+    stored = sorted(path.name.split("-")[-2].split(".")[0]
+                    for path in settings.fitted_dir.glob("estimands-*"))  # fmt: skip
+    assert stored == ["heterogeneity", "mediation", "survival_by_group", "survival_by_group",
+                      "targeting"]  # fmt: skip
     # Progress goes to the callbacks: each stage once (the fits' with a line per reweighting);
     # fits overlap, so fit n + 1 starts (compiles while fit n samples) before fit n ends.
     assert [(step.number, step.total) for step in steps] == [

@@ -559,7 +559,6 @@ def _run(
     from grassroots.reporting.convergence import convergence_note
     from grassroots.reporting.estimand_tables import table8b_allocation
     from grassroots.reporting.figures import contrast_density_plot
-    from grassroots.reporting.predictive_figures import posterior_survival_frame
 
     check_before_fitting(study, reports, settings)
     written: list[Path] = []
@@ -587,8 +586,13 @@ def _run(
     # Their summaries before the fork, so that Tables 2-3 and Figures 1-2 compute them once.
     for fitted in (*survival.values(), *demand_fit.values()):
         fitted.summary()
-    # Figures 4-5's posterior curves, computed once (in the child) for both languages.
-    km_curves = functools.cache(lambda by: posterior_survival_frame(survival["M4"], study, by))
+    # Figures 4-5's posterior curves, computed once (in the child) for both languages and kept
+    # in the fitted folder: every draw of every project at 61 times, ~4 s of CPU each.
+    km_curves = functools.cache(lambda by: estimands.result_reused(
+        estimands.survival_by_group, survival["M4"], study, by=by,
+        fitted_dir=settings.fitted_dir).table)
+    ppc_shares = functools.cache(
+        lambda: paper.ordinal_ppc_frame(demand_fit["M4"], study, seed=settings.seed))
     # Figures 1-6 rest on the paper's fits alone: drawn beside the estimands, by two children
     # (4-6 predict from every draw: as much work as 1-3).
     fit_figures = _draw_beside(children, {
@@ -601,8 +605,8 @@ def _run(
             survival["M4"], study, "region", lang, curves=km_curves("region")),
         "figure5_km_by_extensive": lambda lang: paper.km_posterior_plot(
             survival["M4"], study, "extensive", lang, curves=km_curves("extensive")),
-        "figure6_ordinal_ppc": lambda lang: paper.ordinal_ppc_plot(demand_fit["M4"], study, lang,
-                                                                   seed=settings.seed),
+        "figure6_ordinal_ppc": lambda lang: paper.ordinal_ppc_plot(
+            demand_fit["M4"], study, lang, shares=ppc_shares()),
     }, reports, languages)  # fmt: skip
     if later:
         fitted_first |= _fit_all(study, settings, on_step, on_fit, later,

@@ -18,6 +18,8 @@ from grassroots.estimands import (
     estimand_reused,
     heterogeneity,
     mediation,
+    result_reused,
+    survival_by_group,
     targeting,
 )
 from grassroots.estimands import store as estimand_store
@@ -100,7 +102,29 @@ def test_a_stored_result_reads_back_equal_and_is_not_recomputed(
     assert_same_result(computed, function(saved_fit, frame, [UP, TECH], settings=SETTINGS,
                                           **options))  # fmt: skip
     (folder,) = stored_folders(tmp_path)
-    assert folder.startswith(f"estimands-structural-fake-{function.__name__}-")
+    named = f"{function.__name__}." if options else f"{function.__name__}-"
+    assert folder.startswith(f"estimands-structural-fake-{named}")
+
+
+def test_a_result_of_the_draws_alone_is_kept_once_per_options(saved_fit, frame, tmp_path):
+    counted = Counted(survival_by_group)
+    options = {"outcome": "survival", "max_draws": 4}
+    groupings = ("region", "extensive")
+    computed = [result_reused(counted, saved_fit, frame, by=by, **options, fitted_dir=tmp_path)
+                for by in groupings]  # fmt: skip
+    read = [result_reused(counted, saved_fit, frame, by=by, **options, fitted_dir=tmp_path)
+            for by in groupings]  # fmt: skip
+    assert counted.calls == 2
+    for by, first, again in zip(groupings, computed, read, strict=True):
+        assert_same_result(first, again)
+        assert_same_result(first, survival_by_group(saved_fit, frame, by=by, **options))
+    # The two groupings are two results, each kept: neither replaces the other.
+    assert len(stored_folders(tmp_path)) == 2
+    assert all(name.split("-")[-2].startswith("survival_by_group.")
+               for name in stored_folders(tmp_path))  # fmt: skip
+    result_reused(counted, saved_fit, frame, by="region", outcome="survival", max_draws=2,
+                  fitted_dir=tmp_path)  # fmt: skip
+    assert counted.calls == 3
 
 
 def _changed_inputs(saved_fit, frame, tmp_path_factory):

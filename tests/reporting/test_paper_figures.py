@@ -14,6 +14,7 @@ from _pdf_fonts import non_truetype_fonts
 from matplotlib.figure import Figure
 
 from grassroots.data.simulate import config_from_overrides, simulate
+from grassroots.estimands import survival_by_group
 from grassroots.reporting.figures import save_figure
 from grassroots.reporting.paper_figures import (
     caterpillar_frame,
@@ -23,7 +24,6 @@ from grassroots.reporting.paper_figures import (
     km_posterior_plot,
     ordinal_ppc_frame,
     ordinal_ppc_plot,
-    posterior_survival_frame,
 )
 
 
@@ -137,8 +137,8 @@ def test_kaplan_meier_respects_censoring(survival_fits, study_frame):
 
 def test_posterior_survival_is_the_predicted_average(survival_fits, study_frame):
     fit = survival_fits["M4"]
-    frame = posterior_survival_frame(fit, study_frame, "extensive", times=[0, 12, 24, 200],
-                                     max_draws=50)  # fmt: skip
+    frame = survival_by_group(fit, study_frame, by="extensive", times=[0, 12, 24, 200],
+                              max_draws=50).table  # fmt: skip
     rows = study_frame[study_frame["extensive"] == 1]
     horizon = rows["months"].max()
     part = frame[frame["group"] == 1]
@@ -170,7 +170,7 @@ def test_km_figure(survival_fits, study_frame, tmp_path: Path, by: str, lang: st
 def test_km_figure_from_curves_computed_already_has_the_same_bytes(
     survival_fits, study_frame, tmp_path: Path
 ):
-    curves = posterior_survival_frame(survival_fits["M4"], study_frame, "region")
+    curves = survival_by_group(survival_fits["M4"], study_frame, by="region").table
     given = km_posterior_plot(survival_fits["M4"], study_frame, "region", "zh", curves=curves)
     computed = km_posterior_plot(survival_fits["M4"], study_frame, "region", "zh")
     files = [save_figure(fig, tmp_path / name / "km", dpi=50)
@@ -201,6 +201,13 @@ def test_ordinal_ppc(demand_fit, study_frame, tmp_path: Path):
     ]
     assert ax.get_xlabel() == "需求匹配度评分"
     assert saves_identically(fig, tmp_path, "ppc_zh")
+    # Shares computed already (for the other language) draw the same figure; others do not.
+    given = ordinal_ppc_plot(demand_fit, study_frame, "zh", shares=frame)
+    ax = given.axes[0]
+    assert [line.get_ydata().tolist() for line in ax.lines][0] == frame["median"].tolist()
+    halved = frame.assign(**{c: frame[c] / 2 for c in ("median", "lower", "upper")})
+    other = ordinal_ppc_plot(demand_fit, study_frame, "zh", shares=halved)
+    assert other.axes[0].lines[0].get_ydata().tolist() == halved["median"].tolist()
 
 
 def test_wrong_families_are_refused(survival_fits, demand_fit, study_frame):

@@ -11,8 +11,10 @@
 * :mod:`.weakness`: baseline weakness of the townships and its terciles;
 * :mod:`.heterogeneity`: contrasts by region and by tercile of baseline weakness; a ranked
   targeting list of townships;
-* :mod:`.store`: :func:`estimand_reused`, a result kept in the fitted folder and read back
-  while its fit, data, scenarios, settings and code are unchanged;
+* :mod:`.survival_curves`: posterior predictive survival averaged over each group's projects
+  (what a group's Kaplan-Meier curve estimates);
+* :mod:`.store`: :func:`estimand_reused` and :func:`result_reused`, a result kept in the fitted
+  folder and read back while its fit, data, scenarios, settings and code are unchanged;
 * :mod:`.truth`: the same computations on the simulator's true parameters, and the coverage
   check of estimated against true contrasts.
 
@@ -49,7 +51,8 @@ from grassroots.estimands.settings import (
     DEFAULT_WORKERS,
     EstimandSettings,
 )
-from grassroots.estimands.store import estimand_reused
+from grassroots.estimands.store import estimand_reused, result_reused
+from grassroots.estimands.survival_curves import SurvivalByGroup, survival_by_group
 from grassroots.estimands.truth import (
     TruthModel,
     coverage,
@@ -77,6 +80,7 @@ __all__ = [
     "ScenarioSet",
     "SetValue",
     "Shift",
+    "SurvivalByGroup",
     "TargetingResult",
     "TruthModel",
     "baseline_weakness",
@@ -88,7 +92,9 @@ __all__ = [
     "load_scenarios",
     "load_truth",
     "mediation",
+    "result_reused",
     "scenarios_from_dict",
+    "survival_by_group",
     "targeting",
     "true_contrasts",
     "true_mediation",

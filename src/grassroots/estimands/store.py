@@ -3,9 +3,10 @@
 An estimand is a function of a fit's draws, the data, the scenarios, its options and settings,
 and the code that computes it; on the bundled study the paper's three (contrasts by group,
 mediation, targeting) take ~20 s of both cores, every run. :func:`estimand_reused` computes one
-once and reads it back while none of these changed::
+once and reads it back while none of these changed; :func:`result_reused` does the same for a
+result of the draws and the data alone (Figures 4-5's posterior survival curves)::
 
-    models/fitted/estimands-<fit bundle>-<estimand>-<key>/
+    models/fitted/estimands-<fit bundle>-<estimand>[.<options>]-<key>/
         result.json        the key's parts, the result's type and its scalar fields
         <field>.parquet    each table (pandas, through pyarrow)
         <field>-<i>.zarr/  each array of draws (xarray; floats stored exactly)
@@ -18,8 +19,9 @@ results do not depend on), the installed source of every layer an estimand may u
 inference, models, data and the private top-level modules; not reporting, pipeline or cli) and
 the versions of the packages that compute. The same inputs give the same result, byte for
 byte, read or computed. A fit that was never saved, or an option that is not plain data, is
-computed every time. One result is kept per fit and estimand: writing a new one removes that
-fit's older ones, so edited code or settings do not pile up stale copies. A stored result that
+computed every time. One result is kept per fit, estimand and options (``<options>``: a digest
+of the options, when there are any): writing a new one removes that fit's older ones, so edited
+code or settings do not pile up stale copies. A stored result that
 fails its checksums or was stored under another key is never read: it is computed again and
 written over, with a :class:`~grassroots.inference.bundle.BundleWarning`. A read-only fitted
 folder still answers; it computes every time.
@@ -48,6 +50,7 @@ from grassroots.estimands.contrasts import ContrastResult, resolve_scenarios
 from grassroots.estimands.heterogeneity import TargetingResult
 from grassroots.estimands.mediation import MediationResult
 from grassroots.estimands.settings import EstimandSettings
+from grassroots.estimands.survival_curves import SurvivalByGroup
 from grassroots.inference.bundle import (
     BundleError,
     BundleWarning,
@@ -59,7 +62,7 @@ from grassroots.inference.bundle import (
     write_manifest,
 )
 
-__all__ = ["STORE_PREFIX", "estimand_reused"]
+__all__ = ["STORE_PREFIX", "estimand_reused", "result_reused"]
 
 #: Folders of stored estimand results start with this, then the fit bundle's name.
 STORE_PREFIX = "estimands-"
@@ -68,7 +71,7 @@ RESULT_FILE = "result.json"
 STORE_FORMAT = 1
 #: The result types that may be stored; a stored folder names one of these, nothing else.
 RESULT_TYPES: dict[str, type] = {
-    cls.__name__: cls for cls in (ContrastResult, MediationResult, TargetingResult)
+    cls.__name__: cls for cls in (ContrastResult, MediationResult, TargetingResult, SurvivalByGroup)
 }
 #: Settings that change how fast a result is computed, not what it is.
 _SETTINGS_NOT_IN_KEY = ("workers",)
@@ -111,10 +114,61 @@ def estimand_reused[Result](
     def compute() -> Result:
         return estimand(fit, data, scenarios, settings=settings, **options)
 
-    key = _key(estimand, fit, data, scenarios, settings, options)
+    def inputs() -> dict[str, Any]:
+        chosen = [dataclasses.replace(s, source=None) for s in resolve_scenarios(scenarios)]
+        return {
+            "scenarios": repr(chosen),
+            "settings": {
+                name: list(value) if isinstance(value, tuple) else value
+                for name, value in dataclasses.asdict(settings).items()
+                if name not in _SETTINGS_NOT_IN_KEY
+            },
+        }
+
+    return _reused(estimand, compute, inputs, fit, data, fitted_dir, options)
+
+
+def result_reused[Result](
+    function: Callable[..., Result],
+    fit: Any,
+    data: Any,
+    *,
+    fitted_dir: str | Path | None = None,
+    **options: Any,
+) -> Result:
+    """``function(fit, data, **options)``, kept in ``fitted_dir`` as :func:`estimand_reused`
+    keeps an estimand: for a result of a fit's draws and the data alone (no scenarios or
+    settings), such as :func:`~grassroots.estimands.survival_curves.survival_by_group`.
+
+    One result is kept per fit, function and options (a figure's two groupings are two results);
+    a result of the same options computed by other code or from other draws replaces it.
+
+    Examples
+    --------
+    >>> from grassroots.estimands import result_reused, survival_by_group
+    >>> curves = result_reused(survival_by_group, fit, study, by="region")  # doctest: +SKIP
+    """
+    return _reused(function, lambda: function(fit, data, **options), dict, fit, data,
+                   fitted_dir, options)  # fmt: skip
+
+
+def _reused[Result](
+    function: Callable[..., Result],
+    compute: Callable[[], Result],
+    inputs: Callable[[], dict[str, Any]],
+    fit: Any,
+    data: Any,
+    fitted_dir: str | Path | None,
+    options: dict[str, Any],
+) -> Result:
+    """``compute()``, read from or written to the store folder of ``function``'s result for
+    ``fit``; ``inputs()`` names what else the result depends on beyond the fit's draws, the
+    data, the ``options`` and the code."""
+    key = _key(function, fit, data, options, inputs)
     if key is None:
         return compute()
-    stem = f"{STORE_PREFIX}{Path(fit.path).name}-{estimand.__name__}-"
+    name = function.__name__ if not options else f"{function.__name__}.{key_digest(options)[:8]}"
+    stem = f"{STORE_PREFIX}{Path(fit.path).name}-{name}-"
     folder = default_fitted_dir(fitted_dir) / f"{stem}{key_digest(key)}"
     if folder.is_dir():
         try:
@@ -123,7 +177,7 @@ def estimand_reused[Result](
             warnings.warn(
                 f"ignoring damaged stored estimand {folder.name} ({error}); computing it again",
                 BundleWarning,
-                stacklevel=2,
+                stacklevel=3,
             )
     result = compute()
     if type(result).__name__ not in RESULT_TYPES:
@@ -137,12 +191,11 @@ def estimand_reused[Result](
 
 
 def _key(
-    estimand: Callable[..., Any],
+    function: Callable[..., Any],
     fit: Any,
     data: Any,
-    scenarios: Any,
-    settings: EstimandSettings,
     options: dict[str, Any],
+    inputs: Callable[[], dict[str, Any]],
 ) -> dict[str, Any] | None:
     """Every input of the result, as plain data; ``None`` when one cannot be named so."""
     from grassroots.inference.fit_result import resolve_data
@@ -164,19 +217,13 @@ def _key(
     if not draws:
         return None
     _, data_hash = resolve_data(data)
-    chosen = [dataclasses.replace(s, source=None) for s in resolve_scenarios(scenarios)]
     return {
         "format": STORE_FORMAT,
-        "estimand": f"{estimand.__module__}.{estimand.__qualname__}",
+        "estimand": f"{function.__module__}.{function.__qualname__}",
         "fit_draws": hashlib.sha256(json.dumps(draws, sort_keys=True).encode()).hexdigest(),
         "data_hash": data_hash,
-        "scenarios": repr(chosen),
+        **inputs(),
         "options": options,
-        "settings": {
-            name: list(value) if isinstance(value, tuple) else value
-            for name, value in dataclasses.asdict(settings).items()
-            if name not in _SETTINGS_NOT_IN_KEY
-        },
         "code": _package_source_hash(),
         "versions": package_versions(),
     }

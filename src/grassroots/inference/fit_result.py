@@ -42,7 +42,7 @@ from grassroots.models.builder import FAMILIES, predict_draws
 from grassroots.models.design import Scaling
 from grassroots.models.spec import ModelSpec, spec_from_dict
 
-__all__ = ["Fit", "StudyLike", "resolve_data"]
+__all__ = ["Fit", "StudyLike", "outcome_of", "resolve_data"]
 
 
 @runtime_checkable
@@ -64,6 +64,20 @@ def resolve_data(data: pd.DataFrame | StudyLike) -> tuple[pd.DataFrame, str]:
         f"data must be a pandas DataFrame or an object with .flat() and .data_hash(), not "
         f"{type(data).__name__}"
     )
+
+
+def outcome_of(fit: Fit, outcome: str | None = None) -> str:
+    """The outcome of ``fit`` a result is about: ``outcome`` if given, else the only one."""
+    names = fit.spec.outcome_names
+    if outcome is not None:
+        if outcome not in names:
+            raise ValueError(f"fit {fit.spec.name!r} has no outcome {outcome!r}; it has {names}")
+        return outcome
+    if len(names) != 1:
+        raise ValueError(
+            f"fit {fit.spec.name!r} models several outcomes {names}; say which with outcome=..."
+        )
+    return names[0]
 
 
 @dataclass

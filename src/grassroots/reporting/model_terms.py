@@ -16,6 +16,7 @@ import pandas as pd
 
 from grassroots.data import schema
 from grassroots.data.schema import Lang
+from grassroots.inference.fit_result import outcome_of
 from grassroots.reporting.labels import note_text, term_label, text
 
 if TYPE_CHECKING:
@@ -228,20 +229,6 @@ def term_panel(term: str) -> str:
     except KeyError:
         return "controls"
     return _ROLE_PANELS.get(role, "controls")
-
-
-def outcome_of(fit: Fit, outcome: str | None = None) -> str:
-    """The outcome of ``fit`` a table reports: ``outcome`` if given, else the only one."""
-    names = fit.spec.outcome_names
-    if outcome is not None:
-        if outcome not in names:
-            raise ValueError(f"fit {fit.spec.name!r} has no outcome {outcome!r}; it has {names}")
-        return outcome
-    if len(names) != 1:
-        raise ValueError(
-            f"fit {fit.spec.name!r} models several outcomes {names}; say which with outcome=..."
-        )
-    return names[0]
 
 
 def outcome_family(fit: Fit, outcome: str) -> str:

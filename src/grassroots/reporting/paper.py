@@ -70,6 +70,7 @@ from grassroots.reporting.paper_figures import (
     caterpillar_plot,
     coefficient_forest,
     km_posterior_plot,
+    ordinal_ppc_frame,
     ordinal_ppc_plot,
     prior_predictive_plot,
 )
@@ -97,6 +98,7 @@ __all__ = [
     "load_crosswalk",
     "loo_comparison",
     "loo_summary",
+    "ordinal_ppc_frame",
     "ordinal_ppc_plot",
     "prior_predictive_plot",
     "save_figure",

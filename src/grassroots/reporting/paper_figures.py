@@ -38,7 +38,6 @@ from grassroots.reporting.predictive_figures import (
     km_posterior_plot,
     ordinal_ppc_frame,
     ordinal_ppc_plot,
-    posterior_survival_frame,
     prior_predictive_plot,
 )
 
@@ -54,7 +53,6 @@ __all__ = [
     "km_posterior_plot",
     "ordinal_ppc_frame",
     "ordinal_ppc_plot",
-    "posterior_survival_frame",
     "prior_predictive_plot",
 ]
 

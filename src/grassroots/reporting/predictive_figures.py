@@ -3,8 +3,10 @@ survival, the ordinal posterior predictive check, and the prior predictive check
 codebook's labels.
 
 As in :mod:`~grassroots.reporting.paper_figures`, each figure comes with a function returning the
-numbers it draws (``*_frame``), is drawn in :func:`~grassroots.reporting.figures.figure_style`
-of its ``lang`` and written with :func:`~grassroots.reporting.figures.save_figure`::
+numbers it draws (``*_frame``; the posterior curves of Figures 4-5 are an estimand,
+:func:`~grassroots.estimands.survival_curves.survival_by_group`), is drawn in
+:func:`~grassroots.reporting.figures.figure_style` of its ``lang`` and written with
+:func:`~grassroots.reporting.figures.save_figure`::
 
     fig = km_posterior_plot(fits["M4"], study, "region", "zh")
     save_figure(fig, "reports/figures/km_region_zh")
@@ -20,9 +22,14 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-from grassroots.data import schema
 from grassroots.data.schema import Lang
 from grassroots.estimands.settings import DEFAULT_PROB
+from grassroots.estimands.survival_curves import (
+    observed_survival,
+    survival_by_group,
+    survival_columns,
+    survival_groups,
+)
 from grassroots.inference.fit_result import StudyLike, resolve_data
 from grassroots.models.prior_predictive import PriorPredictive, plot_prior_predictive
 from grassroots.reporting.figures import PALETTE, _styled
@@ -37,37 +44,11 @@ __all__ = [
     "km_posterior_plot",
     "ordinal_ppc_frame",
     "ordinal_ppc_plot",
-    "posterior_survival_frame",
     "prior_predictive_plot",
 ]
 
 
 # --- Kaplan-Meier against posterior predictive survival -----------------------------------------
-
-
-def _survival_columns(fit: Fit, outcome: str) -> tuple[str, str]:
-    spec = fit.spec.outcome(outcome)
-    if spec.family != "survival":
-        raise ValueError(f"outcome {outcome!r} of {fit.spec.name!r} is not a survival outcome")
-    return spec.columns["time"], spec.columns["event"]
-
-
-def _observed(frame: pd.DataFrame, time: str, event: str) -> pd.DataFrame:
-    keep = frame[time].notna() & frame[event].notna()
-    return frame[keep].reset_index(drop=True)
-
-
-def _groups(frame: pd.DataFrame, by: str) -> list[Any]:
-    """Levels of ``by`` present in the data, in codebook order when the codebook has one."""
-    present = list(pd.unique(frame[by].dropna()))
-    try:
-        allowed = schema.variable(by).allowed
-    except KeyError:
-        allowed = None
-    if allowed:
-        order = {str(level): k for k, level in enumerate(allowed)}
-        return sorted(present, key=lambda v: (order.get(str(v), len(order)), str(v)))
-    return sorted(present, key=str)
 
 
 def _group_label(by: str, value: Any, lang: Lang) -> str:
@@ -95,10 +76,10 @@ def kaplan_meier_frame(
     from lifelines import KaplanMeierFitter
 
     name = outcome_of(fit, outcome)
-    time, event = _survival_columns(fit, name)
-    frame = _observed(resolve_data(data)[0], time, event)
+    time, event = survival_columns(fit, name)
+    frame = observed_survival(resolve_data(data)[0], time, event)
     parts = []
-    for group in _groups(frame, by):
+    for group in survival_groups(frame, by):
         rows = frame[frame[by] == group]
         durations = rows[time].to_numpy(dtype=float)
         events = rows[event].to_numpy(dtype=float)
@@ -115,70 +96,6 @@ def kaplan_meier_frame(
                     "upper": km.confidence_interval_.iloc[:, 1].to_numpy(dtype=float),
                     "censored": [int(censored.get(t, 0)) for t in timeline],
                     "n": len(rows),
-                }
-            )
-        )
-    return pd.concat(parts, ignore_index=True)
-
-
-def posterior_survival_frame(
-    fit: Fit,
-    data: pd.DataFrame | StudyLike,
-    by: str,
-    *,
-    outcome: str | None = None,
-    times: Sequence[float] | None = None,
-    group_effects: str = "fitted",
-    max_draws: int = 1000,
-    prob: float = DEFAULT_PROB,
-) -> pd.DataFrame:
-    """Posterior predictive survival averaged over each group's projects.
-
-    For every draw, S(t) of every project of the group (its covariates and its county's and
-    township's fitted effects) is averaged over the projects (what ``Fit.predict(...,
-    average=True)`` computes); the band is the posterior interval of that average. It
-    estimates what the group's Kaplan-Meier curve estimates when censoring is independent of
-    the outcome, and is shown only up to the group's longest follow-up.
-
-    Parameters
-    ----------
-    max_draws
-        Posterior draws used at most (evenly thinned): a band needs far fewer than a fit holds.
-
-    Returns
-    -------
-    DataFrame
-        ``group, time, median, lower, upper``.
-    """
-    from grassroots.models.builder import predict_draws
-
-    name = outcome_of(fit, outcome)
-    time, event = _survival_columns(fit, name)
-    frame = _observed(resolve_data(data)[0], time, event)
-    horizon = float(frame[time].max())
-    grid = np.linspace(0.0, horizon, 61) if times is None else np.asarray(times, dtype=float)
-    posterior = fit.posterior
-    total = posterior.sizes["chain"] * posterior.sizes["draw"]
-    posterior = posterior.isel(draw=slice(None, None, max(1, math.ceil(total / max_draws))))
-    parts = []
-    for group in _groups(frame, by):
-        rows = frame[frame[by] == group]
-        shown = grid[grid <= float(rows[time].max())]
-        predicted = predict_draws(
-            fit.spec, fit.scaling, posterior, rows, composite=fit.composite,
-            group_effects=group_effects, seed=fit.seed, outcomes=[name],
-            model_coords=fit.model_coords, average_rows=True, times=shown,
-        )  # fmt: skip
-        draws = predicted[f"{name}_S"]
-        q = draws.quantile([0.5, (1 - prob) / 2, (1 + prob) / 2], dim=("chain", "draw"))
-        parts.append(
-            pd.DataFrame(
-                {
-                    "group": group,
-                    "time": shown,
-                    "median": q.isel(quantile=0).to_numpy(),
-                    "lower": q.isel(quantile=1).to_numpy(),
-                    "upper": q.isel(quantile=2).to_numpy(),
                 }
             )
         )
@@ -226,22 +143,23 @@ def km_posterior_plot(
     title
         Figure title.
     curves
-        :func:`posterior_survival_frame` of these arguments when computed already (for the
-        figure in another language: it is most of the figure's time); computed here otherwise.
+        The ``table`` of :func:`~grassroots.estimands.survival_curves.survival_by_group` of
+        these arguments when computed already (for the figure in another language, or read
+        from the fitted folder: it is most of the figure's time); computed here otherwise.
     """
     km = kaplan_meier_frame(fit, data, by, outcome=outcome, prob=prob)
     posterior = curves
     if posterior is None:
-        posterior = posterior_survival_frame(
+        posterior = survival_by_group(
             fit,
             data,
-            by,
+            by=by,
             outcome=outcome,
             times=times,
             group_effects=group_effects,
             max_draws=max_draws,
             prob=prob,
-        )
+        ).table
     groups = list(dict.fromkeys(km["group"]))
     columns = min(3, len(groups))
     rows = math.ceil(len(groups) / columns)
@@ -347,11 +265,15 @@ def ordinal_ppc_plot(
     prob: float = DEFAULT_PROB,
     seed: int | None = None,
     title: str | None = None,
+    shares: pd.DataFrame | None = None,
 ) -> Figure:
     """Bars: observed share of each rating; points and bars: posterior predictive median and
-    interval of the share (:func:`ordinal_ppc_frame`)."""
-    frame = ordinal_ppc_frame(fit, data, outcome=outcome, max_draws=max_draws, prob=prob,
-                              seed=seed)  # fmt: skip
+    interval of the share (:func:`ordinal_ppc_frame`, or ``shares`` when it was computed
+    already with these arguments, for the figure in another language)."""
+    frame = shares
+    if frame is None:
+        frame = ordinal_ppc_frame(fit, data, outcome=outcome, max_draws=max_draws, prob=prob,
+                                  seed=seed)  # fmt: skip
     fig = Figure(figsize=(4.2, 3.0), layout="constrained")
     ax = fig.add_subplot()
     x = np.arange(len(frame))
