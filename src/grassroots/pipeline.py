@@ -499,7 +499,7 @@ def _draw_beside(
     languages: Sequence[str],
 ) -> Any:
     """:func:`_write_figures` in a forked child, beside this process: the figures are about a
-    third of a warm run's time and need one core; their ``.result()`` is the files written."""
+    third of a warm run's time and need one core each; their ``.result()`` is the files written."""
     return _forked(children, _write_figures, figures, reports, languages)
 
 
@@ -638,15 +638,18 @@ def _run(
     # Stored in the fitted folder: drawing compiles PyMC's forward sampler anew each run.
     prior_check = prior_predictive_reused(STRUCTURAL_SPEC, study.flat(), seed=settings.seed,
                                           fitted_dir=settings.fitted_dir)
-    # Figures 7-10 rest on these alone: drawn beside the other estimands and the tables.
-    estimand_figures = _draw_beside(children, {
+    # Figures 7-10 rest on these alone: drawn beside the other estimands and the tables, by two
+    # children (once the tables are written, the last figures would otherwise run on one core).
+    contrast_draws = functools.cache(varied.draws_frame)
+    estimand_figures = [_draw_beside(children, {
         "figure7_contrast_densities": lambda lang: contrast_density_plot(
-            varied.draws_frame(), lang, scenario_labels=scenario_labels[lang]),
+            contrast_draws(), lang, scenario_labels=scenario_labels[lang]),
         "figure8_prior_predictive": lambda lang: paper.prior_predictive_plot(prior_check, lang),
+    }, reports, languages), _draw_beside(children, {
         "figure9_dag": lambda lang: paper.dag_plot(evidence.graph, lang),
         "figure10_sensitivity": lambda lang: paper.sensitivity_plot(
             robustness.table, lang, scenario_labels=scenario_labels[lang], prob=robustness.prob),
-    }, reports, languages)  # fmt: skip
+    }, reports, languages)]  # fmt: skip
     mediated = stored(estimands.mediation)
     ranked = stored(estimands.targeting, outcome="survival", quantity="S(24)")
     sensitivity = _sensitivity_estimates(fits, reweighted)
@@ -732,8 +735,8 @@ def _run(
         lang: child.result() for lang, child in others.items()
     }
     # Each language's tables, then its figures, as written in turn before.
-    figures_written = [fit_figures.result(), predictive_figures.result(),
-                       estimand_figures.result()]
+    figures_written = [child.result()
+                       for child in (fit_figures, predictive_figures, *estimand_figures)]
     for lang in languages:
         written += [*tables_written[lang], *(path for drawn in figures_written
                                               for path in drawn[lang])]  # fmt: skip
