@@ -503,6 +503,16 @@ def _draw_beside(
     return _forked(children, _write_figures, figures, reports, languages)
 
 
+def _frequentist_estimates(fits: Mapping[str, Any], study: Any) -> Any:
+    """Appendix C's maximum-likelihood refits of ``fits`` (model name -> fit), in one table."""
+    import pandas as pd
+
+    from grassroots.reporting.frequentist import frequentist_estimates
+
+    return pd.concat([frequentist_estimates(fitted, study, model=model)
+                      for model, fitted in fits.items()], ignore_index=True)  # fmt: skip
+
+
 def _forked(children: list[Any], function: Callable[..., Any], *args: Any) -> Any:
     """``function(*args)`` in a forked child, added to ``children`` (stopped if the run fails)."""
     from grassroots._forked import ForkedCall
@@ -608,6 +618,9 @@ def _run(
         "figure6_ordinal_ppc": lambda lang: paper.ordinal_ppc_plot(
             demand_fit["M4"], study, lang, shares=ppc_shares()),
     }, reports, languages)  # fmt: skip
+    # Appendix C's maximum-likelihood refits, once for both languages, beside the rest.
+    frequentist_fits = {f"survival {k}": v for k, v in survival.items() if k != "M0"}
+    frequentist_child = _forked(children, _frequentist_estimates, frequentist_fits, study)
     if later:
         fitted_first |= _fit_all(study, settings, on_step, on_fit, later,
                                  done=len(specs) - len(later))  # fmt: skip
@@ -659,10 +672,7 @@ def _run(
     allocation = _allocation(ranked, study, scenarios, structural.scaling, settings.seed)
 
     on_step(Step(5, STAGES, "tables and figures"))
-    # Appendix C's maximum-likelihood refits, once for both languages.
-    frequentist_fits = {f"survival {k}": v for k, v in survival.items() if k != "M0"}
-    frequentist = pd.concat([paper.frequentist_estimates(fitted, study, model=model)
-                             for model, fitted in frequentist_fits.items()], ignore_index=True)
+    frequentist = frequentist_child.result()
     structural_diagnostics = {STRUCTURAL_SPEC: structural.diagnostics.overview()}
     # Appendix B2 rests on the sensitivity models and their refits.
     sensitivity_diagnostics = {
