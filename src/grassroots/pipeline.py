@@ -736,6 +736,11 @@ def _run(
     def table_files(lang: str) -> list[Path]:
         return write_tables(lang)[0]
 
+    # PSIS-LOO of a fit sampled in this run is computed on first use (~100 s for the thirteen
+    # in a cold run): here, once, not by each language's process at the same time.
+    for name in (*SURVIVAL_SPECS, *DEMAND_FIT_SPECS, *STRATEGY_SPECS):
+        for outcome in fits[name].spec.outcome_names:
+            fits[name].loo_estimates(outcome)
     # The other languages' tables in forked children, beside this process's first language
     # (writing the tables is most of what this process does once the figures' children run).
     others = {lang: _forked(children, table_files, lang) for lang in languages[1:]}
