@@ -149,6 +149,29 @@ def test_reproduce_writes_every_table_and_figure_deterministically(
 
 @pytest.mark.filterwarnings("ignore::grassroots.inference.ConvergenceWarning")
 @pytest.mark.filterwarnings("ignore::grassroots.inference.prior_dominance.PriorDominanceWarning")
+def test_fitting_child_writes_psis_loo_to_the_bundles_of_the_table_fits(
+    small_study: Study, fake_sampler, tmp_path: Path
+) -> None:
+    from grassroots import pipeline
+    from grassroots.inference import Fit
+    from grassroots.models import load_spec
+
+    settings = ReproduceSettings(seed=9, chains=2, draws=20, tune=0,
+                                 fitted_dir=tmp_path / "fitted")  # fmt: skip
+    specs = [load_spec(name) for name in ("survival_m0", "strategy_expedient", "structural")]
+    fits = pipeline._fit_all(small_study, settings, lambda step: None, lambda event: None, specs)
+
+    # Written by the forked child while the next fit sampled, so that the tables only read it.
+    for name, outcome in (("survival_m0", "survival"), ("strategy_expedient", "expedient")):
+        stored = json.loads((fits[name].path / bundle.LOO_FILE).read_text(encoding="utf-8"))
+        assert list(stored) == [outcome] and stored[outcome]["elpd"] < 0
+        fresh = Fit.load(fits[name].path)
+        assert fresh._compute_loo(outcome).elpd == pytest.approx(stored[outcome]["elpd"])
+    assert not (fits["structural"].path / bundle.LOO_FILE).exists()
+
+
+@pytest.mark.filterwarnings("ignore::grassroots.inference.ConvergenceWarning")
+@pytest.mark.filterwarnings("ignore::grassroots.inference.prior_dominance.PriorDominanceWarning")
 def test_prior_sensitivity_refits_where_the_weights_are_unreliable(
     small_study: Study, fake_sampler, tmp_path: Path, monkeypatch
 ) -> None:
