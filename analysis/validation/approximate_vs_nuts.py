@@ -19,6 +19,13 @@ ADVI has d(d+1)/2 covariance parameters for d ~ 8,000 latent dimensions)::
     nice -n 10 .venv/bin/python analysis/validation/approximate_vs_nuts.py
     nice -n 10 .venv/bin/python analysis/validation/approximate_vs_nuts.py --counties 8 \\
         --townships 40 --projects 200 --chains 2 --draws 200 --tune 200 --out /tmp/approx
+
+``--methods consensus --shards S`` compares consensus Monte Carlo over ``S`` county shards
+(:mod:`grassroots.inference.consensus`) instead; ``--study PATH`` reads a study instead of
+simulating one, and ``--stem`` names the output files::
+
+    nice -n 10 .venv/bin/python analysis/validation/approximate_vs_nuts.py --methods consensus \\
+        --shards 4 --stem consensus_vs_nuts
 """
 
 from __future__ import annotations
@@ -27,6 +34,7 @@ import argparse
 import json
 import os
 import platform
+import sys
 import time
 import warnings
 from pathlib import Path
@@ -39,8 +47,9 @@ from grassroots._io import write_text_atomic
 from grassroots._paths import default_reports_dir
 from grassroots._seeds import ANALYSIS_SEED
 from grassroots.data.simulate import SimulationConfig
-from grassroots.data.study import Study
+from grassroots.data.study import Study, load_study
 from grassroots.inference import ApproximationError, ConvergenceWarning, Fit, fit
+from grassroots.inference.consensus import fit_consensus
 from grassroots.inference.diagnostics import METHOD_LABELS
 from grassroots.inference.fitting import fitted_dir, package_versions
 from grassroots.models import load_spec
@@ -157,6 +166,25 @@ def timed_fit(study: Study, spec, method: str, args: argparse.Namespace) -> tupl
     return fitted, record
 
 
+def timed_consensus(study: Study, spec, args: argparse.Namespace) -> tuple[pd.DataFrame, dict]:
+    """Consensus Monte Carlo over ``args.shards`` county shards: its moments and its record."""
+    load_before = os.getloadavg()
+    started = time.perf_counter()
+    result = fit_consensus(study, spec, shards=args.shards, seed=args.seed, progress=args.progress,
+                           on_shard=lambda row: print(row, flush=True))  # fmt: skip
+    seconds = time.perf_counter() - started
+    overview = result.diagnostics.overview()
+    record = {
+        "shards": args.shards,
+        "script_wall_seconds": round(seconds, 1),
+        "shard_fits": result.shards.to_dict(orient="records"),
+        "combined": {key: overview[key] for key in ("max_rhat", "min_ess_bulk", "min_ess_tail")},
+        "converged": result.converged,
+        "load_average_1min": {"before": load_before[0], "after": os.getloadavg()[0]},
+    }
+    return result.summary()[["mean", "sd"]], record
+
+
 def nuts_record(fitted: Fit) -> dict:
     overview = fitted.diagnostics.overview()
     return {
@@ -172,12 +200,31 @@ def _number(value: float, digits: int = 3) -> str:
     return "" if pd.isna(value) else f"{value:.{digits}f}"
 
 
+def _consensus_text(fitted: dict, nuts: dict) -> str:
+    shards = pd.DataFrame(fitted["shard_fits"])
+    combined = fitted["combined"]
+    return (
+        f"**{METHOD_LABELS['consensus']}**: {fitted['shards']} shards of "
+        f"{shards['groups'].min()}-{shards['groups'].max()} counties "
+        f"({shards['rows'].min():,d}-{shards['rows'].max():,d} projects); shards' max R-hat "
+        f"{shards['max_rhat'].max():.3f}, min bulk ESS {shards['min_ess_bulk'].min():.0f}, "
+        f"{int(shards['divergences'].sum())} divergences; combined draws' max R-hat "
+        f"{combined['max_rhat']:.3f}, min bulk ESS {combined['min_ess_bulk']:.0f}"
+        + ("" if fitted["converged"] else " (NOT converged)")
+        + f"; {shards['compile_seconds'].sum():,.0f} s compiling and "
+        f"{shards['sample_seconds'].sum():,.0f} s sampling in all, "
+        f"{fitted['script_wall_seconds']:,.0f} s wall "
+        f"(NUTS: {nuts['timings'].get('sample_seconds', float('nan')):,.0f} s sampling). "
+        "Compared on the shared parameters only (the group effects are not combined)."
+    )
+
+
 def markdown(record: dict, rows: pd.DataFrame, summary: pd.DataFrame) -> str:
     settings = record["settings"]
     nuts = record["fits"]["nuts"]
     realised = record["study"]
     lines = [
-        "# Approximate inference (ADVI) against NUTS: the structural model",
+        "# Approximate inference against NUTS: the structural model",
         "",
         f"One simulated study ({realised['counties']:,d} counties, {realised['townships']:,d} "
         f"townships, {realised['projects']:,d} projects; simulator seed {settings['data_seed']}, "
@@ -187,9 +234,10 @@ def markdown(record: dict, rows: pd.DataFrame, summary: pd.DataFrame) -> str:
         f"{nuts['max_rhat']:.3f}, min bulk ESS {nuts['min_ess_bulk']:.0f}, "
         f"{nuts['divergences']} divergences"
         + ("" if nuts["converged"] else "; NOT converged, so the reference itself is in doubt")
-        + f"). Approximations: at most {settings['iterations']:,d} iterations, stopped when no "
-        f"variational parameter moved by more than {settings['tolerance']:g} in 1,000; "
-        f"{settings['chains'] * settings['draws']:,d} draws of each.",
+        + f"). Variational approximations: at most {settings['iterations']:,d} iterations, "
+        "stopped when no variational parameter moved by more than "
+        f"{settings['tolerance']:g} in 1,000; {settings['chains'] * settings['draws']:,d} draws "
+        "of each. Consensus Monte Carlo: the spec's NUTS settings in every shard.",
         "",
         "z = (approximate mean - NUTS mean) / NUTS SD; SD ratio = approximate SD / NUTS SD "
         "(below 1: overconfident). Group SDs first.",
@@ -201,6 +249,9 @@ def markdown(record: dict, rows: pd.DataFrame, summary: pd.DataFrame) -> str:
         label = METHOD_LABELS[method]
         if "error" in fitted:
             lines += [f"**{label}** failed: {fitted['error']}", ""]
+            continue
+        if method == "consensus":
+            lines += [_consensus_text(fitted, nuts), ""]
             continue
         run = fitted["optimisation"]
         lines += [
@@ -241,7 +292,13 @@ def main() -> None:
     parser.add_argument("--townships", type=int, default=1500)
     parser.add_argument("--projects", type=int, default=6000)
     parser.add_argument("--methods", default="advi,fullrank_advi",
-                        help="approximations to compare with NUTS, comma-separated")
+                        help="approximations to compare with NUTS, comma-separated: advi, "
+                             "fullrank_advi, consensus")
+    parser.add_argument("--shards", type=int, default=4,
+                        help="county shards of consensus Monte Carlo")
+    parser.add_argument("--study", type=Path,
+                        help="a study folder to read instead of simulating one")
+    parser.add_argument("--stem", default="approximate_vs_nuts", help="output files' name")
     parser.add_argument("--chains", type=int, help="NUTS chains (default: the spec's)")
     parser.add_argument("--draws", type=int, help="draws per chain (default: the spec's)")
     parser.add_argument("--tune", type=int, help="NUTS warm-up per chain (default: the spec's)")
@@ -251,9 +308,9 @@ def main() -> None:
     parser.add_argument("--progress", action="store_true", help="show the fits' progress")
     args = parser.parse_args()
     methods = [m.strip() for m in args.methods.split(",") if m.strip()]
-    unknown = sorted(set(methods) - {"advi", "fullrank_advi"})
+    unknown = sorted(set(methods) - {"advi", "fullrank_advi", "consensus"})
     if unknown:
-        parser.error(f"--methods: unknown {unknown}; choose from advi, fullrank_advi")
+        parser.error(f"--methods: unknown {unknown}; choose from advi, fullrank_advi, consensus")
 
     started = time.perf_counter()
     config = SimulationConfig(
@@ -261,8 +318,11 @@ def main() -> None:
         townships_per_county=args.townships / args.counties,
         projects_per_township=args.projects / args.townships,
     )
-    simulated = grassroots.simulate(DATA_SEED, config)
-    study = Study.from_frames(simulated.projects, simulated.townships, simulated.counties)
+    if args.study is None:
+        simulated = grassroots.simulate(DATA_SEED, config)
+        study = Study.from_frames(simulated.projects, simulated.townships, simulated.counties)
+    else:
+        study = load_study(args.study)
     spec = load_spec(SPEC).with_sampler(chains=args.chains, draws=args.draws, tune=args.tune)
     settings = {
         "spec": SPEC,
@@ -277,6 +337,8 @@ def main() -> None:
         "iterations": spec.sampler.iterations,
         "tolerance": spec.sampler.tolerance,
         "methods": methods,
+        "shards": args.shards,
+        "study_path": None if args.study is None else str(args.study),
     }
     print(f"study: {study.n}; NUTS {spec.sampler.chains} x {spec.sampler.draws}", flush=True)
 
@@ -286,6 +348,11 @@ def main() -> None:
     reference_moments = posterior_moments(reference)
     compared = []
     for method in methods:
+        if method == "consensus":
+            moments, fits[method] = timed_consensus(study, spec, args)
+            print(f"consensus: {fits[method]}", flush=True)
+            compared.append(compare(reference_moments, moments, method))
+            continue
         try:
             approximation, record = timed_fit(study, spec, method, args)
         except (ApproximationError, MemoryError) as error:
@@ -300,7 +367,7 @@ def main() -> None:
     rows = pd.concat(compared, ignore_index=True) if compared else pd.DataFrame()
     summary = group_summary(rows) if compared else pd.DataFrame()
     record = {
-        "command": "analysis/validation/approximate_vs_nuts.py",
+        "command": "analysis/validation/approximate_vs_nuts.py " + " ".join(sys.argv[1:]),
         "settings": settings,
         "study": {"counties": study.n["county"], "townships": study.n["township"],
                   "projects": study.n["project"]},  # fmt: skip
@@ -317,14 +384,14 @@ def main() -> None:
     }
     out = args.out
     out.mkdir(parents=True, exist_ok=True)
-    write_text_atomic(out / "approximate_vs_nuts.csv",
+    write_text_atomic(out / f"{args.stem}.csv",
                       rows.to_csv(index=False, lineterminator="\n", float_format="%.6g"))
-    write_text_atomic(out / "approximate_vs_nuts.json",
+    write_text_atomic(out / f"{args.stem}.json",
                       json.dumps(record, indent=2, default=float) + "\n")
-    write_text_atomic(out / "approximate_vs_nuts.md", markdown(record, rows, summary) + "\n")
+    write_text_atomic(out / f"{args.stem}.md", markdown(record, rows, summary) + "\n")
     if compared:
         print(summary.to_string(index=False))
-    print(f"wrote {out}/approximate_vs_nuts.{{csv,md,json}} in {record['wall_seconds']:.0f} s")
+    print(f"wrote {out}/{args.stem}.{{csv,md,json}} in {record['wall_seconds']:.0f} s")
 
 
 if __name__ == "__main__":

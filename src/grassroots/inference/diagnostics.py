@@ -43,7 +43,12 @@ class ApproximationWarning(ConvergenceWarning):
     and its estimates need validating against NUTS before they are reported."""
 
 
-METHOD_LABELS = {"nuts": "NUTS", "advi": "ADVI", "fullrank_advi": "full-rank ADVI"}
+METHOD_LABELS = {
+    "nuts": "NUTS",
+    "advi": "ADVI",
+    "fullrank_advi": "full-rank ADVI",
+    "consensus": "consensus Monte Carlo",
+}
 _APPROXIMATION_NOTE = {
     "en": "approximate ({label}): not NUTS; validate before reporting",
     "zh": "近似推断（{label}）：非 NUTS，报告前须验证",

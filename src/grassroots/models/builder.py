@@ -177,19 +177,42 @@ def prepare_inputs(
     return ModelInputs(spec, scaling, groups, len(frame), designs, outcomes)
 
 
-def build_model(spec: ModelSpec, data: pd.DataFrame | ModelInputs) -> BuiltModel:
+def design_centres(inputs: ModelInputs) -> dict[str, np.ndarray]:
+    """Per outcome, the mean of each design column over the outcome's observed rows.
+
+    The model centres its design on these (see :func:`build_model`): the intercepts, cut points
+    and baseline it samples sit at this average profile.
+    """
+    return {
+        outcome.name: inputs.designs[outcome.name][1][inputs.outcomes[outcome.name].observed]
+        .mean(axis=0)
+        for outcome in inputs.spec.outcomes
+    }
+
+
+def build_model(
+    spec: ModelSpec,
+    data: pd.DataFrame | ModelInputs,
+    *,
+    centres: Mapping[str, np.ndarray] | None = None,
+) -> BuiltModel:
     """Build the PyMC model of ``spec`` on ``data``.
 
     Parameters
     ----------
     spec : ModelSpec
     data : DataFrame or ModelInputs
+    centres : Mapping[str, ndarray], optional
+        Per outcome, the design columns' centres (default: :func:`design_centres` of ``data``).
+        Fits of parts of one data set pass the whole data set's, so that every part's
+        intercepts and cut points mean the same thing.
 
     Returns
     -------
     BuiltModel
     """
     inputs = data if isinstance(data, ModelInputs) else prepare_inputs(spec, data)
+    centres = design_centres(inputs) if centres is None else centres
     parameterizations = choose_parameterizations(
         spec,
         inputs.groups,
@@ -222,7 +245,7 @@ def build_model(spec: ModelSpec, data: pd.DataFrame | ModelInputs) -> BuiltModel
                 )
                 # Centre every design column (dummies and 0/1 columns too): the baseline then
                 # sits at the average profile and stops trading off against the coefficients.
-                means = matrix[observed].mean(axis=0)
+                means = np.asarray(centres[outcome.name], dtype=float)
                 eta = eta + pt.dot(matrix[observed] - means, beta)
                 shift = pt.dot(means, beta)
             for codes, effect in zip(inputs.groups.codes, effects[outcome.name], strict=True):
