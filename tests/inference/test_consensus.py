@@ -7,6 +7,7 @@ import numpy as np
 import pandas as pd
 import pymc as pm
 import pytest
+from tests.conftest import fake_sample
 
 from grassroots.data import Study
 from grassroots.data.simulate import SimulationConfig, simulate
@@ -19,7 +20,6 @@ from grassroots.inference.consensus import (
 from grassroots.inference.sampling import StartedSampling
 from grassroots.models import load_spec
 from grassroots.models.builder import build_model
-from tests.conftest import fake_sample
 
 
 @pytest.fixture(scope="module")
@@ -64,10 +64,13 @@ def test_combined_draws_are_the_product_of_gaussian_shards() -> None:
     rng = np.random.default_rng(0)
     means = [np.array([0.0, 1.0]), np.array([2.0, -1.0])]
     covariances = [np.array([[1.0, 0.5], [0.5, 2.0]]), np.array([[0.25, 0.0], [0.0, 0.5]])]
-    draws = [rng.multivariate_normal(m, c, size=40_000) for m, c in zip(means, covariances)]
+    draws = [
+        rng.multivariate_normal(mean, covariance, size=40_000)
+        for mean, covariance in zip(means, covariances, strict=True)
+    ]
     precisions = [np.linalg.inv(c) for c in covariances]
     covariance = np.linalg.inv(sum(precisions))
-    mean = covariance @ sum(p @ m for p, m in zip(precisions, means))
+    mean = covariance @ sum(p @ m for p, m in zip(precisions, means, strict=True))
     combined = combine_draws(draws)
     # The plain average of the shards' means would be (1, 0): far from the product's centre.
     np.testing.assert_allclose(combined.mean(axis=0), mean, atol=0.02)

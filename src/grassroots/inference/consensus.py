@@ -47,8 +47,8 @@ import pandas as pd
 import pymc as pm
 import pytensor
 import pytensor.tensor as pt
-from pytensor.graph.traversal import ancestors
 import xarray as xr
+from pytensor.graph.traversal import ancestors
 
 from grassroots.inference.diagnostics import Diagnostics, compute_diagnostics
 from grassroots.inference.fit_result import StudyLike, resolve_data
