@@ -151,3 +151,28 @@ def test_pm_logp_of_an_lkj_factor_is_its_prior() -> None:
     graph = model.replace_rvs_by_values([pm.logp(packed, packed).sum()])[0]
     via = model.compile_fn(graph, inputs=model.value_vars)(point)
     np.testing.assert_allclose(via, direct, rtol=1e-10)
+
+
+@pytest.mark.filterwarnings("ignore::grassroots.inference.ConvergenceWarning")
+@pytest.mark.filterwarnings("ignore:The effect of Potentials:UserWarning")
+def test_shards_fitted_on_dask_combine_to_the_same_draws(study, fake_shards) -> None:
+    from dask.distributed import LocalCluster
+
+    settings = {"shards": 2, "seed": 5, "chains": 2, "draws": 30, "tune": 0}
+    in_turn = fit_consensus(study, "strategy_extensive", **settings)
+    # Worker threads in this process, so that they call the test's fake sampler.
+    with LocalCluster(
+        n_workers=1, threads_per_worker=2, processes=False, dashboard_address=None
+    ) as cluster:
+        on_dask = fit_consensus(
+            study, "strategy_extensive", scheduler=cluster.scheduler_address, **settings
+        )
+    assert sorted(fake_shards[:2]) == sorted(fake_shards[2:])
+    pd.testing.assert_frame_equal(
+        in_turn.shards.drop(columns=["compile_seconds", "sample_seconds", "wall_seconds"]),
+        on_dask.shards.drop(columns=["compile_seconds", "sample_seconds", "wall_seconds"]),
+    )
+    for name in in_turn.posterior.data_vars:
+        assert np.array_equal(
+            in_turn.posterior[name].to_numpy(), on_dask.posterior[name].to_numpy()
+        )

@@ -54,6 +54,7 @@ from grassroots.inference.diagnostics import Diagnostics, compute_diagnostics
 from grassroots.inference.fit_result import StudyLike, resolve_data
 from grassroots.inference.sampling import exact_compile, start_sampling
 from grassroots.models.builder import BuiltModel, build_model, design_centres, prepare_inputs
+from grassroots.models.design import Scaling
 from grassroots.models.spec import ModelSpec, load_spec
 
 #: The potential that raises the shared parameters' prior to the power 1/S in each shard.
@@ -161,6 +162,8 @@ def fit_consensus(
     cores: int | None = None,
     progress: bool = False,
     on_shard: Any = None,
+    workers: int | None = None,
+    scheduler: str | None = None,
 ) -> ConsensusPosterior:
     """Fit ``spec`` to ``data`` in ``shards`` parts of whole outermost groups, and combine them.
 
@@ -183,6 +186,11 @@ def fit_consensus(
         Show each shard's sampler progress.
     on_shard : callable, optional
         Called with each shard's row of :attr:`ConsensusPosterior.shards` as it finishes.
+    workers, scheduler : optional
+        Fit the shards as Dask tasks: on a local cluster of ``workers`` processes, or on the
+        cluster at ``scheduler``. By default they are fitted in this process, one after the
+        other, each compiling while the one before samples. The result does not depend on
+        where the shards ran.
 
     Returns
     -------
@@ -198,65 +206,112 @@ def fit_consensus(
     frame, _ = resolve_data(data)
     frame = frame.reset_index(drop=True)
     whole = prepare_inputs(spec, frame)
-    centres = design_centres(whole)
     outer = spec.groups[0].column
-    parts = shard_rows(frame, outer, shards)
     seeds = [
         int(s.generate_state(1, dtype=np.uint32)[0])
         for s in np.random.SeedSequence(seed).spawn(shards)
     ]
+    jobs = [
+        _ShardJob(number, spec, frame.iloc[rows].reset_index(drop=True), whole.scaling,
+                  design_centres(whole), shards, seeds[number], outer)
+        for number, rows in enumerate(shard_rows(frame, outer, shards))
+    ]  # fmt: skip
+    finished: dict[int, tuple[np.ndarray, dict[str, Any]]] = {}
 
-    def start(number: int) -> tuple[_ShardModel, Any, float]:
-        shard_frame = frame.iloc[parts[number]].reset_index(drop=True)
-        inputs = prepare_inputs(spec, shard_frame, whole.scaling)
-        model = _ShardModel(build_model(spec, inputs, centres=centres), shards)
+    def keep(result: tuple[np.ndarray, dict[str, Any]]) -> None:
+        finished[result[1]["shard"]] = result
+        if on_shard is not None:
+            on_shard(result[1])
+
+    if workers is None and scheduler is None:
+        # The next shard compiles while this one samples (nutpie runs sample one at a time).
+        following = jobs[0].start(progress, cores)
+        for number in range(shards):
+            running = following
+            if number + 1 < shards:
+                following = jobs[number + 1].start(progress, cores)
+            keep(running.finish())
+    else:
+        from dask.distributed import as_completed
+
+        from grassroots._dask import dask_client
+
+        with dask_client(workers or 2, scheduler) as client:
+            futures = [client.submit(_fit_shard, job, cores, pure=False) for job in jobs]
+            for future in as_completed(futures):
+                keep(future.result())
+    combined = combine_draws([finished[number][0] for number in range(shards)])
+    chains_, draws_ = spec.sampler.chains, spec.sampler.draws
+    posterior = jobs[0].model().constrained(combined.reshape(chains_, draws_, -1))
+    diagnostics = compute_diagnostics(xr.DataTree.from_dict({"posterior": posterior}))
+    rows = pd.DataFrame([finished[number][1] for number in range(shards)])
+    return ConsensusPosterior(posterior, rows, diagnostics, spec, seed)
+
+
+@dataclass(frozen=True)
+class _ShardJob:
+    """One shard's fit: everything a worker needs (sent to Dask as is)."""
+
+    number: int
+    spec: ModelSpec
+    frame: pd.DataFrame
+    scaling: Scaling
+    centres: dict[str, np.ndarray]
+    shards: int
+    seed: int
+    outer: str
+
+    def model(self) -> _ShardModel:
+        inputs = prepare_inputs(self.spec, self.frame, self.scaling)
+        return _ShardModel(build_model(self.spec, inputs, centres=self.centres), self.shards)
+
+    def start(self, progress: bool, cores: int | None) -> _ShardRun:
+        model = self.model()
         began = time.perf_counter()
         started = start_sampling(
             model.built.model,
-            spec.sampler,
-            seed=seeds[number],
+            self.spec.sampler,
+            seed=self.seed,
             progress=progress,
             cores=cores,
             initial_points=model.built.initial_points,
         )
-        return model, started, began
+        return _ShardRun(self, model, started, began)
 
-    rows: list[dict[str, Any]] = []
-    unconstrained: list[np.ndarray] = []
-    # The next shard compiles while this one samples (nutpie runs sample one at a time).
-    following = start(0)
-    for number in range(shards):
-        model, started, began = following
-        if number + 1 < shards:
-            following = start(number + 1)
-        result = started.result()
-        checked = compute_diagnostics(result.trace)
-        overview = checked.overview()
-        unconstrained.append(model.unconstrained(result.trace["posterior"].to_dataset()))
-        shard_frame = frame.iloc[parts[number]]
+
+@dataclass(frozen=True)
+class _ShardRun:
+    job: _ShardJob
+    model: _ShardModel
+    started: Any
+    began: float
+
+    def finish(self) -> tuple[np.ndarray, dict[str, Any]]:
+        """The shard's draws of the shared parameters (unconstrained), and its report row."""
+        result = self.started.result()
+        overview = compute_diagnostics(result.trace).overview()
+        draws = self.model.unconstrained(result.trace["posterior"].to_dataset())
+        job = self.job
         row = {
-            "shard": number,
-            "groups": int(shard_frame[outer].nunique()),
-            "rows": len(parts[number]),
-            "seed": seeds[number],
+            "shard": job.number,
+            "groups": int(job.frame[job.outer].nunique()),
+            "rows": len(job.frame),
+            "seed": job.seed,
             "compile_seconds": result.compile_seconds,
             "sample_seconds": result.sample_seconds,
-            "wall_seconds": time.perf_counter() - began,
+            "wall_seconds": time.perf_counter() - self.began,
             "max_rhat": overview["max_rhat"],
             "min_ess_bulk": overview["min_ess_bulk"],
             "min_ess_tail": overview["min_ess_tail"],
             "divergences": overview["n_divergent"],
             "converged": overview["converged"],
         }
-        rows.append(row)
-        if on_shard is not None:
-            on_shard(row)
-        del result
-    combined = combine_draws(unconstrained)
-    chains_, draws_ = spec.sampler.chains, spec.sampler.draws
-    posterior = model.constrained(combined.reshape(chains_, draws_, -1))
-    diagnostics = compute_diagnostics(xr.DataTree.from_dict({"posterior": posterior}))
-    return ConsensusPosterior(posterior, pd.DataFrame(rows), diagnostics, spec, seed)
+        return draws, row
+
+
+def _fit_shard(job: _ShardJob, cores: int | None) -> tuple[np.ndarray, dict[str, Any]]:
+    """A Dask task: one shard fitted, its shared parameters' draws and report row."""
+    return job.start(progress=False, cores=cores).finish()
 
 
 def combine_draws(draws: Sequence[np.ndarray]) -> np.ndarray:
@@ -294,10 +349,7 @@ class _ShardModel:
             det
             for det in model.deterministics
             if not local(det)
-            and not any(
-                node in local_rvs
-                for node in ancestors([det], blockers=self.shared)
-            )
+            and not any(node in local_rvs for node in ancestors([det], blockers=self.shared))
         ]
         with model:
             # p(shared)^(1/S): the model already holds p(shared) once.
@@ -366,4 +418,3 @@ class _ShardModel:
         return dataset.assign_coords(
             {name: list(values) for name, values in coords.items() if name in used}
         )
-
