@@ -226,10 +226,16 @@ def markdown(record: dict, rows: pd.DataFrame, summary: pd.DataFrame) -> str:
     lines = [
         "# Approximate inference against NUTS: the structural model",
         "",
-        f"One simulated study ({realised['counties']:,d} counties, {realised['townships']:,d} "
-        f"townships, {realised['projects']:,d} projects; simulator seed {settings['data_seed']}, "
-        f"asked for {settings['counties']} / {settings['townships']} / {settings['projects']}), "
-        f"fit seed {settings['fit_seed']}. NUTS: {settings['chains']} chains x "
+        (
+            f"One simulated study ({realised['counties']:,d} counties, "
+            f"{realised['townships']:,d} townships, {realised['projects']:,d} projects; simulator "
+            f"seed {settings['data_seed']}, asked for {settings['counties']} / "
+            f"{settings['townships']} / {settings['projects']}), "
+            if settings.get("study_path") is None
+            else f"The study at {settings['study_path']} ({realised['counties']:,d} counties, "
+            f"{realised['townships']:,d} townships, {realised['projects']:,d} projects), "
+        )
+        + f"fit seed {settings['fit_seed']}. NUTS: {settings['chains']} chains x "
         f"{settings.get('reference_draws', settings['draws'])} draws after {settings['tune']} "
         "warm-up (max R-hat "
         f"{nuts['max_rhat']:.3f}, min bulk ESS {nuts['min_ess_bulk']:.0f}, "

@@ -8,6 +8,7 @@
 from __future__ import annotations
 
 from grassroots.inference.approximate import ApproximationError, ApproximationResult, approximate
+from grassroots.inference.consensus import ConsensusPosterior, fit_consensus
 from grassroots.inference.diagnostics import (
     ApproximationWarning,
     ConvergenceWarning,
@@ -39,6 +40,7 @@ __all__ = [
     "ApproximationWarning",
     "BundleError",
     "BundleWarning",
+    "ConsensusPosterior",
     "ConvergenceWarning",
     "DataMismatchError",
     "Diagnostics",
@@ -51,6 +53,7 @@ __all__ = [
     "approximate",
     "compute_diagnostics",
     "fit",
+    "fit_consensus",
     "fitted_dir",
     "frame_hash",
     "model_inputs",
