@@ -379,3 +379,40 @@ def test_reproduce_quiet_prints_nothing_but_errors(
     )
     assert failed.exit_code == 2
     assert "months" in failed.stderr
+
+
+@pytest.mark.filterwarnings("ignore:The effect of Potentials:UserWarning")
+def test_fit_in_county_shards_prints_and_writes_the_combined_summary(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tests.conftest import fake_sample
+
+    from grassroots.data import load_dataset
+    from grassroots.inference.sampling import StartedSampling
+
+    monkeypatch.setattr(
+        "grassroots.inference.consensus.start_sampling",
+        lambda *a, **k: StartedSampling.finished(fake_sample(*a, **k)),
+    )
+    flat = load_dataset().flat()
+    flat = flat[flat["county_id"].isin(sorted(flat["county_id"].unique())[:8])]
+    table = tmp_path / "survey.csv"
+    flat.to_csv(table, index=False)
+    bundles, summary = tmp_path / "bundles", tmp_path / "out" / "summary.csv"
+    base = ["fit", "strategy_expedient", "--data", str(table), "--chains", "2", "--draws", "20",
+            "--tune", "0", "--fitted-dir", str(bundles), "--shards", "2"]  # fmt: skip
+    result = runner.invoke(app, [*base, "--summary-csv", str(summary)])
+    assert result.exit_code == 0, result.output
+    assert "consensus Monte Carlo over 2 county shards (4, 4 counties)" in result.output
+    assert "NOT CONVERGED" in result.output  # 2 x 20 prior draws
+    assert "shard 2/2: 4 counties" in result.output
+    written = pd.read_csv(summary, index_col=0)
+    assert "expedient_sd_county" in written.index and "r_hat" in written.columns
+    assert _files(bundles) == []
+
+    result = runner.invoke(app, [*base, "--method", "advi"])
+    assert result.exit_code == 2 and "--shards combines NUTS fits" in result.output
+    result = runner.invoke(app, [*base[:-2], "--summary-csv", str(summary)])
+    assert result.exit_code == 2 and "go with --shards" in result.output
+    result = runner.invoke(app, [*base[:-1], "9"])
+    assert result.exit_code == 2 and "use at most 8 shards" in result.output

@@ -17,6 +17,7 @@ from grassroots.inference.consensus import (
     fit_consensus,
     shard_rows,
 )
+from grassroots.inference.preflight import UnfittableDataError
 from grassroots.inference.sampling import StartedSampling
 from grassroots.models import load_spec
 from grassroots.models.builder import build_model
@@ -176,3 +177,12 @@ def test_shards_fitted_on_dask_combine_to_the_same_draws(study, fake_shards) -> 
         assert np.array_equal(
             in_turn.posterior[name].to_numpy(), on_dask.posterior[name].to_numpy()
         )
+
+
+def test_a_shard_the_data_cannot_fit_is_named_before_anything_compiles(study) -> None:
+    frame = study.flat().copy()
+    shards = shard_rows(frame, "county_id", 3)
+    # The first shard's projects never show the strategy: its logistic outcome has one value.
+    frame.loc[shards[0], "expedient"] = 0
+    with pytest.raises(UnfittableDataError, match=r"shard 1 of 3 .*use fewer shards"):
+        fit_consensus(frame, "strategy_expedient", shards=3, seed=1)

@@ -52,6 +52,7 @@ from pytensor.graph.traversal import ancestors
 
 from grassroots.inference.diagnostics import Diagnostics, compute_diagnostics
 from grassroots.inference.fit_result import StudyLike, resolve_data
+from grassroots.inference.preflight import UnfittableDataError, check_data
 from grassroots.inference.sampling import exact_compile, start_sampling
 from grassroots.models.builder import BuiltModel, build_model, design_centres, prepare_inputs
 from grassroots.models.design import Scaling
@@ -205,6 +206,7 @@ def fit_consensus(
         raise ValueError(f"spec {spec.name!r} has no group levels to cut the data along")
     frame, _ = resolve_data(data)
     frame = frame.reset_index(drop=True)
+    check_data(spec, frame)
     whole = prepare_inputs(spec, frame)
     outer = spec.groups[0].column
     seeds = [
@@ -216,6 +218,14 @@ def fit_consensus(
                   design_centres(whole), shards, seeds[number], outer)
         for number, rows in enumerate(shard_rows(frame, outer, shards))
     ]  # fmt: skip
+    for job in jobs:
+        try:
+            check_data(spec, job.frame)
+        except UnfittableDataError as error:
+            raise UnfittableDataError(
+                f"shard {job.number + 1} of {shards} ({len(job.frame):,d} rows): {error}; use "
+                "fewer shards"
+            ) from error
     finished: dict[int, tuple[np.ndarray, dict[str, Any]]] = {}
 
     def keep(result: tuple[np.ndarray, dict[str, Any]]) -> None:
