@@ -25,3 +25,18 @@ def small_frame() -> pd.DataFrame:
     )
     frame.loc[:9, "score"] = np.nan
     return frame
+
+
+def simulated_study(seed: int, counties: int, townships_per_county: int, projects: int):
+    """A simulated study of ``counties`` x ``townships_per_county`` townships, ``projects`` a
+    township on average."""
+    from grassroots.data import Study
+    from grassroots.data.simulate import SimulationConfig, simulate
+
+    config = SimulationConfig(
+        n_counties=counties,
+        townships_per_county=townships_per_county,
+        projects_per_township=projects,
+    )
+    sim = simulate(seed=seed, config=config)
+    return Study.from_frames(sim.projects, sim.townships, sim.counties)

@@ -8,9 +8,9 @@ import pandas as pd
 import pymc as pm
 import pytest
 from tests.conftest import fake_sample
+from tests.inference.conftest import simulated_study
 
 from grassroots.data import Study
-from grassroots.data.simulate import SimulationConfig, simulate
 from grassroots.inference.consensus import (
     _ShardModel,
     combine_draws,
@@ -25,11 +25,7 @@ from grassroots.models.builder import build_model
 
 @pytest.fixture(scope="module")
 def study() -> Study:
-    sim = simulate(
-        seed=3,
-        config=SimulationConfig(n_counties=6, townships_per_county=5, projects_per_township=4),
-    )
-    return Study.from_frames(sim.projects, sim.townships, sim.counties)
+    return simulated_study(seed=3, counties=6, townships_per_county=5, projects=4)
 
 
 @pytest.fixture
@@ -161,9 +157,10 @@ def test_shards_fitted_on_dask_combine_to_the_same_draws(study, fake_shards) -> 
 
     settings = {"shards": 2, "seed": 5, "chains": 2, "draws": 30, "tune": 0}
     in_turn = fit_consensus(study, "strategy_extensive", **settings)
-    # Worker threads in this process, so that they call the test's fake sampler.
+    # A worker thread in this process, so that it calls the test's fake sampler; one, as each
+    # worker process of a real cluster has (PyTensor's compile flags are process-wide).
     with LocalCluster(
-        n_workers=1, threads_per_worker=2, processes=False, dashboard_address=None
+        n_workers=1, threads_per_worker=1, processes=False, dashboard_address=None
     ) as cluster:
         on_dask = fit_consensus(
             study, "strategy_extensive", scheduler=cluster.scheduler_address, **settings

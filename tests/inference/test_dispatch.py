@@ -7,20 +7,16 @@ from pathlib import Path
 import numpy as np
 import pytest
 from dask.distributed import LocalCluster
+from tests.inference.conftest import simulated_study
 
 from grassroots.data import Study
-from grassroots.data.simulate import SimulationConfig, simulate
 from grassroots.inference import fit
 from grassroots.inference.dispatch import FitJob, fit_many
 
 
 @pytest.fixture(scope="module")
 def tiny_study() -> Study:
-    sim = simulate(
-        seed=4,
-        config=SimulationConfig(n_counties=3, townships_per_county=3, projects_per_township=3),
-    )
-    return Study.from_frames(sim.projects, sim.townships, sim.counties)
+    return simulated_study(seed=4, counties=3, townships_per_county=3, projects=3)
 
 
 @pytest.fixture(scope="module")
