@@ -48,6 +48,7 @@ import pymc as pm
 import pytensor
 import pytensor.tensor as pt
 import xarray as xr
+from pymc.distributions.transforms import CholeskyCovPacked
 from pytensor.graph.traversal import ancestors
 
 from grassroots.inference.diagnostics import Diagnostics, compute_diagnostics
@@ -324,6 +325,57 @@ def _fit_shard(job: _ShardJob, cores: int | None) -> tuple[np.ndarray, dict[str,
     return job.start(progress=False, cores=cores).finish()
 
 
+def cholesky_to_sd_cpc(unconstrained: np.ndarray, k: int) -> np.ndarray:
+    """PyMC's unconstrained packed covariance Cholesky factor (row-major lower triangle, log
+    diagonal), one row a draw, to ``k`` log SDs and the ``k(k-1)/2`` canonical partial
+    correlations through ``atanh`` (Stan's coordinates of an LKJ correlation).
+
+    The shards' draws are combined in these coordinates: the SDs and correlations apart, each
+    nearer Gaussian than the factor's entries, whose averages shrink the SDs (a row's norm).
+    """
+    factor = _unpack(unconstrained, k)
+    sds = np.linalg.norm(factor, axis=2)
+    unit = factor / sds[:, :, None]
+    partial = []
+    for i in range(1, k):
+        remaining = np.ones(len(unit))
+        for j in range(i):
+            partial.append(np.arctanh(unit[:, i, j] / np.sqrt(remaining)))
+            remaining = remaining - unit[:, i, j] ** 2
+    return np.column_stack([np.log(sds), *partial])
+
+
+def sd_cpc_to_cholesky(coordinates: np.ndarray, k: int) -> np.ndarray:
+    """The inverse of :func:`cholesky_to_sd_cpc`."""
+    sds = np.exp(coordinates[:, :k])
+    unit = np.zeros((len(coordinates), k, k))
+    unit[:, 0, 0] = 1.0
+    position = k
+    for i in range(1, k):
+        remaining = np.ones(len(coordinates))
+        for j in range(i):
+            unit[:, i, j] = np.tanh(coordinates[:, position]) * np.sqrt(remaining)
+            remaining = remaining - unit[:, i, j] ** 2
+            position += 1
+        unit[:, i, i] = np.sqrt(remaining)
+    factor = unit * sds[:, :, None]
+    rows, columns = np.tril_indices(k)
+    packed = factor[:, rows, columns]
+    diagonal = rows == columns
+    packed[:, diagonal] = np.log(packed[:, diagonal])
+    return packed
+
+
+def _unpack(unconstrained: np.ndarray, k: int) -> np.ndarray:
+    rows, columns = np.tril_indices(k)
+    values = unconstrained.copy()
+    diagonal = rows == columns
+    values[:, diagonal] = np.exp(values[:, diagonal])
+    factor = np.zeros((len(values), k, k))
+    factor[:, rows, columns] = values
+    return factor
+
+
 def combine_draws(draws: Sequence[np.ndarray]) -> np.ndarray:
     """Scott et al.'s consensus: draw ``g`` of the result is ``(sum W_s)^-1 sum W_s x_sg``.
 
@@ -390,6 +442,19 @@ class _ShardModel:
         outputs = model.replace_rvs_by_values([*self.shared, *self.derived])
         return pytensor.function(values, outputs, on_unused_input="ignore")
 
+    def _cholesky_segments(self) -> list[tuple[slice, int]]:
+        """Where each packed covariance Cholesky factor (LKJ) sits in a draw's vector, and its
+        size ``k``."""
+        transforms = self.built.model.rvs_to_transforms
+        segments, start = [], 0
+        for rv, shape in zip(self.shared, self._shapes, strict=True):
+            size = int(np.prod(shape))
+            if isinstance(transforms.get(rv), CholeskyCovPacked):
+                k = int(round((np.sqrt(8 * size + 1) - 1) / 2))
+                segments.append((slice(start, start + size), k))
+            start += size
+        return segments
+
     def unconstrained(self, posterior: xr.Dataset) -> np.ndarray:
         """``(chains * draws, d)``: each draw's shared parameters on the unconstrained scale."""
         names = [rv.name for rv in self.shared]
@@ -397,8 +462,11 @@ class _ShardModel:
             posterior[name].stack(sample=("chain", "draw")).transpose("sample", ...).to_numpy()
             for name in names
         ]
-        return np.stack([self._forward(*(s[k] for s in stacked))
-                         for k in range(stacked[0].shape[0])])  # fmt: skip
+        vectors = np.stack([self._forward(*(s[k] for s in stacked))
+                            for k in range(stacked[0].shape[0])])  # fmt: skip
+        for segment, k in self._cholesky_segments():
+            vectors[:, segment] = cholesky_to_sd_cpc(vectors[:, segment], k)
+        return vectors
 
     def constrained(self, draws: np.ndarray) -> xr.Dataset:
         """The shared parameters and what is computed from them alone, from ``(chains, draws,
@@ -408,7 +476,10 @@ class _ShardModel:
         variables = [*self.shared, *self.derived]
         collected: list[list[np.ndarray]] = [[] for _ in variables]
         chains, per_chain = draws.shape[:2]
-        for vector in draws.reshape(chains * per_chain, -1):
+        draws = draws.reshape(chains * per_chain, -1).copy()
+        for segment, k in self._cholesky_segments():
+            draws[:, segment] = sd_cpc_to_cholesky(draws[:, segment], k)
+        for vector in draws:
             pieces = np.split(vector, splits)
             arguments = [p.reshape(shape) for p, shape in zip(pieces, self._shapes, strict=True)]
             for store, value in zip(collected, self._backward(*arguments), strict=True):
