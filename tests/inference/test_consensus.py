@@ -13,8 +13,10 @@ from tests.inference.conftest import simulated_study
 from grassroots.data import Study
 from grassroots.inference.consensus import (
     _ShardModel,
+    cholesky_to_sd_cpc,
     combine_draws,
     fit_consensus,
+    sd_cpc_to_cholesky,
     shard_rows,
 )
 from grassroots.inference.preflight import UnfittableDataError
@@ -72,6 +74,23 @@ def test_combined_draws_are_the_product_of_gaussian_shards() -> None:
     # The plain average of the shards' means would be (1, 0): far from the product's centre.
     np.testing.assert_allclose(combined.mean(axis=0), mean, atol=0.02)
     np.testing.assert_allclose(np.cov(combined, rowvar=False), covariance, atol=0.02)
+
+
+def test_lkj_factors_are_combined_as_log_sds_and_partial_correlations() -> None:
+    rng = np.random.default_rng(1)
+    square = rng.normal(size=(6, 4, 4))
+    covariance = square @ square.transpose(0, 2, 1) + np.eye(4)
+    factor = np.linalg.cholesky(covariance)
+    rows, columns = np.tril_indices(4)
+    packed = factor[:, rows, columns].copy()
+    packed[:, rows == columns] = np.log(packed[:, rows == columns])
+    coordinates = cholesky_to_sd_cpc(packed, 4)
+    sds = np.sqrt(np.diagonal(covariance, axis1=1, axis2=2))
+    np.testing.assert_allclose(coordinates[:, :4], np.log(sds))
+    # The first partial correlation of a row is the correlation itself.
+    correlation = covariance[:, 1, 0] / (sds[:, 0] * sds[:, 1])
+    np.testing.assert_allclose(np.tanh(coordinates[:, 4]), correlation)
+    np.testing.assert_allclose(sd_cpc_to_cholesky(coordinates, 4), packed, atol=1e-12)
 
 
 def test_a_shard_holds_its_shared_parameters_prior_to_the_power_one_over_s(study) -> None:
