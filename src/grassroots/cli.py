@@ -495,9 +495,9 @@ def fit(
 
     With --shards N the study is cut into N parts of whole counties, each fitted by NUTS with the
     shared parameters' prior raised to 1/N, and their draws combined (Scott et al. 2016); the
-    summary lists every part's diagnostics. Validated against NUTS in
-    reports/validation/consensus_vs_nuts*.md: close with many counties a part, off for county
-    SDs and county-level coefficients with ~25.
+    summary lists every part's diagnostics. With 25 counties a part it is not yet close to NUTS
+    (county SDs up to 2 posterior SDs off; reports/validation/consensus_vs_nuts_medium_s4.md):
+    keep many more counties in each part.
     """
     from grassroots.inference import (
         ApproximationError,
