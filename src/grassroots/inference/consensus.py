@@ -51,7 +51,7 @@ import xarray as xr
 from pymc.distributions.transforms import CholeskyCovPacked
 from pytensor.graph.traversal import ancestors
 
-from grassroots.inference.diagnostics import Diagnostics, compute_diagnostics
+from grassroots.inference.diagnostics import Diagnostics, compute_diagnostics, flatten
 from grassroots.inference.fit_result import StudyLike, resolve_data
 from grassroots.inference.preflight import UnfittableDataError, check_data
 from grassroots.inference.sampling import exact_compile, start_sampling
@@ -123,31 +123,18 @@ class ConsensusPosterior:
     def summary(self) -> pd.DataFrame:
         """Mean, SD, 94% equal-tailed interval, R-hat and ESS per element (index
         ``name[coord]``); the packed Cholesky factor is left out, as in a fit's summary."""
-        flat = {
-            name: self.posterior[name].stack(sample=("chain", "draw"))
-            for name in self.posterior
-            if not str(name).endswith("_chol")
-        }
-        rows = []
-        for name, array in flat.items():
-            values = array.transpose(..., "sample")
-            element_dims = [d for d in values.dims if d != "sample"]
-            matrix = values.to_numpy().reshape(-1, values.sizes["sample"])
-            if element_dims:
-                index = pd.MultiIndex.from_product(
-                    [values[d].to_numpy() for d in element_dims]
-                ).to_flat_index()
-                labels = [
-                    f"{name}[{', '.join(map(str, key if isinstance(key, tuple) else (key,)))}]"
-                    for key in index
-                ]
-            else:
-                labels = [name]
-            for label, draws in zip(labels, matrix, strict=True):
-                low, high = np.quantile(draws, [0.03, 0.97])
-                rows.append((label, draws.mean(), draws.std(ddof=1), low, high))
-        table = pd.DataFrame(rows, columns=["parameter", "mean", "sd", "q3%", "q97%"])
-        table = table.set_index("parameter")
+        kept = [name for name in self.posterior.data_vars if not str(name).endswith("_chol")]
+        posterior = self.posterior[kept]
+        sample = ("chain", "draw")
+        table = pd.DataFrame(
+            {
+                "mean": flatten(posterior.mean(sample)),
+                "sd": flatten(posterior.std(sample, ddof=1)),
+                "q3%": flatten(posterior.quantile(0.03, dim=sample).drop_vars("quantile")),
+                "q97%": flatten(posterior.quantile(0.97, dim=sample).drop_vars("quantile")),
+            }
+        )
+        table.index.name = "parameter"
         return table.join(self.diagnostics.table)
 
 
