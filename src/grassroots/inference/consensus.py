@@ -201,9 +201,10 @@ def fit_consensus(
         int(s.generate_state(1, dtype=np.uint32)[0])
         for s in np.random.SeedSequence(seed).spawn(shards)
     ]
+    centres = design_centres(whole)
     jobs = [
-        _ShardJob(number, spec, frame.iloc[rows].reset_index(drop=True), whole.scaling,
-                  design_centres(whole), shards, seeds[number], outer)
+        _ShardJob(number, spec, frame.iloc[rows].reset_index(drop=True), whole.scaling, centres,
+                  shards, seeds[number], outer)
         for number, rows in enumerate(shard_rows(frame, outer, shards))
     ]  # fmt: skip
     for job in jobs:
@@ -229,6 +230,8 @@ def fit_consensus(
             if number + 1 < shards:
                 following = jobs[number + 1].start(progress, cores)
             keep(running.finish())
+        # Any shard's model maps the combined draws back (the shared parameters are the same).
+        mapping = running.model
     else:
         from dask.distributed import as_completed
 
@@ -238,9 +241,10 @@ def fit_consensus(
             futures = [client.submit(_fit_shard, job, cores, pure=False) for job in jobs]
             for future in as_completed(futures):
                 keep(future.result())
+        mapping = jobs[0].model()
     combined = combine_draws([finished[number][0] for number in range(shards)])
     chains_, draws_ = spec.sampler.chains, spec.sampler.draws
-    posterior = jobs[0].model().constrained(combined.reshape(chains_, draws_, -1))
+    posterior = mapping.constrained(combined.reshape(chains_, draws_, -1))
     diagnostics = compute_diagnostics(xr.DataTree.from_dict({"posterior": posterior}))
     rows = pd.DataFrame([finished[number][1] for number in range(shards)])
     return ConsensusPosterior(posterior, rows, diagnostics, spec, seed)
