@@ -117,6 +117,28 @@ def test_reproduce_on_invalid_data_exits_two_before_fitting(
     assert fake_sampler == [] and _files(out) == []
 
 
+def test_reproduce_without_the_chinese_font_stops_before_fitting(
+    tmp_path: Path, fake_sampler, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The font the Chinese figures need is checked with the folders and the data, not found
+    missing after the fits' minutes."""
+    import grassroots.reporting.figures as figures
+
+    study = tmp_path / "study"
+    made = runner.invoke(app, ["simulate", "--seed", "3", "--counties", "4", "--out", str(study)])
+    assert made.exit_code == 0, made.output
+    monkeypatch.setattr(figures, "CJK_FAMILY", "No Such Font SC")
+    monkeypatch.setattr(figures, "register_cjk_font", figures.register_cjk_font.__wrapped__)
+    out, fitted = tmp_path / "reports", tmp_path / "fitted"
+    result = runner.invoke(app, ["reproduce", str(study), "--quick", "--out", str(out),
+                                 "--fitted-dir", str(fitted)])  # fmt: skip
+    assert result.exit_code == 2, result.output
+    assert "no font 'No Such Font SC'" in result.stderr
+    assert "apt-get install fonts-wqy-microhei" in result.stderr
+    assert "Traceback" not in result.output
+    assert fake_sampler == [] and _files(out) == [] and _files(fitted) == []
+
+
 def test_fit_and_reproduce_save_bundles_under_fitted_dir(
     tmp_path: Path, fake_sampler, monkeypatch: pytest.MonkeyPatch
 ) -> None:

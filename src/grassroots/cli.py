@@ -657,6 +657,7 @@ def reproduce(
     from grassroots.inference import OutputFolderError, PreflightError
     from grassroots.inference import fitted_dir as default_fitted_dir
     from grassroots.pipeline import STAGES, ReproduceSettings, Step, check_before_fitting, run
+    from grassroots.reporting.figures import FontNotAvailableError
 
     reports = out or default_reports_dir()
     _check_output_folder("reproduce", reports, holds="tables and figures", choice="--out")
@@ -680,7 +681,7 @@ def reproduce(
         settings = dataclasses.replace(settings, workers=workers, scheduler=scheduler)
         try:
             check_before_fitting(study, reports, settings)
-        except OutputFolderError as error:
+        except (OutputFolderError, FontNotAvailableError) as error:
             _fail(f"grassroots reproduce: {error}")
         except PreflightError as error:
             _fail(f"grassroots reproduce: {_data_name(data, mapping)}: {error}")

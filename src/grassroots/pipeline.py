@@ -137,21 +137,30 @@ def _prior_scaled_specs() -> list[tuple[str, Any]]:
             for name in PRIOR_SCALED_SPECS for factor in PRIOR_FACTORS]  # fmt: skip
 
 
-def check_before_fitting(study: Any, reports: Path, settings: ReproduceSettings) -> None:
-    """Both output folders writable and every spec fittable: :func:`run` checks this before
-    its first file or fit.
+def check_before_fitting(
+    study: Any, reports: Path, settings: ReproduceSettings, languages: Sequence[str] = LANGUAGES
+) -> None:
+    """Both output folders writable, the Chinese figures' font installed (when ``languages``
+    hold ``zh``) and every spec fittable: :func:`run` checks this before its first file or fit,
+    so that nothing missing is found only after the fits' minutes.
 
     Raises
     ------
     PreflightError
         :class:`~grassroots.inference.preflight.OutputFolderError` for a folder,
         :class:`~grassroots.inference.preflight.UnfittableDataError` for the data.
+    FontNotAvailableError
+        No font for the Chinese figures (:func:`grassroots.reporting.figures.register_cjk_font`).
     """
     from grassroots.inference.fitting import fitted_dir
     from grassroots.inference.preflight import check_data, check_output_folder
 
     check_output_folder(reports, holds="tables and figures", choice="--out")
     check_output_folder(settings.fitted_dir or fitted_dir())
+    if "zh" in languages:
+        from grassroots.reporting.figures import register_cjk_font
+
+        register_cjk_font()
     frame = study.flat()
     for spec in [*_specs_to_fit(), *(scaled for _, scaled in _prior_scaled_specs())]:
         check_data(spec, frame)
@@ -575,7 +584,7 @@ def _run(
     from grassroots.reporting.estimand_tables import table8b_allocation
     from grassroots.reporting.figures import contrast_density_plot
 
-    check_before_fitting(study, reports, settings)
+    check_before_fitting(study, reports, settings, languages)
     written: list[Path] = []
     started = time.perf_counter()
     on_step(Step(2, STAGES, "Table 1: descriptives by level"))

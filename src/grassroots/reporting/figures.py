@@ -74,8 +74,8 @@ def register_cjk_font() -> str:
         installs the right one.
     """
     install = (
-        "install Debian's fonts-wqy-microhei ('apt-get install fonts-wqy-microhei'; make setup "
-        "does when run as root), or draw with lang='en'"
+        "install Debian's fonts-wqy-microhei ('apt-get install fonts-wqy-microhei'; make "
+        "reproduce does when run as root, through scripts/setup-tools), or draw with lang='en'"
     )
     try:
         path = _find_cjk_font()
