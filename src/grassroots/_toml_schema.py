@@ -320,7 +320,7 @@ BACKENDS = ("nutpie", "pymc")
 #: How the posterior is obtained: NUTS, or a variational approximation (PyMC's mean-field or
 #: full-rank ADVI) for data too large for NUTS.
 METHODS = ("nuts", "advi", "fullrank_advi")
-ADAPTATIONS = ("diag", "low_rank")
+ADAPTATIONS = ("diag", "draw_diag", "low_rank")
 #: How a grouping level's effects are sampled: as standard normals scaled by the SD
 #: (``non_centred``, the default), as the effects themselves (``centred``), or chosen from the
 #: data (``auto``).

@@ -39,6 +39,21 @@ def test_same_seed_same_draws(tiny_fits):
         assert not np.allclose(first.posterior[name], other.posterior[name])
 
 
+def test_draw_variance_adaptation_reaches_nutpie(tiny_fits, small_frame):
+    """``adaptation = "draw_diag"`` (Stan's mass matrix, from the draws alone) is nutpie's own
+    setting, reproducible by seed like the default, and not the default's draws."""
+    spec = spec_from_dict({**TINY, "sampler": {**TINY["sampler"], "adaptation": "draw_diag"}})
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        first, again = (
+            fit(small_frame, spec, seed=7, save=False, reuse=False, progress=False)
+            for _ in range(2)
+        )
+    beta = "readmitted_beta"
+    np.testing.assert_array_equal(first.posterior[beta], again.posterior[beta])
+    assert not np.allclose(first.posterior[beta], tiny_fits[0].posterior[beta])
+
+
 def test_tiny_fit_is_sensible(tiny_fits, small_frame):
     fitted = tiny_fits[0]
     assert fitted.posterior.sizes == {"chain": 2, "draw": 150, "readmitted_term": 2}

@@ -196,6 +196,11 @@ def test_spec_errors_name_file_and_key(tmp_path, change, message):
             "key '\\[sampler\\].backend' must be one of \\('nutpie', 'pymc'\\), not 'stan'",
         ),
         (
+            '[sampler]\nadaptation = "dense"',
+            "key '\\[sampler\\].adaptation' must be one of "
+            "\\('diag', 'draw_diag', 'low_rank'\\), not 'dense'",
+        ),
+        (
             "[sampler]\ndraw = 10",
             "unknown key '\\[sampler\\].draw'; did you mean '\\[sampler\\].draws'",
         ),

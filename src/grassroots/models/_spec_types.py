@@ -67,8 +67,9 @@ class SamplerSettings:
     """How the posterior is obtained: NUTS (default) or an approximation.
 
     NUTS: ``backend`` is ``nutpie`` (default) or ``pymc``; ``adaptation`` is nutpie's mass-matrix
-    adaptation: ``diag`` (default) or ``low_rank`` (adapts to posterior correlations; ignored by
-    the PyMC backend).
+    adaptation: ``diag`` (default; from the draws' and the gradients' variances), ``draw_diag``
+    (from the draws' variance alone, as Stan and PyMC adapt) or ``low_rank`` (adapts to
+    posterior correlations); the PyMC backend ignores it.
 
     ``method`` ``advi`` or ``fullrank_advi`` fits PyMC's mean-field or full-rank ADVI instead:
     at most ``iterations`` optimisation steps, stopped early once no variational parameter moved
