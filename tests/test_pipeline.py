@@ -63,6 +63,11 @@ def test_reproduce_writes_every_table_and_figure_deterministically(
     # draws of 40 "posterior" draws often are).
     record = json.loads((tmp_path / "a" / "reproduce.json").read_text(encoding="utf-8"))
     scaled = record["prior_sensitivity"]
+    # Where the draws were computed: a seed repeats its bytes only on one kind of processor.
+    assert record["sampled_on"] == [bundle.machine()] == [record["versions"]["machine"]]
+    readme = (tmp_path / "a" / "README.md").read_text(encoding="utf-8")
+    assert f"- Fits sampled on: {bundle.machine()}." in readme
+    assert "machine" not in readme.split("- Versions:")[1].split("\n")[0]
     assert sorted(scaled) == sorted(f"{name}_prior_x{factor}" for factor in ("0.5", "2")
                                     for name in ("survival_m4", "demand_fit_m4", "structural"))
     refitted = [name for name, how in scaled.items() if how["method"] == "refitted"]

@@ -837,6 +837,10 @@ def _record(
             for name, r in reweighted.items()
         },  # fmt: skip
         "versions": {"python": platform.python_version(), **package_versions()},
+        # Where the draws were computed (a reused fit may come from another machine).
+        "sampled_on": sorted(
+            {fitted.versions.get("machine", "unrecorded") for fitted in fits.values()}
+        ),
     }
 
 
@@ -846,7 +850,9 @@ def _readme(record: dict, source_note: str) -> str:
         f"{info['min_ess_bulk']:.0f} | {info['divergences']} |"
         for name, info in record["fits"].items()
     )
-    versions = ", ".join(f"{k} {v}" for k, v in sorted(record["versions"].items()))
+    versions = ", ".join(
+        f"{k} {v}" for k, v in sorted(record["versions"].items()) if k != "machine"
+    )
     overrides = {k: v for k, v in record["sampler_overrides"].items() if v is not None}
     counts = count_text(record["counts"])
     estimand_draws = (
@@ -870,6 +876,9 @@ their own scripts.
 - Seed: {record['seed']}; sampler settings: {overrides or "each spec's own (models/*.toml)"};
   estimands (Tables 5-8, Figure 7) from {estimand_draws} of the structural fit's draws.
 - Versions: {versions}.
+- Fits sampled on: {"; ".join(record["sampled_on"])}. A seed's draws repeat byte for byte on
+  one kind of processor with these versions; on another kind they can differ, within Monte
+  Carlo error (see reports/benchmarks/README.md, "Same seed, another processor").
 - Prior sensitivity (Appendix B2, B3), the x1 fits importance-reweighted to each scaled prior
   unless the Pareto k exceeds its threshold: {scaled}.
 

@@ -343,15 +343,38 @@ def bundle_name(spec: ModelSpec, data_hash: str, seed: int) -> str:
 
 
 def package_versions() -> dict[str, str]:
-    """Python's and the fitting packages' versions (a new dict each call)."""
+    """Python's and the fitting packages' versions, and the ``machine`` (:func:`machine`), a new
+    dict each call."""
     return dict(_installed_versions())
+
+
+@functools.cache
+def machine() -> str:
+    """The processor that computes here: architecture, model, and its widest vector unit.
+
+    Recorded with every fit because a seed's draws repeat byte for byte only on one kind of
+    processor: the bundled study's survival fits drew other bytes, with the same code, seed and
+    package versions, on an AVX-512 processor than on the one that wrote the committed reports
+    (reports/benchmarks/README.md, "Same seed, another processor").
+    """
+    cpu: dict[str, str] = {}
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            key, _, value = line.partition(":")
+            cpu.setdefault(key.strip(), value.strip())
+    name = cpu.get("model name") or platform.processor() or "unknown processor"
+    if "cpu family" in cpu and "model" in cpu:
+        name += f" (family {cpu['cpu family']}, model {cpu['model']})"
+    flags = set(cpu.get("flags", "").split())
+    vector = next((v for v in ("avx512f", "avx2", "avx", "sse4_2") if v in flags), None)
+    return ", ".join(part for part in (platform.machine(), name, vector) if part)
 
 
 # Read once a process: a package upgraded in place only takes effect in a new process anyway
 # (its modules stay imported), and the metadata lookups cost ~40 ms, once per saved fit.
 @functools.cache
 def _installed_versions() -> tuple[tuple[str, str], ...]:
-    versions = {"python": platform.python_version()}
+    versions = {"python": platform.python_version(), "machine": machine()}
     for package in _VERSIONED_PACKAGES:
         try:
             versions[package] = metadata.version(package)
