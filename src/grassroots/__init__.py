@@ -9,7 +9,12 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-from grassroots._pytensor_setup import silence_blas_warning
+from grassroots._blas_kernel import pin_kernel
+
+# Before numpy loads OpenBLAS: the same kernels, so the same draws, on every x86-64 machine.
+pin_kernel()
+
+from grassroots._pytensor_setup import silence_blas_warning  # noqa: E402
 
 # Before any submodule imports PyTensor, so that no entry point shows the warning.
 silence_blas_warning()

@@ -876,9 +876,9 @@ their own scripts.
 - Seed: {record['seed']}; sampler settings: {overrides or "each spec's own (models/*.toml)"};
   estimands (Tables 5-8, Figure 7) from {estimand_draws} of the structural fit's draws.
 - Versions: {versions}.
-- Fits sampled on: {"; ".join(record["sampled_on"])}. A seed's draws repeat byte for byte on
-  one kind of processor with these versions; on another kind they can differ, within Monte
-  Carlo error (see reports/benchmarks/README.md, "Same seed, another processor").
+- Fits sampled on: {"; ".join(record["sampled_on"])}. A seed's draws repeat byte for byte
+  with these versions where the same OpenBLAS kernels compute (grassroots pins one on x86-64);
+  elsewhere they can differ within Monte Carlo error.
 - Prior sensitivity (Appendix B2, B3), the x1 fits importance-reweighted to each scaled prior
   unless the Pareto k exceeds its threshold: {scaled}.
 

@@ -66,6 +66,7 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
+from grassroots._blas_kernel import cpu_info, loaded_kernels
 from grassroots._io import atomic_directory, filesystem_clock, write_text_atomic
 from grassroots.models.priors import PRIOR_RULES_VERSION
 from grassroots.models.spec import ModelSpec
@@ -350,24 +351,20 @@ def package_versions() -> dict[str, str]:
 
 @functools.cache
 def machine() -> str:
-    """The processor that computes here: architecture, model, and its widest vector unit.
+    """The processor that computes here and the OpenBLAS kernels loaded: architecture, model,
+    widest vector unit, kernels.
 
-    Recorded with every fit because a seed's draws repeat byte for byte only on one kind of
-    processor: the bundled study's survival fits drew other bytes, with the same code, seed and
-    package versions, on an AVX-512 processor than on the one that wrote the committed reports
-    (reports/benchmarks/README.md, "Same seed, another processor").
+    Recorded with every fit because a seed's draws repeat byte for byte only where the same
+    OpenBLAS kernels compute (:mod:`grassroots._blas_kernel`, which pins one on x86-64).
     """
-    cpu: dict[str, str] = {}
-    with contextlib.suppress(OSError):
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            key, _, value = line.partition(":")
-            cpu.setdefault(key.strip(), value.strip())
+    cpu = cpu_info()
     name = cpu.get("model name") or platform.processor() or "unknown processor"
     if "cpu family" in cpu and "model" in cpu:
         name += f" (family {cpu['cpu family']}, model {cpu['model']})"
     flags = set(cpu.get("flags", "").split())
     vector = next((v for v in ("avx512f", "avx2", "avx", "sse4_2") if v in flags), None)
-    return ", ".join(part for part in (platform.machine(), name, vector) if part)
+    parts = (platform.machine(), name, vector, f"OpenBLAS {loaded_kernels()}")
+    return ", ".join(part for part in parts if part)
 
 
 # Read once a process: a package upgraded in place only takes effect in a new process anyway
