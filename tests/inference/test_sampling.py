@@ -20,15 +20,19 @@ TINY = {
 }
 
 
-@pytest.fixture(scope="module")
-def tiny_fits(small_frame):
-    spec = spec_from_dict(TINY)
+def _fit_tiny(frame, seeds, **sampler):
+    """The tiny spec, its sampler settings changed by ``sampler``, fitted once per seed."""
+    spec = spec_from_dict({**TINY, "sampler": {**TINY["sampler"], **sampler}})
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         return [
-            fit(small_frame, spec, seed=seed, save=False, reuse=False, progress=False)
-            for seed in (7, 7, 8)
+            fit(frame, spec, seed=seed, save=False, reuse=False, progress=False) for seed in seeds
         ]
+
+
+@pytest.fixture(scope="module")
+def tiny_fits(small_frame):
+    return _fit_tiny(small_frame, (7, 7, 8))
 
 
 def test_same_seed_same_draws(tiny_fits):
@@ -42,13 +46,7 @@ def test_same_seed_same_draws(tiny_fits):
 def test_draw_variance_adaptation_reaches_nutpie(tiny_fits, small_frame):
     """``adaptation = "draw_diag"`` (Stan's mass matrix, from the draws alone) is nutpie's own
     setting, reproducible by seed like the default, and not the default's draws."""
-    spec = spec_from_dict({**TINY, "sampler": {**TINY["sampler"], "adaptation": "draw_diag"}})
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", ConvergenceWarning)
-        first, again = (
-            fit(small_frame, spec, seed=7, save=False, reuse=False, progress=False)
-            for _ in range(2)
-        )
+    first, again = _fit_tiny(small_frame, (7, 7), adaptation="draw_diag")
     beta = "readmitted_beta"
     np.testing.assert_array_equal(first.posterior[beta], again.posterior[beta])
     assert not np.allclose(first.posterior[beta], tiny_fits[0].posterior[beta])
@@ -104,13 +102,7 @@ def test_a_cancelled_fit_saves_nothing(small_frame, tmp_path):
 
 @pytest.mark.slow
 def test_pymc_backend_is_reproducible_too(small_frame):
-    spec = spec_from_dict({**TINY, "sampler": {**TINY["sampler"], "backend": "pymc"}})
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", ConvergenceWarning)
-        a, b = (
-            fit(small_frame, spec, seed=3, save=False, reuse=False, progress=False)
-            for _ in range(2)
-        )
+    a, b = _fit_tiny(small_frame, (3, 3), backend="pymc")
     assert a.backend == "pymc"
     np.testing.assert_array_equal(a.posterior["readmitted_beta"], b.posterior["readmitted_beta"])
 
