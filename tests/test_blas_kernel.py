@@ -7,6 +7,7 @@ import os
 import platform
 import subprocess
 import sys
+import warnings
 
 import pytest
 
@@ -58,3 +59,45 @@ def test_numpy_loaded_first_is_left_alone_and_what_it_loaded_is_recorded() -> No
     assert lines[0] == "None"
     assert lines[2] == "True"
     assert lines[3:] == ["OpenBLAS", lines[1]]
+
+
+@pytest.fixture
+def numpy_came_first(monkeypatch: pytest.MonkeyPatch):
+    """A process where numpy loaded OpenBLAS before grassroots, which chose its AVX-512 kernels."""
+    import grassroots._blas_kernel as blas_kernel
+
+    monkeypatch.delenv("OPENBLAS_CORETYPE", raising=False)
+    monkeypatch.setattr(blas_kernel, "can_pin", lambda: True)
+    monkeypatch.setattr(blas_kernel, "loaded_kernels", lambda: "SkylakeX")
+    blas_kernel.warn_if_unpinned.cache_clear()
+    yield blas_kernel
+    blas_kernel.warn_if_unpinned.cache_clear()
+
+
+def test_other_kernels_loaded_before_the_pin_are_named_with_the_remedy(
+    numpy_came_first, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    message = numpy_came_first.unpinned_kernel_message()
+    assert "its SkylakeX kernels" in message
+    assert "import grassroots before numpy" in message
+    assert f"OPENBLAS_CORETYPE={PINNED_KERNEL}" in message
+    monkeypatch.setattr(numpy_came_first, "loaded_kernels", lambda: PINNED_KERNEL)
+    assert numpy_came_first.unpinned_kernel_message() is None, "the pinned kernels: no problem"
+    monkeypatch.setenv("OPENBLAS_CORETYPE", "SkylakeX")
+    assert numpy_came_first.unpinned_kernel_message() is None, "the user's own choice"
+
+
+def test_sampling_warns_once_when_the_pin_came_too_late(numpy_came_first) -> None:
+    import pymc as pm
+
+    from grassroots.inference.sampling import start_sampling
+    from grassroots.models.spec import SamplerSettings
+
+    with pm.Model() as model:
+        pm.Normal("x")
+    settings = SamplerSettings(chains=1, draws=5, tune=5)
+    with pytest.warns(numpy_came_first.KernelWarning, match="SkylakeX kernels"):
+        start_sampling(model, settings, seed=1, progress=False).result()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", numpy_came_first.KernelWarning)
+        start_sampling(model, settings, seed=1, progress=False).result()

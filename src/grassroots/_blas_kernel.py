@@ -13,12 +13,14 @@ OpenBLAS reads ``OPENBLAS_CORETYPE`` once, when numpy first loads it, so :func:`
 run before numpy is imported: ``import grassroots`` calls it first. A value the user set is
 kept; a processor without AVX2 and FMA, or another architecture, keeps OpenBLAS's own choice.
 Where numpy was imported before grassroots (a notebook that imported numpy first), the pin
-comes too late; :func:`loaded_kernels` tells what was loaded, and every fit records it.
+comes too late: the first fit then warns (:func:`warn_if_unpinned`) when OpenBLAS chose other
+kernels, and every fit records what was loaded.
 """
 
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import platform
 import sys
@@ -39,15 +41,52 @@ def cpu_info() -> dict[str, str]:
     return fields
 
 
+class KernelWarning(UserWarning):
+    """OpenBLAS computes with other kernels than the pinned ones: a seed's draws can differ from
+    those of other machines."""
+
+
+def can_pin() -> bool:
+    """This processor can run :data:`PINNED_KERNEL` (x86-64 with AVX2 and FMA)."""
+    return platform.machine() in ("x86_64", "AMD64") and KERNEL_NEEDS <= set(
+        cpu_info().get("flags", "").split()
+    )
+
+
 def pin_kernel() -> None:
     """Set ``OPENBLAS_CORETYPE`` to :data:`PINNED_KERNEL` before numpy loads OpenBLAS, on an
     x86-64 processor that can run it, unless the user set it."""
     if "OPENBLAS_CORETYPE" in os.environ or "numpy" in sys.modules:
         return
-    if platform.machine() not in ("x86_64", "AMD64"):
-        return
-    if KERNEL_NEEDS <= set(cpu_info().get("flags", "").split()):
+    if can_pin():
         os.environ["OPENBLAS_CORETYPE"] = PINNED_KERNEL
+
+
+def unpinned_kernel_message() -> str | None:
+    """Why a seed's draws here may differ from other machines', when the pin could have applied
+    but came too late (numpy loaded OpenBLAS first) and OpenBLAS chose other kernels; else
+    ``None``. A kernel the user set is their choice, not a problem."""
+    if "OPENBLAS_CORETYPE" in os.environ or not can_pin():
+        return None
+    kernels = loaded_kernels()
+    if kernels in (PINNED_KERNEL, "unknown"):
+        return None
+    return (
+        f"OpenBLAS computes with its {kernels} kernels here because numpy was imported before "
+        f"grassroots, so this seed's draws can differ from those of machines that use the "
+        f"{PINNED_KERNEL} kernels grassroots pins: import grassroots before numpy (and pandas, "
+        f"matplotlib), or set OPENBLAS_CORETYPE={PINNED_KERNEL} before Python starts"
+    )
+
+
+@functools.cache
+def warn_if_unpinned() -> None:
+    """:func:`unpinned_kernel_message` as a :class:`KernelWarning`, once a process."""
+    from grassroots._warnings import warn_caller
+
+    message = unpinned_kernel_message()
+    if message is not None:
+        warn_caller(message, KernelWarning)
 
 
 def loaded_kernels() -> str:

@@ -30,6 +30,7 @@ import pymc as pm
 import pytensor
 import xarray as xr
 
+from grassroots._blas_kernel import warn_if_unpinned
 from grassroots._warnings import warn_caller
 from grassroots.models.spec import SamplerSettings
 
@@ -152,6 +153,7 @@ def start_sampling(
     compile the next model, or save the last fit, meanwhile; the draws are the same as
     :func:`sample`'s. PyMC's sampler (the fallback) runs to the end before this returns.
     """
+    warn_if_unpinned()
     cores = cores or min(settings.chains, os.cpu_count() or 1)
     initial = dict(initial_points or {})
 
