@@ -101,3 +101,12 @@ def test_sampling_warns_once_when_the_pin_came_too_late(numpy_came_first) -> Non
     with warnings.catch_warnings():
         warnings.simplefilter("error", numpy_came_first.KernelWarning)
         start_sampling(model, settings, seed=1, progress=False).result()
+
+
+@pytest.mark.skipif(not CAN_PIN, reason="the pinned kernel needs an x86-64 with AVX2 and FMA")
+def test_the_test_suite_draws_with_the_pinned_kernel() -> None:
+    """pytest loads grassroots first (``-p`` in pyproject.toml), before a plugin loads numpy."""
+    from grassroots._blas_kernel import loaded_kernels
+
+    assert os.environ.get("OPENBLAS_CORETYPE") == PINNED_KERNEL
+    assert loaded_kernels() == PINNED_KERNEL
