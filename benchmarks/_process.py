@@ -10,6 +10,10 @@ import sys
 from pathlib import Path
 from typing import Any
 
+# Before a script imports numpy: grassroots pins OpenBLAS's kernels, so that a benchmark draws
+# what `make reproduce` draws, and the children it starts (older trees too) inherit the setting.
+import grassroots  # noqa: F401
+
 REPOSITORY = Path(__file__).resolve().parents[1]
 
 
