@@ -11,7 +11,8 @@ from typing import Any
 
 from grassroots._blas_kernel import pin_kernel
 
-# Before numpy loads OpenBLAS: the same kernels, so the same draws, on every x86-64 machine.
+# Before numpy loads OpenBLAS: the same kernels on every x86-64 machine, whose choice by
+# processor changed a seed's draws (grassroots._blas_kernel).
 pin_kernel()
 
 from grassroots._pytensor_setup import silence_blas_warning  # noqa: E402

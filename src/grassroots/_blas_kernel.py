@@ -1,4 +1,4 @@
-"""One OpenBLAS kernel on every x86-64 processor, so that a seed draws the same bytes on each.
+"""One OpenBLAS kernel on every x86-64 processor, so that its choice does not change a seed's draws.
 
 OpenBLAS (bundled with numpy and scipy; numba's matrix products call it) picks its kernels by
 processor when it is loaded, and kernels of different vector widths sum in different orders. A
