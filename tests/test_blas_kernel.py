@@ -11,11 +11,9 @@ import warnings
 
 import pytest
 
-from grassroots._blas_kernel import KERNEL_NEEDS, PINNED_KERNEL, cpu_info
+from grassroots._blas_kernel import PINNED_KERNEL, can_pin, cpu_info
 
-CAN_PIN = platform.machine() in ("x86_64", "AMD64") and KERNEL_NEEDS <= set(
-    cpu_info().get("flags", "").split()
-)
+CAN_PIN = can_pin()
 
 
 def _fresh(code: str, **environment: str) -> list[str]:
