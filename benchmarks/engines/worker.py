@@ -29,19 +29,23 @@ MAX_TREEDEPTH = 10
 
 
 def run_grassroots(
-    workdir: Path, args: argparse.Namespace, adaptation: str = "diag"
+    workdir: Path, args: argparse.Namespace, adaptation: str | None = None
 ) -> tuple[dict, dict]:
-    """``grassroots.fit``: nutpie on the PyMC model (the package's default path)."""
+    """``grassroots.fit``: nutpie on the PyMC model (the package's default path), with the
+    structural spec's own mass-matrix adaptation unless ``adaptation`` names another."""
     from common import pymc_comparable
 
     import grassroots
     from grassroots.models import load_spec
 
     frame = pickle.loads((workdir / "frame.pkl").read_bytes())
+    spec = load_spec(SPEC_NAME)
+    if adaptation is not None:
+        spec = spec.with_sampler(adaptation=adaptation)
     start = time.perf_counter()
     fitted = grassroots.fit(
         frame,
-        load_spec(SPEC_NAME).with_sampler(adaptation=adaptation),
+        spec,
         seed=args.seed,
         chains=args.chains,
         draws=args.draws,
@@ -59,7 +63,10 @@ def run_grassroots(
         "other_seconds": wall - sum(fitted.timings.values()),
         "divergences": int(stats["diverging"].sum()),
         "backend": fitted.backend,
-        "settings": {"cores": min(args.chains, os.cpu_count() or 1), "adaptation": adaptation},
+        "settings": {
+            "cores": min(args.chains, os.cpu_count() or 1),
+            "adaptation": spec.sampler.adaptation,
+        },
     }
     return result, pymc_comparable(fitted.posterior)
 

@@ -13,12 +13,32 @@ from typing import Any, ClassVar
 import numpy as np
 import pandas as pd
 import pymc as pm
+import pytensor.tensor as pt
 from scipy.special import expit
 
 from grassroots.models.base import Family, OutcomeData, Prediction
 from grassroots.models.exceptions import ModelDataError
 from grassroots.models.priors import resolve_prior
 from grassroots.models.spec import OutcomeSpec
+
+
+def bernoulli_logit_logp(value: Any, logit: Any) -> Any:
+    """``log P(Y = value)`` per row for a 0/1 ``value`` and ``logit = log(p / (1 - p))``.
+
+    ``-softplus(-logit)`` for a 1 and ``-softplus(logit)`` for a 0, written as one softplus of
+    the logit signed by the outcome. The values equal ``pm.Bernoulli(logit_p=...)``'s, which
+    computes both branches of a switch, and both of their gradients, for every row: with
+    numba that doubled the cost of a strategy model's gradient
+    (``benchmarks/gradient_cost.py``).
+    """
+    return -pt.softplus((1 - 2 * value) * logit)
+
+
+def _bernoulli_logit_random(logit, rng=None, size=None):
+    """0/1 outcomes, one uniform per row."""
+    logit = np.asarray(logit, dtype=float)
+    size = logit.shape if size is None else tuple(np.atleast_1d(size))
+    return (rng.uniform(size=size) < expit(np.broadcast_to(logit, size))).astype(np.int64)
 
 
 class LogisticFamily(Family):
@@ -64,7 +84,17 @@ class LogisticFamily(Family):
         name = outcome.name
         intercept = resolve_prior("intercept", *priors).create(f"{name}_intercept_centred")
         pm.Deterministic(f"{name}_intercept", intercept - shift)
-        pm.Bernoulli(name, logit_p=intercept + eta, observed=data.values["y"], dims=f"{name}_obs")
+        # Same observed variable and pointwise log-likelihood as pm.Bernoulli(logit_p=...).
+        pm.CustomDist(
+            name,
+            intercept + eta,
+            logp=bernoulli_logit_logp,
+            random=_bernoulli_logit_random,
+            signature="()->()",
+            dtype="int64",
+            observed=data.values["y"],
+            dims=f"{name}_obs",
+        )
 
     def predict(
         self,
