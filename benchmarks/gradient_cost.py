@@ -14,7 +14,8 @@ the pieces that explain it, on the bundled study's row count:
 
 Prints one JSON record (and writes it with ``--out``)::
 
-    nice -n 5 .venv/bin/python benchmarks/gradient_cost.py --out reports/benchmarks/gradient_cost.json
+    nice -n 5 .venv/bin/python benchmarks/gradient_cost.py \
+        --out reports/benchmarks/gradient_cost.json
 """
 
 from __future__ import annotations
@@ -29,7 +30,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from _process import REPOSITORY
+# Imports grassroots before numpy, so that OpenBLAS computes with the kernels fits use.
+import _process  # noqa: F401
 
 DEFAULT_SPECS = (
     "survival_m0",
@@ -53,8 +55,8 @@ def _median_us(call: Callable[[], object], calls: int, rounds: int) -> float:
 
 
 def _spec_costs(names: list[str], calls: int, rounds: int) -> list[dict[str, Any]]:
-    import nutpie
     import numpy as np
+    import nutpie
 
     from grassroots.data import load_dataset
     from grassroots.inference.sampling import exact_compile
@@ -75,7 +77,7 @@ def _spec_costs(names: list[str], calls: int, rounds: int) -> list[dict[str, Any
                 "spec": name,
                 "dimensions": int(compiled.n_dim),
                 "logp_gradient_us": round(
-                    _median_us(lambda f=logp_and_gradient: f(point), calls, rounds), 2
+                    _median_us(lambda f=logp_and_gradient, x=point: f(x), calls, rounds), 2
                 ),
             }
         )

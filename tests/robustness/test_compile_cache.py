@@ -31,7 +31,7 @@ sim = simulate(seed=3, config=SimulationConfig(n_counties=6, townships_per_count
 study = Study.from_frames(sim.projects, sim.townships, sim.counties)
 with warnings.catch_warnings():
     warnings.simplefilter("ignore", ConvergenceWarning)
-    fitted = fit(study, "survival_m2", seed=11, chains=2, draws=50, tune=50,
+    fitted = fit(study, sys.argv[3], seed=11, chains=2, draws=50, tune=50,
                  backend=sys.argv[2], save=False, reuse=False, progress=False)
 assert fitted.backend == sys.argv[2], fitted.backend
 with open(sys.argv[1], "wb") as out:
@@ -40,11 +40,13 @@ with open(sys.argv[1], "wb") as out:
 """
 
 
-def _draws_in_a_fresh_process(compiledir: Path, out: Path, backend: str) -> bytes:
+def _draws_in_a_fresh_process(
+    compiledir: Path, out: Path, backend: str, spec: str = "survival_m2"
+) -> bytes:
     flags = [os.environ.get("PYTENSOR_FLAGS", ""), f"base_compiledir={compiledir}"]
     env = {**os.environ, "PYTENSOR_FLAGS": ",".join(flag for flag in flags if flag)}
     subprocess.run(
-        [sys.executable, "-c", FIT_SCRIPT, str(out), backend],
+        [sys.executable, "-c", FIT_SCRIPT, str(out), backend, spec],
         check=True,
         env=env,
         capture_output=True,
@@ -53,19 +55,22 @@ def _draws_in_a_fresh_process(compiledir: Path, out: Path, backend: str) -> byte
     return out.read_bytes()
 
 
-def _cold_and_warm(tmp_path: Path, backend: str) -> tuple[bytes, bytes]:
+def _cold_and_warm(tmp_path: Path, backend: str, spec: str = "survival_m2") -> tuple[bytes, bytes]:
     compiledir = tmp_path / "pytensor"
     compiledir.mkdir()
-    cold = _draws_in_a_fresh_process(compiledir, tmp_path / "cold.bin", backend)
+    cold = _draws_in_a_fresh_process(compiledir, tmp_path / "cold.bin", backend, spec)
     if backend == "nutpie":
         assert any((compiledir / "numba").iterdir()), "the first run filled the numba cache"
-    warm = _draws_in_a_fresh_process(compiledir, tmp_path / "warm.bin", backend)
+    warm = _draws_in_a_fresh_process(compiledir, tmp_path / "warm.bin", backend, spec)
     return cold, warm
 
 
-def test_nutpie_draws_are_the_same_with_a_cold_and_a_warm_cache(tmp_path: Path) -> None:
+# demand_fit_m2: the ordinal likelihood's softplus is the package's own Op and numba kernel
+# (grassroots.models.softplus), cached by PyTensor like its own.
+@pytest.mark.parametrize("spec", ["survival_m2", "demand_fit_m2"])
+def test_nutpie_draws_are_the_same_with_a_cold_and_a_warm_cache(tmp_path: Path, spec: str) -> None:
     """Real nutpie sampling, ~30 s: an empty compile cache, then the one it left."""
-    cold, warm = _cold_and_warm(tmp_path, "nutpie")
+    cold, warm = _cold_and_warm(tmp_path, "nutpie", spec)
     assert len(cold) > 1000
     assert cold == warm
 

@@ -13,12 +13,12 @@ from typing import Any, ClassVar
 import numpy as np
 import pandas as pd
 import pymc as pm
-import pytensor.tensor as pt
 from scipy.special import expit
 
 from grassroots.models.base import Family, OutcomeData, Prediction
 from grassroots.models.exceptions import ModelDataError
 from grassroots.models.priors import resolve_prior
+from grassroots.models.softplus import softplus
 from grassroots.models.spec import OutcomeSpec
 
 
@@ -26,12 +26,12 @@ def bernoulli_logit_logp(value: Any, logit: Any) -> Any:
     """``log P(Y = value)`` per row for a 0/1 ``value`` and ``logit = log(p / (1 - p))``.
 
     ``-softplus(-logit)`` for a 1 and ``-softplus(logit)`` for a 0, written as one softplus of
-    the logit signed by the outcome. The values equal ``pm.Bernoulli(logit_p=...)``'s, which
+    the logit signed by the outcome (:func:`~grassroots.models.softplus.softplus`, whose
+    gradient costs no second ``exp``). The values equal ``pm.Bernoulli(logit_p=...)``'s, which
     computes both branches of a switch, and both of their gradients, for every row: with
-    numba that doubled the cost of a strategy model's gradient
-    (``benchmarks/gradient_cost.py``).
+    numba that was most of a strategy model's gradient (``benchmarks/gradient_cost.py``).
     """
-    return -pt.softplus((1 - 2 * value) * logit)
+    return -softplus((1 - 2 * value) * logit)
 
 
 def _bernoulli_logit_random(logit, rng=None, size=None):

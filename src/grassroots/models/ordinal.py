@@ -23,6 +23,7 @@ from scipy.special import expit
 from grassroots.models.base import Family, OutcomeData, Prediction
 from grassroots.models.exceptions import ModelDataError
 from grassroots.models.priors import cutpoint_prior, resolve_prior
+from grassroots.models.softplus import softplus
 from grassroots.models.spec import OutcomeSpec
 
 
@@ -44,7 +45,8 @@ def cumulative_logit_logp(value: Any, eta: Any, cutpoints: Any) -> Any:
 
     the last term 0 at the two end categories. Unlike ``pm.OrderedLogistic``, which takes the
     log of a difference of two probabilities from a rows x categories matrix (and loses every
-    digit once both round to 1), each term is computed from its own logit: two softplus per row,
+    digit once both round to 1), each term is computed from its own logit: two softplus per row
+    (:func:`~grassroots.models.softplus.softplus`, whose gradient reuses its ``exp``),
     and a log1mexp per cut gap that is only looked up per row. The infinite bounds need no
     branch: ``softplus(-inf) = 0`` and its gradient, ``sigmoid(-inf)``, is 0 too. Codes outside
     ``0 .. K-1`` have log probability ``-inf``.
@@ -64,11 +66,7 @@ def cumulative_logit_logp(value: Any, eta: Any, cutpoints: Any) -> Any:
             return table[index]
         return pt.take_along_axis(table, index[..., None], axis=-1)[..., 0]
 
-    logp = (
-        -pt.softplus(eta - at(bounds, code + 1))
-        - pt.softplus(at(bounds, code) - eta)
-        + at(gap, code)
-    )
+    logp = -softplus(eta - at(bounds, code + 1)) - softplus(at(bounds, code) - eta) + at(gap, code)
     return pt.switch(outside, -np.inf, logp)
 
 
