@@ -451,7 +451,9 @@ def markdown(report: dict[str, Any]) -> str:
         "",
         f"Run {report['finished']} with `benchmarks/engines/run.py` "
         f"({settings['chains']} chains x {settings['draws']} draws, {settings['tune']} tune, "
-        f"target accept 0.9, max tree depth 10, diagonal mass matrix, "
+        f"target accept 0.9, max tree depth 10, a diagonal mass matrix (grassroots adapts it "
+        f"as the structural spec's `[sampler] adaptation` says, recorded in each run's settings "
+        f"in engines.json), "
         f"{settings['repeats']} repetition(s), engines interleaved, one fit at a time; "
         f"compile caches {'warm' if settings['warm_cache'] else 'cold (emptied for every fit)'}).",
         "",
