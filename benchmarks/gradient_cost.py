@@ -5,9 +5,10 @@ For each spec: the model as ``grassroots.fit`` compiles it for nutpie (numba, no
 at one point (median of ``--rounds`` rounds of ``--calls`` calls, process time, one thread). Then
 the pieces that explain it, on the bundled study's row count:
 
-- the logistic likelihood term alone (``pm.Bernoulli`` with ``logit_p``; what the strategy models
-  evaluate per row), log density + gradient with respect to the linear predictor, compiled by
-  PyTensor for numba and, as the peer, the same term in numpy;
+- the logistic likelihood term alone, log density + gradient with respect to the linear
+  predictor: ``pm.Bernoulli`` with ``logit_p`` and the package's own term
+  (``models/logistic.py``), each compiled by PyTensor for numba, and as the peer the same term in
+  numpy;
 - ``exp`` and ``log1p`` over the rows: numba's loop (one scalar libm call per element) against
   numpy's ufunc (SIMD on x86-64 with AVX2/AVX-512);
 - the design products ``X @ beta`` and ``X.T @ g`` in numba.
@@ -104,6 +105,17 @@ def _piece_costs(rows: int, columns: int, calls: int, rounds: int) -> dict[str, 
     with exact_compile():
         term_numba = pytensor.function([eta], [term, pytensor.grad(term, eta)], mode="NUMBA")
     term_numba.trust_input = True
+    try:  # the package's own term, where this tree has it (models/logistic.py)
+        from grassroots.models.logistic import bernoulli_logit_logp
+    except ImportError:
+        package_numba = None
+    else:
+        package_term = bernoulli_logit_logp(outcome, eta).sum()
+        with exact_compile():
+            package_numba = pytensor.function(
+                [eta], [package_term, pytensor.grad(package_term, eta)], mode="NUMBA"
+            )
+        package_numba.trust_input = True
 
     def term_numpy(values: np.ndarray) -> tuple[float, np.ndarray]:
         shrink = np.exp(-np.abs(values))
@@ -140,6 +152,7 @@ def _piece_costs(rows: int, columns: int, calls: int, rounds: int) -> dict[str, 
     residual = rng.normal(size=(rows, 1))
     timed = {
         "logistic_term_numba_us": lambda: term_numba(eta_value),
+        "logistic_term_package_numba_us": package_numba and (lambda: package_numba(eta_value)),
         "logistic_term_numpy_us": lambda: term_numpy(eta_value),
         "exp_numba_loop_us": lambda: exp_loop(eta_value, out),
         "exp_numpy_ufunc_us": lambda: np.exp(eta_value, out=out),
@@ -148,7 +161,10 @@ def _piece_costs(rows: int, columns: int, calls: int, rounds: int) -> dict[str, 
         "design_product_numba_us": lambda: product(design, coefficients),
         "design_transposed_product_numba_us": lambda: product(design.T, residual),
     }
-    return {name: round(_median_us(call, calls, rounds), 2) for name, call in timed.items()}
+    return {
+        name: round(_median_us(call, calls, rounds), 2) if call else None
+        for name, call in timed.items()
+    }
 
 
 def main() -> int:
