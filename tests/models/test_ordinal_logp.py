@@ -93,6 +93,26 @@ def test_gradient_is_finite_and_matches_finite_differences():
         np.testing.assert_allclose(d_cut[i], numeric, rtol=1e-6)
 
 
+def test_shared_cut_points_as_one_row_equal_the_vector_and_per_row_tables():
+    """PyMC hands a CustomDist its shared cut points as shape (1, K-1); per-row cut points
+    (n, K-1) take the general lookup. All three give the same log density and gradients."""
+    rng = np.random.default_rng(11)
+    cutpoints = np.array([-1.2, -0.1, 0.7, 2.2])
+    eta = rng.normal(0.0, 1.5, 300)
+    codes = rng.integers(0, 5, 300)
+    want = LOGP(codes, eta, cutpoints)
+
+    value, eta_ = pt.lvector("value"), pt.dvector("eta")
+    for table, static in [(cutpoints[None, :], (1, 4)), (np.tile(cutpoints, (300, 1)), (None, 4))]:
+        cut = pt.tensor("cutpoints", dtype="float64", shape=static)
+        logp = cumulative_logit_logp(value, eta_, cut)
+        d_eta, d_cut = pt.grad(logp.sum(), [eta_, cut])
+        got = pytensor.function([value, eta_, cut], [logp, d_eta, d_cut])(codes, eta, table)
+        np.testing.assert_array_equal(got[0], want[0])
+        np.testing.assert_array_equal(got[1], want[1])
+        np.testing.assert_allclose(got[2].sum(axis=0), want[2], rtol=1e-12)
+
+
 def test_codes_outside_the_levels_have_zero_probability():
     got = LOGP(np.array([-1, 0, 4, 5]), np.zeros(4), np.array([-1.0, 0.0, 1.0, 2.0]))[0]
     assert got[0] == -np.inf and got[3] == -np.inf

@@ -51,6 +51,11 @@ def cumulative_logit_logp(value: Any, eta: Any, cutpoints: Any) -> Any:
     branch: ``softplus(-inf) = 0`` and its gradient, ``sigmoid(-inf)``, is 0 too. Codes outside
     ``0 .. K-1`` have log probability ``-inf``.
     """
+    if cutpoints.ndim > 1 and all(size == 1 for size in cutpoints.type.shape[:-1]):
+        # PyMC hands one shared set of cut points over as (1, K-1). Looked up in a vector, each
+        # row's cut point and its gradient are plain indexing: the broadcast take_along_axis
+        # costs ~2x as much, per lookup and per gradient.
+        cutpoints = cutpoints.reshape((cutpoints.type.shape[-1],))
     n_cut = cutpoints.shape[-1]
     outside = pt.lt(value, 0) | pt.gt(value, n_cut)
     code = pt.clip(value, 0, n_cut)

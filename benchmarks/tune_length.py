@@ -1,0 +1,114 @@
+"""What each spec's warm-up costs and what a shorter one changes: steps, CPU, convergence.
+
+For each spec, one numba compile, then for each seed and warm-up length one nutpie run at the
+spec's other settings (chains, draws, target_accept, adaptation), warm-up kept: leapfrog steps
+in warm-up and after it, sampling wall and CPU seconds (nutpie's chains are threads of this
+process), and the diagnostics ``fit()`` reports (max R-hat, min bulk and tail ESS, divergences,
+converged or not, the slowest element). One JSON record per run, appended to ``--out``:
+
+    nice -n 5 .venv/bin/python benchmarks/tune_length.py survival_m4 strategy_expedient \\
+        --tunes 1000,500,300 --seeds 20250325,1,2 --out reports/benchmarks/tune_length.jsonl
+
+The same seed gives the same draws as ``grassroots fit`` (the check: the bundled seed at the
+spec's own warm-up reproduces Appendix A's ESS to the digit).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import time
+from pathlib import Path
+
+from _process import REPOSITORY, cpu_seconds
+
+
+def _integers(text: str) -> list[int]:
+    return [int(part) for part in text.split(",") if part]
+
+
+def _commit() -> str:
+    described = subprocess.run(
+        ["git", "-C", str(REPOSITORY), "describe", "--always", "--dirty"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    return described.stdout.strip() or "unknown"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("specs", nargs="+")
+    parser.add_argument("--tunes", type=_integers, required=True, help="e.g. 1000,500,300")
+    parser.add_argument("--seeds", type=_integers, default=[20250325])
+    parser.add_argument("--out", type=Path, required=True, help="JSON lines, appended")
+    args = parser.parse_args()
+
+    import nutpie
+
+    from grassroots.data import load_dataset
+    from grassroots.inference.diagnostics import compute_diagnostics
+    from grassroots.inference.sampling import _clean, exact_compile
+    from grassroots.models import build_model, load_spec
+
+    frame = load_dataset().flat()
+    code = _commit()
+    for name in args.specs:
+        spec = load_spec(name)
+        built = build_model(spec, frame)
+        with exact_compile():
+            compiled = nutpie.compile_pymc_model(
+                built.model, backend="numba", initial_points=built.initial_points or None
+            )
+        settings = spec.sampler
+        for seed in args.seeds:
+            for tune in args.tunes:
+                wall, cpu = time.perf_counter(), cpu_seconds()
+                trace = nutpie.sample(
+                    compiled,
+                    seed=seed,
+                    chains=settings.chains,
+                    draws=settings.draws,
+                    tune=tune,
+                    cores=min(settings.chains, os.cpu_count() or 1),
+                    target_accept=settings.target_accept,
+                    maxdepth=settings.max_treedepth,
+                    adaptation=settings.adaptation,
+                    save_warmup=True,
+                    progress_bar=False,
+                )
+                wall, cpu = time.perf_counter() - wall, cpu_seconds() - cpu
+                warmup_steps = int(trace["warmup_sample_stats"]["n_steps"].sum())
+                steps = int(trace["sample_stats"]["n_steps"].sum())
+                diagnostics = compute_diagnostics(_clean(trace))
+                record = {
+                    "spec": name,
+                    "code": code,
+                    "seed": seed,
+                    "tune": tune,
+                    "spec_tune": settings.tune,
+                    "chains": settings.chains,
+                    "draws": settings.draws,
+                    "sample_wall_s": round(wall, 1),
+                    "sample_cpu_s": round(cpu, 1),
+                    "warmup_steps": warmup_steps,
+                    "steps": steps,
+                    "max_rhat": round(diagnostics.max_rhat, 4),
+                    "min_ess_bulk": round(diagnostics.min_ess_bulk, 1),
+                    "min_ess_tail": round(diagnostics.min_ess_tail, 1),
+                    "divergences": diagnostics.n_divergent,
+                    "converged": diagnostics.converged,
+                    "slowest": str(diagnostics.table["ess_bulk"].idxmin()),
+                    "load_average": round(os.getloadavg()[0], 2),
+                }
+                line = json.dumps(record)
+                print(line, flush=True)
+                with args.out.open("a") as out:
+                    out.write(line + "\n")
+
+
+if __name__ == "__main__":
+    main()
