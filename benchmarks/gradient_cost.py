@@ -11,7 +11,11 @@ the pieces that explain it, on the bundled study's row count:
   numpy;
 - ``exp`` and ``log1p`` over the rows: numba's loop (one scalar libm call per element) against
   numpy's ufunc (SIMD on x86-64 with AVX2/AVX-512);
-- the design products ``X @ beta`` and ``X.T @ g`` in numba.
+- the design products ``X @ beta`` and ``X.T @ g`` in numba;
+- the softplus and sigmoid over the rows, the package's kernel (``models/softplus.py``) and as
+  its peer ``pt.softplus``'s branches in a numba loop, each on one array called again and again
+  and on 64 arrays in turn (a sampler's ever-new values, which the branch predictor cannot
+  learn).
 
 Prints one JSON record (and writes it with ``--out``)::
 
@@ -22,6 +26,7 @@ Prints one JSON record (and writes it with ``--out``)::
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import math
 import platform
@@ -145,6 +150,33 @@ def _piece_costs(rows: int, columns: int, calls: int, rounds: int) -> dict[str, 
     def product(left: np.ndarray, right: np.ndarray) -> np.ndarray:
         return np.dot(left, right)
 
+    @numba.njit(fastmath=False)
+    def softplus_branching(values: np.ndarray, value: np.ndarray, slope: np.ndarray) -> None:
+        # pt.softplus's branches, log1p(exp(x)) in the middle one: the peer of the package's kernel.
+        for i in range(values.shape[0]):
+            x = values[i]
+            if x < -37.0:
+                grow = math.exp(x)
+                value[i], slope[i] = grow, grow / (1.0 + grow)
+            elif x < 18.0:
+                grow = math.exp(x)
+                value[i], slope[i] = math.log1p(grow), grow / (1.0 + grow)
+            elif x < 33.3:
+                shrink = math.exp(-x)
+                value[i], slope[i] = x + shrink, 1.0 / (1.0 + shrink)
+            else:
+                value[i], slope[i] = x, 1.0 / (1.0 + math.exp(-x))
+
+    try:  # the package's softplus kernel, where this tree has it (models/softplus.py)
+        from grassroots.models.softplus import softplus_and_slope_kernel
+    except ImportError:
+        softplus_and_slope_kernel = None
+    # A sampler brings new values at every call; a loop over one array lets the branch predictor
+    # learn its pattern. 64 arrays in turn stand for the sampler.
+    arguments = [rng.normal(0.0, 1.5, rows) for _ in range(64)]
+    turn = itertools.count()
+    slope_out = np.empty(rows)
+
     out = np.empty(rows)
     positive = np.abs(eta_value)
     design = rng.normal(size=(rows, columns))
@@ -158,6 +190,16 @@ def _piece_costs(rows: int, columns: int, calls: int, rounds: int) -> dict[str, 
         "exp_numpy_ufunc_us": lambda: np.exp(eta_value, out=out),
         "log1p_numba_loop_us": lambda: log1p_loop(positive, out),
         "log1p_numpy_ufunc_us": lambda: np.log1p(positive, out=out),
+        "softplus_package_same_values_us": softplus_and_slope_kernel
+        and (lambda: softplus_and_slope_kernel(arguments[0])),
+        "softplus_package_new_values_us": softplus_and_slope_kernel
+        and (lambda: softplus_and_slope_kernel(arguments[next(turn) % 64])),
+        "softplus_branching_same_values_us": lambda: softplus_branching(
+            arguments[0], out, slope_out
+        ),
+        "softplus_branching_new_values_us": lambda: softplus_branching(
+            arguments[next(turn) % 64], out, slope_out
+        ),
         "design_product_numba_us": lambda: product(design, coefficients),
         "design_transposed_product_numba_us": lambda: product(design.T, residual),
     }
