@@ -22,7 +22,7 @@ import subprocess
 import time
 from pathlib import Path
 
-from _process import REPOSITORY, cpu_seconds
+from _process import cpu_seconds
 
 
 def _integers(text: str) -> list[int]:
@@ -30,8 +30,12 @@ def _integers(text: str) -> list[int]:
 
 
 def _commit() -> str:
+    """The commit of the grassroots being measured (``PYTHONPATH`` may point at another tree)."""
+    import grassroots
+
+    source = Path(grassroots.__file__).resolve().parents[2]
     described = subprocess.run(
-        ["git", "-C", str(REPOSITORY), "describe", "--always", "--dirty"],
+        ["git", "-C", str(source), "describe", "--always", "--dirty"],
         capture_output=True,
         text=True,
         check=False,
@@ -82,7 +86,8 @@ def main() -> None:
                 )
                 wall, cpu = time.perf_counter() - wall, cpu_seconds() - cpu
                 warmup_steps = int(trace["warmup_sample_stats"]["n_steps"].sum())
-                steps = int(trace["sample_stats"]["n_steps"].sum())
+                stats = trace["sample_stats"]
+                steps = int(stats["n_steps"].sum())
                 diagnostics = compute_diagnostics(_clean(trace))
                 record = {
                     "spec": name,
@@ -95,6 +100,8 @@ def main() -> None:
                     "sample_wall_s": round(wall, 1),
                     "sample_cpu_s": round(cpu, 1),
                     "warmup_steps": warmup_steps,
+                    "step_size": [round(float(v), 4) for v in stats["step_size"][:, -1]],
+                    "mean_depth": round(float(stats["depth"].mean()), 3),
                     "steps": steps,
                     "max_rhat": round(diagnostics.max_rhat, 4),
                     "min_ess_bulk": round(diagnostics.min_ess_bulk, 1),
