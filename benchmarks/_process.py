@@ -12,9 +12,27 @@ from typing import Any
 
 # Before a script imports numpy: grassroots pins OpenBLAS's kernels, so that a benchmark draws
 # what `make reproduce` draws, and the children it starts (older trees too) inherit the setting.
-import grassroots  # noqa: F401
+import grassroots
 
 REPOSITORY = Path(__file__).resolve().parents[1]
+
+
+def commit_of(tree: Path) -> str:
+    """``git describe --always --dirty`` of a source tree ("" when it is no git checkout)."""
+    described = subprocess.run(
+        ["git", "-C", str(tree), "describe", "--always", "--dirty"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    return described.stdout.strip()
+
+
+def measured_commit() -> str:
+    """The commit of the grassroots this interpreter imports (``PYTHONPATH`` may point at
+    another tree than this script's), or that tree's path when it is no git checkout."""
+    source = Path(grassroots.__file__).resolve().parents[2]
+    return commit_of(source) or str(source)
 
 
 def cpu_seconds() -> float:

@@ -31,14 +31,13 @@ import json
 import math
 import platform
 import statistics
-import subprocess
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 # Imports grassroots before numpy, so that OpenBLAS computes with the kernels fits use.
-import _process  # noqa: F401
+import _process
 
 DEFAULT_SPECS = (
     "survival_m0",
@@ -217,19 +216,13 @@ def main() -> int:
     parser.add_argument("--out", type=Path)
     args = parser.parse_args()
 
-    import grassroots
     from grassroots.data import load_dataset
     from grassroots.inference.bundle import machine
 
     study = load_dataset().flat()
-    source = Path(grassroots.__file__).resolve().parents[2]
-    commit = subprocess.run(
-        ["git", "-C", str(source), "rev-parse", "--short", "HEAD"],
-        capture_output=True, text=True, check=False,
-    ).stdout.strip()  # fmt: skip
     record = {
         "command": "benchmarks/gradient_cost.py",
-        "code": commit or str(source),
+        "code": _process.measured_commit(),
         "machine": machine(),
         "python": platform.python_version(),
         "rows": len(study),

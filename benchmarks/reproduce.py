@@ -36,7 +36,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from _process import REPOSITORY, children_cpu_seconds
+from _process import REPOSITORY, children_cpu_seconds, commit_of
 
 SAMPLE_SECONDS = 0.2
 PSS_EVERY = 5  # samples: proportional set sizes every second
@@ -201,7 +201,7 @@ def main() -> None:
         "mode": "cold" if args.cold else "warm",
         "fitted_dir": None if args.cold else str(args.fitted_dir),
         "trees": {
-            code: {"path": str(tree), "commit": _commit(tree)} for code, tree in trees.items()
+            code: {"path": str(tree), "commit": commit_of(tree)} for code, tree in trees.items()
         },
         "cpus": os.cpu_count(),
         "runs": runs,
@@ -216,16 +216,6 @@ def main() -> None:
     for copy in fitted_copies.values():
         shutil.rmtree(copy)
     print(f"{len(between)} files differ between old and new; outputs and logs in {scratch}")
-
-
-def _commit(tree: Path) -> str:
-    described = subprocess.run(
-        ["git", "-C", str(tree), "describe", "--always", "--dirty"],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    return described.stdout.strip()
 
 
 if __name__ == "__main__":

@@ -18,29 +18,14 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import subprocess
 import time
 from pathlib import Path
 
-from _process import cpu_seconds
+from _process import cpu_seconds, measured_commit
 
 
 def _integers(text: str) -> list[int]:
     return [int(part) for part in text.split(",") if part]
-
-
-def _commit() -> str:
-    """The commit of the grassroots being measured (``PYTHONPATH`` may point at another tree)."""
-    import grassroots
-
-    source = Path(grassroots.__file__).resolve().parents[2]
-    described = subprocess.run(
-        ["git", "-C", str(source), "describe", "--always", "--dirty"],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    return described.stdout.strip() or "unknown"
 
 
 def main() -> None:
@@ -59,7 +44,7 @@ def main() -> None:
     from grassroots.models import build_model, load_spec
 
     frame = load_dataset().flat()
-    code = _commit()
+    code = measured_commit()
     for name in args.specs:
         spec = load_spec(name)
         built = build_model(spec, frame)
