@@ -1,10 +1,11 @@
 """What each spec's warm-up costs and what a shorter one changes: steps, CPU, convergence.
 
 For each spec, one numba compile, then for each seed and warm-up length one nutpie run at the
-spec's other settings (chains, draws, target_accept, adaptation), warm-up kept: leapfrog steps
-in warm-up and after it, sampling wall and CPU seconds (nutpie's chains are threads of this
-process), and the diagnostics ``fit()`` reports (max R-hat, min bulk and tail ESS, divergences,
-converged or not, the slowest element). One JSON record per run, appended to ``--out``:
+spec's other settings (chains, draws, target_accept, adaptation; ``--draws`` and
+``--adaptation`` replace the spec's, to weigh fewer draws against another mass matrix), warm-up
+kept: leapfrog steps in warm-up and after it, sampling wall and CPU seconds (nutpie's chains are
+threads of this process), and the diagnostics ``fit()`` reports (max R-hat, min bulk and tail ESS,
+divergences, converged or not, the slowest element). One JSON record per run, appended to ``--out``:
 
     nice -n 5 .venv/bin/python benchmarks/tune_length.py survival_m4 strategy_expedient \\
         --tunes 1000,500,300 --seeds 20250325,1,2 --out reports/benchmarks/tune_length.jsonl
@@ -34,6 +35,10 @@ def main() -> None:
     parser.add_argument("--tunes", type=_integers, required=True, help="e.g. 1000,500,300")
     parser.add_argument("--seeds", type=_integers, default=[20250325])
     parser.add_argument("--out", type=Path, required=True, help="JSON lines, appended")
+    parser.add_argument("--draws", type=int, help="draws a chain (default: the spec's)")
+    parser.add_argument(
+        "--adaptation", choices=["diag", "draw_diag"], help="mass matrix (default: the spec's)"
+    )
     args = parser.parse_args()
 
     import nutpie
@@ -53,6 +58,8 @@ def main() -> None:
                 built.model, backend="numba", initial_points=built.initial_points or None
             )
         settings = spec.sampler
+        draws = args.draws or settings.draws
+        adaptation = args.adaptation or settings.adaptation
         for seed in args.seeds:
             for tune in args.tunes:
                 wall, cpu = time.perf_counter(), cpu_seconds()
@@ -60,12 +67,12 @@ def main() -> None:
                     compiled,
                     seed=seed,
                     chains=settings.chains,
-                    draws=settings.draws,
+                    draws=draws,
                     tune=tune,
                     cores=min(settings.chains, os.cpu_count() or 1),
                     target_accept=settings.target_accept,
                     maxdepth=settings.max_treedepth,
-                    adaptation=settings.adaptation,
+                    adaptation=adaptation,
                     save_warmup=True,
                     progress_bar=False,
                 )
@@ -81,7 +88,10 @@ def main() -> None:
                     "tune": tune,
                     "spec_tune": settings.tune,
                     "chains": settings.chains,
-                    "draws": settings.draws,
+                    "draws": draws,
+                    "spec_draws": settings.draws,
+                    "adaptation": adaptation,
+                    "spec_adaptation": settings.adaptation,
                     "sample_wall_s": round(wall, 1),
                     "sample_cpu_s": round(cpu, 1),
                     "warmup_steps": warmup_steps,
