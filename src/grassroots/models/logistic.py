@@ -27,8 +27,8 @@ def bernoulli_logit_logp(value: Any, logit: Any) -> Any:
 
     ``-softplus(-logit)`` for a 1 and ``-softplus(logit)`` for a 0, written as one softplus of
     the logit signed by the outcome (:func:`~grassroots.models.softplus.softplus`, whose
-    gradient costs no second ``exp``). The values equal ``pm.Bernoulli(logit_p=...)``'s, which
-    computes both branches of a switch, and both of their gradients, for every row: with
+    gradient costs no second ``exp``). The values are ``pm.Bernoulli(logit_p=...)``'s to two
+    units in the last place; PyMC computes both branches of a switch, and both of their gradients, for every row: with
     numba that was most of a strategy model's gradient (``benchmarks/gradient_cost.py``).
     """
     return -softplus((1 - 2 * value) * logit)
@@ -84,7 +84,7 @@ class LogisticFamily(Family):
         name = outcome.name
         intercept = resolve_prior("intercept", *priors).create(f"{name}_intercept_centred")
         pm.Deterministic(f"{name}_intercept", intercept - shift)
-        # Same observed variable and pointwise log-likelihood as pm.Bernoulli(logit_p=...).
+        # Same observed variable as pm.Bernoulli(logit_p=...), its log-likelihood to 2 ulp.
         pm.CustomDist(
             name,
             intercept + eta,
