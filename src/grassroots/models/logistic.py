@@ -28,8 +28,9 @@ def bernoulli_logit_logp(value: Any, logit: Any) -> Any:
     ``-softplus(-logit)`` for a 1 and ``-softplus(logit)`` for a 0, written as one softplus of
     the logit signed by the outcome (:func:`~grassroots.models.softplus.softplus`, whose
     gradient costs no second ``exp``). The values are ``pm.Bernoulli(logit_p=...)``'s to two
-    units in the last place; PyMC computes both branches of a switch, and both of their gradients, for every row: with
-    numba that was most of a strategy model's gradient (``benchmarks/gradient_cost.py``).
+    units in the last place. PyMC computes both branches of a switch, and both of their
+    gradients, for every row: with numba that was most of a strategy model's gradient
+    (``benchmarks/gradient_cost.py``).
     """
     return -softplus((1 - 2 * value) * logit)
 

@@ -11,8 +11,9 @@ sigmoid.
 The kernel has no branch on ``x``: ``max(x, 0) + log1p(exp(-|x|))``, so ``log1p`` only ever
 sees an argument in ``[0, 1]``. ``pt.softplus``'s ``log1p(exp(x))`` hands ``log1p`` arguments up
 to ``exp(18)``, whose internal branches the processor mispredicts when every call brings new
-values, as in a sampler: 42-44 us against 28-33 us for the same 2,306 values called again and
-again, and 30-31 us either way for this kernel. It is within one unit in the last place of the
+values, as in a sampler: 52 us for 2,306 values, 64 arrays of them in turn, against 36 us for
+one array called again and again; this kernel takes 39-40 us either way
+(``benchmarks/gradient_cost.py``). It is within one unit in the last place of the
 exact softplus, as ``pt.softplus`` is, and within two of ``pt.softplus``'s values. Both NUTS
 (numba) and the pointwise log-likelihood (PyTensor's default backend, through
 :meth:`SoftplusAndSlope.perform`) run one numba kernel, so they agree to the bit. It has no
@@ -93,7 +94,7 @@ softplus_and_slope = SoftplusAndSlope()
 
 
 def softplus(x: Any) -> Any:
-    """``log(1 + exp(x))``, as ``pt.softplus(x)`` to an ulp, with a gradient that costs no ``exp``."""
+    """``log(1 + exp(x))``, ``pt.softplus(x)`` to an ulp, with a gradient that costs no ``exp``."""
     return softplus_and_slope(x)[0]
 
 
