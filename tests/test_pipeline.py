@@ -13,13 +13,7 @@ from grassroots.data import Study
 from grassroots.data.simulate import SimulationConfig, simulate
 from grassroots.estimands import store as estimand_store
 from grassroots.inference import bundle
-from grassroots.pipeline import (
-    _IN_FLIGHT,
-    DEMAND_FIT_SPECS,
-    SURVIVAL_SPECS,
-    ReproduceSettings,
-    run,
-)
+from grassroots.pipeline import DEMAND_FIT_SPECS, SURVIVAL_SPECS, ReproduceSettings, run
 
 
 @pytest.fixture(scope="module")
@@ -98,20 +92,15 @@ def test_reproduce_writes_every_table_and_figure_deterministically(
     total = fits_after_first
 
     def overlapped(first: int, last: int, of: int) -> list[tuple[int, int, bool]]:
-        """Each fit started, and the oldest finished once _IN_FLIGHT are in flight (the fake
-        sampler's chains are done at once)."""
-        events, in_flight = [], []
-        for number in range(first, last + 1):
-            events.append((number, of, False))
-            in_flight.append(number)
-            if len(in_flight) >= _IN_FLIGHT:
-                events.append((in_flight.pop(0), of, True))
-        return [*events, *((number, of, True) for number in in_flight)]
+        events = [(first, of, False)]
+        for number in range(first + 1, last + 1):
+            events += [(number, of, False), (number - 1, of, True)]
+        return [*events, (last, of, True)]
 
     assert [(event.number, event.total, event.done) for event in fit_events] == [
         *overlapped(1, 14, 14), *(overlapped(15, total, total) if total > 14 else [])
     ]
-    assert fit_events[0].spec == fit_events[_IN_FLIGHT].spec == "structural"
+    assert fit_events[0].spec == fit_events[2].spec == "structural"
     # Every fit saved: Figures 1-6's fits are opened first, numbered out of all of them.
     warm_done = [(e.number, e.total, e.spec) for e in warm_events if e.done]
     assert [(n, of) for n, of, _ in warm_done] == [(n, 14 if n <= 14 else total)

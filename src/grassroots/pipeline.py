@@ -230,11 +230,10 @@ def _fit_in_turn(
     of: int | None = None,
 ) -> dict:
     """Fit ``specs``, each model built and compiled (one core) while the one before it samples
-    (nutpie's threads), and each fit checked and saved while the next ones sample. Of the
-    :data:`_IN_FLIGHT` fits in flight, the first whose chains are done is finished first: while
-    a slow last chain of one samples on one core, the next fits sample, and are saved, on the
-    other. Returns spec name -> ``keep(fit)``, in the order of ``specs``: only the fits in
-    flight are held."""
+    (nutpie's threads), and each fit checked and saved while the next one samples. Of the two
+    fits in flight, the first whose chains are done is finished first: while a slow last chain
+    of one samples on one core, the next fits sample, and are saved, on the other. Returns spec
+    name -> ``keep(fit)``, in the order of ``specs``: only the fits in flight are held."""
     from grassroots.inference import ConvergenceWarning
     from grassroots.inference.fitting import start_fit
 
@@ -268,7 +267,7 @@ def _fit_in_turn(
                     # or an estimand needs them (and then kept: xarray caches what it reads).
                     lazy=True,
                 )))  # fmt: skip
-                if len(in_flight) >= _IN_FLIGHT:
+                if len(in_flight) > 1:
                     finish(*in_flight.pop(_first_sampled(in_flight)))
             while in_flight:
                 finish(*in_flight.pop(_first_sampled(in_flight)))
@@ -289,11 +288,6 @@ def _first_sampled(in_flight: list[tuple[int, Any, float, Any]]) -> int:
         time.sleep(_POLL_SECONDS)
 
 
-#: Fits started and not yet finished. Three, not two: checking and saving the structural fit
-#: takes one core ~30 s, and the two fits queued behind it sample meanwhile (the queue starts
-#: the second when the first ends); with two, the other core sat idle once the one small fit
-#: in flight had sampled.
-_IN_FLIGHT = 3
 #: How often :func:`_first_sampled` looks at the fits in flight.
 _POLL_SECONDS = 0.05
 
