@@ -255,26 +255,3 @@ def test_prior_sensitivity_refits_where_the_weights_are_unreliable(
     first, second = ([p.read_bytes() for p in paths if p.suffix in (".md", ".csv", ".tex")]
                      for paths in tables)  # fmt: skip
     assert first and first == second
-
-
-class _InFlight:
-    """A fit in flight whose sampler is done when told."""
-
-    def __init__(self) -> None:
-        self.sampled = False
-
-
-def test_the_first_fit_in_flight_to_finish_sampling_is_finished_first():
-    import threading
-
-    from grassroots.pipeline import _first_sampled
-
-    slow, quick = _InFlight(), _InFlight()
-    in_flight = [(1, "structural", 0.0, slow), (2, "survival_m0", 0.0, quick)]
-    quick.sampled = True
-    assert _first_sampled(in_flight) == 1, "a slow last chain does not hold back the next fit"
-    slow.sampled = True
-    assert _first_sampled(in_flight) == 0, "of two done, the older one"
-    slow.sampled = quick.sampled = False
-    threading.Timer(0.2, lambda: setattr(slow, "sampled", True)).start()
-    assert _first_sampled(in_flight) == 0, "waits until one is done"

@@ -230,10 +230,8 @@ def _fit_in_turn(
     of: int | None = None,
 ) -> dict:
     """Fit ``specs``, each model built and compiled (one core) while the one before it samples
-    (nutpie's threads), and each fit checked and saved while the next one samples. Of the two
-    fits in flight, the first whose chains are done is finished first: while a slow last chain
-    of one samples on one core, the next fits sample, and are saved, on the other. Returns spec
-    name -> ``keep(fit)``, in the order of ``specs``: only the fits in flight are held."""
+    (nutpie's threads), and each fit checked and saved while the next one samples. Returns spec
+    name -> ``keep(fit)``: only the fits in flight are held."""
     from grassroots.inference import ConvergenceWarning
     from grassroots.inference.fitting import start_fit
 
@@ -268,28 +266,15 @@ def _fit_in_turn(
                     lazy=True,
                 )))  # fmt: skip
                 if len(in_flight) > 1:
-                    finish(*in_flight.pop(_first_sampled(in_flight)))
+                    finish(*in_flight.pop(0))
             while in_flight:
-                finish(*in_flight.pop(_first_sampled(in_flight)))
+                finish(*in_flight.pop(0))
         except BaseException:
             # Ctrl-C or an error: chains still sampling in the background stop, unsaved.
             for *_, pending in in_flight:
                 pending.cancel()
             raise
-    return {spec.name: fits[spec.name] for spec in specs}
-
-
-def _first_sampled(in_flight: list[tuple[int, Any, float, Any]]) -> int:
-    """The index of the oldest fit in flight whose sampler has finished, once there is one."""
-    while True:
-        for index, (*_, pending) in enumerate(in_flight):
-            if pending.sampled:
-                return index
-        time.sleep(_POLL_SECONDS)
-
-
-#: How often :func:`_first_sampled` looks at the fits in flight.
-_POLL_SECONDS = 0.05
+    return fits
 
 
 def _prior_sensitivity(

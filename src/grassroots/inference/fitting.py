@@ -249,11 +249,6 @@ class PendingFit:
     sampling: StartedSampling | None = None
     done: Fit | None = None
 
-    @property
-    def sampled(self) -> bool:
-        """:meth:`result` would not wait for a sampler (it may still check and save)."""
-        return self.done is not None or self.sampling is None or self.sampling.chains_done
-
     def result(self) -> Fit:
         if self.done is None:
             self.done = self._finish()

@@ -63,15 +63,9 @@ class StartedSampling:
     """A sampler that :func:`start_sampling` set going: its chains run on their own threads
     while the caller goes on; :meth:`result` waits for them."""
 
-    def __init__(
-        self,
-        wait: Callable[[], SamplingResult],
-        cancel: Callable[[], None],
-        chains_done: Callable[[], bool] = lambda: True,
-    ) -> None:
+    def __init__(self, wait: Callable[[], SamplingResult], cancel: Callable[[], None]) -> None:
         self._wait = wait
         self._cancel = cancel
-        self._chains_done = chains_done
         self._result: SamplingResult | None = None
         self._cancelled = False
 
@@ -81,11 +75,6 @@ class StartedSampling:
         started = cls(lambda: result, lambda: None)
         started._result = result
         return started
-
-    @property
-    def chains_done(self) -> bool:
-        """Every chain has finished, or failed: :meth:`result` would not wait for them."""
-        return self._result is not None or self._cancelled or self._chains_done()
 
     def result(self) -> SamplingResult:
         """The draws, once every chain has finished (at once on later calls).
@@ -195,7 +184,7 @@ def start_sampling(
         except Exception as error:  # a sampling failure falls back too
             return fall_back(_nutpie_failure(error)).result()
 
-    return StartedSampling(wait, run.cancel, lambda: run.chains_done)
+    return StartedSampling(wait, run.cancel)
 
 
 def _nutpie_failure(error: Exception) -> str:
@@ -320,11 +309,6 @@ class _NutpieRun:
     @property
     def started(self) -> bool:
         return self._sampler is not None or self._start_error is not None
-
-    @property
-    def chains_done(self) -> bool:
-        """The watcher saw the chains end (or the sampler failed to start)."""
-        return self._start_error is not None or not math.isnan(self._finished_at)
 
     def start(self) -> None:
         """Set the chains going (once; not after :meth:`cancel`)."""
