@@ -1,33 +1,20 @@
-"""nutpie runs sample one at a time: a run started meanwhile waits, compiled, for its turn, which
-comes when the run before it finishes or leaves a core without a chain."""
+"""nutpie runs sample one at a time: a run started meanwhile waits, compiled, for its turn."""
 
 from __future__ import annotations
 
 import threading
 import time
-from dataclasses import dataclass
 
 import pytest
 
 from grassroots.inference import sampling
 
 
-@dataclass
-class ChainProgress:
-    finished_draws: int
-    total_draws: int
-
-
 class FakeSampler:
     """What ``nutpie.sample(..., blocking=False)`` returns, finished when told."""
 
-    def __init__(self, log: list[str], name: str, on_progress=None) -> None:
+    def __init__(self, log: list[str], name: str) -> None:
         self.log, self.name, self.finished, self.cancelled = log, name, False, False
-        self.on_progress = on_progress
-
-    def progress(self, *finished_draws: int, total: int = 100) -> None:
-        """nutpie's progress callback, one chain per number of finished draws."""
-        self.on_progress([ChainProgress(done, total) for done in finished_draws])
 
     @property
     def is_finished(self) -> bool:
@@ -51,13 +38,13 @@ def runs(monkeypatch):
     monkeypatch.setattr(sampling, "_clean", lambda trace: trace)
     queue, log, samplers = sampling._NutpieQueue(), [], {}
 
-    def make(name: str, cores: int = 2) -> sampling._NutpieRun:
-        def start(on_progress) -> FakeSampler:
+    def make(name: str) -> sampling._NutpieRun:
+        def start() -> FakeSampler:
             log.append(f"start {name}")
-            samplers[name] = FakeSampler(log, name, on_progress)
+            samplers[name] = FakeSampler(log, name)
             return samplers[name]
 
-        return sampling._NutpieRun(start, 0.0, False, cores, queue)
+        return sampling._NutpieRun(start, 0.0, False, queue)
 
     return make, log, samplers
 
@@ -86,30 +73,6 @@ def test_a_second_run_starts_when_the_first_finishes(runs):
     assert [run.wait().trace for run in (second, first, third)] == [
         "trace of b",
         "trace of a",
-        "trace of c",
-    ]
-
-
-def test_the_next_run_starts_when_a_core_is_left_without_a_chain(runs):
-    make, log, samplers = runs
-    first, second, third = make("a", cores=2), make("b", cores=2), make("c", cores=2)
-    samplers["a"].progress(100, 100, 40, 30)  # two chains left, one for each core
-    time.sleep(0.3)
-    assert log == ["start a"]
-    samplers["a"].progress(100, 100, 100, 70)  # one chain left: a core has none
-    assert eventually(lambda: log == ["start a", "start b"])
-    samplers["a"].progress(100, 100, 100, 90)
-    time.sleep(0.3)
-    assert log == ["start a", "start b"], "a frees its turn once; c waits for b"
-    samplers["a"].finished = True
-    time.sleep(0.3)
-    assert log == ["start a", "start b"], "a's end does not start c beside b"
-    samplers["b"].finished = True
-    assert eventually(lambda: log == ["start a", "start b", "start c"])
-    samplers["c"].finished = True
-    assert [run.wait().trace for run in (first, second, third)] == [
-        "trace of a",
-        "trace of b",
         "trace of c",
     ]
 
@@ -159,14 +122,12 @@ def test_a_run_that_fails_to_start_raises_on_wait_and_frees_its_turn(runs, monke
     make, log, samplers = runs
     queue = sampling._NutpieQueue()
 
-    def broken(on_progress):
+    def broken():
         raise RuntimeError("no initial point")
 
-    failing = sampling._NutpieRun(broken, 0.0, False, 2, queue)
+    failing = sampling._NutpieRun(broken, 0.0, False, queue)
     with pytest.raises(RuntimeError, match="no initial point"):
         failing.wait()
     started = []
-    sampling._NutpieRun(
-        lambda on_progress: started.append(1) or FakeSampler(log, "x"), 0.0, False, 2, queue
-    )
+    sampling._NutpieRun(lambda: started.append(1) or FakeSampler(log, "x"), 0.0, False, queue)
     assert started == [1]

@@ -229,14 +229,13 @@ def _complete(result: SamplingResult, settings: SamplerSettings) -> SamplingResu
 
 
 class _NutpieQueue:
-    """This process's nutpie runs, sampling one at a time until a core is left idle.
+    """This process's nutpie runs, sampling one at a time.
 
     One run already keeps every core busy (a chain per core), so a second run beside it only
     slows both, holds a second trace in memory, and makes each run's measured sampling seconds
     count the other's share (Appendix A reported 333 s for a model that samples in 15 s beside
     the structural fit). A run started while another samples is compiled and waits; it starts
-    when that one's unfinished chains are fewer than its cores, so that a core would otherwise
-    sit idle beside a slow last chain (each run's watcher thread sees it), or when its own draws
+    the moment that one finishes (each run's watcher thread sees it end), or when its own draws
     are asked for first. When a run starts does not change its draws.
     """
 
@@ -256,8 +255,7 @@ class _NutpieQueue:
             run.start()
 
     def done(self, run: _NutpieRun, *, start_next: bool = True) -> None:
-        """``run`` sampled, was given up, or left a core idle: the next waiting run, if any,
-        starts (at most once for each run)."""
+        """``run`` sampled (or was given up): the next waiting run, if any, starts."""
         with self._lock:
             if run in self._waiting:
                 self._waiting.remove(run)
@@ -276,26 +274,18 @@ _WATCH_SECONDS = 0.05
 
 class _NutpieRun:
     """A compiled nutpie run: started by :class:`_NutpieQueue` in its turn; :meth:`wait`
-    returns its trace. Its sampling seconds run from its start to the end of its chains.
-
-    ``start_sampler(on_progress)`` starts nutpie with ``on_progress`` as its progress callback
-    (a list of per-chain progress, each with ``finished_draws`` and ``total_draws``); ``cores``
-    is how many chains it runs at once.
-    """
+    returns its trace. Its sampling seconds run from its start to the end of its chains."""
 
     def __init__(
         self,
-        start_sampler: Callable[[Callable[[list[Any]], None]], Any],
+        start_sampler: Callable[[], Any],
         compile_seconds: float,
         progress: bool,
-        cores: int,
         queue: _NutpieQueue = _NUTPIE_QUEUE,
     ) -> None:
         self._start_sampler = start_sampler
         self._compile_seconds = compile_seconds
         self._progress = progress
-        self._cores = cores
-        self._core_free = threading.Event()
         self._queue = queue
         self._start_lock = threading.Lock()
         self._sampler: Any = None
@@ -316,7 +306,7 @@ class _NutpieRun:
             if self.started or self._cancelled:
                 return
             try:
-                self._sampler = self._start_sampler(self._on_progress)
+                self._sampler = self._start_sampler()
             except Exception as error:  # raised by wait(), which falls back to PyMC
                 self._start_error = error
             self._started_at = time.perf_counter()
@@ -330,17 +320,8 @@ class _NutpieRun:
         if self._start_error is not None:
             self._queue.done(self)
 
-    def _on_progress(self, chains: list[Any]) -> None:
-        # On nutpie's progress thread, where starting another sampler is not safe: only a flag;
-        # the watcher moves the queue.
-        unfinished = sum(chain.finished_draws < chain.total_draws for chain in chains)
-        if unfinished < self._cores:
-            self._core_free.set()
-
     def _watch(self) -> None:
         while not self._stop_watching.wait(_WATCH_SECONDS):
-            if self._core_free.is_set():
-                self._queue.done(self)  # the next run starts; once is enough
             try:
                 finished = bool(self._sampler.is_finished)
             except TimeoutError:  # nutpie's answer while the chains still run
@@ -413,7 +394,7 @@ def _start_nutpie(
         compiled = nutpie.compile_pymc_model(model, backend="numba", initial_points=initial or None)
     compile_seconds = time.perf_counter() - start
 
-    def start_sampler(on_progress: Callable[[list[Any]], None]) -> Any:
+    def start_sampler() -> Any:
         return nutpie.sample(
             compiled,
             seed=seed,
@@ -426,11 +407,10 @@ def _start_nutpie(
             adaptation=settings.adaptation,
             save_warmup=False,
             progress_bar=progress,
-            progress_callback=on_progress,
             blocking=False,
         )
 
-    return _NutpieRun(start_sampler, compile_seconds, progress, cores)
+    return _NutpieRun(start_sampler, compile_seconds, progress)
 
 
 def _sample_pymc(
