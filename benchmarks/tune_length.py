@@ -2,7 +2,8 @@
 
 For each spec, one numba compile, then for each seed and warm-up length one nutpie run at the
 spec's other settings (chains, draws, target_accept, adaptation; ``--draws`` and
-``--adaptation`` replace the spec's, to weigh fewer draws against another mass matrix), warm-up
+``--adaptation`` and ``--target-accept`` replace the spec's, to weigh fewer draws against another
+mass matrix or another step size), warm-up
 kept: leapfrog steps in warm-up and after it, sampling wall and CPU seconds (nutpie's chains are
 threads of this process), and the diagnostics ``fit()`` reports (max R-hat, min bulk and tail ESS,
 divergences, converged or not, the slowest element). One JSON record per run, appended to ``--out``:
@@ -39,6 +40,9 @@ def main() -> None:
     parser.add_argument(
         "--adaptation", choices=["diag", "draw_diag"], help="mass matrix (default: the spec's)"
     )
+    parser.add_argument(
+        "--target-accept", type=float, help="step-size target (default: the spec's)"
+    )
     args = parser.parse_args()
 
     import nutpie
@@ -60,6 +64,7 @@ def main() -> None:
         settings = spec.sampler
         draws = args.draws or settings.draws
         adaptation = args.adaptation or settings.adaptation
+        target_accept = args.target_accept or settings.target_accept
         for seed in args.seeds:
             for tune in args.tunes:
                 wall, cpu = time.perf_counter(), cpu_seconds()
@@ -70,7 +75,7 @@ def main() -> None:
                     draws=draws,
                     tune=tune,
                     cores=min(settings.chains, os.cpu_count() or 1),
-                    target_accept=settings.target_accept,
+                    target_accept=target_accept,
                     maxdepth=settings.max_treedepth,
                     adaptation=adaptation,
                     save_warmup=True,
@@ -92,6 +97,8 @@ def main() -> None:
                     "spec_draws": settings.draws,
                     "adaptation": adaptation,
                     "spec_adaptation": settings.adaptation,
+                    "target_accept": target_accept,
+                    "spec_target_accept": settings.target_accept,
                     "sample_wall_s": round(wall, 1),
                     "sample_cpu_s": round(cpu, 1),
                     "warmup_steps": warmup_steps,

@@ -105,7 +105,7 @@ def test_reproduce_writes_every_table_and_figure_deterministically(
     warm_done = [(e.number, e.total, e.spec) for e in warm_events if e.done]
     assert [(n, of) for n, of, _ in warm_done] == [(n, 14 if n <= 14 else total)
                                                    for n in range(1, total + 1)]  # fmt: skip
-    assert [spec for *_, spec in warm_done][:10] == [*SURVIVAL_SPECS, *DEMAND_FIT_SPECS]
+    assert [spec for *_, spec in warm_done][:10] == [*DEMAND_FIT_SPECS, *SURVIVAL_SPECS]
     assert all(event.seconds >= 0 and event.converged is not None
                for event in fit_events if event.done)  # fmt: skip
 
@@ -154,7 +154,7 @@ def test_reproduce_writes_every_table_and_figure_deterministically(
 
 @pytest.mark.filterwarnings("ignore::grassroots.inference.ConvergenceWarning")
 @pytest.mark.filterwarnings("ignore::grassroots.inference.prior_dominance.PriorDominanceWarning")
-def test_fitting_child_writes_psis_loo_to_the_bundles_of_the_table_fits(
+def test_fitting_child_writes_psis_loo_and_prior_reweightings_to_the_bundles(
     small_study: Study, fake_sampler, tmp_path: Path
 ) -> None:
     from grassroots import pipeline
@@ -173,6 +173,14 @@ def test_fitting_child_writes_psis_loo_to_the_bundles_of_the_table_fits(
         fresh = Fit.load(fits[name].path)
         assert fresh._compute_loo(outcome).elpd == pytest.approx(stored[outcome]["elpd"])
     assert not (fits["structural"].path / bundle.LOO_FILE).exists()
+    # Appendix B's prior reweightings too, of the fits whose priors it scales (the structural
+    # one here), for _prior_sensitivity to read back.
+    scaled = [spec.name for name, spec in pipeline._prior_scaled_specs() if name == "structural"]
+    assert len(scaled) == len(pipeline.PRIOR_FACTORS)
+    assert sorted(path.name for path in fits["structural"].path.glob("reweighting-*")) == sorted(
+        f"reweighting-{name}.json" for name in scaled
+    )
+    assert not list(fits["survival_m0"].path.glob("reweighting-*"))
 
 
 @pytest.mark.filterwarnings("ignore::grassroots.inference.ConvergenceWarning")

@@ -118,12 +118,16 @@ def _specs_to_fit() -> list[Any]:
     """Every spec ``reproduce`` fits, in order: the paper's models (the prior refits come after,
     and only where reweighting is unreliable: :func:`_prior_sensitivity`). The structural model
     comes first: its sampling is a cold run's peak of memory (~2.7 GB), best met by a process
-    that holds nothing else yet. (The tables list the fits in the paper's order, not this one.)"""
+    that holds nothing else yet. The demand fits follow it: their sampling (~20 s of both cores
+    each, the longest of the small fits) keeps the cores busy while the structural fit's
+    diagnostics (~25 s of one core for its ~6,700 elements) and prior reweightings run on the
+    fitting process's main thread, where the survival fits' ~5 s left a core idle. (The tables
+    list the fits in the paper's order, not this one.)"""
     from grassroots.models import load_spec
 
     return [
         load_spec(name)
-        for name in (STRUCTURAL_SPEC, *SURVIVAL_SPECS, *DEMAND_FIT_SPECS, *STRATEGY_SPECS)
+        for name in (STRUCTURAL_SPEC, *DEMAND_FIT_SPECS, *SURVIVAL_SPECS, *STRATEGY_SPECS)
     ]
 
 
@@ -234,20 +238,27 @@ def _fit_in_turn(
     name -> ``keep(fit)``: only the fits in flight are held."""
     from grassroots.inference import ConvergenceWarning
     from grassroots.inference.fitting import start_fit
+    from grassroots.inference.prior_reweighting import reweight_prior
 
     fits = {}
     total = done + len(specs) if of is None else of
     in_flight: list[tuple[int, Any, float, Any]] = []
+    scaled_specs = _prior_scaled_specs()
+    flat = functools.cache(study.flat)
 
     def finish(number: int, spec: Any, at: float, pending: Any) -> None:
         fitted = pending.result()
         on_fit(FitProgress(number, total, spec.name, time.perf_counter() - at,
                                bool(fitted.diagnostics.converged)))  # fmt: skip
+        # PSIS-LOO (~5 s of one core a fit) and Appendix B's prior reweightings (1-3 s each)
+        # while the next fit samples, written to the bundle, rather than after the last fit
+        # with the cores otherwise idle; :func:`_prior_sensitivity` reads them back.
         if _keeps_log_likelihood(spec):
-            # PSIS-LOO (~5 s of one core a fit) while the next fit samples, written to the
-            # bundle, rather than for all thirteen at once after the last fit.
             for outcome in spec.outcome_names:
                 fitted.loo_estimates(outcome)
+        for name, scaled in scaled_specs:
+            if name == spec.name:
+                reweight_prior(fitted, scaled, flat(), reuse=True)
         fits[spec.name] = keep(fitted)
 
     with warnings.catch_warnings():
