@@ -234,8 +234,7 @@ def _fit_in_turn(
     of: int | None = None,
 ) -> dict:
     """Fit ``specs``, each model built and compiled (one core) while the one before it samples
-    (nutpie's threads; two while the structural fit samples, :func:`_compiled_ahead`), and each
-    fit checked and saved while the next one samples. Returns spec
+    (nutpie's threads), and each fit checked and saved while the next one samples. Returns spec
     name -> ``keep(fit)``: only the fits in flight are held."""
     from grassroots.inference import ConvergenceWarning
     from grassroots.inference.fitting import start_fit
@@ -277,7 +276,7 @@ def _fit_in_turn(
                     # or an estimand needs them (and then kept: xarray caches what it reads).
                     lazy=True,
                 )))  # fmt: skip
-                while len(in_flight) > _compiled_ahead(in_flight[0][1]):
+                if len(in_flight) > 1:
                     finish(*in_flight.pop(0))
             while in_flight:
                 finish(*in_flight.pop(0))
@@ -287,15 +286,6 @@ def _fit_in_turn(
                 pending.cancel()
             raise
     return fits
-
-
-def _compiled_ahead(sampling: Any) -> int:
-    """How many fits :func:`_fit_in_turn` compiles (and queues) behind ``sampling`` before it
-    waits for it: two behind the structural fit, one behind any other. The structural fit's
-    check and save take ~30 s of the main thread after its chains end; a demand fit samples for
-    ~8 s, so one queued fit left a core idle for most of that time. A compiled model waiting in
-    the queue holds ~100 MB."""
-    return 2 if sampling.name == STRUCTURAL_SPEC else 1
 
 
 def _prior_sensitivity(
