@@ -118,11 +118,10 @@ def _specs_to_fit() -> list[Any]:
     """Every spec ``reproduce`` fits, in order: the paper's models (the prior refits come after,
     and only where reweighting is unreliable: :func:`_prior_sensitivity`). The structural model
     comes first: its sampling is a cold run's peak of memory (~2.7 GB), best met by a process
-    that holds nothing else yet. The demand fits follow it: their sampling (~20 s of both cores
-    each, the longest of the small fits) keeps the cores busy while the structural fit's
-    diagnostics (~25 s of one core for its ~6,700 elements) and prior reweightings run on the
-    fitting process's main thread, where the survival fits' ~5 s left a core idle. (The tables
-    list the fits in the paper's order, not this one.)"""
+    that holds nothing else yet. The demand fits follow it, the longest-sampling of the small
+    fits (16-25 CPU s each): the first of them samples while the structural fit is checked and
+    saved on the fitting process's main thread (~30 s of one core), where survival M0 sampled
+    for 4 s. (The tables list the fits in the paper's order, not this one.)"""
     from grassroots.models import load_spec
 
     return [
