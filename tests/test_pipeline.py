@@ -51,8 +51,17 @@ def test_reproduce_writes_every_table_and_figure_deterministically(
     def no_estimand(*args, **kwargs):
         raise AssertionError("an estimand recomputed on saved fits")
 
+    from grassroots.inference import prior_reweighting
+
+    reweightings = []
+    reweight = prior_reweighting.reweight_prior
     with monkeypatch.context() as patched:
         patched.setattr(bundle, "verify_bundle", lambda path: verified.append(path) or verify(path))
+        # Each x1 fit's stored reweightings are read once (by _prior_sensitivity), not again as
+        # the fitting loop finishes the reused fit.
+        patched.setattr(prior_reweighting, "reweight_prior",
+                        lambda fitted, spec, *a, **k: reweightings.append(spec.name)
+                        or reweight(fitted, spec, *a, **k))  # fmt: skip
         patched.setattr(arviz_stats, "loo", no_loo)
         # Contrasts by group, mediation, targeting and the survival curves are read back.
         patched.setattr(estimand_store, "_write", no_estimand)
@@ -63,6 +72,7 @@ def test_reproduce_writes_every_table_and_figure_deterministically(
     # draws of 40 "posterior" draws often are).
     record = json.loads((tmp_path / "a" / "reproduce.json").read_text(encoding="utf-8"))
     scaled = record["prior_sensitivity"]
+    assert sorted(reweightings) == sorted(scaled)
     # Where the draws were computed: a seed repeats its bytes only on one kind of processor.
     assert record["sampled_on"] == [bundle.machine()] == [record["versions"]["machine"]]
     readme = (tmp_path / "a" / "README.md").read_text(encoding="utf-8")

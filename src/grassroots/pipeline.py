@@ -246,6 +246,7 @@ def _fit_in_turn(
     flat = functools.cache(study.flat)
 
     def finish(number: int, spec: Any, at: float, pending: Any) -> None:
+        sampled_here = pending.done is None  # a reused fit's reweightings are read back once, later
         fitted = pending.result()
         on_fit(FitProgress(number, total, spec.name, time.perf_counter() - at,
                                bool(fitted.diagnostics.converged)))  # fmt: skip
@@ -256,7 +257,7 @@ def _fit_in_turn(
             for outcome in spec.outcome_names:
                 fitted.loo_estimates(outcome)
         for name, scaled in scaled_specs:
-            if name == spec.name:
+            if name == spec.name and sampled_here:
                 reweight_prior(fitted, scaled, flat(), reuse=True)
         fits[spec.name] = keep(fitted)
 
